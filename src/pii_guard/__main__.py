@@ -1,0 +1,3 @@
+from pii_guard.cli import main
+
+main()

@@ -1,0 +1,221 @@
+"""The `pii-guard` command. Typed errors become messages and exit codes here, and only here."""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+import yaml
+
+from pii_guard import __version__
+from pii_guard.clock import SystemClock
+from pii_guard.config.load import DEFAULT_CONFIG, LoadedConfig, load_config, parser_options, resolve_timezone
+from pii_guard.enrich.enricher import Enricher
+from pii_guard.errors import PiiGuardError, UsageError
+from pii_guard.model import AccessEvent, ecs_document
+from pii_guard.parsers.registry import format_names, parser_class
+from pii_guard.pipeline import Batcher, FileIngest, FileSpec, RunStats
+from pii_guard.store.base import DeadLetter
+from pii_guard.store.sqlite import SqliteEventStore
+
+EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
+_MAX_FAILURES_SHOWN = 20
+
+
+class GuardedGroup(click.Group):
+    """Turns pii-guard's typed errors into one clean line on stderr and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PiiGuardError as exc:
+            click.echo(f"pii-guard: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except BrokenPipeError:
+            sys.stderr.close()
+            ctx.exit(EXIT_OK)
+
+
+config_option = click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), default=None,
+    help=f"config file (default {DEFAULT_CONFIG})",
+)
+
+
+@click.group(cls=GuardedGroup)
+@click.version_option(__version__, prog_name="pii-guard")
+def main() -> None:
+    """pii-guard: checks access to personal data in database and file-server logs."""
+
+
+def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            options[key] = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            options[key] = raw
+        if not isinstance(options[key], list | dict | int | bool | float) and options[key] is not None:
+            options[key] = raw
+    return options
+
+
+def _require_files(files: tuple[Path, ...]) -> None:
+    for path in files:
+        if not path.is_file():
+            raise UsageError(f"{path}: no such file")
+
+
+@contextmanager
+def _progress(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on a terminal, nothing when piped."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        yield bar.update
+
+
+@main.command()
+@click.option("--format", "fmt", required=True, type=click.Choice(format_names()), help="log format")
+@click.option("--tz", "tz_name", default=None, help="zone of formats that write local time (IANA name)")
+@click.option("--host", default=None, help="host.name for formats that do not carry it")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="parser option, repeatable")
+@click.option("--no-mask", is_flag=True, help="keep SQL literals and query strings unmasked")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def parse(fmt: str, tz_name: str | None, host: str | None, sets: tuple[str, ...], no_mask: bool,
+          files: tuple[Path, ...]) -> None:
+    """Print the events of FILES as ECS JSON lines; failures go to stderr."""
+    _require_files(files)
+    parser = parser_class(fmt)
+    spec = FileSpec(parser, parser_options(parser, _parse_sets(sets)), resolve_timezone(tz_name), host,
+                    mask_literals=not no_mask)
+    stats = RunStats()
+    out = sys.stdout.buffer
+    clock = SystemClock()
+
+    def print_event(event: AccessEvent) -> None:
+        out.write(orjson.dumps(ecs_document(event)) + b"\n")
+
+    def report_failure(dead: DeadLetter) -> None:
+        if stats.failed <= _MAX_FAILURES_SHOWN:
+            click.echo(f"pii-guard: {dead.source} offset {dead.offset}: {dead.reason}", err=True)
+
+    ingest = FileIngest(print_event, report_failure, stats, clock)
+    for path in files:
+        ingest.run(path, spec)
+    out.flush()
+    if stats.failed:
+        click.echo(f"pii-guard: {stats.failed} record(s) not parsed, {stats.events} event(s) printed", err=True)
+    if stats.unterminated:
+        click.echo(f"pii-guard: last line has no newline (parsed anyway): {', '.join(stats.unterminated)}",
+                   err=True)
+
+
+def _load(config_path: Path | None) -> LoadedConfig:
+    return load_config(config_path or DEFAULT_CONFIG)
+
+
+@main.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def check(config_path: Path | None, as_json: bool) -> None:
+    """Validate the config and every file it names; exit 0 if all is well, 2 if not."""
+    loaded = _load(config_path)
+    enricher = Enricher.from_config(loaded.config)
+    report: dict[str, Any] = {"config": str(loaded.file), "sources": []}
+    for plan in loaded.sources:
+        src = plan.config
+        matches = sorted(glob.glob(str(loaded.config.resolve(src.path))))
+        item: dict[str, Any] = {"path": src.path, "format": src.format, "files": len(matches)}
+        if plan.parser.needs_timezone:
+            item["timezone"] = src.timezone or "UTC (not set: this format writes local time without a zone)"
+        report["sources"].append(item)
+    report["directory_users"] = len(enricher.directory)
+    report["data_map_categories"] = list(enricher.data_map.categories)
+    report["zones"] = sorted(enricher.zones.names)
+    if as_json:
+        click.echo(orjson.dumps(report).decode())
+        return
+    click.echo(f"config {loaded.file}: ok")
+    for item in report["sources"]:
+        line = f"  source {item['path']} ({item['format']}): {item['files']} file(s) now"
+        if "timezone" in item:
+            line += f"; local timestamps read as {item['timezone']}"
+        click.echo(line)
+    click.echo(f"  directory: {report['directory_users']} user(s); zones: {', '.join(report['zones'])}")
+    click.echo(f"  data map categories: {', '.join(report['data_map_categories']) or '(none)'}")
+
+
+def _spec_for(loaded: LoadedConfig, path: Path, fmt: str | None) -> FileSpec:
+    mask = loaded.config.privacy.mask_literals
+    if fmt is not None:
+        parser = parser_class(fmt)
+        return FileSpec(parser, parser.Options(), mask_literals=mask)
+    resolved = str(path.resolve())
+    for plan in loaded.sources:
+        pattern = str(loaded.config.resolve(plan.config.path).resolve())
+        if fnmatch.fnmatch(resolved, pattern):
+            return FileSpec(plan.parser, plan.options, plan.tz, plan.config.host, plan.config.max_line_bytes, mask)
+    raise UsageError(f"{path}: no source in the config matches this file",
+                     hint="add a source for it or pass --format")
+
+
+@main.command()
+@config_option
+@click.option("--format", "fmt", default=None, type=click.Choice(format_names()),
+              help="parse every FILE with this format instead of the config's sources")
+@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def ingest(config_path: Path | None, fmt: str | None, as_json: bool, files: tuple[Path, ...]) -> None:
+    """Parse, enrich and store FILES in the event store."""
+    _require_files(files)
+    loaded = _load(config_path)
+    specs = [(path, _spec_for(loaded, path, fmt)) for path in files]
+    enricher = Enricher.from_config(loaded.config)
+    clock = SystemClock()
+    store = SqliteEventStore(loaded.config.store_path, loaded.config.store.synchronous)
+    stats = RunStats()
+    batcher = Batcher(store, clock, stats, loaded.config.store.batch_size, loaded.config.store.batch_ms)
+    runner = FileIngest.storing(enricher, batcher, stats, clock)
+    started = time.perf_counter()
+    try:
+        with _progress(sum(p.stat().st_size for p in files), "ingesting") as progress:
+            for path, spec in specs:
+                runner.run(path, spec, progress)
+    finally:
+        store.close()
+    _print_summary(stats, time.perf_counter() - started, loaded.config.store_path, as_json)
+
+
+def _print_summary(stats: RunStats, seconds: float, store_path: Path, as_json: bool) -> None:
+    rate = stats.events / seconds if seconds > 0 else 0.0
+    summary = {
+        "files": stats.files, "lines": stats.lines, "events": stats.events, "stored": stats.stored,
+        "duplicates": stats.duplicates, "failed": stats.failed, "failures": dict(stats.failures),
+        "seconds": round(seconds, 3), "events_per_second": round(rate), "store": str(store_path),
+    }
+    if as_json:
+        click.echo(orjson.dumps(summary).decode())
+        return
+    click.echo(f"{stats.files} file(s), {stats.lines:,} lines → {stats.events:,} events "
+               f"({stats.stored:,} new, {stats.duplicates:,} already stored) in {seconds:.2f} s, "
+               f"{rate:,.0f} events/s")
+    if stats.failed:
+        click.echo(f"{stats.failed:,} line(s) not parsed, kept as dead letters:")
+        for reason, count in stats.failures.most_common(10):
+            click.echo(f"  {count:>8,}  {reason}")
+    if stats.unterminated:
+        click.echo(f"last line without newline (ingested anyway): {', '.join(stats.unterminated)}")
+    click.echo(f"store: {store_path}")

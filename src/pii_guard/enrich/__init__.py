@@ -1,0 +1,1 @@
+"""What the log does not say: the user's roles, the categories of the object, the client's zone."""

@@ -1,0 +1,122 @@
+"""The data map: which objects (tables, columns, paths) hold which categories of personal data."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pii_guard.config.validate import validate
+from pii_guard.config.yamlload import load_yaml_file
+from pii_guard.model import ObjectInfo
+
+UNCLASSIFIED = ObjectInfo()
+
+
+class MapEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    match: str = Field(description="object glob: db:crm.public.customers, db:crm.hr.*, file:/srv/share/hr/**")
+    categories: list[str] = Field(default_factory=list)
+    columns: dict[str, list[str]] = Field(
+        default_factory=dict, description="column → extra categories, added when a statement names the column"
+    )
+    honeytoken: bool = False
+
+
+class DataMapFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    categories: list[str] = Field(description="every category name used below (typos are then errors)")
+    objects: list[MapEntry] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _declared(self) -> DataMapFile:
+        declared = set(self.categories)
+        for i, entry in enumerate(self.objects):
+            used = set(entry.categories).union(*entry.columns.values()) if entry.columns else set(entry.categories)
+            undeclared = used - declared
+            if undeclared:
+                raise ValueError(f"objects[{i}] ({entry.match}): undeclared categor(ies) {sorted(undeclared)}")
+            if not entry.match.startswith(("db:", "file:", "url:", "app:", "s3:")):
+                raise ValueError(f"objects[{i}]: match {entry.match!r} must start with db:, file:, url:, app: or s3:")
+        return self
+
+
+def glob_to_regex(pattern: str) -> str:
+    """`**` crosses separators, `*` stays within one (`/` for paths, `.` for db names), `?` is one char."""
+    sep = "." if pattern.startswith("db:") else "/"
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append(f"[^{re.escape(sep)}]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append(".")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return "".join(out)
+
+
+class _Rule(NamedTuple):
+    regex: re.Pattern[str]
+    info: ObjectInfo
+    columns: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]
+
+
+class DataMap:
+    """Object → categories. Exact names are a dict lookup; globs are tried once per distinct object and the
+    answer memoized (objects repeat), so the per-event cost is one dict lookup."""
+
+    def __init__(self, entries: list[MapEntry], categories: list[str]) -> None:
+        self.categories = tuple(categories)
+        self._rules: list[_Rule] = []
+        for entry in entries:
+            flags = re.IGNORECASE if entry.match.startswith("db:") else 0
+            columns = tuple(
+                (re.compile(rf"(?<![\w.])(?:\w+\.)?{re.escape(col)}\b|\*", re.IGNORECASE), tuple(cats))
+                for col, cats in entry.columns.items()
+            )
+            info = ObjectInfo(tuple(sorted(set(entry.categories))), True, entry.honeytoken)
+            self._rules.append(_Rule(re.compile(glob_to_regex(entry.match) + r"\Z", flags), info, columns))
+        self._cache: dict[str, tuple[ObjectInfo, tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]]] = {}
+
+    def lookup(self, obj: str | None, statement: str | None = None) -> ObjectInfo:
+        if obj is None:
+            return UNCLASSIFIED
+        hit = self._cache.get(obj)
+        if hit is None:
+            hit = self._compute(obj)
+            if len(self._cache) >= 200_000:
+                self._cache.clear()
+            self._cache[obj] = hit
+        info, columns = hit
+        if columns and statement:
+            extra = {c for regex, cats in columns if regex.search(statement) for c in cats}
+            if extra - set(info.categories):
+                return info._replace(categories=tuple(sorted(extra | set(info.categories))))
+        return info
+
+    def _compute(self, obj: str) -> tuple[ObjectInfo, tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]]:
+        matched = [rule for rule in self._rules if rule.regex.match(obj)]
+        if not matched:
+            return UNCLASSIFIED, ()
+        cats = sorted({c for rule in matched for c in rule.info.categories})
+        honey = any(rule.info.honeytoken for rule in matched)
+        columns = tuple(col for rule in matched for col in rule.columns)
+        return ObjectInfo(tuple(cats), True, honey), columns
+
+    @classmethod
+    def from_file(cls, path: Path) -> DataMap:
+        parsed = validate(DataMapFile, load_yaml_file(path))
+        return cls(parsed.objects, parsed.categories)
+
+    @classmethod
+    def empty(cls) -> DataMap:
+        return cls([], [])

@@ -1,0 +1,1 @@
+"""Log-format parsers, one module per format; see `registry` for the names."""

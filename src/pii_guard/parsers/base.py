@@ -1,0 +1,92 @@
+"""What every parser is: a pure function of records to access events, with bounded private state.
+
+A parser is fed one physical line at a time (without its line terminator) together with the byte offset
+where the line starts. It returns the events and failures that became complete with this line: usually one
+event or nothing, but a multi-line format returns the previous record's event when the next record begins.
+Lines that are valid but not accesses (server start-up, checkpoints ...) return nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import tzinfo
+from typing import ClassVar, NamedTuple
+
+from pydantic import BaseModel, ConfigDict
+
+from pii_guard.model import AccessEvent
+
+
+class ParseFailure(NamedTuple):
+    """A line (or record) that could not be understood. It goes to the dead-letter table."""
+
+    offset: int
+    reason: str
+    text: str
+
+
+Outcome = AccessEvent | ParseFailure
+NOTHING: Sequence[Outcome] = ()
+
+
+class NoOptions(BaseModel):
+    """Options of a parser that takes none."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceContext:
+    """What a parser knows about where its lines come from."""
+
+    fingerprint: bytes  # identity of the file: digest of its first line
+    path: str
+    host: str | None = None  # host.name when the format does not carry it
+    tz: tzinfo | None = None  # zone of formats that write local time without a zone
+    reference_time: float = 0.0  # epoch seconds near the end of the log (for year-less syslog stamps)
+    mask_literals: bool = True
+
+
+class EventIds:
+    """Deterministic event ids: a keyed hash of source fingerprint, byte offset and the record's text."""
+
+    __slots__ = ("_base",)
+
+    def __init__(self, fingerprint: bytes) -> None:
+        self._base = hashlib.blake2b(key=fingerprint[:64], digest_size=16)
+
+    def make(self, offset: int, record: str) -> str:
+        h = self._base.copy()
+        h.update(offset.to_bytes(8, "little"))
+        h.update(record.encode("utf-8", "surrogatepass"))
+        return h.hexdigest()
+
+
+class Parser(ABC):
+    """Base of every log-format parser. Subclasses set the class attributes and implement `feed`."""
+
+    name: ClassVar[str]  # the format name used in config and on the command line
+    dataset: ClassVar[str]  # event.dataset of the events it produces
+    description: ClassVar[str]
+    Options: ClassVar[type[BaseModel]] = NoOptions
+    needs_timezone: ClassVar[bool] = False  # writes local time without a zone
+
+    def __init__(self, context: SourceContext, options: BaseModel | None = None) -> None:
+        self.context = context
+        self.options = options if options is not None else self.Options()
+        self.ids = EventIds(context.fingerprint)
+
+    @abstractmethod
+    def feed(self, offset: int, line: str) -> Sequence[Outcome]:
+        """Consume one physical line; return what it completes."""
+
+    def flush(self) -> Sequence[Outcome]:
+        """End of input (or the log went quiet): return what is still buffered."""
+        return NOTHING
+
+    def pending_offset(self) -> int | None:
+        """Offset of the earliest line still buffered, so a checkpoint never skips past it."""
+        return None

@@ -1,0 +1,1 @@
+"""Sources only read bytes and say where they came from; they never parse."""

@@ -1,0 +1,1 @@
+"""Event stores (SQLite embedded, Elasticsearch later) behind one interface, and the state database."""

@@ -1,0 +1,66 @@
+"""Schema versions of the SQLite event store. Append a step; never edit a released one."""
+
+from __future__ import annotations
+
+from typing import Final
+
+EVENTS_MIGRATIONS: Final[tuple[str, ...]] = (
+    # 1: events, their categories and record ids, dead letters
+    """
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        ts INTEGER NOT NULL,
+        dataset TEXT NOT NULL,
+        action TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        user_name TEXT,
+        user_roles TEXT,
+        user_known INTEGER,
+        department TEXT,
+        source_ip TEXT,
+        source_port INTEGER,
+        zone TEXT,
+        host TEXT,
+        object TEXT,
+        categories TEXT,
+        honeytoken INTEGER NOT NULL DEFAULT 0,
+        rows INTEGER,
+        bytes INTEGER,
+        command TEXT,
+        statement TEXT,
+        error_code TEXT,
+        record_ids TEXT,
+        fields TEXT,
+        original TEXT NOT NULL,
+        source TEXT
+    );
+    CREATE INDEX events_ts ON events(ts);
+    CREATE INDEX events_user_ts ON events(user_name, ts);
+    CREATE INDEX events_object_ts ON events(object, ts);
+    CREATE INDEX events_ip_ts ON events(source_ip, ts);
+    CREATE TABLE event_categories (
+        category TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        event_id TEXT NOT NULL,
+        PRIMARY KEY (category, ts, event_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE event_records (
+        record_id TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        event_id TEXT NOT NULL,
+        PRIMARY KEY (record_id, ts, event_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE dead_letters (
+        seq INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        offset INTEGER NOT NULL,
+        format TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        text TEXT NOT NULL,
+        seen INTEGER NOT NULL,
+        UNIQUE (fingerprint, offset)
+    );
+    """,
+)

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pii_guard.enrich.datamap import DataMap, MapEntry
+from pii_guard.enrich.directory import Directory
+from pii_guard.enrich.enricher import Enricher
+from pii_guard.enrich.zones import Zones
+from pii_guard.errors import ConfigError
+from pii_guard.model import AccessEvent
+
+RULES = Path(__file__).parents[2] / "rules"
+
+
+def test_directory_yaml_and_unknown_users() -> None:
+    directory = Directory.from_file(RULES / "directory.yaml")
+    bob = directory.lookup("bob")
+    assert bob.roles == ("support",)
+    assert bob.department == "customer-care"
+    assert bob.known
+    stranger = directory.lookup("mallory")
+    assert not stranger.known
+    assert stranger.roles == ()
+
+
+def test_directory_csv(tmp_path: Path) -> None:
+    path = tmp_path / "users.csv"
+    path.write_text("user,roles,department,status\ncarol,support;dba,it,active\nsvc,,it,service\n")
+    directory = Directory.from_file(path)
+    assert directory.lookup("carol").roles == ("support", "dba")
+    assert directory.lookup("svc").status == "service"
+
+
+def test_directory_csv_bad_status_names_line(tmp_path: Path) -> None:
+    path = tmp_path / "users.csv"
+    path.write_text("user,roles\ncarol,support\n")
+    Directory.from_file(path)
+    path.write_text("user,roles,status\ncarol,support,active\ndave,x,gone\n")
+    with pytest.raises(ConfigError) as info:
+        Directory.from_file(path)
+    assert str(info.value) == f"{path}:3: status 'gone' is not one of active, disabled, service, left"
+
+
+def test_data_map_globs_columns_and_case() -> None:
+    data = DataMap.from_file(RULES / "data-map.yaml")
+    assert data.lookup("db:crm.public.customers").categories == ("contact", "personal")
+    assert data.lookup("db:CRM.Public.Customers").classified
+    with_ssn = data.lookup("db:crm.public.customers", "SELECT id, ssn FROM public.customers")
+    assert "sensitive" in with_ssn.categories
+    star = data.lookup("db:crm.public.customers", "SELECT * FROM customers")
+    assert "sensitive" in star.categories
+    assert "sensitive" not in data.lookup("db:crm.public.customers", "SELECT id, email FROM customers").categories
+    hr = data.lookup("file:/srv/demo/samba/share/hr/payroll-2024.xlsx")
+    assert hr.categories == ("hr", "personal", "sensitive")
+    assert not data.lookup("db:crm.public.audit_log").classified
+    assert data.lookup(None).categories == ()
+
+
+def test_single_star_stays_within_one_name_part() -> None:
+    data = DataMap([MapEntry(match="file:/srv/*/x.csv", categories=["p"])], ["p"])
+    assert data.lookup("file:/srv/a/x.csv").classified
+    assert not data.lookup("file:/srv/a/b/x.csv").classified
+
+
+def test_data_map_rejects_undeclared_category(tmp_path: Path) -> None:
+    path = tmp_path / "map.yaml"
+    path.write_text("categories: [personal]\nobjects:\n  - match: 'db:a.b'\n    categories: [persnal]\n")
+    with pytest.raises(ConfigError) as info:
+        DataMap.from_file(path)
+    assert "undeclared categor(ies) ['persnal']" in str(info.value)
+    assert str(info.value).startswith(f"{path}:1:")
+
+
+def test_honeytoken_flag() -> None:
+    data = DataMap([MapEntry(match="db:crm.public.vip_customers", categories=["p"], honeytoken=True)], ["p"])
+    assert data.lookup("db:crm.public.vip_customers").honeytoken
+
+
+def test_zones_longest_prefix_and_ipv6() -> None:
+    zones = Zones({"dc": ["10.0.0.0/8"], "lab": ["10.1.0.0/16"], "v6": ["2001:db8::/32"]}, "internet")
+    assert zones.lookup("10.2.3.4") == "dc"
+    assert zones.lookup("10.1.3.4") == "lab"
+    assert zones.lookup("2001:db8::1") == "v6"
+    assert zones.lookup("::ffff:10.1.0.9") == "lab"
+    assert zones.lookup("8.8.8.8") == "internet"
+    assert zones.lookup("not-an-ip") == "internet"
+
+
+def test_zones_file_rejects_bad_cidr(tmp_path: Path) -> None:
+    path = tmp_path / "zones.yaml"
+    path.write_text("zones:\n  office: [10.0.0.0/33]\n")
+    with pytest.raises(ConfigError) as info:
+        Zones.from_file(path)
+    assert "'10.0.0.0/33' is not an IP network" in str(info.value)
+
+
+def test_enricher_combines_all_three() -> None:
+    enricher = Enricher(
+        Directory.from_file(RULES / "directory.yaml"),
+        DataMap.from_file(RULES / "data-map.yaml"),
+        Zones.from_file(RULES / "zones.yaml"),
+    )
+    event = AccessEvent("id1", 0, "t", "read", "success", user="bob", source_ip="192.168.1.7",
+                        object="db:crm.public.orders")
+    enriched = enricher(event)
+    assert enriched.user is not None
+    assert enriched.user.roles == ("support",)
+    assert enriched.data.categories == ("financial", "personal")
+    assert enriched.zone == "office"
