@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import glob
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,13 +19,16 @@ import yaml
 from pii_guard import __version__
 from pii_guard.clock import SystemClock
 from pii_guard.config.load import DEFAULT_CONFIG, LoadedConfig, load_config, parser_options, resolve_timezone
+from pii_guard.detection.build import engine_for, policy_for
 from pii_guard.enrich.enricher import Enricher
 from pii_guard.errors import PiiGuardError, UsageError
 from pii_guard.model import AccessEvent, ecs_document
 from pii_guard.parsers.registry import format_names, parser_class
 from pii_guard.pipeline import Batcher, FileIngest, FileSpec, RunStats
+from pii_guard.replay import Replayer
 from pii_guard.store.base import DeadLetter
 from pii_guard.store.sqlite import SqliteEventStore
+from pii_guard.store.state import StateStore
 
 EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
 _MAX_FAILURES_SHOWN = 20
@@ -197,6 +201,57 @@ def ingest(config_path: Path | None, fmt: str | None, as_json: bool, files: tupl
     finally:
         store.close()
     _print_summary(stats, time.perf_counter() - started, loaded.config.store_path, as_json)
+
+
+@main.command()
+@config_option
+@click.option("--format", "fmt", default=None, type=click.Choice(format_names()),
+              help="parse every FILE with this format instead of the config's sources")
+@click.option("--json", "as_json", is_flag=True, help="matches as JSON lines")
+@click.option("--fresh", is_flag=True, help="use a throw-away state and event store (nothing is kept)")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def replay(config_path: Path | None, fmt: str | None, as_json: bool, fresh: bool, files: tuple[Path, ...]) -> None:
+    """Run historical logs through parse → enrich → detect → store; print matches; exit 1 if any."""
+    _require_files(files)
+    loaded = _load(config_path)
+    specs = [(path, _spec_for(loaded, path, fmt)) for path in files]
+    enricher = Enricher.from_config(loaded.config)
+    policy = policy_for(loaded.config, enricher)
+    with _stores(loaded, fresh) as (events, state):
+        replayer = Replayer(enricher, engine_for(policy), events, state, SystemClock(),
+                            loaded.config.store.batch_size)
+        result = replayer.run(specs)
+        found = state.matches_for_sources(result.sources)
+    _print_matches(found, as_json)
+    if not as_json:
+        stats = result.stats
+        click.echo(f"{stats.events:,} event(s) from {len(files)} file(s); {len(found)} match(es), "
+                   f"{result.new_matches} new; {stats.failed} record(s) not parsed", err=True)
+    sys.exit(EXIT_FOUND if found else EXIT_OK)
+
+
+@contextmanager
+def _stores(loaded: LoadedConfig, fresh: bool) -> Iterator[tuple[SqliteEventStore, StateStore]]:
+    with tempfile.TemporaryDirectory(prefix="pii-guard-") as tmp:
+        base = Path(tmp) if fresh else loaded.config.state_path
+        events_path = base / "events.db" if fresh else loaded.config.store_path
+        events = SqliteEventStore(events_path, loaded.config.store.synchronous)
+        state = StateStore(base / "state.db")
+        try:
+            yield events, state
+        finally:
+            events.close()
+            state.close()
+
+
+def _print_matches(found: list[dict[str, Any]], as_json: bool) -> None:
+    for doc in found:
+        if as_json:
+            click.echo(orjson.dumps(doc).decode())
+        else:
+            attempt = " (attempt)" if doc["attempt"] else ""
+            click.echo(f"{doc['@timestamp']} {doc['severity'].upper():8} {doc['rule']['id']}{attempt}: "
+                       f"{doc['sentence']}")
 
 
 def _print_summary(stats: RunStats, seconds: float, store_path: Path, as_json: bool) -> None:

@@ -96,10 +96,7 @@ def format_timestamp(time_us: int) -> str:
 
 def ecs_document(item: AccessEvent | EnrichedEvent) -> dict[str, Any]:
     """The event as one nested ECS document, as Elasticsearch would store it."""
-    if isinstance(item, EnrichedEvent):
-        ev = item.event
-    else:
-        ev = item
+    ev = item.event if isinstance(item, EnrichedEvent) else item
     doc: dict[str, Any] = {
         "@timestamp": format_timestamp(ev.time_us),
         "event": {"id": ev.id, "dataset": ev.dataset, "action": ev.action, "outcome": ev.outcome},
@@ -162,3 +159,51 @@ def _set_dotted(doc: dict[str, Any], dotted: str, value: Any) -> None:
             node[part] = child
         node = child
     node[parts[-1]] = value
+
+
+class Match(NamedTuple):
+    """A policy or rule violation found in the event stream."""
+
+    id: str  # deterministic: rule, key and the triggering event
+    rule_id: str
+    kind: str  # ip_restriction, role_access, quota, bulk_export, honeytoken, sigma ...
+    severity: str  # low, medium, high, critical
+    time_us: int  # event time of the triggering event
+    user: str | None
+    roles: tuple[str, ...]
+    object: str | None
+    categories: tuple[str, ...]
+    volume: float | None  # how much, in `unit`
+    unit: str | None  # rows, records, bytes, files, events
+    limit: float | None  # the threshold that was crossed
+    window_start_us: int | None
+    window_end_us: int | None
+    evidence: tuple[str, ...]  # event ids (the most recent ones when the window holds many)
+    sentence: str  # a human sentence saying what happened
+    attempt: bool = False  # the server refused it: a failed attempt, not exposure
+    source_ip: str | None = None
+    zone: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "id": self.id,
+            "rule": {"id": self.rule_id, "kind": self.kind},
+            "severity": self.severity,
+            "@timestamp": format_timestamp(self.time_us),
+            "user.name": self.user,
+            "user.roles": list(self.roles),
+            "pii.object": self.object,
+            "pii.categories": list(self.categories),
+            "volume": self.volume,
+            "unit": self.unit,
+            "limit": self.limit,
+            "window": None
+            if self.window_start_us is None or self.window_end_us is None
+            else {"start": format_timestamp(self.window_start_us), "end": format_timestamp(self.window_end_us)},
+            "evidence": list(self.evidence),
+            "sentence": self.sentence,
+            "attempt": self.attempt,
+            "source.ip": self.source_ip,
+            "source.zone": self.zone,
+        }
+        return doc

@@ -19,7 +19,7 @@ from pii_guard.clock import Clock
 from pii_guard.enrich.enricher import Enricher
 from pii_guard.errors import SourceError
 from pii_guard.model import AccessEvent, EnrichedEvent
-from pii_guard.parsers.base import Parser, ParseFailure, SourceContext
+from pii_guard.parsers.base import ParseFailure, Parser, SourceContext
 from pii_guard.sources.files import file_fingerprint, iter_lines
 from pii_guard.store.base import DeadLetter, EventStore, WriteResult
 

@@ -39,7 +39,7 @@ def load_config(path: Path) -> LoadedConfig:
     loaded = load_yaml_file(path)
     config = validate(Config, loaded, base_dir=path.resolve().parent)
     plans = tuple(_plan_source(config, loaded, i, src) for i, src in enumerate(config.sources))
-    for key in ("zones", "data_map", "directory"):
+    for key in ("zones", "data_map", "directory", "access"):
         value = getattr(config.policy, key)
         if value is not None and not config.resolve(value).is_file():
             raise ConfigError(

@@ -34,6 +34,7 @@ class PolicyConfig(Strict):
     zones: str | None = None
     data_map: str | None = None
     directory: str | None = None
+    access: str | None = Field(default=None, description="the access policy file (rules/access-policy.yaml)")
 
 
 class PrivacyConfig(Strict):

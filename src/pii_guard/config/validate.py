@@ -16,13 +16,18 @@ M = TypeVar("M", bound=BaseModel)
 def _known_keys(model: type[BaseModel], path: PathKey) -> list[str]:
     """Field names of the sub-model a path points into, to suggest the nearest one for a typo."""
     current: Any = model
+    in_mapping = False  # the next path part is a key of a dict field, not a field name
     for part in path:
         if isinstance(part, int):
+            continue
+        if in_mapping:
+            in_mapping = False
             continue
         fields = getattr(current, "model_fields", None)
         if not fields or part not in fields:
             return []
         annotation = fields[part].annotation
+        in_mapping = getattr(annotation, "__origin__", None) is dict
         current = _model_in(annotation)
         if current is None:
             return []
@@ -41,10 +46,11 @@ def _model_in(annotation: Any) -> Any:
 
 
 def describe(err: dict[str, Any], model: type[BaseModel]) -> tuple[PathKey, str, str | None]:
-    loc: PathKey = tuple(p for p in err["loc"] if not (isinstance(p, str) and p[:1].isupper()))
+    # pydantic adds validator names such as 'function-after[_shape(), BulkRule]' to the path: not YAML keys
+    loc: PathKey = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
     dotted = ".".join(str(p) for p in loc) or "(top level)"
     kind = err["type"]
-    if kind == "extra_forbidden":
+    if kind == "extra_forbidden" and loc:
         key = str(loc[-1])
         close = difflib.get_close_matches(key, _known_keys(model, loc[:-1]), n=1)
         hint = f"did you mean {close[0]!r}?" if close else "remove it"

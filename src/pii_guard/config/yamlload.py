@@ -37,15 +37,15 @@ class LoadedYaml:
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that rejects aliases (and the anchors they need)."""
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:  # type: ignore[override]
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             raise ConfigError(
                 "YAML aliases (*name) are not allowed",
                 location=Location(self.name, event.start_mark.line + 1),
                 hint="write the value out where it is needed",
             )
-        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        return super().compose_node(parent, index)
 
 
 def _construct(loader: _StrictLoader, node: Node, path: PathKey, out: LoadedYaml) -> Any:
@@ -53,7 +53,7 @@ def _construct(loader: _StrictLoader, node: Node, path: PathKey, out: LoadedYaml
     if isinstance(node, MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, str):
                 key = str(key)
             if key in result:
@@ -69,7 +69,7 @@ def _construct(loader: _StrictLoader, node: Node, path: PathKey, out: LoadedYaml
     if isinstance(node, SequenceNode):
         return [_construct(loader, item, (*path, i), out) for i, item in enumerate(node.value)]
     assert isinstance(node, ScalarNode)
-    return loader.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+    return loader.construct_object(node, deep=True)
 
 
 def load_yaml_text(text: str, file: str) -> LoadedYaml:
@@ -98,7 +98,7 @@ def load_yaml_text(text: str, file: str) -> LoadedYaml:
         raise ConfigError(f"invalid YAML: {exc}", location=Location(file)) from None
     finally:
         if loader is not None:
-            loader.dispose()  # type: ignore[no-untyped-call]
+            loader.dispose()
     return out
 
 

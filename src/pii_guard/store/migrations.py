@@ -64,3 +64,38 @@ EVENTS_MIGRATIONS: Final[tuple[str, ...]] = (
     );
     """,
 )
+
+STATE_MIGRATIONS: Final[tuple[str, ...]] = (
+    # 1: source checkpoints, detector windows, engine state, matches
+    """
+    CREATE TABLE checkpoints (
+        fingerprint TEXT PRIMARY KEY,
+        path TEXT NOT NULL,
+        offset INTEGER NOT NULL,
+        updated INTEGER NOT NULL
+    );
+    CREATE TABLE window_state (
+        store TEXT NOT NULL,
+        key TEXT NOT NULL,
+        state BLOB NOT NULL,
+        PRIMARY KEY (store, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE engine_state (
+        name TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    );
+    CREATE TABLE matches (
+        id TEXT PRIMARY KEY,
+        rule_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        user_name TEXT,
+        object TEXT,
+        source TEXT NOT NULL,
+        doc BLOB NOT NULL
+    );
+    CREATE INDEX matches_ts ON matches(ts);
+    CREATE INDEX matches_source ON matches(source, ts);
+    """,
+)

@@ -1,0 +1,1 @@
+"""The detection stage: event-time ordering and dispatch of enriched events to detectors."""

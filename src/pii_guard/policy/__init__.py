@@ -1,0 +1,1 @@
+"""The organization's access policy: its YAML schema, and the detectors it compiles into."""

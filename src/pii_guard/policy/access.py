@@ -1,0 +1,172 @@
+"""Stateless policy detectors: where from (zones), who may view what (roles, hours), honeytokens."""
+
+from __future__ import annotations
+
+from pii_guard.model import EnrichedEvent, Match
+from pii_guard.policy.context import PolicyContext, make_match, verb, who
+from pii_guard.policy.models import Honeytoken, RolePolicy, RoleZone, ZoneRestriction
+from pii_guard.rules.matchers import GlobSet
+from pii_guard.rules.windows import KeyedWindows
+
+
+class _Stateless:
+    def expire(self, watermark_us: int) -> None:
+        return None
+
+    def windows(self) -> dict[str, KeyedWindows]:  # type: ignore[type-arg]
+        return {}
+
+    def restore(self, store: str, key: str, state: list[object]) -> None:
+        return None
+
+
+def _what(item: EnrichedEvent, categories: tuple[str, ...]) -> str:
+    cats = ", ".join(categories) if categories else "unclassified"
+    obj = item.event.object or "an unnamed object"
+    return f"{cats} data ({obj})"
+
+
+class ZoneRestrictionDetector(_Stateless):
+    """Personal data reached from a zone that may not reach it."""
+
+    kind = "ip_restriction"
+
+    def __init__(self, rule: ZoneRestriction, ctx: PolicyContext) -> None:
+        self.rule = rule
+        self.ctx = ctx
+        self._cats = frozenset(rule.categories)
+        self._objects = GlobSet(rule.objects)
+        self._hosts = GlobSet(rule.hosts)
+        self._allowed = frozenset(rule.allow_zones)
+
+    def observe(self, item: EnrichedEvent) -> list[Match]:
+        ctx = self.ctx
+        zone = ctx.zone(item)
+        if zone in self._allowed:
+            return []
+        cats = ctx.categories(item)
+        if self._cats and self._cats.isdisjoint(cats):
+            return []
+        if not self._cats and not cats:
+            return []
+        if self._objects and not self._objects(item.event.object):
+            return []
+        if self._hosts and not self._hosts(item.event.host):
+            return []
+        if ctx.excepted(self.rule.exceptions, item) is not None:
+            return []
+        ip = item.event.source_ip or "no client IP"
+        sentence = (f"{who(item)} {verb(item)} {_what(item, cats)} from zone {zone} ({ip}); "
+                    f"allowed: {', '.join(self.rule.allow_zones)}")
+        return [make_match(item, ctx, rule_id=self.rule.id, kind=self.kind, severity=self.rule.severity,
+                           sentence=sentence)]
+
+
+class RoleZoneDetector(_Stateless):
+    """A role working from a zone it may not work from (logins included)."""
+
+    kind = "ip_restriction"
+
+    def __init__(self, rule: RoleZone, ctx: PolicyContext) -> None:
+        self.rule = rule
+        self.ctx = ctx
+        self._roles = frozenset(rule.roles)
+        self._allowed = frozenset(rule.allow_zones)
+
+    def observe(self, item: EnrichedEvent) -> list[Match]:
+        ctx = self.ctx
+        if item.user is None or self._roles.isdisjoint(item.user.roles):
+            return []
+        zone = ctx.zone(item)
+        if zone in self._allowed or ctx.excepted(self.rule.exceptions, item) is not None:
+            return []
+        role = ", ".join(sorted(self._roles.intersection(item.user.roles)))
+        target = f" {item.event.object}" if item.event.object else ""
+        sentence = (f"{who(item)} {verb(item)}{target} from zone {zone} "
+                    f"({item.event.source_ip or 'no client IP'}); role {role} may work only from "
+                    f"{', '.join(self.rule.allow_zones)}")
+        return [make_match(item, ctx, rule_id=self.rule.id, kind=self.kind, severity=self.rule.severity,
+                           sentence=sentence)]
+
+
+class RoleAccessDetector(_Stateless):
+    """Categories a user's roles may not view, outside allowed hours, or a user not in the directory."""
+
+    kind = "role_access"
+
+    def __init__(self, roles: dict[str, RolePolicy], ctx: PolicyContext) -> None:
+        self.roles = roles
+        self.ctx = ctx
+        self._actions = frozenset(ctx.defaults.view_actions)
+
+    def observe(self, item: EnrichedEvent) -> list[Match]:
+        ctx = self.ctx
+        if item.event.action not in self._actions or item.user is None:
+            return []
+        cats = ctx.categories(item)
+        if not cats:
+            return []
+        if not item.user.known:
+            if ctx.defaults.unknown_user == "allow":
+                return []
+            sentence = f"{who(item)} {verb(item)} {_what(item, cats)}"
+            return [make_match(item, ctx, rule_id="role-access:unknown-user", kind=self.kind,
+                               severity=ctx.defaults.unknown_user_severity, sentence=sentence)]
+        policies = [(name, self.roles[name]) for name in item.user.roles if name in self.roles]
+        allowed: set[str] = set()
+        for _, role in policies:
+            allowed.update(role.may_view)
+        if "*" not in allowed:
+            denied = tuple(c for c in cats if c not in allowed)
+            if denied:
+                rule = policies[0][0] if policies else (item.user.roles[0] if item.user.roles else "no-role")
+                may = ", ".join(sorted(allowed)) or "nothing"
+                sentence = f"{who(item)} {verb(item)} {_what(item, denied)}; their roles may view {may}"
+                severity = max((r.severity for _, r in policies), key=_rank, default="high")
+                return [make_match(item, ctx, rule_id=f"role-access:{rule}", kind=self.kind,
+                                   severity=severity, sentence=sentence, categories=denied)]
+        timed = [(name, r) for name, r in policies if r.hours is not None or r.days]
+        if timed and not any(ctx.in_hours(r.hours, list(r.days), item.event.time_us) for _, r in timed):
+            name, role = timed[0]
+            hours = role.hours
+            when = (f"{hours.start_min // 60:02d}:{hours.start_min % 60:02d}-"
+                    f"{hours.end_min // 60:02d}:{hours.end_min % 60:02d}") if hours else "any time"
+            days = f" on {', '.join(role.days)}" if role.days else ""
+            sentence = f"{who(item)} {verb(item)} {_what(item, cats)} outside {name} hours ({when}{days})"
+            return [make_match(item, ctx, rule_id=f"role-access:{name}", kind=self.kind,
+                               severity=role.severity, sentence=sentence)]
+        return []
+
+
+_RANKS = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+
+
+def _rank(severity: str) -> int:
+    return _RANKS[severity]
+
+
+class HoneytokenDetector(_Stateless):
+    """Any access to a decoy object or record, or to an object the data map marks as a honeytoken."""
+
+    kind = "honeytoken"
+
+    def __init__(self, tokens: list[Honeytoken], ctx: PolicyContext) -> None:
+        self.tokens = [(t, GlobSet(t.objects), frozenset(t.records)) for t in tokens]
+        self.ctx = ctx
+
+    def observe(self, item: EnrichedEvent) -> list[Match]:
+        ev = item.event
+        if ev.action in ("login", "logout"):
+            return []
+        for token, objects, records in self.tokens:
+            hit_records = records.intersection(ev.record_ids) if records else frozenset()
+            if (objects and objects(ev.object)) or hit_records:
+                what = f"record(s) {', '.join(sorted(hit_records))}" if hit_records else ev.object
+                sentence = f"{who(item)} {verb(item)} honeytoken {what}"
+                return [make_match(item, self.ctx, rule_id=token.id, kind=self.kind, severity=token.severity,
+                                   sentence=sentence)]
+        if item.data.honeytoken:
+            sentence = f"{who(item)} {verb(item)} honeytoken {ev.object} (marked in the data map)"
+            return [make_match(item, self.ctx, rule_id="honeytoken:data-map", kind=self.kind,
+                               severity="critical", sentence=sentence)]
+        return []

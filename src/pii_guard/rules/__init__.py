@@ -1,0 +1,1 @@
+"""Shared detection building blocks: field matchers and keyed event-time windows."""

@@ -1,0 +1,99 @@
+"""The state database: detector windows, the engine's reorder buffer, matches and source checkpoints,
+written in ONE transaction per batch (synchronous=FULL: alerts depend on it). Events go to the event store
+first; a crash between the two replays from the last checkpoint and produces the same result."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import orjson
+
+from pii_guard.detection.engine import EngineChanges
+from pii_guard.errors import StoreError
+from pii_guard.model import Match
+from pii_guard.store.migrations import STATE_MIGRATIONS
+from pii_guard.store.sqlite import connect, migrate
+
+
+class Checkpoint(NamedTuple):
+    fingerprint: str
+    path: str
+    offset: int
+
+
+class StateStore:
+    def __init__(self, path: Path, synchronous: str = "FULL") -> None:
+        self.path = path
+        self._conn = connect(path, synchronous, "state database")
+        try:
+            migrate(self._conn, STATE_MIGRATIONS, f"state database {path}")
+        except Exception as exc:  # sqlite3.Error, typed at the boundary below
+            raise StoreError(f"cannot prepare state database {path}: {exc}") from None
+
+    def commit(
+        self,
+        changes: EngineChanges,
+        matches: Sequence[tuple[Match, str]],
+        checkpoints: Iterable[Checkpoint],
+        now_us: int,
+    ) -> int:
+        """Save one batch's state; returns how many matches were new."""
+        conn = self._conn
+        try:
+            conn.execute("BEGIN")
+            if changes.windows:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO window_state (store, key, state) VALUES (?,?,?)",
+                    [(s, k, orjson.dumps(v)) for (s, k), v in changes.windows.items()],
+                )
+            if changes.deleted:
+                conn.executemany("DELETE FROM window_state WHERE store=? AND key=?", list(changes.deleted))
+            conn.executemany(
+                "INSERT OR REPLACE INTO engine_state (name, value) VALUES (?,?)",
+                [(k, orjson.dumps(v)) for k, v in changes.engine.items()],
+            )
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT OR IGNORE INTO matches (id, rule_id, kind, severity, ts, user_name, object, source, doc)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
+                [(m.id, m.rule_id, m.kind, m.severity, m.time_us, m.user, m.object, src, orjson.dumps(m.to_json()))
+                 for m, src in matches],
+            )
+            new = conn.total_changes - before
+            conn.executemany(
+                "INSERT OR REPLACE INTO checkpoints (fingerprint, path, offset, updated) VALUES (?,?,?,?)",
+                [(c.fingerprint, c.path, c.offset, now_us) for c in checkpoints],
+            )
+            conn.execute("COMMIT")
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreError(f"cannot write state database {self.path}: {exc}") from None
+        return new
+
+    def checkpoint(self, fingerprint: str) -> int:
+        row = self._conn.execute("SELECT offset FROM checkpoints WHERE fingerprint=?", (fingerprint,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def load_windows(self) -> list[tuple[str, str, list[Any]]]:
+        rows = self._conn.execute("SELECT store, key, state FROM window_state").fetchall()
+        return [(s, k, orjson.loads(v)) for s, k, v in rows]
+
+    def load_engine(self) -> dict[str, Any]:
+        rows = self._conn.execute("SELECT name, value FROM engine_state").fetchall()
+        return {name: orjson.loads(value) for name, value in rows}
+
+    def matches_for_sources(self, sources: Sequence[str]) -> list[dict[str, Any]]:
+        marks = ",".join("?" * len(sources))
+        rows = self._conn.execute(
+            f"SELECT doc FROM matches WHERE source IN ({marks}) ORDER BY ts, id", list(sources)
+        ).fetchall()
+        return [orjson.loads(r[0]) for r in rows]
+
+    def count_matches(self) -> int:
+        return int(self._conn.execute("SELECT count(*) FROM matches").fetchone()[0])
+
+    def close(self) -> None:
+        self._conn.close()

@@ -1,0 +1,176 @@
+"""Each policy kind on hand-built events run through the real enricher, the shipped policy and the engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pii_guard.errors import ConfigError
+from tests.policy.events import RULES, at, ev, rules_of, run, shipped_policy
+
+
+def test_normal_work_raises_nothing() -> None:
+    events = [
+        ev("2026-11-27 09:00:00", user="alice", ip="10.20.0.4", rows=20),
+        ev("2026-11-27 09:05:00", user="bob", ip="10.20.0.5", rows=30, statement="SELECT id, email FROM customers"),
+        ev("2026-11-27 09:06:00", user="postgres", ip=None, obj="db:crm.public.orders", rows=3),
+        ev("2026-11-27 09:07:00", user="alice", action="login", obj=None, ip="10.30.0.9"),
+    ]
+    assert run(events) == []
+
+
+def test_sensitive_from_internet_is_ip_restriction() -> None:
+    matches = run([ev("2026-11-27 09:00:00", user="alice", ip="203.0.113.9", rows=2,
+                      statement="SELECT ssn FROM customers")])
+    kinds = {m.rule_id: m for m in matches}
+    assert "sensitive-from-trusted-zones" in kinds
+    m = kinds["sensitive-from-trusted-zones"]
+    assert m.kind == "ip_restriction"
+    assert m.zone == "internet"
+    assert "from zone internet (203.0.113.9)" in m.sentence
+
+
+def test_exception_is_a_positive_entry() -> None:
+    matches = run([ev("2026-11-27 09:00:00", user="backup", ip="203.0.113.9", statement="SELECT ssn FROM customers")])
+    assert "sensitive-from-trusted-zones" not in rules_of(matches)
+
+
+def test_dba_outside_datacenter_but_in_maintenance_window() -> None:
+    # 2026-11-28 is a Saturday; 02:30 Berlin = 01:30 UTC
+    inside = run([ev("2026-11-28 01:30:00", user="postgres", ip="10.30.0.2", action="login", obj=None)])
+    outside = run([ev("2026-11-27 13:00:00", user="postgres", ip="10.30.0.2", action="login", obj=None)])
+    assert "dba-from-datacenter" not in rules_of(inside)
+    assert rules_of(outside) == ["dba-from-datacenter"]
+
+
+def test_role_may_not_view_category() -> None:
+    matches = run([ev("2026-11-27 09:00:00", user="bob", ip="10.20.0.5", obj="db:crm.public.orders", rows=1)])
+    assert rules_of(matches) == ["role-access:support"]
+    assert matches[0].categories == ("financial",)
+    assert "their roles may view contact, personal" in matches[0].sentence
+
+
+def test_refused_request_is_a_low_severity_attempt_that_never_counts() -> None:
+    attempt = ev("2026-11-27 09:00:00", user="bob", ip="10.20.0.5", obj="db:crm.public.orders", outcome="failure")
+    matches = run([attempt])
+    assert len(matches) == 1
+    assert matches[0].attempt
+    assert matches[0].severity == "low"
+    # 300 refused reads do not fill a quota
+    refused = [ev(at("2026-11-27 09:00:00") + i * 1_000_000, user="bob", ip="10.20.0.5", rows=10,
+                  outcome="failure") for i in range(300)]
+    assert "support-personal-hourly" not in rules_of(run(refused))
+
+
+def test_outside_role_hours() -> None:
+    # support works 07:00-20:00 Berlin; 21:30 UTC is 22:30 Berlin
+    matches = run([ev("2026-11-27 21:30:00", user="bob", ip="10.20.0.5", rows=1)])
+    assert rules_of(matches) == ["role-access:support"]
+    assert "outside support hours (07:00-20:00)" in matches[0].sentence
+
+
+def test_unknown_user_follows_the_explicit_default() -> None:
+    matches = run([ev("2026-11-27 09:00:00", user="mallory", ip="10.20.0.5", rows=1)])
+    assert rules_of(matches) == ["role-access:unknown-user"]
+    assert matches[0].severity == "medium"
+
+
+def test_quota_fires_once_per_episode_with_sentence() -> None:
+    start = at("2026-11-27 09:00:00")
+    events = [ev(start + i * 60_000_000, user="bob", ip="10.20.0.5", rows=50) for i in range(10)]
+    matches = run(events)
+    assert rules_of(matches) == ["support-personal-hourly"]
+    m = matches[0]
+    assert m.volume == 250
+    assert m.limit == 200
+    assert m.sentence == "bob (support) read 250 records of personal data in 1 h, quota 200"
+    assert len(m.evidence) == 5
+    assert m.window_start_us is not None
+    assert m.window_end_us == start + 4 * 60_000_000
+
+
+def test_quota_window_slides() -> None:
+    start = at("2026-11-27 09:00:00")
+    # 150 records, then 150 more two hours later: never 200 within one hour
+    events = [ev(start, user="bob", ip="10.20.0.5", rows=150),
+              ev(start + 7_200_000_000, user="bob", ip="10.20.0.5", rows=150)]
+    assert run(events) == []
+
+
+def test_distinct_files_quota() -> None:
+    start = at("2026-11-27 08:00:00")
+    events = [ev(start + i * 1_000_000, user="smbalice", ip="10.20.0.7", obj=f"file:/srv/share/hr/f{i}.pdf")
+              for i in range(51)]
+    assert rules_of(run(events)) == ["hr-files-daily"]
+
+
+def test_copy_to_of_a_whole_table_is_a_bulk_export() -> None:
+    matches = run([ev("2026-11-27 09:00:00", user="alice", action="export", rows=0, ip="10.20.0.4")])
+    assert rules_of(matches) == ["bulk-export-single"]
+    assert "the log does not say how many rows" in matches[0].sentence
+
+
+def test_large_single_export() -> None:
+    matches = run([ev("2026-11-27 09:00:00", user="alice", action="export", rows=50_000, ip="10.20.0.4")])
+    assert "bulk-export-single" in rules_of(matches)
+    assert "bulk-export-cumulative" in rules_of(matches)
+
+
+def test_slow_export_adds_up() -> None:
+    start = at("2026-11-27 08:00:00")
+    events = [ev(start + i * 120_000_000, user="alice", action="export", rows=600, ip="10.20.0.4")
+              for i in range(100)]
+    matches = run(events)
+    assert rules_of(matches) == ["bulk-export-cumulative"]
+    assert matches[0].volume == 20_400
+
+
+def test_downloads_weigh_as_exports() -> None:
+    start = at("2026-11-27 08:00:00")
+    events = [ev(start + i * 1_000_000, user="sftpalice", action="read", obj="file:/srv/x/exports/big.bin",
+                 nbytes=30_000_000, ip="10.20.0.9") for i in range(4)]
+    assert rules_of(run(events)) == ["bulk-export-download-volume"]
+
+
+def test_baseline_needs_history_then_fires_once_a_day() -> None:
+    events = []
+    for day in range(1, 8):
+        events.append(ev(f"2026-11-{day:02d} 10:00:00", user="alice", action="export", rows=200, ip="10.20.0.4"))
+    events.append(ev("2026-11-08 10:00:00", user="alice", action="export", rows=2_500, ip="10.20.0.4"))
+    events.append(ev("2026-11-08 11:00:00", user="alice", action="export", rows=2_500, ip="10.20.0.4"))
+    matches = run(events)
+    assert rules_of(matches) == ["bulk-export-baseline"]
+    assert "12.5x their median of 200 over the last 7 active day(s)" in matches[0].sentence
+
+
+def test_honeytoken_any_access() -> None:
+    matches = run([ev("2026-11-27 09:00:00", user="alice", obj="db:crm.public.customers_archive_2019")])
+    assert rules_of(matches) == ["honeytoken-decoy-table"]
+    assert matches[0].severity == "critical"
+    by_record = run([ev("2026-11-27 09:00:00", user="alice", obj="app:crm/customer",
+                        record_ids=("cust-000000042",))])
+    assert rules_of(by_record) == ["honeytoken-decoy-record"]
+
+
+def test_policy_typo_in_zone_names_file_and_line(tmp_path: Path) -> None:
+    text = (RULES / "access-policy.yaml").read_text().replace("allow_zones: [datacenter, local]",
+                                                             "allow_zones: [datacenter, locall]")
+    path = tmp_path / "policy.yaml"
+    path.write_text(text)
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "locall" in ln)
+    with pytest.raises(ConfigError) as info:
+        shipped_policy(path)
+    assert str(info.value) == f"{path}:{line}: unknown zone 'locall' (did you mean 'local'?)"
+
+
+def test_policy_unknown_key_and_bad_duration(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("roles:\n  support:\n    may_veiw: [personal]\n")
+    with pytest.raises(ConfigError) as info:
+        shipped_policy(path)
+    assert str(info.value) == f"{path}:3: unknown key 'roles.support.may_veiw' (did you mean 'may_view'?)"
+    path.write_text("lateness: soon\n")
+    with pytest.raises(ConfigError) as info:
+        shipped_policy(path)
+    assert "'soon' is not a duration (write e.g. 90s, 15m, 1h, 1d, 2w)" in str(info.value)
