@@ -25,7 +25,9 @@ from pii_guard.errors import PiiGuardError, UsageError
 from pii_guard.model import AccessEvent, ecs_document
 from pii_guard.parsers.registry import format_names, parser_class
 from pii_guard.pipeline import Batcher, FileIngest, FileSpec, RunStats
+from pii_guard.policy.ruletest import run_rule_test
 from pii_guard.replay import Replayer
+from pii_guard.ruletest_output import print_rule_test
 from pii_guard.store.base import DeadLetter
 from pii_guard.store.sqlite import SqliteEventStore
 from pii_guard.store.state import StateStore
@@ -252,6 +254,35 @@ def _print_matches(found: list[dict[str, Any]], as_json: bool) -> None:
             attempt = " (attempt)" if doc["attempt"] else ""
             click.echo(f"{doc['@timestamp']} {doc['severity'].upper():8} {doc['rule']['id']}{attempt}: "
                        f"{doc['sentence']}")
+
+
+@main.group()
+def rules() -> None:
+    """Test and inspect the access policy."""
+
+
+@rules.command("test")
+@config_option
+@click.option("--format", "fmt", default=None, type=click.Choice(format_names()),
+              help="format of SAMPLE (default: the config source that matches it)")
+@click.option("--verbose", "-v", is_flag=True, help="show every event and each rule's verdict")
+@click.option("--json", "as_json", is_flag=True, help="matches as JSON lines")
+@click.argument("rulefile", type=click.Path(path_type=Path))
+@click.argument("sample", type=click.Path(path_type=Path))
+def rules_test(config_path: Path | None, fmt: str | None, verbose: bool, as_json: bool, rulefile: Path,
+               sample: Path) -> None:
+    """Run the policy RULEFILE over SAMPLE: which lines match which rule, and why not. Exit 1 on matches."""
+    _require_files((rulefile, sample))
+    loaded = _load(config_path)
+    enricher = Enricher.from_config(loaded.config)
+    policy = policy_for(loaded.config, enricher, override=rulefile)
+    report = run_rule_test(policy, enricher, sample, _spec_for(loaded, sample, fmt), SystemClock())
+    if as_json:
+        for line, match in report.matches:
+            click.echo(orjson.dumps({"line": line, **match.to_json()}).decode())
+    else:
+        print_rule_test(report, rulefile, sample, verbose)
+    sys.exit(EXIT_FOUND if report.matches else EXIT_OK)
 
 
 def _print_summary(stats: RunStats, seconds: float, store_path: Path, as_json: bool) -> None:

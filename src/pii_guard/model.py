@@ -56,6 +56,7 @@ class AccessEvent(NamedTuple):
     error_code: str | None = None  # error.code
     record_ids: tuple[str, ...] = ()  # pii.record_ids
     fields: Mapping[str, Any] = _EMPTY  # further ECS fields (url.path, http.*, process.pid ...)
+    offset: int = -1  # log.offset: byte offset of the record in its file (-1: not from a file)
 
     @property
     def timestamp(self) -> datetime:
@@ -103,6 +104,8 @@ def ecs_document(item: AccessEvent | EnrichedEvent) -> dict[str, Any]:
     }
     if ev.original:
         doc["event"]["original"] = ev.original
+    if ev.offset >= 0:
+        doc["log"] = {"offset": ev.offset}
     pii: dict[str, Any] = {}
     if ev.user is not None:
         doc["user"] = {"name": ev.user}

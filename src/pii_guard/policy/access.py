@@ -10,6 +10,9 @@ from pii_guard.rules.windows import KeyedWindows
 
 
 class _Stateless:
+    def __init__(self) -> None:
+        self.exercised: set[str] = set()
+
     def expire(self, watermark_us: int) -> None:
         return None
 
@@ -32,6 +35,7 @@ class ZoneRestrictionDetector(_Stateless):
     kind = "ip_restriction"
 
     def __init__(self, rule: ZoneRestriction, ctx: PolicyContext) -> None:
+        super().__init__()
         self.rule = rule
         self.ctx = ctx
         self._cats = frozenset(rule.categories)
@@ -39,22 +43,37 @@ class ZoneRestrictionDetector(_Stateless):
         self._hosts = GlobSet(rule.hosts)
         self._allowed = frozenset(rule.allow_zones)
 
+    def branches(self) -> set[str]:
+        return {self.rule.id} | {f"{self.rule.id}:exception:{i}" for i in range(len(self.rule.exceptions))}
+
+    def _in_scope(self, item: EnrichedEvent) -> bool:
+        cats = self.ctx.categories(item)
+        if (self._cats and self._cats.isdisjoint(cats)) or (not self._cats and not cats):
+            return False
+        if self._objects and not self._objects(item.event.object):
+            return False
+        return not (self._hosts and not self._hosts(item.event.host))
+
+    def why_not(self, item: EnrichedEvent) -> str | None:
+        if not self._in_scope(item):
+            return None
+        zone = self.ctx.zone(item)
+        if zone in self._allowed:
+            return f"zone {zone} is allowed"
+        exc = self.ctx.excepted(self.rule.exceptions, item)
+        return f"exception: {exc.reason}" if exc is not None else None
+
     def observe(self, item: EnrichedEvent) -> list[Match]:
         ctx = self.ctx
         zone = ctx.zone(item)
-        if zone in self._allowed:
+        if zone in self._allowed or not self._in_scope(item):
             return []
         cats = ctx.categories(item)
-        if self._cats and self._cats.isdisjoint(cats):
+        exc = ctx.excepted(self.rule.exceptions, item)
+        if exc is not None:
+            self.exercised.add(f"{self.rule.id}:exception:{self.rule.exceptions.index(exc)}")
             return []
-        if not self._cats and not cats:
-            return []
-        if self._objects and not self._objects(item.event.object):
-            return []
-        if self._hosts and not self._hosts(item.event.host):
-            return []
-        if ctx.excepted(self.rule.exceptions, item) is not None:
-            return []
+        self.exercised.add(self.rule.id)
         ip = item.event.source_ip or "no client IP"
         sentence = (f"{who(item)} {verb(item)} {_what(item, cats)} from zone {zone} ({ip}); "
                     f"allowed: {', '.join(self.rule.allow_zones)}")
@@ -68,18 +87,36 @@ class RoleZoneDetector(_Stateless):
     kind = "ip_restriction"
 
     def __init__(self, rule: RoleZone, ctx: PolicyContext) -> None:
+        super().__init__()
         self.rule = rule
         self.ctx = ctx
         self._roles = frozenset(rule.roles)
         self._allowed = frozenset(rule.allow_zones)
+
+    def branches(self) -> set[str]:
+        return {self.rule.id} | {f"{self.rule.id}:exception:{i}" for i in range(len(self.rule.exceptions))}
+
+    def why_not(self, item: EnrichedEvent) -> str | None:
+        if item.user is None or self._roles.isdisjoint(item.user.roles):
+            return None
+        zone = self.ctx.zone(item)
+        if zone in self._allowed:
+            return f"zone {zone} is allowed"
+        exc = self.ctx.excepted(self.rule.exceptions, item)
+        return f"exception: {exc.reason}" if exc is not None else None
 
     def observe(self, item: EnrichedEvent) -> list[Match]:
         ctx = self.ctx
         if item.user is None or self._roles.isdisjoint(item.user.roles):
             return []
         zone = ctx.zone(item)
-        if zone in self._allowed or ctx.excepted(self.rule.exceptions, item) is not None:
+        if zone in self._allowed:
             return []
+        exc = ctx.excepted(self.rule.exceptions, item)
+        if exc is not None:
+            self.exercised.add(f"{self.rule.id}:exception:{self.rule.exceptions.index(exc)}")
+            return []
+        self.exercised.add(self.rule.id)
         role = ", ".join(sorted(self._roles.intersection(item.user.roles)))
         target = f" {item.event.object}" if item.event.object else ""
         sentence = (f"{who(item)} {verb(item)}{target} from zone {zone} "
@@ -95,6 +132,7 @@ class RoleAccessDetector(_Stateless):
     kind = "role_access"
 
     def __init__(self, roles: dict[str, RolePolicy], ctx: PolicyContext) -> None:
+        super().__init__()
         self.roles = roles
         self.ctx = ctx
         self._actions = frozenset(ctx.defaults.view_actions)
@@ -110,6 +148,7 @@ class RoleAccessDetector(_Stateless):
             if ctx.defaults.unknown_user == "allow":
                 return []
             sentence = f"{who(item)} {verb(item)} {_what(item, cats)}"
+            self.exercised.add("role-access:unknown-user")
             return [make_match(item, ctx, rule_id="role-access:unknown-user", kind=self.kind,
                                severity=ctx.defaults.unknown_user_severity, sentence=sentence)]
         policies = [(name, self.roles[name]) for name in item.user.roles if name in self.roles]
@@ -123,6 +162,7 @@ class RoleAccessDetector(_Stateless):
                 may = ", ".join(sorted(allowed)) or "nothing"
                 sentence = f"{who(item)} {verb(item)} {_what(item, denied)}; their roles may view {may}"
                 severity = max((r.severity for _, r in policies), key=_rank, default="high")
+                self.exercised.add(f"role-access:{rule}:category")
                 return [make_match(item, ctx, rule_id=f"role-access:{rule}", kind=self.kind,
                                    severity=severity, sentence=sentence, categories=denied)]
         timed = [(name, r) for name, r in policies if r.hours is not None or r.days]
@@ -133,9 +173,25 @@ class RoleAccessDetector(_Stateless):
                     f"{hours.end_min // 60:02d}:{hours.end_min % 60:02d}") if hours else "any time"
             days = f" on {', '.join(role.days)}" if role.days else ""
             sentence = f"{who(item)} {verb(item)} {_what(item, cats)} outside {name} hours ({when}{days})"
+            self.exercised.add(f"role-access:{name}:hours")
             return [make_match(item, ctx, rule_id=f"role-access:{name}", kind=self.kind,
                                severity=role.severity, sentence=sentence)]
         return []
+
+    def branches(self) -> set[str]:
+        labels = {f"role-access:{name}:category" for name, r in self.roles.items() if "*" not in r.may_view}
+        labels |= {f"role-access:{name}:hours" for name, r in self.roles.items() if r.hours or r.days}
+        if self.ctx.defaults.unknown_user == "alert":
+            labels.add("role-access:unknown-user")
+        return labels
+
+    def why_not(self, item: EnrichedEvent) -> str | None:
+        if item.event.action not in self._actions or item.user is None or not self.ctx.categories(item):
+            return None
+        if not item.user.known:
+            return "unknown users are allowed (defaults.unknown_user)"
+        allowed = sorted({c for name in item.user.roles if name in self.roles for c in self.roles[name].may_view})
+        return f"roles {', '.join(item.user.roles) or '(none)'} may view {', '.join(allowed) or 'nothing'}"
 
 
 _RANKS = {"low": 0, "medium": 1, "high": 2, "critical": 3}
@@ -151,6 +207,7 @@ class HoneytokenDetector(_Stateless):
     kind = "honeytoken"
 
     def __init__(self, tokens: list[Honeytoken], ctx: PolicyContext) -> None:
+        super().__init__()
         self.tokens = [(t, GlobSet(t.objects), frozenset(t.records)) for t in tokens]
         self.ctx = ctx
 
@@ -163,10 +220,18 @@ class HoneytokenDetector(_Stateless):
             if (objects and objects(ev.object)) or hit_records:
                 what = f"record(s) {', '.join(sorted(hit_records))}" if hit_records else ev.object
                 sentence = f"{who(item)} {verb(item)} honeytoken {what}"
+                self.exercised.add(token.id)
                 return [make_match(item, self.ctx, rule_id=token.id, kind=self.kind, severity=token.severity,
                                    sentence=sentence)]
         if item.data.honeytoken:
             sentence = f"{who(item)} {verb(item)} honeytoken {ev.object} (marked in the data map)"
+            self.exercised.add("honeytoken:data-map")
             return [make_match(item, self.ctx, rule_id="honeytoken:data-map", kind=self.kind,
                                severity="critical", sentence=sentence)]
         return []
+
+    def branches(self) -> set[str]:
+        return {token.id for token, _, _ in self.tokens}
+
+    def why_not(self, item: EnrichedEvent) -> str | None:
+        return None

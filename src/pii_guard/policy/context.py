@@ -34,6 +34,19 @@ class Detector(Protocol):
 
     def restore(self, store: str, key: str, state: list[object]) -> None: ...
 
+    def branches(self) -> set[str]:
+        """Labels of every branch of its rules (each rule, each exception ...) a sample should exercise."""
+        ...
+
+    @property
+    def exercised(self) -> set[str]:
+        """The branch labels seen so far (for `rules test` and the shipped-policy coverage test)."""
+        ...
+
+    def why_not(self, item: EnrichedEvent) -> str | None:
+        """For an event in this detector's scope that did not match: why. None when out of scope."""
+        ...
+
 
 class PolicyContext:
     """Calendar (minute of day, weekday, day number in the policy's zone) and defaults."""

@@ -44,6 +44,19 @@ class QuotaDetector:
         self._bucket_us = max(1, quota.per // BUCKETS)
         self._state: KeyedWindows[Any] = KeyedWindows(max_keys)
         self._distinct = quota.measure == "distinct_objects"
+        self.exercised: set[str] = set()
+        self.peak = 0.0  # highest window total seen, for `rules test`
+
+    def branches(self) -> set[str]:
+        return {self.quota.id}
+
+    def why_not(self, item: EnrichedEvent) -> str | None:
+        if not self._applies(item):
+            return None
+        user = item.event.user or ""
+        window = self._state.get(user)
+        total = window.total if window is not None else 0.0
+        return f"{user} at {count(total)} of {count(self.quota.max)} {_UNIT[self.quota.measure]} in the window"
 
     def windows(self) -> dict[str, KeyedWindows]:  # type: ignore[type-arg]
         return {self.quota.id: self._state}
@@ -86,12 +99,14 @@ class QuotaDetector:
             else:
                 self._state.touch(user)
             window.add(ev.time_us, _amount(item, q.measure), self._bucket_us, BUCKETS, ev.id)
+        self.peak = max(self.peak, window.total)
         if window.total <= q.max:
             window.fired = False
             return []
         if window.fired:
             return []
         window.fired = True
+        self.exercised.add(q.id)
         cats = tuple(sorted(self._cats.intersection(self.ctx.categories(item)))) if self._cats else \
             self.ctx.categories(item)
         what = ", ".join(cats) if cats else "classified"
@@ -140,6 +155,27 @@ class BulkExportDetector:
         self._width = rule.per or rule.history
         self._bucket_us = max(1, self._width // BUCKETS)
         self._history_days = max(1, rule.history // 86_400_000_000)
+        self.exercised: set[str] = set()
+
+    def branches(self) -> set[str]:
+        labels = {self.rule.id}
+        if self.rule.kind == "per_access" and self.rule.on_unknown_volume == "alert":
+            labels.add(f"{self.rule.id}:unknown-volume")
+        return labels
+
+    def why_not(self, item: EnrichedEvent) -> str | None:
+        weight = self.weight(item)
+        cats = self.ctx.categories(item)
+        if weight <= 0.0 or not cats or (self._cats and self._cats.isdisjoint(cats)):
+            return None
+        volume = _amount(item, self.rule.measure) * weight
+        if self.rule.kind == "per_access":
+            return f"{count(volume)} {self.rule.measure} in one access, limit {count(self.rule.max or 0)}"
+        state = self._state.get(item.event.user or "")
+        total = getattr(state, "total", None)
+        if total is not None:
+            return f"{count(total)} {self.rule.measure} in the window, limit {count(self.rule.max or 0)}"
+        return "below the user's baseline or not enough history"
 
     def windows(self) -> dict[str, KeyedWindows]:  # type: ignore[type-arg]
         return {} if self.rule.kind == "per_access" else {self.rule.id: self._state}
@@ -186,12 +222,14 @@ class BulkExportDetector:
         if volume == 0 and ev.action == "export" and rule.on_unknown_volume == "alert":
             sentence = (f"{who(item)} exported {', '.join(cats)} data ({ev.object or 'unnamed object'}); "
                         f"the log does not say how many {unit}")
+            self.exercised.add(f"{rule.id}:unknown-volume")
             return [make_match(item, self.ctx, rule_id=rule.id, kind=self.kind, severity=rule.severity,
                                sentence=sentence, unit=unit, limit=rule.max)]
         if rule.max is None or volume <= rule.max:
             return []
         sentence = (f"{who(item)} exported {count(volume)} {unit} of {', '.join(cats)} data "
                     f"({ev.object or 'unnamed object'}) in one access, limit {count(rule.max)}")
+        self.exercised.add(rule.id)
         return [make_match(item, self.ctx, rule_id=rule.id, kind=self.kind, severity=rule.severity,
                            sentence=sentence, volume=volume, unit=unit, limit=rule.max)]
 
@@ -214,6 +252,7 @@ class BulkExportDetector:
         if window.fired:
             return []
         window.fired = True
+        self.exercised.add(rule.id)
         start = max(window.window_start_us(self._bucket_us), ev.time_us - rule.per)
         sentence = (f"{who(item)} exported {count(window.total)} {rule.measure} of {', '.join(cats)} data in "
                     f"{span(rule.per)}, limit {count(rule.max)}")
@@ -245,6 +284,7 @@ class BulkExportDetector:
         if total < rule.min_volume or total <= rule.factor * median:
             return []
         state.fired_day = today
+        self.exercised.add(rule.id)
         sentence = (f"{who(item)} exported {count(total)} {rule.measure} of {', '.join(cats)} data today, "
                     f"{total / median if median else float('inf'):,.1f}x their median of {count(median)} "
                     f"over the last {len(history)} active day(s)")
