@@ -32,8 +32,13 @@ def test_sensitive_from_internet_is_ip_restriction() -> None:
 
 
 def test_exception_is_a_positive_entry() -> None:
-    matches = run([ev("2026-11-27 09:00:00", user="backup", ip="203.0.113.9", statement="SELECT ssn FROM customers")])
-    assert "sensitive-from-trusted-zones" not in rules_of(matches)
+    from_backup_net = run([ev("2026-11-27 09:00:00", user="backup", ip="10.40.0.2",
+                              statement="SELECT ssn FROM customers")])
+    assert from_backup_net == []
+    # the exception covers the backup user on the backup network only, not the backup user anywhere
+    from_internet = run([ev("2026-11-27 09:00:00", user="backup", ip="203.0.113.9",
+                            statement="SELECT ssn FROM customers")])
+    assert "sensitive-from-trusted-zones" in rules_of(from_internet)
 
 
 def test_dba_outside_datacenter_but_in_maintenance_window() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from pii_guard.detection import codec
 from pii_guard.model import EnrichedEvent, Match
-from pii_guard.policy.context import Detector
+from pii_guard.policy.context import Detector, signature
 
 EXPIRE_EVERY = 4096  # released events between sweeps of idle window keys
 
@@ -36,6 +36,7 @@ class DetectionEngine:
         self.released_us = 0  # time of the last event released to the detectors
         self.late = 0  # events older than what was already released (reach detectors out of order)
         self._since_expire = 0
+        self._routes: dict[tuple[object, ...], tuple[Detector, ...]] = {}
         self._stores = {name: store for d in self.detectors for name, store in d.windows().items()}
         self._owners = {name: d for d in self.detectors for name in d.windows()}
 
@@ -69,7 +70,14 @@ class DetectionEngine:
                 self.late += 1
             else:
                 self.released_us = t
-            for detector in self.detectors:
+            sig = signature(item)
+            route = self._routes.get(sig)
+            if route is None:
+                route = tuple(d for d in self.detectors if d.prefilter(item))
+                if len(self._routes) >= 100_000:
+                    self._routes.clear()
+                self._routes[sig] = route
+            for detector in route:
                 found = detector.observe(item)
                 if found:
                     out.extend((m, source) for m in found)

@@ -46,6 +46,12 @@ class ZoneRestrictionDetector(_Stateless):
     def branches(self) -> set[str]:
         return {self.rule.id} | {f"{self.rule.id}:exception:{i}" for i in range(len(self.rule.exceptions))}
 
+    def prefilter(self, item: EnrichedEvent) -> bool:
+        cats = self.ctx.categories(item)
+        if (self._cats and self._cats.isdisjoint(cats)) or (not self._cats and not cats):
+            return False
+        return self.ctx.zone(item) not in self._allowed
+
     def _in_scope(self, item: EnrichedEvent) -> bool:
         cats = self.ctx.categories(item)
         if (self._cats and self._cats.isdisjoint(cats)) or (not self._cats and not cats):
@@ -96,6 +102,11 @@ class RoleZoneDetector(_Stateless):
     def branches(self) -> set[str]:
         return {self.rule.id} | {f"{self.rule.id}:exception:{i}" for i in range(len(self.rule.exceptions))}
 
+    def prefilter(self, item: EnrichedEvent) -> bool:
+        if item.user is None or self._roles.isdisjoint(item.user.roles):
+            return False
+        return self.ctx.zone(item) not in self._allowed
+
     def why_not(self, item: EnrichedEvent) -> str | None:
         if item.user is None or self._roles.isdisjoint(item.user.roles):
             return None
@@ -133,6 +144,8 @@ class RoleAccessDetector(_Stateless):
 
     def __init__(self, roles: dict[str, RolePolicy], ctx: PolicyContext) -> None:
         super().__init__()
+        self._verdicts: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[list[tuple[str, RolePolicy]],
+                                                                             tuple[str, ...]]] = {}
         self.roles = roles
         self.ctx = ctx
         self._actions = frozenset(ctx.defaults.view_actions)
@@ -151,20 +164,15 @@ class RoleAccessDetector(_Stateless):
             self.exercised.add("role-access:unknown-user")
             return [make_match(item, ctx, rule_id="role-access:unknown-user", kind=self.kind,
                                severity=ctx.defaults.unknown_user_severity, sentence=sentence)]
-        policies = [(name, self.roles[name]) for name in item.user.roles if name in self.roles]
-        allowed: set[str] = set()
-        for _, role in policies:
-            allowed.update(role.may_view)
-        if "*" not in allowed:
-            denied = tuple(c for c in cats if c not in allowed)
-            if denied:
-                rule = policies[0][0] if policies else (item.user.roles[0] if item.user.roles else "no-role")
-                may = ", ".join(sorted(allowed)) or "nothing"
-                sentence = f"{who(item)} {verb(item)} {_what(item, denied)}; their roles may view {may}"
-                severity = max((r.severity for _, r in policies), key=_rank, default="high")
-                self.exercised.add(f"role-access:{rule}:category")
-                return [make_match(item, ctx, rule_id=f"role-access:{rule}", kind=self.kind,
-                                   severity=severity, sentence=sentence, categories=denied)]
+        policies, denied = self._verdict(item.user.roles, cats)
+        if denied:
+            rule = policies[0][0] if policies else (item.user.roles[0] if item.user.roles else "no-role")
+            may = ", ".join(sorted({c for _, r in policies for c in r.may_view})) or "nothing"
+            sentence = f"{who(item)} {verb(item)} {_what(item, denied)}; their roles may view {may}"
+            severity = max((r.severity for _, r in policies), key=_rank, default="high")
+            self.exercised.add(f"role-access:{rule}:category")
+            return [make_match(item, ctx, rule_id=f"role-access:{rule}", kind=self.kind,
+                               severity=severity, sentence=sentence, categories=denied)]
         timed = [(name, r) for name, r in policies if r.hours is not None or r.days]
         if timed and not any(ctx.in_hours(r.hours, list(r.days), item.event.time_us) for _, r in timed):
             name, role = timed[0]
@@ -177,6 +185,31 @@ class RoleAccessDetector(_Stateless):
             return [make_match(item, ctx, rule_id=f"role-access:{name}", kind=self.kind,
                                severity=role.severity, sentence=sentence)]
         return []
+
+    def prefilter(self, item: EnrichedEvent) -> bool:
+        if item.event.action not in self._actions or item.user is None:
+            return False
+        cats = self.ctx.categories(item)
+        if not cats:
+            return False
+        if not item.user.known:
+            return self.ctx.defaults.unknown_user == "alert"
+        policies, denied = self._verdict(item.user.roles, cats)
+        return bool(denied) or any(r.hours is not None or r.days for _, r in policies)
+
+    def _verdict(
+        self, roles: tuple[str, ...], cats: tuple[str, ...]
+    ) -> tuple[list[tuple[str, RolePolicy]], tuple[str, ...]]:
+        """The role policies of a user and the categories they may not view; memoized per roles+categories."""
+        key = (roles, cats)
+        hit = self._verdicts.get(key)
+        if hit is None:
+            policies = [(name, self.roles[name]) for name in roles if name in self.roles]
+            allowed = {c for _, r in policies for c in r.may_view}
+            denied = () if "*" in allowed else tuple(c for c in cats if c not in allowed)
+            hit = (policies, denied)
+            self._verdicts[key] = hit
+        return hit
 
     def branches(self) -> set[str]:
         labels = {f"role-access:{name}:category" for name, r in self.roles.items() if "*" not in r.may_view}
@@ -210,25 +243,46 @@ class HoneytokenDetector(_Stateless):
         super().__init__()
         self.tokens = [(t, GlobSet(t.objects), frozenset(t.records)) for t in tokens]
         self.ctx = ctx
+        self._by_object: dict[str, Honeytoken | None] = {}
+        self._records = {r: t for t, _, records in self.tokens for r in records}
+
+    def _token_for_object(self, obj: str | None) -> Honeytoken | None:
+        if obj is None:
+            return None
+        try:
+            return self._by_object[obj]
+        except KeyError:
+            token = next((t for t, objects, _ in self.tokens if objects and objects(obj)), None)
+            if len(self._by_object) >= 200_000:
+                self._by_object.clear()
+            self._by_object[obj] = token
+            return token
 
     def observe(self, item: EnrichedEvent) -> list[Match]:
         ev = item.event
         if ev.action in ("login", "logout"):
             return []
-        for token, objects, records in self.tokens:
-            hit_records = records.intersection(ev.record_ids) if records else frozenset()
-            if (objects and objects(ev.object)) or hit_records:
-                what = f"record(s) {', '.join(sorted(hit_records))}" if hit_records else ev.object
-                sentence = f"{who(item)} {verb(item)} honeytoken {what}"
-                self.exercised.add(token.id)
-                return [make_match(item, self.ctx, rule_id=token.id, kind=self.kind, severity=token.severity,
-                                   sentence=sentence)]
+        token = self._token_for_object(ev.object)
+        what = ev.object
+        if token is None and ev.record_ids and self._records:
+            hits = sorted(r for r in ev.record_ids if r in self._records)
+            if hits:
+                token = self._records[hits[0]]
+                what = f"record(s) {', '.join(hits)}"
+        if token is not None:
+            sentence = f"{who(item)} {verb(item)} honeytoken {what}"
+            self.exercised.add(token.id)
+            return [make_match(item, self.ctx, rule_id=token.id, kind=self.kind, severity=token.severity,
+                               sentence=sentence)]
         if item.data.honeytoken:
             sentence = f"{who(item)} {verb(item)} honeytoken {ev.object} (marked in the data map)"
             self.exercised.add("honeytoken:data-map")
             return [make_match(item, self.ctx, rule_id="honeytoken:data-map", kind=self.kind,
                                severity="critical", sentence=sentence)]
         return []
+
+    def prefilter(self, item: EnrichedEvent) -> bool:
+        return item.event.action not in ("login", "logout")
 
     def branches(self) -> set[str]:
         return {token.id for token, _, _ in self.tokens}

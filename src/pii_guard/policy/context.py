@@ -47,6 +47,23 @@ class Detector(Protocol):
         """For an event in this detector's scope that did not match: why. None when out of scope."""
         ...
 
+    def prefilter(self, item: EnrichedEvent) -> bool:
+        """Could this event match at all? Must depend only on the fields of `signature(item)`: the engine
+        caches the answer per signature, so an event meets only the detectors that can match it."""
+        ...
+
+
+def signature(item: EnrichedEvent) -> tuple[object, ...]:
+    """The fields prefilters may look at. Few distinct values, so answers cache well."""
+    ev = item.event
+    user = item.user
+    obj = ev.object
+    return (
+        ev.action, ev.outcome, item.data.categories, item.data.classified, item.data.honeytoken,
+        user.roles if user is not None else None, user.known if user is not None else None,
+        item.zone, ev.bytes is not None, obj[:4] if obj else None, bool(ev.record_ids),
+    )  # fmt: skip
+
 
 class PolicyContext:
     """Calendar (minute of day, weekday, day number in the policy's zone) and defaults."""

@@ -67,6 +67,15 @@ class QuotaDetector:
     def expire(self, watermark_us: int) -> None:
         self._state.evict_idle(watermark_us - self.quota.per)
 
+    def prefilter(self, item: EnrichedEvent) -> bool:
+        ev = item.event
+        if ev.outcome == FAILURE or ev.action not in self._actions or item.user is None:
+            return False
+        if self.role not in item.user.roles:
+            return False
+        cats = self.ctx.categories(item)
+        return bool(cats) and (not self._cats or not self._cats.isdisjoint(cats))
+
     def _applies(self, item: EnrichedEvent) -> bool:
         ev = item.event
         if ev.outcome == FAILURE or ev.action not in self._actions or ev.user is None:
@@ -162,6 +171,10 @@ class BulkExportDetector:
         if self.rule.kind == "per_access" and self.rule.on_unknown_volume == "alert":
             labels.add(f"{self.rule.id}:unknown-volume")
         return labels
+
+    def prefilter(self, item: EnrichedEvent) -> bool:
+        cats = self.ctx.categories(item)
+        return self.weight(item) > 0.0 and bool(cats) and not (self._cats and self._cats.isdisjoint(cats))
 
     def why_not(self, item: EnrichedEvent) -> str | None:
         weight = self.weight(item)
