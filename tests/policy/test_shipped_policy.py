@@ -43,7 +43,8 @@ def replay_sample(name: str, policy: CompiledPolicy, tmp: Path) -> list[Match]:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_policy_sample(name: str, tmp_path: Path) -> None:
     found = replay_sample(name, shipped_policy(), tmp_path)
-    assert [[m.rule_id, m.user] for m in found] == EXPECTED[name]["matches"]
+    # stateless rules answer at once, windowed ones after the reorder buffer: compare as multisets
+    assert sorted([m.rule_id, m.user] for m in found) == sorted(EXPECTED[name]["matches"])
 
 
 def test_every_shipped_rule_and_branch_is_exercised(tmp_path: Path) -> None:

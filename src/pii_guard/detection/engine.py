@@ -1,6 +1,10 @@
-"""Event-time detection. Events wait in a reorder buffer until the watermark (newest event time minus the
-allowed lateness) passes them, then reach every detector in time order: out-of-order lines within the
-lateness give the same matches as ordered ones. The buffer is saved with each batch."""
+"""Event-time detection.
+
+Stateless detectors (zones, roles, honeytokens) judge each event alone, so they run as soon as it arrives: a
+leak of that kind is committed within milliseconds. Windowed detectors (quotas, bulk exports) depend on
+order, so their events wait in a reorder buffer until the watermark (newest event time minus the allowed
+lateness) passes them and reach them in time order: out-of-order lines within the lateness give the same
+matches as ordered ones. The buffer is saved with each batch."""
 
 from __future__ import annotations
 
@@ -28,26 +32,48 @@ class EngineChanges:
 class DetectionEngine:
     def __init__(self, detectors: Sequence[Detector], lateness_us: int, max_pending: int = 200_000) -> None:
         self.detectors = tuple(detectors)
+        self.immediate = tuple(d for d in self.detectors if not d.windows())
+        self.ordered = tuple(d for d in self.detectors if d.windows())
         self.lateness_us = lateness_us
         self.max_pending = max_pending
-        self._heap: list[tuple[int, int, EnrichedEvent, str]] = []
+        self._heap: list[tuple[int, int, EnrichedEvent, str, tuple[Detector, ...]]] = []
         self._seq = 0
         self.newest_us = 0
         self.released_us = 0  # time of the last event released to the detectors
         self.late = 0  # events older than what was already released (reach detectors out of order)
         self._since_expire = 0
-        self._routes: dict[tuple[object, ...], tuple[Detector, ...]] = {}
+        self._routes: dict[tuple[object, ...], tuple[tuple[Detector, ...], tuple[Detector, ...]]] = {}
         self._stores = {name: store for d in self.detectors for name, store in d.windows().items()}
         self._owners = {name: d for d in self.detectors for name in d.windows()}
 
     def process(self, item: EnrichedEvent, source: str) -> list[tuple[Match, str]]:
-        """Take one event; return matches of the events this one released, with their source."""
+        """Take one event; return its immediate matches and those of the events it released."""
         t = item.event.time_us
         if t > self.newest_us:
             self.newest_us = t
-        self._seq += 1
-        heapq.heappush(self._heap, (t, self._seq, item, source))
-        return self._release(self.newest_us - self.lateness_us)
+        immediate, ordered = self._route(item)
+        out: list[tuple[Match, str]] = []
+        for detector in immediate:
+            found = detector.observe(item)
+            if found:
+                out.extend((m, source) for m in found)
+        if ordered:
+            self._seq += 1
+            heapq.heappush(self._heap, (t, self._seq, item, source, ordered))
+        if self._heap:
+            out.extend(self._release(self.newest_us - self.lateness_us))
+        return out
+
+    def _route(self, item: EnrichedEvent) -> tuple[tuple[Detector, ...], tuple[Detector, ...]]:
+        sig = signature(item)
+        route = self._routes.get(sig)
+        if route is None:
+            route = (tuple(d for d in self.immediate if d.prefilter(item)),
+                     tuple(d for d in self.ordered if d.prefilter(item)))
+            if len(self._routes) >= 100_000:
+                self._routes.clear()
+            self._routes[sig] = route
+        return route
 
     def drain(self) -> list[tuple[Match, str]]:
         """Release everything (end of a replay, or the log went quiet for longer than the lateness)."""
@@ -65,18 +91,11 @@ class DetectionEngine:
         out: list[tuple[Match, str]] = []
         heap = self._heap
         while heap and (watermark is None or heap[0][0] <= watermark or len(heap) > self.max_pending):
-            t, _, item, source = heapq.heappop(heap)
+            t, _, item, source, route = heapq.heappop(heap)
             if t < self.released_us:
                 self.late += 1
             else:
                 self.released_us = t
-            sig = signature(item)
-            route = self._routes.get(sig)
-            if route is None:
-                route = tuple(d for d in self.detectors if d.prefilter(item))
-                if len(self._routes) >= 100_000:
-                    self._routes.clear()
-                self._routes[sig] = route
             for detector in route:
                 found = detector.observe(item)
                 if found:
@@ -84,7 +103,7 @@ class DetectionEngine:
             self._since_expire += 1
             if self._since_expire >= EXPIRE_EVERY:
                 self._since_expire = 0
-                for detector in self.detectors:
+                for detector in self.ordered:
                     detector.expire(self.released_us)
         return out
 
@@ -96,7 +115,7 @@ class DetectionEngine:
                 changes.windows[(name, key)] = state
             changes.deleted.update((name, key) for key in deleted)
         changes.engine = {
-            "pending": [[t, seq, codec.encode(item), src] for t, seq, item, src in self._heap],
+            "pending": [[t, seq, codec.encode(item), src] for t, seq, item, src, _ in self._heap],
             "seq": self._seq,
             "newest_us": self.newest_us,
             "released_us": self.released_us,
@@ -109,7 +128,10 @@ class DetectionEngine:
             if owner is not None:  # a rule removed from the policy leaves state nobody reads
                 owner.restore(name, key, state)
         if engine:
-            self._heap = [(t, seq, codec.decode(raw), src) for t, seq, raw, src in engine["pending"]]
+            self._heap = []
+            for t, seq, raw, src in engine["pending"]:
+                item = codec.decode(raw)
+                self._heap.append((t, seq, item, src, self._route(item)[1]))
             heapq.heapify(self._heap)
             self._seq = int(engine["seq"])
             self.newest_us = int(engine["newest_us"])

@@ -1,0 +1,191 @@
+"""Following live log files: globs, rename rotation, copytruncate, deletion while open, inode reuse.
+
+A file's identity is the fingerprint of its first line, never the inode alone (inodes are reused). The tailer
+only reads bytes and says where they came from; checkpoints are committed by the caller after the events of
+those bytes are stored, and `position` is where reading resumes after a restart.
+
+The file system is polled (`poll`), and watchdog only shortens the wait between polls: inotify drops and
+merges events, so it is a wake-up signal, never the source of truth.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from pii_guard.sources.files import FINGERPRINT_BYTES, Line, fingerprint_of, iter_lines
+
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip")
+# A file whose path now names another file (rotated away or deleted) is kept open this long after its last
+# growth, so a writer still holding it can finish its last lines.
+ROTATED_GRACE_S = 5.0
+
+
+@dataclass
+class TrackedFile:
+    """One open file being followed."""
+
+    path: str
+    fh: BinaryIO
+    dev: int
+    ino: int
+    fingerprint: bytes
+    offset: int  # next byte to read
+    first_line: bytes  # what the fingerprint was made of, to recognise a rewrite
+    detached_at: float | None = None  # monotonic time the path stopped naming this file
+    last_growth: float = 0.0
+    size: int = 0
+
+    @property
+    def key(self) -> str:
+        return self.fingerprint.hex()
+
+
+@dataclass
+class TailEvent:
+    """Something that happened to a file, for the log and the metrics."""
+
+    kind: str  # opened, rotated, truncated, closed, skipped
+    path: str
+    detail: str = ""
+
+
+@dataclass
+class GlobTailer:
+    """Follows every file matching one glob."""
+
+    pattern: str
+    start_at: str = "beginning"  # for files with no checkpoint when first seen at start-up
+    include_compressed: bool = False
+    max_line_bytes: int = 1 << 20
+    files: dict[str, TrackedFile] = field(default_factory=dict)  # by fingerprint hex
+    events: list[TailEvent] = field(default_factory=list)
+    _started: bool = False
+    _unidentified: dict[str, float] = field(default_factory=dict)  # path -> when seen without a full first line
+
+    def scan(self, checkpoint: Callable[[str], int | None], now: float) -> None:
+        """Find new files (and new files under old names), detect truncation and rotation."""
+        by_inode = {(t.dev, t.ino): t for t in self.files.values()}
+        seen_paths: set[str] = set()
+        for path in sorted(glob.glob(self.pattern)):
+            if not self.include_compressed and path.endswith(COMPRESSED):
+                continue
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            seen_paths.add(path)
+            tracked = by_inode.get((st.st_dev, st.st_ino))
+            if tracked is not None:
+                if tracked.path != path:
+                    self.events.append(TailEvent("rotated", tracked.path, f"renamed to {path}"))
+                    tracked.path = path
+                self._check_truncation(tracked)
+                continue
+            self._open(path, checkpoint, now)
+        for tracked in self.files.values():
+            if tracked.detached_at is None and tracked.path not in seen_paths:
+                tracked.detached_at = now
+            elif tracked.detached_at is None:
+                try:
+                    st = os.stat(tracked.path)
+                    if (st.st_dev, st.st_ino) != (tracked.dev, tracked.ino):
+                        tracked.detached_at = now
+                except OSError:
+                    tracked.detached_at = now
+        self._started = True
+
+    def _open(self, path: str, checkpoint: Callable[[str], int | None], now: float) -> None:
+        try:
+            fh = open(path, "rb")  # noqa: SIM115 - kept open while the file is followed
+        except OSError as exc:
+            self.events.append(TailEvent("skipped", path, exc.strerror or str(exc)))
+            return
+        head = fh.read(FINGERPRINT_BYTES)
+        newline = head.find(b"\n")
+        if newline < 0 and len(head) < FINGERPRINT_BYTES:
+            fh.close()  # the first line is not complete yet: its identity is not known
+            self._unidentified.setdefault(path, now)
+            return
+        self._unidentified.pop(path, None)
+        first = head[: newline + 1] if newline >= 0 else head
+        fp = fingerprint_of(head)
+        st = os.fstat(fh.fileno())
+        if fp.hex() in self.files:
+            fh.close()  # the same content under a second name (a copy): read once
+            return
+        stored = checkpoint(fp.hex())
+        if stored is not None:
+            offset = stored
+        elif not self._started and self.start_at == "end":
+            offset = _last_line_end(fh, st.st_size)
+        else:
+            offset = 0
+        tracked = TrackedFile(path, fh, st.st_dev, st.st_ino, fp, offset, first, None, now, st.st_size)
+        self.files[fp.hex()] = tracked
+        self.events.append(TailEvent("opened", path, f"at offset {offset}"))
+
+    def _check_truncation(self, tracked: TrackedFile) -> None:
+        """copytruncate: the file shrank, or was rewritten (its first line changed, or the byte before our
+        position is no longer a line end), even to the same size."""
+        try:
+            st = os.fstat(tracked.fh.fileno())
+        except OSError:
+            return
+        tracked.size = st.st_size
+        rewritten = st.st_size < tracked.offset
+        if not rewritten and tracked.offset > 0:
+            head = os.pread(tracked.fh.fileno(), len(tracked.first_line), 0)
+            before = os.pread(tracked.fh.fileno(), 1, tracked.offset - 1)
+            rewritten = head != tracked.first_line or before not in (b"\n", b"")
+        if rewritten:
+            del self.files[tracked.key]
+            self.events.append(TailEvent("truncated", tracked.path, f"was at {tracked.offset}, size {st.st_size}"))
+            tracked.fh.close()
+
+    def read(self, budget: int) -> Iterator[tuple[TrackedFile, Line]]:
+        """Complete lines from every file, at most about `budget` lines in all (backpressure)."""
+        for tracked in list(self.files.values()):
+            if budget <= 0:
+                return
+            for line in iter_lines(tracked.fh, tracked.offset, self.max_line_bytes, final=False):
+                tracked.offset = line.offset + line.length
+                yield tracked, line
+                budget -= 1
+                if budget <= 0:
+                    return
+
+    def close_finished(self, now: float) -> list[TrackedFile]:
+        """Close files that were rotated away or deleted, once read to the end and quiet for a while."""
+        done = []
+        for key, tracked in list(self.files.items()):
+            if tracked.detached_at is None:
+                continue
+            size = os.fstat(tracked.fh.fileno()).st_size
+            if size > tracked.size:
+                tracked.size = size
+                tracked.last_growth = now
+            if tracked.offset >= size and now - max(tracked.detached_at, tracked.last_growth) >= ROTATED_GRACE_S:
+                tracked.fh.close()
+                del self.files[key]
+                self.events.append(TailEvent("closed", tracked.path, f"read to the end ({tracked.offset} bytes)"))
+                done.append(tracked)
+        return done
+
+    def close(self) -> None:
+        for tracked in self.files.values():
+            tracked.fh.close()
+        self.files.clear()
+
+
+def _last_line_end(fh: BinaryIO, size: int) -> int:
+    """The offset just after the last complete line (start reading at the end without a partial line)."""
+    if size == 0:
+        return 0
+    chunk = min(size, 1 << 16)
+    data = os.pread(fh.fileno(), chunk, size - chunk)
+    newline = data.rfind(b"\n")
+    return size - chunk + newline + 1 if newline >= 0 else 0
