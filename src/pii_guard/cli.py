@@ -19,15 +19,18 @@ import yaml
 from pii_guard import __version__
 from pii_guard.clock import SystemClock
 from pii_guard.config.load import DEFAULT_CONFIG, LoadedConfig, load_config, parser_options, resolve_timezone
+from pii_guard.daemon import Daemon
 from pii_guard.detection.build import engine_for, policy_for
 from pii_guard.enrich.enricher import Enricher
 from pii_guard.errors import PiiGuardError, UsageError
+from pii_guard.logs import configure as configure_logging
 from pii_guard.model import AccessEvent, ecs_document
 from pii_guard.parsers.registry import format_names, parser_class
 from pii_guard.pipeline import Batcher, FileIngest, FileSpec, RunStats
 from pii_guard.policy.ruletest import run_rule_test
 from pii_guard.replay import Replayer
 from pii_guard.ruletest_output import print_rule_test
+from pii_guard.status import file_status
 from pii_guard.store.base import DeadLetter
 from pii_guard.store.sqlite import SqliteEventStore
 from pii_guard.store.state import StateStore
@@ -254,6 +257,34 @@ def _print_matches(found: list[dict[str, Any]], as_json: bool) -> None:
             attempt = " (attempt)" if doc["attempt"] else ""
             click.echo(f"{doc['@timestamp']} {doc['severity'].upper():8} {doc['rule']['id']}{attempt}: "
                        f"{doc['sentence']}")
+
+
+@main.command()
+@config_option
+@click.option("--log-level", default="INFO", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
+def run(config_path: Path | None, log_level: str) -> None:
+    """Run the daemon: follow the configured logs until SIGTERM (SIGHUP reloads)."""
+    configure_logging(log_level)
+    sys.exit(Daemon(config_path or DEFAULT_CONFIG, SystemClock()).run())
+
+
+@main.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def status(config_path: Path | None, as_json: bool) -> None:
+    """Per-file position and lag, from the state database."""
+    loaded = _load(config_path)
+    rows = file_status(loaded.config.state_path / "state.db", SystemClock())
+    if as_json:
+        for row in rows:
+            click.echo(orjson.dumps(row).decode())
+        return
+    if not rows:
+        click.echo("no file has been read yet")
+    for row in rows:
+        click.echo(f"{row['path']}  offset {row['offset']:,} of {row['size']:,} bytes, lag {row['lag_bytes']:,} bytes"
+                   f"{', ' + format(row['lag_seconds'], '.1f') + ' s' if row['lag_seconds'] else ''}"
+                   f"{' (rotated away)' if not row['current'] else ''}")
 
 
 @main.group()

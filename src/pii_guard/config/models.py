@@ -20,6 +20,10 @@ class SourceConfig(Strict):
     host: str | None = Field(default=None, description="host.name of the events")
     name: str | None = Field(default=None, description="label in status and metrics; defaults to path")
     max_line_bytes: Annotated[int, Field(gt=0)] = 1 << 20
+    start_at: Literal["beginning", "end"] = Field(
+        default="beginning", description="where to start in a file seen for the first time at start-up"
+    )
+    include_compressed: bool = Field(default=False, description="also read rotated .gz/.xz/... files")
 
 
 class SqliteStoreConfig(Strict):
@@ -41,12 +45,18 @@ class PrivacyConfig(Strict):
     mask_literals: bool = True
 
 
+class DaemonConfig(Strict):
+    listen: str = Field(default="127.0.0.1:9464", description="address of /metrics and /healthz; empty: off")
+    rescan_s: Annotated[float, Field(gt=0, le=3600)] = Field(default=1.0, description="file system rescan")
+
+
 class Config(Strict):
     state_dir: str = "/var/lib/pii-guard"
     sources: list[SourceConfig] = Field(default_factory=list)
     store: SqliteStoreConfig = Field(default_factory=SqliteStoreConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
 
     # Set by the loader, not by the file.
     base_dir: Path = Field(default=Path("."), exclude=True)

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
-from typing import ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -73,6 +73,9 @@ class Parser(ABC):
     description: ClassVar[str]
     Options: ClassVar[type[BaseModel]] = NoOptions
     needs_timezone: ClassVar[bool] = False  # writes local time without a zone
+    # When following a live file that has gone quiet this long, a buffered record is taken as complete
+    # (`flush`). None: never on idle (the format's next line always comes, e.g. a QUERY row after its tables).
+    idle_flush_s: ClassVar[float | None] = 0.01
 
     def __init__(self, context: SourceContext, options: BaseModel | None = None) -> None:
         self.context = context
@@ -90,3 +93,12 @@ class Parser(ABC):
     def pending_offset(self) -> int | None:
         """Offset of the earliest line still buffered, so a checkpoint never skips past it."""
         return None
+
+    def snapshot(self) -> Any:
+        """State that joins lines (sessions by pid ...), saved with the checkpoint so a restart that resumes
+        mid-file still knows who a session belongs to. JSON-compatible; None for stateless formats."""
+        return None
+
+    def restore(self, state: Any) -> None:
+        """Take back what `snapshot` returned (from an earlier run of the same file)."""
+        return

@@ -98,4 +98,14 @@ STATE_MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX matches_ts ON matches(ts);
     CREATE INDEX matches_source ON matches(source, ts);
     """,
+    # 2: per-file progress for `status` and lag metrics; parser state (sessions joined across lines)
+    """
+    ALTER TABLE checkpoints ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE checkpoints ADD COLUMN last_event_us INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE checkpoints ADD COLUMN source TEXT NOT NULL DEFAULT '';
+    CREATE TABLE parser_state (
+        fingerprint TEXT PRIMARY KEY,
+        state BLOB NOT NULL
+    );
+    """,
 )

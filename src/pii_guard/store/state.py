@@ -21,6 +21,9 @@ class Checkpoint(NamedTuple):
     fingerprint: str
     path: str
     offset: int
+    size: int = 0  # file size when the checkpoint was taken (lag in bytes = size - offset)
+    last_event_us: int = 0  # event time of the last event read from the file
+    source: str = ""  # the configured source's name
 
 
 class StateStore:
@@ -38,6 +41,7 @@ class StateStore:
         matches: Sequence[tuple[Match, str]],
         checkpoints: Iterable[Checkpoint],
         now_us: int,
+        parser_states: dict[str, Any] | None = None,
     ) -> int:
         """Save one batch's state; returns how many matches were new."""
         conn = self._conn
@@ -63,9 +67,13 @@ class StateStore:
             )
             new = conn.total_changes - before
             conn.executemany(
-                "INSERT OR REPLACE INTO checkpoints (fingerprint, path, offset, updated) VALUES (?,?,?,?)",
-                [(c.fingerprint, c.path, c.offset, now_us) for c in checkpoints],
+                "INSERT OR REPLACE INTO checkpoints (fingerprint, path, offset, updated, size, last_event_us, source)"
+                " VALUES (?,?,?,?,?,?,?)",
+                [(c.fingerprint, c.path, c.offset, now_us, c.size, c.last_event_us, c.source) for c in checkpoints],
             )
+            if parser_states:
+                conn.executemany("INSERT OR REPLACE INTO parser_state (fingerprint, state) VALUES (?,?)",
+                                 [(fp, orjson.dumps(st)) for fp, st in parser_states.items()])
             conn.execute("COMMIT")
         except Exception as exc:
             if conn.in_transaction:
@@ -74,8 +82,22 @@ class StateStore:
         return new
 
     def checkpoint(self, fingerprint: str) -> int:
+        found = self.find_checkpoint(fingerprint)
+        return found if found is not None else 0
+
+    def find_checkpoint(self, fingerprint: str) -> int | None:
         row = self._conn.execute("SELECT offset FROM checkpoints WHERE fingerprint=?", (fingerprint,)).fetchone()
-        return int(row[0]) if row else 0
+        return int(row[0]) if row else None
+
+    def checkpoints(self) -> list[Checkpoint]:
+        rows = self._conn.execute(
+            "SELECT fingerprint, path, offset, size, last_event_us, source FROM checkpoints ORDER BY path"
+        ).fetchall()
+        return [Checkpoint(*row) for row in rows]
+
+    def parser_state(self, fingerprint: str) -> Any:
+        row = self._conn.execute("SELECT state FROM parser_state WHERE fingerprint=?", (fingerprint,)).fetchone()
+        return orjson.loads(row[0]) if row else None
 
     def load_windows(self) -> list[tuple[str, str, list[Any]]]:
         rows = self._conn.execute("SELECT store, key, state FROM window_state").fetchall()

@@ -1,0 +1,158 @@
+"""`pii-guard run`: wiring only. Builds the live loop from the config, then handles signals (SIGTERM drains
+and exits 0, SIGHUP reloads), systemd notification and watchdog pings, /metrics and /healthz, and the wake-ups
+from watchdog (inotify is a hint; the loop also rescans on a timer)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+
+from pii_guard.clock import Clock
+from pii_guard.config.load import LoadedConfig, load_config
+from pii_guard.detection.build import engine_for, policy_for
+from pii_guard.enrich.enricher import Enricher
+from pii_guard.errors import PiiGuardError
+from pii_guard.live import LiveLoop
+from pii_guard.metrics import PrometheusMetrics, serve
+from pii_guard.notify import SystemdNotifier
+from pii_guard.store.sqlite import SqliteEventStore
+from pii_guard.store.state import StateStore
+
+log = logging.getLogger("pii_guard.daemon")
+
+
+class _Wake(FileSystemEventHandler):
+    def __init__(self, event: threading.Event) -> None:
+        self._event = event
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        self._event.set()
+
+
+@dataclass
+class _Runtime:
+    loaded: LoadedConfig
+    loop: LiveLoop
+    events: SqliteEventStore
+    state: StateStore
+
+    def close(self) -> None:
+        self.loop.shutdown()
+        self.events.close()
+        self.state.close()
+
+
+class Daemon:
+    def __init__(self, config_path: Path, clock: Clock, notifier: SystemdNotifier | None = None) -> None:
+        self._config_path = config_path
+        self._clock = clock
+        self._notifier = notifier or SystemdNotifier()
+        self._wake = threading.Event()
+        self._stop = False
+        self._reload = False
+        self._last_tick = clock.monotonic()
+        self.metrics = PrometheusMetrics()
+
+    def _build(self, loaded: LoadedConfig) -> _Runtime:
+        config = loaded.config
+        enricher = Enricher.from_config(config)
+        engine = engine_for(policy_for(config, enricher))
+        events = SqliteEventStore(config.store_path, config.store.synchronous)
+        state = StateStore(config.state_path / "state.db")
+        loop = LiveLoop(loaded.sources, enricher, engine, events, state, self._clock,
+                        resolve=lambda p: str(config.resolve(p)), mask_literals=config.privacy.mask_literals,
+                        batch_size=config.store.batch_size, batch_ms=config.store.batch_ms,
+                        rescan_s=config.daemon.rescan_s, metrics=self.metrics)
+        return _Runtime(loaded, loop, events, state)
+
+    def _watch(self, loaded: LoadedConfig) -> BaseObserver:
+        observer = Observer()
+        handler = _Wake(self._wake)
+        dirs = {os.path.dirname(str(loaded.config.resolve(p.config.path))) or "." for p in loaded.sources}
+        for directory in sorted(dirs):
+            if os.path.isdir(directory):
+                observer.schedule(handler, directory, recursive=False)
+        observer.daemon = True
+        observer.start()
+        return observer
+
+    def _signal(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            self._reload = True
+        else:
+            self._stop = True
+        self._wake.set()
+
+    def healthy(self) -> bool:
+        return self._clock.monotonic() - self._last_tick < 30.0
+
+    def run(self) -> int:
+        runtime = self._build(load_config(self._config_path))
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._signal)
+        listen = runtime.loaded.config.daemon.listen
+        server = serve(listen, self.metrics, self.healthy) if listen else None
+        observer = self._watch(runtime.loaded)
+        runtime.loop.scan(self._clock.monotonic())
+        files = sum(len(s.tailer.files) for s in runtime.loop.sources)
+        log.info("started", extra={"config": str(self._config_path), "files": files, "listen": listen or "off"})
+        self._notifier.notify(f"READY=1\nSTATUS=following {files} file(s)")
+        ping_every = self._notifier.watchdog_usec / 2e6 if self._notifier.watchdog_usec else 0.0
+        last_ping = self._clock.monotonic()
+        try:
+            while not self._stop:
+                read = runtime.loop.step()
+                now = self._clock.monotonic()
+                self._last_tick = now
+                if ping_every and now - last_ping >= ping_every:
+                    self._notifier.notify("WATCHDOG=1")
+                    last_ping = now
+                if self._reload:
+                    self._reload = False
+                    runtime, observer = self._reload_config(runtime, observer)
+                if not read:
+                    self._wake.wait(self._idle_wait(runtime))
+                    self._wake.clear()
+        finally:
+            self._notifier.notify("STOPPING=1")
+            log.info("stopping: committing and saving state")
+            runtime.close()
+            observer.stop()
+            if server is not None:
+                server.shutdown()
+        log.info("stopped")
+        return 0
+
+    def _idle_wait(self, runtime: _Runtime) -> float:
+        loop = runtime.loop
+        if loop.paused_since is not None:
+            return 1.0
+        if loop.engine.pending:
+            return 0.05
+        return min(runtime.loaded.config.daemon.rescan_s, 1.0)
+
+    def _reload_config(self, runtime: _Runtime, observer: BaseObserver) -> tuple[_Runtime, BaseObserver]:
+        """Load the new config, policy and rules; if anything is wrong, keep running on the old ones."""
+        try:
+            loaded = load_config(self._config_path)
+            Enricher.from_config(loaded.config)  # validate before touching the running pipeline
+            policy_for(loaded.config, Enricher.from_config(loaded.config))
+        except PiiGuardError as exc:
+            log.error("reload refused, still running the previous config: %s", exc)
+            return runtime, observer
+        runtime.close()
+        observer.stop()
+        fresh = self._build(loaded)
+        fresh.loop.scan(self._clock.monotonic())
+        log.info("reloaded", extra={"config": str(self._config_path)})
+        self._notifier.notify("RELOADING=0\nREADY=1")
+        return fresh, self._watch(loaded)

@@ -1,0 +1,274 @@
+"""The live path: tail the configured sources, parse, enrich, detect, and commit in batches that close on
+size or time. Commit order per batch: events first (idempotent), then one state transaction with windows,
+the reorder buffer, matches, parser state and checkpoints. A crash anywhere replays from the last checkpoint
+and gives the same result."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pii_guard.clock import Clock
+from pii_guard.config.load import SourcePlan
+from pii_guard.detection.engine import DetectionEngine, EngineChanges
+from pii_guard.enrich.enricher import Enricher
+from pii_guard.errors import StoreError
+from pii_guard.model import EnrichedEvent, Match
+from pii_guard.parsers.base import ParseFailure, Parser, SourceContext
+from pii_guard.sources.tail import GlobTailer, TrackedFile
+from pii_guard.store.base import DeadLetter, EventStore
+from pii_guard.store.state import Checkpoint, StateStore
+
+log = logging.getLogger("pii_guard.live")
+
+
+class Metrics:
+    """What the loop reports; the daemon binds it to Prometheus. The no-op default keeps tests light."""
+
+    def lines(self, source: str, n: int) -> None: ...
+    def parsed(self, source: str, n: int) -> None: ...
+    def failed(self, source: str, n: int) -> None: ...
+    def stored(self, source: str, n: int) -> None: ...
+    def matched(self, rule: str) -> None: ...
+    def batch_seconds(self, seconds: float) -> None: ...
+    def file_lag(self, path: str, lag_bytes: int, lag_seconds: float) -> None: ...
+    def store_full(self, paused: bool) -> None: ...
+
+
+@dataclass
+class _Source:
+    plan: SourcePlan
+    name: str
+    tailer: GlobTailer
+    parsers: dict[str, Parser] = field(default_factory=dict)  # by file fingerprint
+    last_event_us: dict[str, int] = field(default_factory=dict)
+    last_read: dict[str, float] = field(default_factory=dict)  # monotonic time of the last line, by file
+
+
+@dataclass
+class _Batch:
+    events: list[EnrichedEvent] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)  # source name per event, for metrics
+    dead: list[DeadLetter] = field(default_factory=list)
+    matches: list[tuple[Match, str]] = field(default_factory=list)
+    opened: float | None = None  # monotonic time the first item arrived
+    changes: EngineChanges | None = None  # taken once, kept for retries
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.dead or self.matches)
+
+
+class LiveLoop:
+    def __init__(
+        self,
+        plans: Sequence[SourcePlan],
+        enricher: Enricher,
+        engine: DetectionEngine,
+        events: EventStore,
+        state: StateStore,
+        clock: Clock,
+        *,
+        resolve: Callable[[str], str],
+        mask_literals: bool = True,
+        batch_size: int = 10_000,
+        batch_ms: int = 20,
+        rescan_s: float = 1.0,
+        metrics: Metrics | None = None,
+        on_match: Callable[[Match], None] | None = None,
+    ) -> None:
+        self.enricher = enricher
+        self.engine = engine
+        self._events = events
+        self._state = state
+        self._clock = clock
+        self._mask = mask_literals
+        self._batch_size = batch_size
+        self._batch_s = batch_ms / 1000.0
+        self._rescan_s = rescan_s
+        self.metrics = metrics or Metrics()
+        self._on_match = on_match
+        self._batch = _Batch()
+        self._last_scan = -1e9
+        self._last_arrival = clock.monotonic()
+        self.paused_since: float | None = None  # the store refused a write (disk full ...): reading waits
+        self.sources = [
+            _Source(plan, plan.config.name or plan.config.path,
+                    GlobTailer(resolve(plan.config.path), plan.config.start_at, plan.config.include_compressed,
+                               plan.config.max_line_bytes))
+            for plan in plans
+        ]
+        engine.restore(state.load_windows(), state.load_engine())
+
+    # -- one turn of the loop ------------------------------------------------------------------------------
+
+    def step(self) -> int:
+        """Scan if due, read what is there (bounded), commit if due. Returns the number of lines read."""
+        now = self._clock.monotonic()
+        if self.paused_since is not None:
+            self._try_commit(now)
+            return 0
+        if now - self._last_scan >= self._rescan_s:
+            self.scan(now)
+        read = 0
+        budget = self._batch_size
+        for source in self.sources:
+            for tracked, line in source.tailer.read(budget - read):
+                read += 1
+                self._feed(source, tracked, line.offset, line.text, line.overlong)
+            if read >= budget:
+                break
+        for source in self.sources:
+            for done in source.tailer.close_finished(now):
+                self._finish_file(source, done)
+            self._flush_idle(source, now)
+        if read:
+            self._last_arrival = now
+        elif self.engine.pending:
+            idle_us = int((now - self._last_arrival) * 1_000_000)
+            self._collect(self.engine.advance(self.engine.newest_us - self.engine.lateness_us + idle_us))
+        if self._batch and (len(self._batch.events) >= self._batch_size or
+                            now - (self._batch.opened or now) >= self._batch_s or not read):
+            self._try_commit(now)
+        return read
+
+    def scan(self, now: float) -> None:
+        self._last_scan = now
+        for source in self.sources:
+            source.tailer.scan(self._state.find_checkpoint, self._clock.now())
+            for event in source.tailer.events:
+                log.info("file %s", event.kind, extra={"path": event.path, "detail": event.detail,
+                                                        "source": source.name})
+            source.tailer.events.clear()
+            for key in [k for k in source.parsers if k not in source.tailer.files]:
+                source.parsers.pop(key)  # truncated or closed: its identity is gone
+            for key, tracked in source.tailer.files.items():
+                if key not in source.parsers:
+                    source.parsers[key] = self._new_parser(source, tracked)
+
+    def _flush_idle(self, source: _Source, now: float) -> None:
+        """A record held back for continuation lines is complete once its file has been quiet a moment."""
+        for key, parser in source.parsers.items():
+            wait = parser.idle_flush_s
+            if wait is None or parser.pending_offset() is None:
+                continue
+            tracked = source.tailer.files.get(key)
+            if tracked is not None and now - source.last_read.get(key, 0.0) >= wait:
+                self._take(source, tracked, parser, parser.flush())
+
+    def _new_parser(self, source: _Source, tracked: TrackedFile) -> Parser:
+        plan = source.plan
+        context = SourceContext(tracked.fingerprint, tracked.path, plan.config.host, plan.tz, self._clock.now(),
+                                self._mask)
+        parser = plan.parser(context, plan.options)
+        saved = self._state.parser_state(tracked.key)
+        if saved is not None:
+            parser.restore(saved)
+        return parser
+
+    def _feed(self, source: _Source, tracked: TrackedFile, offset: int, text: str, overlong: bool) -> None:
+        parser = source.parsers.get(tracked.key)
+        if parser is None:
+            parser = source.parsers[tracked.key] = self._new_parser(source, tracked)
+        self.metrics.lines(source.name, 1)
+        source.last_read[tracked.key] = self._clock.monotonic()
+        if overlong:
+            out: Sequence[Any] = (ParseFailure(offset, f"line longer than {source.plan.config.max_line_bytes} "
+                                               "bytes (max_line_bytes)", text),)
+        else:
+            out = parser.feed(offset, text)
+        if out:
+            self._take(source, tracked, parser, out)
+
+    def _take(self, source: _Source, tracked: TrackedFile, parser: Parser, out: Sequence[Any]) -> None:
+        batch = self._batch
+        if batch.opened is None:
+            batch.opened = self._clock.monotonic()
+        for item in out:
+            if isinstance(item, ParseFailure):
+                self.metrics.failed(source.name, 1)
+                batch.dead.append(DeadLetter(tracked.path, tracked.key, item.offset, parser.name, item.reason,
+                                             item.text, int(self._clock.now() * 1_000_000)))
+                continue
+            self.metrics.parsed(source.name, 1)
+            enriched = self.enricher(item)
+            batch.events.append(enriched)
+            batch.sources.append(source.name)
+            source.last_event_us[tracked.key] = item.time_us
+            self._collect(self.engine.process(enriched, tracked.key))
+
+    def _collect(self, found: list[tuple[Match, str]]) -> None:
+        if found:
+            if self._batch.opened is None:
+                self._batch.opened = self._clock.monotonic()
+            self._batch.matches.extend(found)
+
+    def _finish_file(self, source: _Source, tracked: TrackedFile) -> None:
+        parser = source.parsers.pop(tracked.key, None)
+        if parser is not None:
+            self._take(source, tracked, parser, parser.flush())
+        self._try_commit(self._clock.monotonic(), extra=[self._checkpoint(source, tracked, None)])
+
+    # -- commits -------------------------------------------------------------------------------------------
+
+    def _checkpoint(self, source: _Source, tracked: TrackedFile, parser: Parser | None) -> Checkpoint:
+        pending = parser.pending_offset() if parser is not None else None
+        safe = pending if pending is not None else tracked.offset
+        return Checkpoint(tracked.key, tracked.path, safe, tracked.size, source.last_event_us.get(tracked.key, 0),
+                          source.name)
+
+    def checkpoints(self) -> list[Checkpoint]:
+        out = []
+        for source in self.sources:
+            for key, tracked in source.tailer.files.items():
+                out.append(self._checkpoint(source, tracked, source.parsers.get(key)))
+        return out
+
+    def _try_commit(self, now: float, extra: list[Checkpoint] | None = None) -> bool:
+        """Commit the batch; on a store error keep it, pause reading, and retry on the next step."""
+        batch = self._batch
+        started = time.perf_counter()
+        try:
+            self._events.write(batch.events, batch.dead)
+            if batch.changes is None:
+                batch.changes = self.engine.take_changes()
+            parser_states = {key: st for src in self.sources for key, p in src.parsers.items()
+                             if (st := p.snapshot()) is not None}
+            self._state.commit(batch.changes, batch.matches, [*self.checkpoints(), *(extra or [])],
+                               int(self._clock.now() * 1_000_000), parser_states)
+        except StoreError as exc:
+            if self.paused_since is None:
+                log.error("store refused a write, ingestion paused until it accepts again: %s", exc)
+                self.metrics.store_full(True)
+            self.paused_since = now
+            return False
+        if self.paused_since is not None:
+            log.info("store accepts writes again, ingestion resumed")
+            self.metrics.store_full(False)
+            self.paused_since = None
+        for name in batch.sources:
+            self.metrics.stored(name, 1)
+        for match, _ in batch.matches:
+            self.metrics.matched(match.rule_id)
+            if self._on_match is not None:
+                self._on_match(match)
+        self.metrics.batch_seconds(time.perf_counter() - started)
+        self._batch = _Batch()
+        self._report_lag()
+        return True
+
+    def _report_lag(self) -> None:
+        now_us = int(self._clock.now() * 1_000_000)
+        for source in self.sources:
+            for key, tracked in source.tailer.files.items():
+                last = source.last_event_us.get(key, 0)
+                lag_s = max(0.0, (now_us - last) / 1e6) if last and tracked.offset < tracked.size else 0.0
+                self.metrics.file_lag(tracked.path, max(0, tracked.size - tracked.offset), lag_s)
+
+    def shutdown(self) -> None:
+        """Commit what is read (the reorder buffer is saved, not drained) and close the files."""
+        self._try_commit(self._clock.monotonic())
+        for source in self.sources:
+            source.tailer.close()
