@@ -1,0 +1,644 @@
+"""MariaDB server_audit plugin → access events (file and syslog output; FORMATS.md §2 and §11).
+
+A record is `serverhost,user,host,connid,queryid,operation,db,object,retcode`, preceded by a zone-less
+`YYYYMMDD HH:MM:SS,` in the plugin's own file, or by syslog framing plus `server_audit_syslog_info` and a
+space. Three things shape this parser:
+
+- The QUERY object is single-quoted SQL with backslash escapes that may hold commas, so a CSV reader fails:
+  the head is split by a regex, and the quoted field is taken up to the record's final `',retcode`.
+- TABLE rows (READ, WRITE, CREATE, ALTER, RENAME, DROP) come *before* their QUERY row, share its connection
+  and query id, and carry no outcome: a READ is logged even when the statement is then denied (1143). They
+  are held per connection until the QUERY row says how the statement ended, so that a denied read becomes a
+  failure, not an access. Rows whose QUERY never comes (TABLE-only auditing, the install bootstrap) are
+  released with outcome "unknown" at DISCONNECT, at `flush()`, or when `max_pending_rows` is reached.
+- A statement without table rows matters in three cases: permission changes (GRANT/REVOKE/… USER), DDL,
+  and failed DML, since a table-level denial (1142) logs the QUERY row alone. Other statements (SET, SHOW,
+  SELECT without tables, a successful DML whose rows all were ignored) yield nothing.
+
+What each QUERY becomes, checked against a real 10.11 server (tests/realservers/test_mariadb.py):
+- READ → read (export if the statement has INTO OUTFILE/DUMPFILE, with `file.path`), WRITE → write,
+  CREATE/ALTER/RENAME/DROP → ddl; outcome and error code from the QUERY row; `pii.command` its first word.
+- GRANT/REVOKE/CREATE|DROP|ALTER|RENAME USER|ROLE/SET PASSWORD → one "permission" event (object: the ON
+  target, `user.target.name`: the grantee); their WRITEs to the mysql grant tables are dropped.
+- DDL → its CREATE/ALTER/... rows, or one "ddl" event naming the object from the statement. Its READ rows
+  count only when data lands in a table (CREATE TABLE … SELECT); ALTER's table copy and a view or trigger
+  definition read for the server, and mysql.* WRITEs (mysql.proc) are bookkeeping.
+- A login that failed (FAILED_CONNECT) is followed by a DISCONNECT that is not a logout: it is dropped.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime, tzinfo
+from fnmatch import translate
+from typing import Any, Final, Literal, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from pii_guard.model import (
+    DDL,
+    EXPORT,
+    FAILURE,
+    LOGIN,
+    LOGOUT,
+    PERMISSION,
+    READ,
+    SUCCESS,
+    UNKNOWN,
+    WRITE,
+    AccessEvent,
+)
+from pii_guard.parsers.base import NOTHING, Outcome, ParseFailure, Parser, SourceContext
+from pii_guard.parsers.sqlmask import SqlMasker
+from pii_guard.parsers.syslog import SyslogFraming
+from pii_guard.parsers.timeparse import TimestampError, local_epoch
+
+# serverhost, user (lazy: a user name may hold commas), host, connid, queryid, operation, db; the object and
+# retcode follow the match. Anchoring on the numeric ids and the upper-case operation keeps a comma in the
+# user name from shifting the fields.
+_HEAD: Final = re.compile(r"([^,]*),(.*?),([^,]*),(\d+),(\d+),([A-Z_]+),([^,]*),")
+_FILE_STAMP_LEN: Final = 17  # "20261127 16:21:56"
+
+_TABLE_ACTIONS: Final = {"READ": READ, "WRITE": WRITE, "CREATE": DDL, "ALTER": DDL, "DROP": DDL, "RENAME": DDL}
+_CONNECTION_OPS: Final = frozenset({"CONNECT", "CHANGEUSER", "FAILED_CONNECT", "DISCONNECT"})
+
+_UNESCAPE: Final = re.compile(r"\\(.)", re.S)
+_UNESCAPED: Final = {"n": "\n", "r": "\r", "t": "\t"}
+
+# Statement kinds, by the first keyword (and the second, for CREATE USER and friends).
+_KIND_READ: Final = "read"
+_KIND_WRITE: Final = "write"
+_KIND_DDL: Final = "ddl"
+_KIND_PERMISSION: Final = "permission"
+_KIND_OTHER: Final = "other"
+_VERB_KINDS: Final = {
+    "SELECT": _KIND_READ, "WITH": _KIND_READ, "TABLE": _KIND_READ, "HANDLER": _KIND_READ,
+    "INSERT": _KIND_WRITE, "UPDATE": _KIND_WRITE, "DELETE": _KIND_WRITE, "REPLACE": _KIND_WRITE,
+    "LOAD": _KIND_WRITE, "TRUNCATE": _KIND_WRITE,
+    "CREATE": _KIND_DDL, "ALTER": _KIND_DDL, "DROP": _KIND_DDL, "RENAME": _KIND_DDL,
+    "GRANT": _KIND_PERMISSION, "REVOKE": _KIND_PERMISSION,
+}  # fmt: skip
+_ACCOUNT_OBJECTS: Final = frozenset({"USER", "ROLE"})
+_FIRST_WORDS: Final = re.compile(r"(?:\s|\(|/\*.*?\*/)*([A-Za-z]+)(?:\s+([A-Za-z]+))?", re.S)
+
+_NAME: Final = r"(`[^`]+`(?:\.`[^`]+`)?|[\w$.`*]+)"
+_OUTFILE: Final = re.compile(r"\bINTO\s+(?:OUTFILE|DUMPFILE)\s+'((?:[^'\\]|\\.|'')*)'", re.I)
+_TABLE_REF: Final = re.compile(
+    r"\b(?:FROM|JOIN|UPDATE|TABLE|INTO(?!\s+(?:OUTFILE|DUMPFILE|@)))\s+(?:(?:LOW_PRIORITY|IGNORE)\s+)*" + _NAME,
+    re.I,
+)
+_DDL_OBJECT: Final = re.compile(
+    r"\b(DATABASE|SCHEMA|TABLE|VIEW|PROCEDURE|FUNCTION|TRIGGER|EVENT|SEQUENCE|INDEX\s+\S+\s+ON)\s+"
+    r"(?:IF\s+(?:NOT\s+)?EXISTS\s+)?" + _NAME,
+    re.I,
+)
+_GRANT_ON: Final = re.compile(r"\bON\s+(?:(?:TABLE|FUNCTION|PROCEDURE|PACKAGE)\s+)?" + _NAME, re.I)
+_GRANTEE: Final = re.compile(
+    r"\b(?:TO|FROM|USER|ROLE|FOR)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?['`\"]?([^'`\"@\s,;]+)", re.I
+)
+
+DEFAULT_IGNORED: Final = ("mysql.table_stats", "mysql.column_stats", "mysql.index_stats")
+
+
+class MariaDbAuditOptions(BaseModel):
+    """How the plugin was configured, where the log does not say."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    output: Literal["auto", "file", "syslog"] = Field(
+        default="auto", description="server_audit_output_type; auto decides per line"
+    )
+    syslog_ident: str = Field(default="mysql-server_auditing", description="server_audit_syslog_ident")
+    syslog_info_words: int | None = Field(
+        default=None,
+        ge=0,
+        description="words in server_audit_syslog_info; unset: the record starts at the first token with a comma",
+    )
+    host_port: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="whether the host field is host:port (MariaDB 12+); auto learns it from an unambiguous line",
+    )
+    ignore_objects: tuple[str, ...] = Field(
+        default=DEFAULT_IGNORED, description="db.table globs never reported (engine-internal reads)"
+    )
+    max_pending_rows: int = Field(default=10_000, ge=1, description="TABLE rows held while waiting for their QUERY row")
+
+    @field_validator("ignore_objects", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        """`--set ignore_objects=a.b,c.*` on the command line gives one string."""
+        return tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else value
+
+
+class _Who(NamedTuple):
+    """The header fields that repeat on every row of a connection; cached by their text."""
+
+    server: str | None
+    user: str | None
+    ip: str | None
+    port: int | None
+    domain: str | None
+
+
+class _Rec(NamedTuple):
+    """One parsed record; the object and retcode stay unsplit at `line[tail:]`."""
+
+    offset: int
+    line: str
+    time_us: int
+    who: _Who
+    conn: str
+    query_id: str
+    op: str
+    db: str
+    tail: int
+
+
+class _Decoded(NamedTuple):
+    """What a QUERY row's quoted text means; memoized on the text, since applications repeat statements."""
+
+    sql: str
+    shown: str  # the statement as indexed: masked unless masking is off
+    shown_escaped: str | None  # `shown` escaped back as the plugin writes it; None when equal to the raw text
+    kind: str
+    verb: str
+    export_path: str | None  # INTO OUTFILE/DUMPFILE target
+
+
+class _Statement(NamedTuple):
+    """A QUERY row: its decoded text and its outcome."""
+
+    dec: _Decoded
+    original: str  # the line, with the query replaced by `dec.shown`
+    outcome: str
+    error: str | None
+
+
+class _ZoneClock:
+    """`YYYYMMDD HH:MM:SS` in the server's zone → epoch seconds, memoized per distinct second.
+
+    A wall-clock time repeated at the end of DST is ambiguous. The log only moves forward, so the second
+    occurrence is taken once the log has already passed the first (the time would otherwise jump back)."""
+
+    __slots__ = ("_cache", "_last", "_tz")
+
+    def __init__(self, tz: tzinfo | None) -> None:
+        self._tz = tz
+        self._cache: dict[str, tuple[int, int]] = {}
+        self._last = -1
+
+    def __call__(self, text: str) -> int:
+        pair = self._cache.get(text)
+        if pair is None:
+            pair = self._convert(text)
+            if len(self._cache) >= 4096:
+                self._cache.clear()
+            self._cache[text] = pair
+        first, second = pair
+        chosen = second if second > first and first < self._last - 60 else first
+        self._last = chosen
+        return chosen
+
+    def _convert(self, text: str) -> tuple[int, int]:
+        if text[8] != " " or text[11] != ":" or text[14] != ":":
+            raise TimestampError(f"bad timestamp {text!r}")
+        try:
+            parts = (int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[9:11]), int(text[12:14]))
+            second = int(text[15:17])
+        except ValueError:
+            raise TimestampError(f"bad timestamp {text!r}") from None
+        first = local_epoch(*parts, second, self._tz)
+        if self._tz is None:
+            return first, first
+        return first, int(datetime(*parts, second, tzinfo=self._tz, fold=1).timestamp())
+
+
+def _unescape(text: str) -> str:
+    """Undo the plugin's escaping (\\' \\\\ \\n \\r \\t). Chained replaces are ~5x faster than a regex; escaped
+    backslashes go first, through a placeholder, so that `\\\\n` stays a backslash and an n."""
+    if "\\" not in text:
+        return text
+    if "\x00" in text:  # the placeholder itself occurs: take the slow road
+        return _UNESCAPE.sub(lambda m: _UNESCAPED.get(m.group(1), m.group(1)), text)
+    return (
+        text.replace("\\\\", "\x00")
+        .replace("\\'", "'")
+        .replace("\\n", "\n")
+        .replace("\\r", "\r")
+        .replace("\\t", "\t")
+        .replace("\x00", "\\")
+    )
+
+
+def _escape(text: str) -> str:
+    """The plugin's escaping, for the masked `event.original` (chained replaces: ~15x faster than translate)."""
+    return text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+
+
+def _ip(text: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def _bare(name: str) -> str:
+    return name.replace("`", "")
+
+
+def _qualify(name: str, db: str) -> str | None:
+    """`db:<db>.<table>` for a name as written in SQL, with the session's database when unqualified."""
+    name = _bare(name)
+    if "." in name:
+        return "db:" + name
+    return f"db:{db}.{name}" if db else None
+
+
+def _statement_kind(sql: str) -> tuple[str, str]:
+    m = _FIRST_WORDS.match(sql)
+    if m is None:
+        return _KIND_OTHER, ""
+    verb = m.group(1).upper()
+    second = (m.group(2) or "").upper()
+    if verb in ("CREATE", "DROP", "ALTER", "RENAME") and second in _ACCOUNT_OBJECTS:
+        return _KIND_PERMISSION, verb
+    if verb == "SET" and second == "PASSWORD":
+        return _KIND_PERMISSION, verb
+    return _VERB_KINDS.get(verb, _KIND_OTHER), verb
+
+
+class MariaDbAuditParser(Parser):
+    """server_audit lines → login/logout, table accesses joined to their statement's outcome, DDL,
+    permission changes and failed statements."""
+
+    name = "mariadb-audit"
+    dataset = "mariadb.audit"
+    description = "MariaDB server_audit plugin log (file or syslog output)"
+    Options = MariaDbAuditOptions
+    needs_timezone = True
+
+    def __init__(self, context: SourceContext, options: BaseModel | None = None) -> None:
+        super().__init__(context, options)
+        opts = self.options
+        assert isinstance(opts, MariaDbAuditOptions)
+        self._opts = opts
+        self._clock = _ZoneClock(context.tz)
+        self._framing = SyslogFraming(context.tz, context.reference_time)
+        self._masker = SqlMasker("mysql") if context.mask_literals else None
+        self._ignored = re.compile("|".join(translate(g) for g in opts.ignore_objects)) if opts.ignore_objects else None
+        self._ignored_cache: dict[str, bool] = {}
+        self._who_cache: dict[tuple[str, str, str], _Who] = {}
+        self._decoded: dict[str, _Decoded] = {}
+        self._ports_seen = opts.host_port == "always"
+        # TABLE rows waiting for their QUERY row, per (serverhost, connection). Insertion order is the order
+        # of each connection's first waiting row, so the first entry holds the earliest offset.
+        self._pending: dict[tuple[str, str], list[_Rec]] = {}
+        self._pending_rows = 0
+        # Connections whose login failed: their DISCONNECT is not a logout. Bounded, oldest dropped.
+        self._failed_logins: dict[tuple[str, str], None] = {}
+
+    # -- the Parser interface -------------------------------------------------------------------------
+
+    def feed(self, offset: int, line: str) -> Sequence[Outcome]:
+        rec = self._record(offset, line)
+        if rec is None or isinstance(rec, ParseFailure):
+            return NOTHING if rec is None else (rec,)
+        op = rec.op
+        if op in _TABLE_ACTIONS:
+            return self._on_table_row(rec)
+        if op == "QUERY":
+            return self._on_query(rec)
+        if op in _CONNECTION_OPS:
+            return self._on_connection(rec)
+        return (ParseFailure(offset, f"unknown server_audit operation {op!r}", line),)
+
+    def flush(self) -> Sequence[Outcome]:
+        out: list[Outcome] = []
+        for key in list(self._pending):
+            out.extend(self._release(key))
+        return out
+
+    def pending_offset(self) -> int | None:
+        for rows in self._pending.values():
+            return rows[0].offset
+        return None
+
+    # -- framing --------------------------------------------------------------------------------------
+
+    def _record(self, offset: int, line: str) -> _Rec | ParseFailure | None:
+        """Split the framing (file stamp or syslog) and the header fields."""
+        output = self._opts.output
+        is_file = line[8:9] == " " and line[:8].isdigit()
+        if is_file and output != "syslog":
+            try:
+                time_us = self._clock(line[:_FILE_STAMP_LEN]) * 1_000_000
+            except TimestampError as exc:
+                return ParseFailure(offset, str(exc), line)
+            if line[_FILE_STAMP_LEN : _FILE_STAMP_LEN + 1] != ",":
+                return ParseFailure(offset, "no comma after the timestamp", line)
+            return self._header(offset, line, _FILE_STAMP_LEN + 1, time_us, None)
+        if output == "file":
+            return ParseFailure(offset, "not a server_audit file line (expected 'YYYYMMDD HH:MM:SS,')", line)
+        try:
+            framed = self._framing.split(line)
+        except TimestampError as exc:
+            return ParseFailure(offset, str(exc), line)
+        if framed.tag != self._opts.syslog_ident:
+            return None  # another program in a shared syslog file
+        start = self._record_start(framed.message)
+        if start < 0:
+            return ParseFailure(offset, "no server_audit record after the syslog info", line)
+        return self._header(offset, line, len(line) - len(framed.message) + start, framed.time_us, framed.host)
+
+    def _record_start(self, message: str) -> int:
+        """Where the record starts in a syslog message: after `syslog_info_words` words, or at the start of
+        the first token with a comma (the record's `serverhost,user,...` has one; the info usually not)."""
+        words = self._opts.syslog_info_words
+        if words is None:
+            comma = message.find(",")
+            return -1 if comma < 0 else message.rfind(" ", 0, comma) + 1
+        pos = 0
+        for _ in range(words):
+            pos = message.find(" ", pos)
+            if pos < 0:
+                return -1
+            pos += 1
+        return pos
+
+    def _header(self, offset: int, line: str, pos: int, time_us: int, syslog_host: str | None) -> _Rec | ParseFailure:
+        m = _HEAD.match(line, pos)
+        if m is None:
+            return ParseFailure(offset, "not a server_audit record (fields 2-8 do not fit)", line)
+        server, user, host, conn, query_id, op, db = m.groups()
+        who = self._who_cache.get((server, user, host))
+        if who is None:
+            who = self._who(server or syslog_host or self.context.host, user, host)
+            if len(self._who_cache) >= 4096:
+                self._who_cache.clear()
+            self._who_cache[(server, user, host)] = who
+        return _Rec(offset, line, time_us, who, conn, query_id, op, db, m.end())
+
+    def _who(self, server: str | None, user: str, host: str) -> _Who:
+        """The client: `localhost` (unix socket) and empty give no address; MariaDB 12 appends `:port`
+        (split on the last colon; an address that is a valid IPv6 as a whole keeps its colons until a
+        line with an unambiguous port has been seen, or `host_port: always`)."""
+        port: int | None = None
+        if self._opts.host_port != "never" and ":" in host:
+            head, _, tail = host.rpartition(":")
+            if head and tail.isdigit():
+                whole = _ip(host)
+                if whole is None or self._ports_seen:
+                    if whole is None and not self._ports_seen:
+                        self._ports_seen = True
+                        self._who_cache.clear()
+                    host, port = head.removeprefix("[").removesuffix("]"), int(tail)
+        if not host or host == "localhost":
+            return _Who(server, user or None, None, port, None)
+        ip = _ip(host)
+        return _Who(server, user or None, ip, port, None if ip is not None else host)
+
+    # -- operations -----------------------------------------------------------------------------------
+
+    def _on_table_row(self, rec: _Rec) -> Sequence[Outcome]:
+        tail = rec.line[rec.tail :]
+        if not tail.endswith(","):
+            return (ParseFailure(rec.offset, f"{rec.op} row with a retcode (expected an empty one)", rec.line),)
+        table = tail[:-1].partition("|")[0]  # RENAME: old|newdb.new
+        if self._is_ignored(f"{rec.db}.{table}"):
+            return NOTHING
+        key = (rec.who.server or "", rec.conn)
+        rows = self._pending.get(key)
+        if rows is None:
+            self._pending[key] = [rec]
+        else:
+            rows.append(rec)
+        self._pending_rows += 1
+        if self._pending_rows > self._opts.max_pending_rows:
+            return self._release(next(iter(self._pending)))
+        return NOTHING
+
+    def _on_connection(self, rec: _Rec) -> Sequence[Outcome]:
+        tail = rec.line[rec.tail :]
+        code = tail.rpartition(",")[2]
+        if not code.lstrip("-").isdigit():
+            return (ParseFailure(rec.offset, f"{rec.op} without a numeric retcode", rec.line),)
+        key = (rec.who.server or "", rec.conn)
+        out: list[Outcome] = []
+        if key in self._pending:  # the server restarted and reused the id, or a DISCONNECT
+            out.extend(self._release(key))
+        if rec.op == "DISCONNECT":
+            if key in self._failed_logins:
+                del self._failed_logins[key]
+                return out
+            out.append(self._event(rec, LOGOUT, SUCCESS))
+            return out
+        if rec.op == "FAILED_CONNECT" or code != "0":
+            self._failed_logins[key] = None
+            if len(self._failed_logins) > 1024:
+                del self._failed_logins[next(iter(self._failed_logins))]
+            out.append(self._event(rec, LOGIN, FAILURE, error=code))
+        else:
+            out.append(self._event(rec, LOGIN, SUCCESS))
+        return out
+
+    def _on_query(self, rec: _Rec) -> Sequence[Outcome]:
+        stmt = self._statement(rec)
+        if isinstance(stmt, ParseFailure):
+            return (stmt,)
+        rows = self._take_rows(rec)
+        if stmt.dec.kind == _KIND_PERMISSION:  # its rows are grant-table bookkeeping
+            return (self._permission_event(rec, stmt),)
+        out: list[Outcome] = []
+        export_path = stmt.dec.export_path
+        # In DDL, a READ is a user's read only when the data lands in a table (CREATE TABLE ... SELECT shows
+        # a WRITE); a view or trigger definition and ALTER's table copy read for the server's own sake, and
+        # WRITEs to the mysql schema are its bookkeeping (mysql.proc for routines).
+        ddl = stmt.dec.kind == _KIND_DDL
+        keep_reads = not ddl or any(r.op == "WRITE" and r.db != "mysql" for r in rows)
+        ddl_done = False
+        for row in rows:
+            action = _TABLE_ACTIONS[row.op]
+            if ddl and ((action == WRITE and row.db == "mysql") or (action == READ and not keep_reads)):
+                continue
+            if action == READ and export_path is not None:
+                action = EXPORT
+            ddl_done = ddl_done or action == DDL
+            out.append(self._row_event(row, action, stmt, export_path))
+        if ddl and not ddl_done:
+            out.append(self._statement_event(rec, stmt, DDL, self._ddl_object(stmt.dec.sql, rec.db)))
+        elif not rows and stmt.outcome == FAILURE and stmt.dec.kind in (_KIND_READ, _KIND_WRITE):
+            # A table-level denial (1142) or a missing table logs no TABLE row: the statement is the event.
+            action = EXPORT if export_path is not None else (READ if stmt.dec.kind == _KIND_READ else WRITE)
+            out.append(self._statement_event(rec, stmt, action, self._table_ref(stmt.dec.sql, rec.db)))
+        return out
+
+    # -- helpers --------------------------------------------------------------------------------------
+
+    def _statement(self, rec: _Rec) -> _Statement | ParseFailure:
+        """Decode `'<escaped sql>',retcode`: the quoted field ends at the record's last `',`."""
+        line = rec.line
+        end = line.rfind("',")
+        code = line[end + 2 :]
+        if line[rec.tail : rec.tail + 1] != "'" or end <= rec.tail or not code.lstrip("-").isdigit():
+            return ParseFailure(rec.offset, "QUERY object is not a quoted string followed by a retcode", line)
+        raw = line[rec.tail + 1 : end]
+        dec = self._decoded.get(raw)
+        if dec is None:
+            if (len(raw) - len(raw.rstrip("\\"))) % 2:
+                return ParseFailure(rec.offset, "QUERY object ends inside an escape", line)
+            dec = self._decode(raw)
+        escaped = dec.shown_escaped
+        original = line if escaped is None else f"{line[: rec.tail]}'{escaped}',{code}"
+        ok = code == "0"
+        outcome, error = (SUCCESS, None) if ok else (FAILURE, code)
+        return _Statement(dec, original, outcome, error)
+
+    def _decode(self, raw: str) -> _Decoded:
+        sql = _unescape(raw)
+        shown = sql if self._masker is None else self._masker(sql)
+        kind, verb = _statement_kind(sql)
+        export = _OUTFILE.search(sql) if kind == _KIND_READ and "file" in sql.lower() else None
+        dec = _Decoded(
+            sql,
+            shown,
+            None if shown == sql else _escape(shown),
+            kind,
+            verb,
+            None if export is None else export.group(1).replace("''", "'"),
+        )
+        if len(self._decoded) >= 1024:
+            self._decoded.clear()
+        self._decoded[raw] = dec
+        return dec
+
+    def _take_rows(self, rec: _Rec) -> list[_Rec]:
+        """The waiting rows of this statement; rows of other query ids (a stored routine's outer CALL,
+        whose QUERY row comes after its inner statements') keep waiting."""
+        key = (rec.who.server or "", rec.conn)
+        rows = self._pending.get(key)
+        if rows is None:
+            return []
+        qid = rec.query_id
+        mine = [r for r in rows if r.query_id == qid]
+        if len(mine) == len(rows):
+            del self._pending[key]
+        elif mine:
+            rows[:] = [r for r in rows if r.query_id != qid]
+        self._pending_rows -= len(mine)
+        return mine
+
+    def _release(self, key: tuple[str, str]) -> list[Outcome]:
+        """Rows whose QUERY row will not come: accesses with outcome unknown."""
+        rows = self._pending.pop(key, [])
+        self._pending_rows -= len(rows)
+        return [self._row_event(r, _TABLE_ACTIONS[r.op], None, None) for r in rows]
+
+    def _is_ignored(self, name: str) -> bool:
+        if self._ignored is None:
+            return False
+        hit = self._ignored_cache.get(name)
+        if hit is None:
+            hit = self._ignored.match(name) is not None
+            if len(self._ignored_cache) >= 4096:
+                self._ignored_cache.clear()
+            self._ignored_cache[name] = hit
+        return hit
+
+    def _table_ref(self, sql: str, db: str) -> str | None:
+        m = _TABLE_REF.search(sql)
+        return None if m is None else self._unless_ignored(_qualify(m.group(1), db))
+
+    def _ddl_object(self, sql: str, db: str) -> str | None:
+        m = _DDL_OBJECT.search(sql)
+        if m is None:
+            return None
+        if m.group(1).upper() in ("DATABASE", "SCHEMA"):
+            return "db:" + _bare(m.group(2))
+        return self._unless_ignored(_qualify(m.group(2), db))
+
+    def _unless_ignored(self, obj: str | None) -> str | None:
+        return None if obj is None or self._is_ignored(obj[3:]) else obj
+
+    # -- events ---------------------------------------------------------------------------------------
+
+    def _fields(self, rec: _Rec, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "mariadb.audit.connection_id": int(rec.conn),
+            "mariadb.audit.query_id": int(rec.query_id),
+            "mariadb.audit.operation": rec.op,
+        }
+        if rec.db:
+            fields["mariadb.audit.database"] = rec.db
+        if rec.who.domain is not None:
+            fields["source.domain"] = rec.who.domain
+        if extra:
+            fields.update(extra)
+        return fields
+
+    def _event(
+        self,
+        rec: _Rec,
+        action: str,
+        outcome: str,
+        *,
+        obj: str | None = None,
+        command: str | None = None,
+        stmt: _Statement | None = None,
+        error: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> AccessEvent:
+        who = rec.who
+        return AccessEvent(  # positional: this runs per event
+            self.ids.make(rec.offset, rec.line),
+            rec.time_us,
+            self.dataset,
+            action,
+            outcome,
+            who.user,
+            who.ip,
+            who.port,
+            who.server,
+            obj,
+            None,
+            None,
+            command or rec.op,
+            None if stmt is None else stmt.dec.shown,
+            rec.line if stmt is None or rec.op != "QUERY" else stmt.original,
+            error,
+            (),
+            self._fields(rec, extra),
+        )
+
+    def _row_event(self, row: _Rec, action: str, stmt: _Statement | None, export_path: str | None) -> AccessEvent:
+        table = row.line[row.tail : -1]
+        old, _, new = table.partition("|")
+        extra: dict[str, Any] = {"mariadb.audit.table": old}
+        if new:
+            extra["mariadb.audit.new_table"] = new
+        if export_path is not None and action == EXPORT:
+            extra["file.path"] = export_path
+        if stmt is None:
+            return self._event(row, action, UNKNOWN, obj=f"db:{row.db}.{old}", extra=extra)
+        return self._event(
+            row, action, stmt.outcome, obj=f"db:{row.db}.{old}", command=stmt.dec.verb or row.op,
+            stmt=stmt, error=stmt.error, extra=extra,
+        )  # fmt: skip
+
+    def _statement_event(self, rec: _Rec, stmt: _Statement, action: str, obj: str | None) -> AccessEvent:
+        return self._event(
+            rec, action, stmt.outcome, obj=obj, command=stmt.dec.verb or None, stmt=stmt, error=stmt.error
+        )
+
+    def _permission_event(self, rec: _Rec, stmt: _Statement) -> AccessEvent:
+        on = _GRANT_ON.search(stmt.dec.sql) if stmt.dec.verb in ("GRANT", "REVOKE") else None
+        obj = None
+        if on is not None:
+            name = _bare(on.group(1))
+            obj = "db:" + (name if "." in name or not rec.db else f"{rec.db}.{name}")
+        grantee = _GRANTEE.search(stmt.dec.sql)
+        extra = {"user.target.name": grantee.group(1)} if grantee is not None else None
+        return self._event(
+            rec, PERMISSION, stmt.outcome, obj=obj, command=stmt.dec.verb, stmt=stmt, error=stmt.error, extra=extra
+        )

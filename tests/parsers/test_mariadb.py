@@ -1,0 +1,441 @@
+"""MariaDB server_audit parser: one test per quirk of the format (FORMATS.md §2)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pydantic
+import pytest
+
+from pii_guard.model import AccessEvent, format_timestamp
+from pii_guard.parsers.base import Outcome, ParseFailure, SourceContext
+from pii_guard.parsers.mariadb import MariaDbAuditOptions, MariaDbAuditParser
+
+REFERENCE = datetime(2026, 11, 27, 23, 0, tzinfo=UTC).timestamp()
+
+
+def make(tz: tzinfo | None = None, mask: bool = True, **options: Any) -> MariaDbAuditParser:
+    context = SourceContext(
+        fingerprint=b"test", path="server_audit.log", tz=tz, reference_time=REFERENCE, mask_literals=mask
+    )
+    return MariaDbAuditParser(context, MariaDbAuditOptions.model_validate(options))
+
+
+def run(parser: MariaDbAuditParser, lines: Iterable[str], flush: bool = True) -> list[Outcome]:
+    out: list[Outcome] = []
+    offset = 0
+    for line in lines:
+        out.extend(parser.feed(offset, line))
+        offset += len(line.encode()) + 1
+    if flush:
+        out.extend(parser.flush())
+    return out
+
+
+def events(items: Iterable[Outcome]) -> list[AccessEvent]:
+    found = list(items)
+    assert not [i for i in found if isinstance(i, ParseFailure)]
+    return [i for i in found if isinstance(i, AccessEvent)]
+
+
+def test_denied_column_read_is_a_failure_not_an_access() -> None:
+    # The READ row is logged before the statement is refused (1143); only the QUERY row says so.
+    got = events(
+        run(
+            make(),
+            [
+                "20261127 16:21:56,vm,bob,127.0.0.1,12,30,READ,crm,customers,",
+                "20261127 16:21:56,vm,bob,127.0.0.1,12,30,QUERY,crm,'SELECT ssn FROM customers',1143",
+            ],
+        )
+    )
+    assert len(got) == 1
+    ev = got[0]
+    assert (ev.action, ev.outcome, ev.error_code) == ("read", "failure", "1143")
+    assert (ev.user, ev.source_ip, ev.object, ev.command) == ("bob", "127.0.0.1", "db:crm.customers", "SELECT")
+    assert ev.statement == "SELECT ssn FROM customers"
+    assert ev.dataset == "mariadb.audit"
+    assert ev.fields["mariadb.audit.query_id"] == 30
+
+
+def test_escaped_quotes_newlines_and_commas_in_the_query() -> None:
+    query = (
+        r"'SELECT c.full_name, c.email,\n       o.total\n  FROM customers c\n  JOIN orders o ON o.customer_id = c.id\n"
+        r""" WHERE c.note = \'says "hi", twice\' AND c.x = \'a\\\\b\''"""
+    )
+    lines = [
+        "20261127 16:21:56,vm,alice,127.0.0.1,11,23,READ,crm,customers,",
+        "20261127 16:21:56,vm,alice,127.0.0.1,11,23,READ,crm,orders,",
+        f"20261127 16:21:56,vm,alice,127.0.0.1,11,23,QUERY,crm,{query},0",
+    ]
+    raw = events(run(make(mask=False), lines))
+    assert [e.object for e in raw] == ["db:crm.customers", "db:crm.orders"]
+    assert raw[0].statement == (
+        "SELECT c.full_name, c.email,\n       o.total\n  FROM customers c\n  JOIN orders o ON o.customer_id = c.id\n"
+        " WHERE c.note = 'says \"hi\", twice' AND c.x = 'a\\\\b'"
+    )
+    masked = events(run(make(), lines))
+    assert masked[0].statement is not None
+    assert "says" not in masked[0].statement
+    assert "twice" not in masked[0].statement
+    assert masked[0].statement.startswith("SELECT c.full_name, c.email,\n       o.total\n")
+    assert all(e.outcome == "success" for e in masked)
+
+
+def test_masked_original_keeps_the_plugin_escaping() -> None:
+    line = (
+        "20261127 16:21:52,vm,root,localhost,4,9,QUERY,mysql,'INSERT INTO crm.customers VALUES "
+        r"(1, \'Jane\'\'s\', \'x\\\\y\', \'a\nb\')',1146"
+    )
+    ev = events(run(make(), [line]))[0]
+    assert ev.statement == "INSERT INTO crm.customers VALUES (?, '?', '?', '?')"
+    assert ev.original == (
+        "20261127 16:21:52,vm,root,localhost,4,9,QUERY,mysql,"
+        r"'INSERT INTO crm.customers VALUES (?, \'?\', \'?\', \'?\')',1146"
+    )
+    assert "Jane" not in ev.original
+
+
+def test_into_outfile_is_an_export_of_the_read_tables() -> None:
+    got = events(
+        run(
+            make(),
+            [
+                "20261127 16:21:56,vm,alice,127.0.0.1,11,24,READ,crm,customers,",
+                "20261127 16:21:56,vm,alice,127.0.0.1,11,24,QUERY,crm,'SELECT email, ssn FROM customers INTO OUTFILE"
+                r" \'/srv/demo/maria/export.csv\' FIELDS TERMINATED BY \',\'',0",
+                "20261127 16:21:56,vm,alice,127.0.0.1,11,30,READ,crm,orders,",
+                "20261127 16:21:56,vm,alice,127.0.0.1,11,30,QUERY,crm,"
+                r"'SELECT * FROM orders INTO DUMPFILE \'/tmp/o\'',0",
+            ],
+        )
+    )
+    assert [(e.action, e.object, e.fields["file.path"]) for e in got] == [
+        ("export", "db:crm.customers", "/srv/demo/maria/export.csv"),
+        ("export", "db:crm.orders", "/tmp/o"),
+    ]
+
+
+def test_failed_connect_is_a_failed_login_and_its_disconnect_no_logout() -> None:
+    got = events(
+        run(
+            make(),
+            [
+                "20261127 16:21:56,vm,alice,127.0.0.1,13,0,FAILED_CONNECT,,,1045",
+                "20261127 16:21:56,vm,alice,127.0.0.1,13,0,DISCONNECT,,,0",
+                "20261127 16:21:56,vm,alice,127.0.0.1,14,0,CONNECT,crm,,0",
+                "20261127 16:21:56,vm,alice,127.0.0.1,14,0,DISCONNECT,crm,,0",
+            ],
+        )
+    )
+    assert [(e.action, e.outcome, e.error_code) for e in got] == [
+        ("login", "failure", "1045"),
+        ("login", "success", None),
+        ("logout", "success", None),
+    ]
+    assert got[0].user == "alice"
+    assert got[0].source_ip == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("host", "ip", "port", "domain"),
+    [
+        ("127.0.0.1", "127.0.0.1", None, None),
+        ("10.1.2.3:51234", "10.1.2.3", 51234, None),
+        ("2001:db8::5:51234", "2001:db8::5", 51234, None),  # 51234 is no IPv6 group: a port
+        ("[2001:db8::7]:3306", "2001:db8::7", 3306, None),
+        ("::1", "::1", None, None),
+        ("app1.example.com", None, None, "app1.example.com"),
+        ("app1.example.com:40000", None, 40000, "app1.example.com"),
+        ("localhost", None, None, None),
+        ("", None, None, None),
+    ],
+)
+def test_host_field_with_and_without_port(host: str, ip: str | None, port: int | None, domain: str | None) -> None:
+    ev = events(run(make(), [f"20261127 16:21:56,vm,alice,{host},14,0,CONNECT,crm,,0"]))[0]
+    assert (ev.source_ip, ev.source_port, ev.fields.get("source.domain")) == (ip, port, domain)
+
+
+def test_ambiguous_ipv6_port_is_split_once_the_server_is_known_to_write_ports() -> None:
+    # `::1:5432` is a valid IPv6 address and also `::1` + port 5432: before any unambiguous host:port it
+    # is taken whole; after one (MariaDB 12 writes a port on every TCP host) it is split.
+    lines = [
+        "20261127 16:21:56,vm,a,::1:5432,1,0,CONNECT,,,0",
+        "20261127 16:21:56,vm,a,10.0.0.1:4000,2,0,CONNECT,,,0",
+        "20261127 16:21:56,vm,a,::1:5432,3,0,CONNECT,,,0",
+    ]
+    got = events(run(make(), lines))
+    assert [(e.source_ip, e.source_port) for e in got] == [("::1:5432", None), ("10.0.0.1", 4000), ("::1", 5432)]
+    forced = events(run(make(host_port="always"), lines[:1]))
+    assert (forced[0].source_ip, forced[0].source_port) == ("::1", 5432)
+    never = events(run(make(host_port="never"), lines[1:2]))
+    assert (never[0].source_ip, never[0].source_port) == (None, None)  # "10.0.0.1:4000" is then a name
+    assert never[0].fields["source.domain"] == "10.0.0.1:4000"
+
+
+def test_syslog_output_rfc3339_and_traditional() -> None:
+    parser = make()
+    got = events(
+        run(
+            parser,
+            [
+                "2026-11-27T16:22:52.647226+00:00 vm mysql-server_auditing: pii-guard-lab "
+                "vm,alice,127.0.0.1,17,40,READ,crm,customers,",
+                "2026-11-27T16:22:52.647461+00:00 vm mysql-server_auditing: pii-guard-lab "
+                "vm,alice,127.0.0.1,17,40,QUERY,crm,'SELECT email, ssn FROM customers WHERE id IN (1,2,3)',0",
+                "Nov 27 16:22:52 vm mysql-server_auditing: pii-guard-lab vm,bob,127.0.0.1,18,0,FAILED_CONNECT,,,1045",
+                "Nov 27 16:22:53 vm sshd[17383]: Connection from 127.0.0.1 port 42948 on 127.0.0.1 port 2222",
+            ],
+        )
+    )
+    assert [(e.action, e.outcome, e.user, format_timestamp(e.time_us)) for e in got] == [
+        ("read", "success", "alice", "2026-11-27T16:22:52.647226Z"),
+        ("login", "failure", "bob", "2026-11-27T16:22:52.000000Z"),
+    ]
+    assert got[0].statement == "SELECT email, ssn FROM customers WHERE id IN (?,?,?)"
+    assert got[0].host == "vm"
+
+
+def test_syslog_info_of_several_words_and_empty_info() -> None:
+    line = "2026-11-27T16:22:52+00:00 db1 mysql-server_auditing: audit, eu-west vm,alice,10.0.0.9,17,0,CONNECT,crm,,0"
+    ev = events(run(make(syslog_info_words=2), [line]))[0]
+    assert (ev.user, ev.source_ip) == ("alice", "10.0.0.9")
+    empty = "2026-11-27T16:22:52+00:00 db1 mysql-server_auditing:  vm,alice,10.0.0.9,17,0,CONNECT,crm,,0"
+    assert events(run(make(), [empty]))[0].user == "alice"
+    # Detection takes the first token with a comma as the record, so a comma in the info needs the option.
+    assert events(run(make(), [line]))[0].user != "alice"
+
+
+def test_output_file_rejects_syslog_lines_and_syslog_rejects_file_lines() -> None:
+    syslog_line = "Nov 27 16:22:52 vm mysql-server_auditing: x vm,bob,127.0.0.1,18,0,FAILED_CONNECT,,,1045"
+    file_line = "20261127 16:21:56,vm,alice,127.0.0.1,13,0,FAILED_CONNECT,,,1045"
+    assert isinstance(run(make(output="file"), [syslog_line])[0], ParseFailure)
+    assert isinstance(run(make(output="syslog"), [file_line])[0], ParseFailure)
+    assert len(events(run(make(), [syslog_line, file_line]))) == 2
+
+
+def test_zone_less_time_in_the_configured_zone() -> None:
+    ev = events(run(make(ZoneInfo("America/New_York")), ["20261127 11:27:40,vm,alice,127.0.0.1,3,0,CONNECT,crm,,0"]))
+    assert format_timestamp(ev[0].time_us) == "2026-11-27T16:27:40.000000Z"
+    utc = events(run(make(None), ["20261127 11:27:40,vm,alice,127.0.0.1,3,0,CONNECT,crm,,0"]))
+    assert format_timestamp(utc[0].time_us) == "2026-11-27T11:27:40.000000Z"
+
+
+def test_repeated_dst_hour_reads_the_second_pass_once_the_log_has_gone_through_the_first() -> None:
+    # America/New_York leaves DST on 2026-11-01 at 02:00 EDT -> 01:00 EST: 01:00-01:59 happens twice.
+    stamps = ["00:59:59", "01:30:00", "01:59:59", "01:00:10", "01:30:00", "02:00:00"]
+    lines = [f"20261101 {s},vm,a,127.0.0.1,{i},0,CONNECT,,,0" for i, s in enumerate(stamps, 1)]
+    got = events(run(make(ZoneInfo("America/New_York")), lines))
+    assert [format_timestamp(e.time_us)[11:19] for e in got] == [
+        "04:59:59",  # EDT
+        "05:30:00",  # EDT, first pass
+        "05:59:59",
+        "06:00:10",  # EST: the clock went back
+        "06:30:00",  # EST, second pass
+        "07:00:00",
+    ]
+    # A file that starts inside the repeated hour cannot know which pass it is: the first (fold=0).
+    first = events(run(make(ZoneInfo("America/New_York")), [lines[4]]))
+    assert format_timestamp(first[0].time_us)[11:19] == "05:30:00"
+
+
+def test_table_rows_wait_for_their_query_and_pending_offset_points_at_the_first() -> None:
+    parser = make()
+    row = "20261127 16:21:56,vm,alice,127.0.0.1,11,22,READ,crm,customers,"
+    assert parser.feed(100, row) == ()
+    assert parser.feed(200, "20261127 16:21:56,vm,alice,127.0.0.1,11,22,READ,crm,orders,") == ()
+    assert parser.pending_offset() == 100
+    out = events(parser.feed(300, "20261127 16:21:56,vm,alice,127.0.0.1,11,22,QUERY,crm,'SELECT 1',0"))
+    assert [e.object for e in out] == ["db:crm.customers", "db:crm.orders"]
+    assert parser.pending_offset() is None
+    assert out[0].id != out[1].id
+    again = make()
+    again.feed(100, row)
+    assert events(again.flush())[0].id == out[0].id  # deterministic: offset + line, not arrival
+
+
+def test_rows_without_a_query_are_released_as_unknown() -> None:
+    lines = [
+        "20261127 16:21:35,vm,boot,,1,10,CREATE,mysql,db,",
+        "20261127 16:21:35,vm,boot,,1,18,WRITE,mysql,global_priv,",
+    ]
+    at_flush = events(run(make(), lines))
+    assert [(e.action, e.outcome, e.command, e.statement) for e in at_flush] == [
+        ("ddl", "unknown", "CREATE", None),
+        ("write", "unknown", "WRITE", None),
+    ]
+    at_disconnect = events(run(make(), [*lines, "20261127 16:21:36,vm,boot,,1,0,DISCONNECT,,,0"], flush=False))
+    assert [e.outcome for e in at_disconnect] == ["unknown", "unknown", "success"]
+
+
+def test_pending_rows_are_bounded() -> None:
+    parser = make(max_pending_rows=3)
+    lines = [
+        "20261127 16:21:35,vm,a,10.0.0.1,1,5,READ,crm,t1,",
+        "20261127 16:21:35,vm,a,10.0.0.1,1,6,READ,crm,t2,",
+        "20261127 16:21:35,vm,b,10.0.0.2,2,7,READ,crm,t3,",
+        "20261127 16:21:35,vm,b,10.0.0.2,2,8,READ,crm,t4,",
+    ]
+    out = events(run(parser, lines, flush=False))
+    assert [(e.object, e.outcome) for e in out] == [("db:crm.t1", "unknown"), ("db:crm.t2", "unknown")]
+    assert parser.pending_offset() == len(lines[0]) + len(lines[1]) + 2
+
+
+def test_a_stored_procedure_call_keeps_its_rows_across_the_inner_statements() -> None:
+    # Real 10.11 order: CALL's own row (id 7), the inner statements (8, 9) with their QUERY rows, then CALL's.
+    got = events(
+        run(
+            make(),
+            [
+                "20261127 18:05:20,vm,root,localhost,3,7,READ,mysql,proc,",
+                "20261127 18:05:20,vm,root,localhost,3,8,READ,crm,customers,",
+                "20261127 18:05:20,vm,root,localhost,3,8,QUERY,crm,'SELECT COUNT(*) FROM crm.customers',0",
+                "20261127 18:05:20,vm,root,localhost,3,9,WRITE,crm,log,",
+                r"20261127 18:05:20,vm,root,localhost,3,9,QUERY,crm,'INSERT INTO crm.log(msg) VALUES (\'x\')',0",
+                "20261127 18:05:20,vm,root,localhost,3,7,QUERY,crm,'CALL crm.p()',1644",
+            ],
+            flush=False,
+        )
+    )
+    assert [(e.action, e.object, e.outcome, e.command) for e in got] == [
+        ("read", "db:crm.customers", "success", "SELECT"),
+        ("write", "db:crm.log", "success", "INSERT"),
+        ("read", "db:mysql.proc", "failure", "CALL"),
+    ]
+
+
+def test_engine_statistics_reads_are_ignored_by_default_and_the_list_is_configurable() -> None:
+    lines = [
+        "20261127 16:21:52,vm,root,localhost,9,11,READ,crm,customers,",
+        "20261127 16:21:52,vm,root,localhost,9,11,READ,mysql,table_stats,",
+        "20261127 16:21:52,vm,root,localhost,9,11,READ,mysql,column_stats,",
+        "20261127 16:21:52,vm,root,localhost,9,11,READ,mysql,index_stats,",
+        "20261127 16:21:52,vm,root,localhost,9,11,QUERY,crm,'SELECT COUNT(*) FROM crm.customers',0",
+    ]
+    assert [e.object for e in events(run(make(), lines))] == ["db:crm.customers"]
+    custom = events(run(make(ignore_objects=["crm.*"]), lines))
+    assert [e.object for e in custom] == ["db:mysql.table_stats", "db:mysql.column_stats", "db:mysql.index_stats"]
+
+
+def test_permission_changes_are_one_event_without_the_grant_table_writes() -> None:
+    got = events(
+        run(
+            make(),
+            [
+                "20261127 16:21:56,vm,root,localhost,10,20,WRITE,mysql,tables_priv,",
+                "20261127 16:21:56,vm,root,localhost,10,20,WRITE,mysql,columns_priv,",
+                r"20261127 16:21:56,vm,root,localhost,10,20,QUERY,crm,'GRANT SELECT (id, full_name) ON customers TO"
+                r" \'bob\'@\'127.0.0.1\'',0",
+                r"20261127 16:21:52,vm,root,localhost,4,6,QUERY,mysql,'CREATE USER \'alice\'@\'127.0.0.1\' IDENTIFIED"
+                " BY *****',0",
+                r"20261127 16:21:52,vm,root,localhost,4,7,QUERY,crm,'REVOKE FILE ON *.* FROM \'eve\'@\'%\'',1133",
+            ],
+        )
+    )
+    assert [(e.action, e.outcome, e.object, e.command, e.fields["user.target.name"]) for e in got] == [
+        ("permission", "success", "db:crm.customers", "GRANT", "bob"),
+        ("permission", "success", None, "CREATE", "alice"),
+        ("permission", "failure", "db:*.*", "REVOKE", "eve"),
+    ]
+    assert got[0].statement == "GRANT SELECT (id, full_name) ON customers TO '?'@'?'"
+
+
+def test_ddl_events() -> None:
+    got = events(
+        run(
+            make(),
+            [
+                "20261127 16:21:52,vm,root,localhost,4,5,QUERY,,'CREATE DATABASE crm',0",
+                "20261127 16:21:52,vm,root,localhost,4,8,CREATE,crm,customers,",
+                "20261127 16:21:52,vm,root,localhost,4,8,QUERY,mysql,'CREATE TABLE crm.customers (id INT)',0",
+                "20261127 18:05:20,vm,root,localhost,3,14,ALTER,crm,log2,",
+                "20261127 18:05:20,vm,root,localhost,3,14,READ,crm,log2,",
+                "20261127 18:05:20,vm,root,localhost,3,14,QUERY,crm,'ALTER TABLE crm.log2 ADD COLUMN z INT',0",
+                "20261127 18:05:20,vm,root,localhost,3,13,RENAME,crm,log|crm.log2,",
+                "20261127 18:05:20,vm,root,localhost,3,13,QUERY,crm,'RENAME TABLE crm.log TO crm.log2',0",
+                "20261127 18:05:37,vm,eve,127.0.0.1,8,31,QUERY,crm,'CREATE TABLE z (a int)',1142",
+            ],
+        )
+    )
+    assert [(e.action, e.outcome, e.object) for e in got] == [
+        ("ddl", "success", "db:crm"),
+        ("ddl", "success", "db:crm.customers"),
+        ("ddl", "success", "db:crm.log2"),  # ALTER's internal table copy is not a read
+        ("ddl", "success", "db:crm.log"),
+        ("ddl", "failure", "db:crm.z"),
+    ]
+    assert got[3].fields["mariadb.audit.new_table"] == "crm.log2"
+    assert got[4].error_code == "1142"
+
+
+def test_create_table_as_select_reads_its_source() -> None:
+    got = events(
+        run(
+            make(),
+            [
+                "20261127 18:06:13,vm,root,localhost,11,42,READ,crm,customers,",
+                "20261127 18:06:13,vm,root,localhost,11,42,CREATE,crm,copy,",
+                "20261127 18:06:13,vm,root,localhost,11,42,WRITE,crm,copy,",
+                "20261127 18:06:13,vm,root,localhost,11,42,QUERY,crm,"
+                "'CREATE TABLE crm.copy AS SELECT * FROM crm.customers',0",
+            ],
+        )
+    )
+    assert [(e.action, e.object) for e in got] == [
+        ("read", "db:crm.customers"),
+        ("ddl", "db:crm.copy"),
+        ("write", "db:crm.copy"),
+    ]
+
+
+def test_table_level_denial_has_no_table_row_and_still_is_a_failed_access() -> None:
+    got = events(
+        run(
+            make(),
+            [
+                "20261127 18:06:13,vm,eve,127.0.0.1,12,46,QUERY,,'SELECT * FROM crm.secret',1142",
+                "20261127 18:06:13,vm,eve,127.0.0.1,15,53,QUERY,crm,'UPDATE customers SET id=3',1142",
+                r"20261127 18:06:13,vm,eve,127.0.0.1,15,54,QUERY,crm,'SELECT 1 INTO OUTFILE \'/tmp/x\' FROM t',1045",
+                "20261127 18:06:13,vm,eve,127.0.0.1,15,55,QUERY,crm,'SELECT 1',0",
+                "20261127 18:06:13,vm,eve,127.0.0.1,15,56,QUERY,crm,'SET autocommit = 0',0",
+            ],
+        )
+    )
+    assert [(e.action, e.outcome, e.object, e.error_code) for e in got] == [
+        ("read", "failure", "db:crm.secret", "1142"),
+        ("write", "failure", "db:crm.customers", "1142"),
+        ("export", "failure", "db:crm.t", "1045"),
+    ]
+
+
+def test_lines_that_do_not_parse_are_failures() -> None:
+    bad = [
+        "this is not a server_audit line",
+        "20261127 16:21:56 vm,alice,127.0.0.1,11,22,READ,crm,customers,",  # no comma after the stamp
+        "20261327 16:21:56,vm,alice,127.0.0.1,11,22,READ,crm,customers,",  # month 13
+        "20261127 16:21:56,vm,alice,127.0.0.1,11,22,FROBNICATE,crm,customers,",
+        "20261127 16:21:56,vm,alice,127.0.0.1,11,22,READ,crm,customers,0",
+        "20261127 16:21:56,vm,alice,127.0.0.1,11,22,QUERY,crm,'SELECT 1",
+        r"20261127 16:21:56,vm,alice,127.0.0.1,11,22,QUERY,crm,'SELECT \',0",
+        "20261127 16:21:56,vm,alice,127.0.0.1,eleven,22,QUERY,crm,'SELECT 1',0",
+    ]
+    out = run(make(), bad)
+    assert len(out) == len(bad)
+    assert all(isinstance(o, ParseFailure) for o in out)
+
+
+def test_a_comma_in_the_user_name_does_not_shift_the_fields() -> None:
+    ev = events(run(make(), ["20261127 16:21:56,vm,a,b,10.0.0.1,13,0,FAILED_CONNECT,,,1045"]))[0]
+    assert (ev.user, ev.source_ip, ev.fields["mariadb.audit.connection_id"]) == ("a,b", "10.0.0.1", 13)
+
+
+def test_options_are_strict() -> None:
+    with pytest.raises(pydantic.ValidationError):
+        MariaDbAuditOptions.model_validate({"outptu": "file"})
+    with pytest.raises(pydantic.ValidationError):
+        MariaDbAuditOptions.model_validate({"output": "stderr"})
+    # `--set ignore_objects=...` on the command line is one comma-separated string.
+    assert MariaDbAuditOptions.model_validate({"ignore_objects": "a.b, c.*"}).ignore_objects == ("a.b", "c.*")
