@@ -66,7 +66,7 @@ class Daemon:
         config = loaded.config
         enricher = Enricher.from_config(config)
         engine = engine_for(policy_for(config, enricher))
-        events = SqliteEventStore(config.store_path, config.store.synchronous)
+        events = SqliteEventStore(config.store_path, config.store.synchronous, config.store.max_size_mb)
         state = StateStore(config.state_path / "state.db")
         loop = LiveLoop(loaded.sources, enricher, engine, events, state, self._clock,
                         resolve=lambda p: str(config.resolve(p)), mask_literals=config.privacy.mask_literals,

@@ -32,6 +32,9 @@ class SqliteStoreConfig(Strict):
     synchronous: Literal["OFF", "NORMAL", "FULL"] = "NORMAL"
     batch_size: Annotated[int, Field(gt=0, le=1_000_000)] = 10_000
     batch_ms: Annotated[int, Field(gt=0, le=60_000)] = 20
+    max_size_mb: Annotated[float, Field(gt=0)] | None = Field(
+        default=None, description="cap on the event store's size; at the cap ingestion pauses, losing nothing"
+    )
 
 
 class PolicyConfig(Strict):

@@ -80,9 +80,12 @@ def _event_row(item: EnrichedEvent, source: str | None) -> tuple[object, ...]:
 class SqliteEventStore:
     """Single-writer event store. Readers open their own read-only connections."""
 
-    def __init__(self, path: Path, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: Path, synchronous: str = "NORMAL", max_size_mb: float | None = None) -> None:
         self.path = path
         self._conn = connect(path, synchronous, "event store")
+        if max_size_mb is not None:
+            page = self._conn.execute("PRAGMA page_size").fetchone()[0]
+            self._conn.execute(f"PRAGMA max_page_count={max(1, int(max_size_mb * 1_048_576 // page))}")
         try:
             migrate(self._conn, EVENTS_MIGRATIONS, f"event store {path}")
         except sqlite3.Error as exc:
