@@ -278,6 +278,9 @@ class MariaDbAuditParser(Parser):
     description = "MariaDB server_audit plugin log (file or syslog output)"
     Options = MariaDbAuditOptions
     needs_timezone = True
+    # TABLE rows wait for their QUERY row, which comes when the statement ends (seconds later for a long
+    # query): never take them as complete just because the log went quiet.
+    idle_flush_s = None
 
     def __init__(self, context: SourceContext, options: BaseModel | None = None) -> None:
         super().__init__(context, options)

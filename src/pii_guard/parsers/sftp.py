@@ -117,6 +117,7 @@ class SftpParser(Parser):
     description = "OpenSSH sftp-server/internal-sftp (-l INFO) and sshd login lines, syslog-wrapped"
     Options = SftpOptions
     needs_timezone = True  # traditional syslog stamps (older Debian, syslog-ng) have no zone
+    idle_flush_s = 0.5  # a held remove/rename waits a moment for the `sent status` that may follow it
 
     def __init__(self, context: SourceContext, options: BaseModel | None = None) -> None:
         super().__init__(context, options)
