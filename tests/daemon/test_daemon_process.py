@@ -1,0 +1,144 @@
+"""`pii-guard run` as a real process: 20+ kill -9 at random points while a writer appends and rotates,
+SIGTERM exits 0 after committing, SIGHUP reloads (and refuses a bad config), sd_notify, /metrics, /healthz."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.daemon.harness import LogWriter, write_config
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(config: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "pii_guard", "run", "--config", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
+
+
+def count(tmp: Path) -> int:
+    db = tmp / "state" / "events.db"
+    if not db.exists():
+        return 0
+    conn = sqlite3.connect(db, timeout=10)
+    try:
+        return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        conn.close()
+
+
+def wait_for(predicate: object, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_twenty_kill_9s_while_writing_and_rotating_lose_and_double_nothing(tmp_path: Path) -> None:
+    config = write_config(tmp_path, batch_size=200)
+    writer = LogWriter(tmp_path)
+    rnd = random.Random(20261127)
+    proc = start(config)
+    kills = 0
+    try:
+        while kills < 22:
+            writer.write(rnd.randint(50, 400))
+            if rnd.random() < 0.25:
+                writer.rotate_rename()
+            time.sleep(rnd.uniform(0.05, 0.6))
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            kills += 1
+            proc = start(config)
+        writer.write(100)
+        assert wait_for(lambda: count(tmp_path) >= writer.written, timeout=120), (count(tmp_path), writer.written)
+        time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    conn = sqlite3.connect(tmp_path / "state" / "events.db")
+    total, distinct = conn.execute(
+        """SELECT count(*), count(DISTINCT json_extract(fields, '$."process.pid"')) FROM events""").fetchone()
+    assert kills >= 20
+    assert total == distinct == writer.written
+
+
+def test_sigterm_commits_and_exits_0_sighup_reloads_or_keeps_the_old_config(tmp_path: Path) -> None:
+    port = free_port()
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace('daemon: {listen: ""', f'daemon: {{listen: "127.0.0.1:{port}"'))
+    notify_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(notify_path))
+    sock.settimeout(30)
+    writer = LogWriter(tmp_path)
+    writer.write(10)
+    proc = start(config, {"NOTIFY_SOCKET": str(notify_path)})
+    try:
+        assert sock.recv(4096).startswith(b"READY=1")
+        assert wait_for(lambda: count(tmp_path) == 10)
+        health = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        assert health.status == 200
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        assert 'pii_guard_events_stored_total{source="logs/pg.log*"} 10.0' in metrics
+        assert "pii_guard_file_lag_bytes" in metrics
+        # a bad reload is refused and the old config keeps running
+        good = config.read_text()
+        config.write_text(good.replace("batch_size", "bacth_size"))
+        proc.send_signal(signal.SIGHUP)
+        writer.write(5)
+        assert wait_for(lambda: count(tmp_path) == 15)
+        # a good reload is taken
+        config.write_text(good)
+        proc.send_signal(signal.SIGHUP)
+        assert sock.recv(4096).startswith(b"RELOADING=0")
+        writer.write(5)
+        assert wait_for(lambda: count(tmp_path) == 20)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+        stderr = proc.stderr.read().decode() if proc.stderr else ""
+    assert code == 0, stderr
+    assert "reload refused, still running the previous config" in stderr
+    assert "unknown key 'store.bacth_size'" in stderr
+    assert "msg=reloaded" in stderr
+    assert "msg=stopped" in stderr
+    sock.close()
+
+
+def test_status_shows_position_and_lag(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    writer = LogWriter(tmp_path)
+    writer.write(30)
+    proc = start(config)
+    try:
+        assert wait_for(lambda: count(tmp_path) == 30)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    writer.write(3)
+    out = subprocess.run([sys.executable, "-m", "pii_guard", "status", "--config", str(config), "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    import orjson
+
+    rows = [orjson.loads(line) for line in out.splitlines()]
+    assert len(rows) == 1
+    assert rows[0]["path"].endswith("logs/pg.log")
+    assert rows[0]["lag_bytes"] == writer.path.stat().st_size - rows[0]["offset"] > 0
+    assert rows[0]["current"] is True
