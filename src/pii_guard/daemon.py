@@ -23,11 +23,19 @@ from pii_guard.enrich.enricher import Enricher
 from pii_guard.errors import PiiGuardError
 from pii_guard.live import LiveLoop
 from pii_guard.metrics import PrometheusMetrics, serve
+from pii_guard.model import Match
 from pii_guard.notify import SystemdNotifier
 from pii_guard.store.sqlite import SqliteEventStore
 from pii_guard.store.state import StateStore
 
 log = logging.getLogger("pii_guard.daemon")
+
+
+def _log_match(match: Match) -> None:
+    """One line per committed match: who, what, how much, where; never the personal data itself."""
+    log.warning(match.sentence, extra={"event": "match", "rule": match.rule_id, "kind": match.kind,
+                                       "severity": match.severity, "attempt": match.attempt,
+                                       "match_id": match.id})
 
 
 class _Wake(FileSystemEventHandler):
@@ -71,7 +79,7 @@ class Daemon:
         loop = LiveLoop(loaded.sources, enricher, engine, events, state, self._clock,
                         resolve=lambda p: str(config.resolve(p)), mask_literals=config.privacy.mask_literals,
                         batch_size=config.store.batch_size, batch_ms=config.store.batch_ms,
-                        rescan_s=config.daemon.rescan_s, metrics=self.metrics)
+                        rescan_s=config.daemon.rescan_s, metrics=self.metrics, on_match=_log_match)
         return _Runtime(loaded, loop, events, state)
 
     def _watch(self, loaded: LoadedConfig) -> BaseObserver:
