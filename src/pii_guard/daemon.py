@@ -141,12 +141,7 @@ class Daemon:
         return 0
 
     def _idle_wait(self, runtime: _Runtime) -> float:
-        loop = runtime.loop
-        if loop.paused_since is not None:
-            return 1.0
-        if loop.engine.pending:
-            return 0.05
-        return min(runtime.loaded.config.daemon.rescan_s, 1.0)
+        return runtime.loop.next_wait(min(runtime.loaded.config.daemon.rescan_s, 1.0))
 
     def _reload_config(self, runtime: _Runtime, observer: BaseObserver) -> tuple[_Runtime, BaseObserver]:
         """Load the new config, policy and rules; if anything is wrong, keep running on the old ones."""

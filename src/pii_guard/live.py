@@ -100,7 +100,7 @@ class LiveLoop:
                                plan.config.max_line_bytes))
             for plan in plans
         ]
-        engine.restore(state.load_windows(), state.load_engine())
+        engine.restore(state.load_windows(), state.load_engine(), state.load_buffer())
 
     # -- one turn of the loop ------------------------------------------------------------------------------
 
@@ -210,6 +210,23 @@ class LiveLoop:
         if parser is not None:
             self._take(source, tracked, parser, parser.flush())
         self._try_commit(self._clock.monotonic(), extra=[self._checkpoint(source, tracked, None)])
+
+    def next_wait(self, longest: float) -> float:
+        """How long the caller may sleep before something is due: a held record to flush, a batch to close,
+        the reorder buffer to advance; otherwise `longest` (a write wakes it earlier anyway)."""
+        now = self._clock.monotonic()
+        wait = longest
+        if self.paused_since is not None:
+            return min(wait, 1.0)
+        if self._batch:
+            wait = min(wait, max(0.0, (self._batch.opened or now) + self._batch_s - now))
+        if self.engine.pending:
+            wait = min(wait, 0.05)
+        for source in self.sources:
+            for key, parser in source.parsers.items():
+                if parser.idle_flush_s is not None and parser.pending_offset() is not None:
+                    wait = min(wait, max(0.0, source.last_read.get(key, 0.0) + parser.idle_flush_s - now))
+        return wait
 
     # -- commits -------------------------------------------------------------------------------------------
 

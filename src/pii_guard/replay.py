@@ -56,7 +56,7 @@ class Replayer:
         self._clock = clock
         self._batch_size = batch_size
         self._on_match = on_match
-        engine.restore(state.load_windows(), state.load_engine())
+        engine.restore(state.load_windows(), state.load_engine(), state.load_buffer())
 
     def run(self, files: list[tuple[Path, FileSpec]]) -> ReplayResult:
         result = ReplayResult(RunStats())

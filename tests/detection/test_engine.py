@@ -47,7 +47,7 @@ def _run_split(events: list[AccessEvent], cuts: list[int]) -> list[Match]:
             fresh = shipped_policy()
             engine = DetectionEngine(fresh.detectors, policy.policy.lateness)
             store = StateStore(state_path)
-            engine.restore(store.load_windows(), store.load_engine())
+            engine.restore(store.load_windows(), store.load_engine(), store.load_buffer())
             found = [m for e in events[lo:hi] for m, _ in engine.process(enrich(e), "src")]
             if hi == len(events):
                 found += [m for m, _ in engine.drain()]

@@ -27,16 +27,21 @@ class EngineChanges:
     windows: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
     deleted: set[tuple[str, str]] = field(default_factory=set)
     engine: dict[str, Any] = field(default_factory=dict)
+    buffered: list[tuple[int, int, str, list[Any]]] = field(default_factory=list)  # (seq, time, source, event)
+    released: list[int] = field(default_factory=list)  # seqs that left the reorder buffer
 
 
 class DetectionEngine:
-    def __init__(self, detectors: Sequence[Detector], lateness_us: int, max_pending: int = 200_000) -> None:
+    def __init__(self, detectors: Sequence[Detector], lateness_us: int, max_pending: int = 20_000) -> None:
         self.detectors = tuple(detectors)
         self.immediate = tuple(d for d in self.detectors if not d.windows())
         self.ordered = tuple(d for d in self.detectors if d.windows())
         self.lateness_us = lateness_us
         self.max_pending = max_pending
         self._heap: list[tuple[int, int, EnrichedEvent, str, tuple[Detector, ...]]] = []
+        # changes of the reorder buffer since the last take_changes(), saved incrementally
+        self._added: dict[int, tuple[int, EnrichedEvent, str]] = {}
+        self._removed: list[int] = []
         self._seq = 0
         self.newest_us = 0
         self.released_us = 0  # time of the last event released to the detectors
@@ -60,6 +65,7 @@ class DetectionEngine:
         if ordered:
             self._seq += 1
             heapq.heappush(self._heap, (t, self._seq, item, source, ordered))
+            self._added[self._seq] = (t, item, source)
         if self._heap:
             out.extend(self._release(self.newest_us - self.lateness_us))
         return out
@@ -91,7 +97,9 @@ class DetectionEngine:
         out: list[tuple[Match, str]] = []
         heap = self._heap
         while heap and (watermark is None or heap[0][0] <= watermark or len(heap) > self.max_pending):
-            t, _, item, source, route = heapq.heappop(heap)
+            t, seq, item, source, route = heapq.heappop(heap)
+            if self._added.pop(seq, None) is None:
+                self._removed.append(seq)
             if t < self.released_us:
                 self.late += 1
             else:
@@ -114,22 +122,30 @@ class DetectionEngine:
             for key, state in changed.items():
                 changes.windows[(name, key)] = state
             changes.deleted.update((name, key) for key in deleted)
+        changes.buffered = [(seq, t, src, codec.encode(item)) for seq, (t, item, src) in self._added.items()]
+        changes.released = self._removed
+        self._added = {}
+        self._removed = []
         changes.engine = {
-            "pending": [[t, seq, codec.encode(item), src] for t, seq, item, src, _ in self._heap],
             "seq": self._seq,
             "newest_us": self.newest_us,
             "released_us": self.released_us,
         }
         return changes
 
-    def restore(self, windows: Sequence[tuple[str, str, list[Any]]], engine: dict[str, Any] | None) -> None:
+    def restore(
+        self,
+        windows: Sequence[tuple[str, str, list[Any]]],
+        engine: dict[str, Any] | None,
+        buffered: Sequence[tuple[int, int, str, list[Any]]] = (),
+    ) -> None:
         for name, key, state in windows:
             owner = self._owners.get(name)
             if owner is not None:  # a rule removed from the policy leaves state nobody reads
                 owner.restore(name, key, state)
         if engine:
             self._heap = []
-            for t, seq, raw, src in engine["pending"]:
+            for seq, t, src, raw in buffered:
                 item = codec.decode(raw)
                 self._heap.append((t, seq, item, src, self._route(item)[1]))
             heapq.heapify(self._heap)

@@ -108,4 +108,14 @@ STATE_MIGRATIONS: Final[tuple[str, ...]] = (
         state BLOB NOT NULL
     );
     """,
+    # 3: the reorder buffer, one row per waiting event (saved incrementally, not as one blob per batch)
+    """
+    CREATE TABLE reorder_buffer (
+        seq INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        event BLOB NOT NULL
+    );
+    DELETE FROM engine_state WHERE name = 'pending';
+    """,
 )

@@ -54,6 +54,11 @@ class StateStore:
                 )
             if changes.deleted:
                 conn.executemany("DELETE FROM window_state WHERE store=? AND key=?", list(changes.deleted))
+            if changes.released:
+                conn.executemany("DELETE FROM reorder_buffer WHERE seq=?", [(seq,) for seq in changes.released])
+            if changes.buffered:
+                conn.executemany("INSERT OR REPLACE INTO reorder_buffer (seq, ts, source, event) VALUES (?,?,?,?)",
+                                 [(seq, t, src, orjson.dumps(ev)) for seq, t, src, ev in changes.buffered])
             conn.executemany(
                 "INSERT OR REPLACE INTO engine_state (name, value) VALUES (?,?)",
                 [(k, orjson.dumps(v)) for k, v in changes.engine.items()],
@@ -102,6 +107,10 @@ class StateStore:
     def load_windows(self) -> list[tuple[str, str, list[Any]]]:
         rows = self._conn.execute("SELECT store, key, state FROM window_state").fetchall()
         return [(s, k, orjson.loads(v)) for s, k, v in rows]
+
+    def load_buffer(self) -> list[tuple[int, int, str, list[Any]]]:
+        rows = self._conn.execute("SELECT seq, ts, source, event FROM reorder_buffer").fetchall()
+        return [(seq, t, src, orjson.loads(ev)) for seq, t, src, ev in rows]
 
     def load_engine(self) -> dict[str, Any]:
         rows = self._conn.execute("SELECT name, value FROM engine_state").fetchall()
