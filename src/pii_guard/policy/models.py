@@ -223,7 +223,10 @@ class Policy(Strict):
 
     def rule_ids(self) -> list[str]:
         ids = [r.id for r in self.zone_restrictions] + [r.id for r in self.role_zones]
-        ids += [f"role-access:{name}" for name in self.roles] + ["role-access:unknown-user"]
+        ids += [f"role-access:{name}" for name, role in self.roles.items()
+                if "*" not in role.may_view or role.hours is not None or role.days]
+        if self.defaults.unknown_user == "alert":
+            ids.append("role-access:unknown-user")
         ids += [q.id for role in self.roles.values() for q in role.quotas]
         ids += [r.id for r in self.bulk_export.rules] + [h.id for h in self.honeytokens]
         return ids

@@ -1,0 +1,234 @@
+"""nginx and Apache access logs: escaping styles, malformed request lines, the untrusted user of a 401,
+custom formats (with X-Forwarded-For), and masking of query strings in URL fields and event.original."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from pii_guard.model import AccessEvent
+from pii_guard.parsers.base import ParseFailure, SourceContext
+from pii_guard.parsers.weblog import (
+    ApacheOptions,
+    ApacheParser,
+    NginxOptions,
+    NginxParser,
+    mask_query,
+    object_path,
+    split_request,
+    unescape,
+)
+
+CTX = SourceContext(fingerprint=b"weblog-test", path="/var/log/nginx/access.log", host="web1")
+T0 = int(datetime(2026, 11, 27, 16, 24, 33, tzinfo=UTC).timestamp()) * 1_000_000
+
+
+def nginx(line: str, **options: Any) -> AccessEvent:
+    (item,) = NginxParser(CTX, NginxOptions(**options)).feed(42, line)
+    assert isinstance(item, AccessEvent), item
+    return item
+
+
+def apache(line: str, **options: Any) -> AccessEvent:
+    (item,) = ApacheParser(CTX, ApacheOptions(**options)).feed(42, line)
+    assert isinstance(item, AccessEvent), item
+    return item
+
+
+def test_nginx_combined_line() -> None:
+    ev = nginx(
+        '127.0.0.1 - alice [27/Nov/2026:16:24:33 +0000] "GET /exports/customers.csv HTTP/1.1" 200 26 '
+        '"https://intranet.example/reports?q=\\x22x\\x22" "Mozilla/5.0 (X11; Linux x86_64) Firefox/115.0"'
+    )
+    assert (ev.time_us, ev.dataset, ev.action, ev.outcome, ev.user, ev.source_ip, ev.bytes) == (
+        T0,
+        "nginx.access",
+        "read",
+        "success",
+        "alice",
+        "127.0.0.1",
+        26,
+    )
+    assert (ev.object, ev.command, ev.host, ev.offset) == ("url:/exports/customers.csv", "GET", "web1", 42)
+    assert ev.fields == {
+        "http.response.status_code": 200,
+        "url.path": "/exports/customers.csv",
+        "url.original": "/exports/customers.csv",
+        "http.request.method": "GET",
+        "http.version": "1.1",
+        "http.request.referrer": "https://intranet.example/reports?q=<masked>",
+        "user_agent.original": "Mozilla/5.0 (X11; Linux x86_64) Firefox/115.0",
+    }
+    assert ev.original == (
+        '127.0.0.1 - alice [27/Nov/2026:16:24:33 +0000] "GET /exports/customers.csv HTTP/1.1" 200 26 '
+        '"https://intranet.example/reports?q=<masked>" "Mozilla/5.0 (X11; Linux x86_64) Firefox/115.0"'
+    )
+
+
+def test_escaping_styles_nginx_x22_vs_apache_backslash_quote() -> None:
+    agent_n = nginx('1.2.3.4 - - [27/Nov/2026:16:24:33 +0000] "GET / HTTP/1.1" 200 1 "-" "a \\x22b\\x22 \\x5Cc"')
+    agent_a = apache('1.2.3.4 - - [27/Nov/2026:16:24:33 +0000] "GET / HTTP/1.1" 200 1 "-" "a \\"b\\" \\\\c"')
+    assert agent_n.fields["user_agent.original"] == 'a "b" \\c'
+    assert agent_a.fields["user_agent.original"] == 'a "b" \\c'
+    assert unescape("caf\\xC3\\xA9") == "café"  # nginx escapes UTF-8 bytes one by one
+
+
+def test_malformed_request_lines() -> None:
+    ng = nginx('127.0.0.1 - - [27/Nov/2026:16:24:33 +0000] "GET /\\x01weird \\x22quote\\x22 HTTP/1.0" 400 157 "-" "-"')
+    ap = apache('127.0.0.1 - - [27/Nov/2026:16:27:05 +0000] "GET /\\x01weird \\"quote\\"" 400 448 "-" "-"')
+    for ev in (ng, ap):
+        assert ev.object == 'url:/\x01weird "quote"'
+        assert ev.outcome == "failure"
+        assert ev.fields["http.request.method"] == "GET"
+        assert "user_agent.original" not in ev.fields
+    assert ng.fields["http.version"] == "1.0"
+    assert "http.version" not in ap.fields  # Apache dropped the protocol
+    garbage = nginx('127.0.0.1 - - [27/Nov/2026:16:24:33 +0000] "\\x16\\x03\\x01" 400 157 "-" "-"')
+    assert (garbage.action, garbage.object, garbage.command) == ("other", None, None)
+    empty = nginx('127.0.0.1 - - [27/Nov/2026:16:24:33 +0000] "" 408 0 "-" "-"')
+    assert (empty.action, empty.object, empty.bytes) == ("other", None, 0)
+
+
+def test_split_request() -> None:
+    assert split_request("GET /a HTTP/1.1") == ("GET", "/a", "HTTP/1.1")
+    assert split_request('GET /a "b"') == ("GET", '/a "b"', None)
+    assert split_request("GET /a b HTTP/1.0") == ("GET", "/a b", "HTTP/1.0")
+    assert split_request("-") == (None, None, None)
+
+
+def test_401_user_is_only_a_claim() -> None:
+    ev = nginx('127.0.0.1 - alice [27/Nov/2026:16:24:33 +0000] "GET /exports/x.csv HTTP/1.1" 401 179 "-" "curl"')
+    assert ev.user is None
+    assert ev.fields["pii.claimed_user"] == "alice"
+    assert ev.outcome == "failure"
+    forbidden = nginx('127.0.0.1 - alice [27/Nov/2026:16:24:33 +0000] "GET /p.txt HTTP/1.1" 403 153 "-" "curl"')
+    assert forbidden.user == "alice"  # authenticated, then refused: a real user
+    anonymous = nginx('127.0.0.1 - - [27/Nov/2026:16:24:33 +0000] "GET /exports/ HTTP/1.1" 401 179 "-" "curl"')
+    assert anonymous.user is None
+    assert "pii.claimed_user" not in anonymous.fields
+
+
+@pytest.mark.parametrize(
+    ("method", "action"),
+    [("GET", "read"), ("HEAD", "read"), ("POST", "write"), ("PUT", "write"), ("PATCH", "write"),
+     ("DELETE", "delete"), ("OPTIONS", "other"), ("PROPFIND", "other")],
+)  # fmt: skip
+def test_method_to_action(method: str, action: str) -> None:
+    ev = nginx(f'1.2.3.4 - bob [27/Nov/2026:16:24:33 +0000] "{method} /f HTTP/1.1" 204 0 "-" "-"')
+    assert ev.action == action
+
+
+def test_query_masking_in_url_referrer_and_original() -> None:
+    line = (
+        '10.0.0.1 - alice [27/Nov/2026:16:24:33 +0000] "GET /search?q=jane.doe%40example.com&page=2&debug HTTP/1.1" '
+        '200 518 "https://crm.example/customers?email=jane@example.com#top" "curl/7.88.1"'
+    )
+    for ev in (nginx(line), apache(line)):
+        assert ev.fields["url.path"] == "/search"
+        assert ev.fields["url.original"] == "/search?q=<masked>&page=<masked>&<masked>"
+        assert ev.fields["http.request.referrer"] == "https://crm.example/customers?email=<masked>"
+        assert "jane" not in ev.original
+        assert '"GET /search?q=<masked>&page=<masked>&<masked> HTTP/1.1"' in ev.original
+        assert ev.object == "url:/search"
+    assert mask_query("a=1&&b=x=y&c") == "a=<masked>&&b=<masked>&<masked>"
+
+
+def test_bytes_dash_and_object_normalization() -> None:
+    ev = apache(
+        '1.2.3.4 - - [27/Nov/2026:16:24:33 +0000] "GET /exports//./%63ustomers.csv HTTP/1.1" 304 - "-" "-"',
+        log_format='%h %l %u %t \\"%r\\" %>s %b \\"%{Referer}i\\" \\"%{User-Agent}i\\"',
+    )
+    assert ev.bytes == 0  # %b writes "-" for no body
+    assert ev.object == "url:/exports/customers.csv"
+    assert ev.fields["url.path"] == "/exports//./%63ustomers.csv"  # as sent
+    assert object_path("/a/b/../c/") == "/a/c/"
+
+
+def test_nginx_custom_format_with_forwarded_for() -> None:
+    fmt = (
+        '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" '
+        '"$http_user_agent" "$http_x_forwarded_for" rt=$request_time host=$host'
+    )
+    line = (
+        '10.0.0.5 - bob [27/Nov/2026:17:24:33 +0100] "GET /api/customers/7?fields=email HTTP/2.0" 200 12 "-" '
+        '"curl" "203.0.113.9, 10.0.0.1" rt=0.012 host=crm.example'
+    )
+    trusted = nginx(line, log_format=fmt, trust_forwarded_for=True)
+    assert trusted.time_us == T0
+    assert trusted.source_ip == "203.0.113.9"
+    assert trusted.fields["pii.peer_ip"] == "10.0.0.5"
+    assert trusted.fields["pii.forwarded_for"] == "203.0.113.9, 10.0.0.1"
+    assert trusted.fields["url.domain"] == "crm.example"
+    assert trusted.fields["event.duration"] == 12_000_000
+    assert trusted.fields["http.version"] == "2.0"
+    assert trusted.fields["url.original"] == "/api/customers/7?fields=<masked>"
+    untrusted = nginx(line, log_format=fmt)
+    assert untrusted.source_ip == "10.0.0.5"
+    assert "pii.peer_ip" not in untrusted.fields
+    no_xff = nginx(line.replace('"203.0.113.9, 10.0.0.1"', '"-"'), log_format=fmt, trust_forwarded_for=True)
+    assert no_xff.source_ip == "10.0.0.5"
+
+
+def test_apache_custom_format_with_split_request_and_secrets() -> None:
+    fmt = '%a %l %u %t \\"%m %U%q %H\\" %>s %B %D \\"%{X-Forwarded-For}i\\" \\"%{Cookie}i\\" %v'
+    line = (
+        '10.0.0.6 - carol [27/Nov/2026:16:24:33 +0000] "GET /c.csv?id=42 HTTP/1.1" 200 5 1234 "198.51.100.4" '
+        '"session=s3cr3t" files.example'
+    )
+    ev = apache(line, log_format=fmt, trust_forwarded_for=True)
+    assert (ev.user, ev.source_ip, ev.bytes, ev.object) == ("carol", "198.51.100.4", 5, "url:/c.csv")
+    assert ev.fields["url.original"] == "/c.csv?id=<masked>"
+    assert ev.fields["event.duration"] == 1_234_000
+    assert ev.fields["url.domain"] == "files.example"
+    assert "s3cr3t" not in ev.original
+    assert '"<masked>"' in ev.original
+    assert "id=<masked>" in ev.original
+
+
+def test_nginx_iso_time_uri_and_args() -> None:
+    fmt = "$time_iso8601 $remote_addr $request_method $request_uri $status $bytes_sent"
+    ev = nginx("2026-11-27T17:24:33+01:00 10.1.1.1 PUT /files/a.txt?v=3 201 99", log_format=fmt)
+    assert (ev.time_us, ev.action, ev.object, ev.bytes) == (T0, "write", "url:/files/a.txt", 99)
+    assert ev.fields["url.original"] == "/files/a.txt?v=<masked>"
+    assert ev.original == "2026-11-27T17:24:33+01:00 10.1.1.1 PUT /files/a.txt?v=<masked> 201 99"
+    fmt2 = "$msec $remote_addr $request_method $uri $args $status"
+    ev2 = nginx("1795796673.250 10.1.1.1 GET /files/a.txt user=x@y.z 200", log_format=fmt2)
+    assert ev2.time_us == T0 + 250_000
+    assert ev2.fields["url.original"] == "/files/a.txt?user=<masked>"
+    assert ev2.original.endswith("user=<masked> 200")
+
+
+def test_nginx_escape_json_lines_use_the_fallback() -> None:
+    line = '1.2.3.4 - - [27/Nov/2026:16:24:33 +0000] "GET / HTTP/1.1" 200 1 "-" "say \\"hi\\""'
+    assert nginx(line).fields["user_agent.original"] == 'say "hi"'
+
+
+def test_failures() -> None:
+    parser = NginxParser(CTX)
+    (bad,) = parser.feed(9, "this is not an access log line")
+    assert isinstance(bad, ParseFailure)
+    assert bad.offset == 9
+    assert "combined" in bad.reason
+    (stamp,) = parser.feed(9, '1.2.3.4 - - [27/Foo/2026:16:24:33 +0000] "GET / HTTP/1.1" 200 1 "-" "-"')
+    assert isinstance(stamp, ParseFailure)
+    assert "month" in stamp.reason
+
+
+def test_log_format_is_validated_at_config_time() -> None:
+    with pytest.raises(ValidationError, match="no timestamp"):
+        NginxOptions(log_format="$remote_addr $status")
+    with pytest.raises(ValidationError, match="no request"):
+        ApacheOptions(log_format="%h %t %>s")
+    with pytest.raises(ValidationError):
+        NginxOptions(trust_forwarded_fr=True)  # type: ignore[call-arg]
+
+
+def test_timestamp_cache_is_bounded() -> None:
+    parser = NginxParser(CTX, NginxOptions(log_format="$msec $request $status"))
+    for i in range(5000):
+        (ev,) = parser.feed(i, f"{1795796673 + i}.000 GET /x HTTP/1.1 200")
+        assert isinstance(ev, AccessEvent)
+    assert len(parser._times) <= 4096
