@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,7 +52,7 @@ class _Source:
 @dataclass
 class _Batch:
     events: list[EnrichedEvent] = field(default_factory=list)
-    sources: list[str] = field(default_factory=list)  # source name per event, for metrics
+    stored: Counter[str] = field(default_factory=Counter)  # events per source name, for metrics
     dead: list[DeadLetter] = field(default_factory=list)
     matches: list[tuple[Match, str]] = field(default_factory=list)
     opened: float | None = None  # monotonic time the first item arrived
@@ -91,6 +92,7 @@ class LiveLoop:
         self.metrics = metrics or Metrics()
         self._on_match = on_match
         self._batch = _Batch()
+        self._counts: Counter[tuple[str, str]] = Counter()
         self._last_scan = -1e9
         self._last_arrival = clock.monotonic()
         self.paused_since: float | None = None  # the store refused a write (disk full ...): reading waits
@@ -172,7 +174,7 @@ class LiveLoop:
         parser = source.parsers.get(tracked.key)
         if parser is None:
             parser = source.parsers[tracked.key] = self._new_parser(source, tracked)
-        self.metrics.lines(source.name, 1)
+        self._counts["lines", source.name] += 1
         source.last_read[tracked.key] = self._clock.monotonic()
         if overlong:
             out: Sequence[Any] = (ParseFailure(offset, f"line longer than {source.plan.config.max_line_bytes} "
@@ -188,14 +190,14 @@ class LiveLoop:
             batch.opened = self._clock.monotonic()
         for item in out:
             if isinstance(item, ParseFailure):
-                self.metrics.failed(source.name, 1)
+                self._counts["failed", source.name] += 1
                 batch.dead.append(DeadLetter(tracked.path, tracked.key, item.offset, parser.name, item.reason,
                                              item.text, int(self._clock.now() * 1_000_000)))
                 continue
-            self.metrics.parsed(source.name, 1)
+            self._counts["parsed", source.name] += 1
             enriched = self.enricher(item)
             batch.events.append(enriched)
-            batch.sources.append(source.name)
+            batch.stored[source.name] += 1
             source.last_event_us[tracked.key] = item.time_us
             self._collect(self.engine.process(enriched, tracked.key))
 
@@ -265,8 +267,9 @@ class LiveLoop:
             log.info("store accepts writes again, ingestion resumed")
             self.metrics.store_full(False)
             self.paused_since = None
-        for name in batch.sources:
-            self.metrics.stored(name, 1)
+        for name, n in batch.stored.items():
+            self.metrics.stored(name, n)
+        self._flush_counts()
         for match, _ in batch.matches:
             self.metrics.matched(match.rule_id)
             if self._on_match is not None:
@@ -275,6 +278,13 @@ class LiveLoop:
         self._batch = _Batch()
         self._report_lag()
         return True
+
+    def _flush_counts(self) -> None:
+        """Hand the per-source counters to the metrics once per batch, not once per line."""
+        report = {"lines": self.metrics.lines, "parsed": self.metrics.parsed, "failed": self.metrics.failed}
+        for (kind, name), n in self._counts.items():
+            report[kind](name, n)
+        self._counts.clear()
 
     def _report_lag(self) -> None:
         now_us = int(self._clock.now() * 1_000_000)
