@@ -1,0 +1,570 @@
+"""PostgreSQL + pgAudit, in all three log destinations (stderr, csvlog, jsonlog).
+
+Every destination is framed into a `ServerRecord` (stderr in `pgaudit_prefix`, csv and json here); one set
+of rules then turns records into events:
+
+- `AUDIT: ` lines (pgAudit's CSV payload) are accesses, one event per line, i.e. one per relation of a join.
+  pgAudit writes an OBJECT line *and* a SESSION line for the same relation when both audit modes apply; the
+  second one is dropped (same backend, statement id, substatement id and object), so rows are not counted
+  twice. Only the current statement of each backend is remembered, so this state stays small.
+- `COPY table TO` is logged with no object and rows=0 (COPY does not run through the executor), so the table
+  is taken from the statement text and the event is an "export" with rows unknown (None, not 0: a zero
+  would tell volume rules that nothing left). `COPY ... FROM` is a write, read the same way.
+- `COPY (query) TO` (what psql's `\\copy (query) TO` sends) is logged as a SELECT substatement that carries
+  the relations and the row count, then a COPY substatement with neither. The SELECT substatement becomes
+  the "export"; the COPY substatement is skipped: an object-less zero-row export would add nothing to
+  investigate and would make every such export count twice in export-counting rules.
+- Failed attempts: `permission denied for table X` (no AUDIT line is written for them) and failed logins
+  (`password authentication failed`, `no pg_hba.conf entry` ...) become events with outcome "failure";
+  `connection authorized` / `disconnection` become login / logout, so network zones can be checked at login.
+- The client address comes from the record itself (`%h`/`%r`, csv `connection_from`, json `remote_host`),
+  else from the backend's earlier `connection received` line (joined by pid; bounded, forgotten at
+  disconnection). `[local]` (unix socket) means there is no IP.
+
+Privacy: bind parameters are personal data and are always replaced by `<masked>`; statement literals are
+masked when the source asks for it, in `statement` and in `original` alike.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+from typing import Any, ClassVar, Final, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from pii_guard.model import (
+    DDL,
+    DELETE,
+    EXECUTE,
+    EXPORT,
+    FAILURE,
+    LOGIN,
+    LOGOUT,
+    OTHER,
+    PERMISSION,
+    READ,
+    SUCCESS,
+    WRITE,
+    AccessEvent,
+)
+from pii_guard.parsers.base import NOTHING, Outcome, ParseFailure, Parser, SourceContext
+from pii_guard.parsers.pgaudit_prefix import (
+    CSVLOG,
+    DEBIAN_PREFIX,
+    JSONLOG,
+    STDERR,
+    CompiledPrefix,
+    CsvFraming,
+    CsvReader,
+    PgClock,
+    ServerRecord,
+    StderrFraming,
+    destination_of,
+    json_record,
+)
+from pii_guard.parsers.sqlmask import SqlMasker
+
+DATASET: Final = "postgresql.pgaudit"
+MAX_BACKENDS: Final = 10_000  # pids remembered for the `connection received` join
+MASKED: Final = "<masked>"
+_SAME_STATEMENT_US: Final = 1_000_000  # the OBJECT and SESSION lines of one access are this close at most
+_KEEP_PARAMETER: Final = frozenset({"<none>", "<not logged>", "<previously logged>"})
+_NO_STATEMENT: Final = frozenset({"<not logged>", "<previously logged>"})
+_CLASS_ACTIONS: Final = {
+    "READ": READ, "WRITE": WRITE, "DDL": DDL, "ROLE": PERMISSION, "FUNCTION": EXECUTE,
+    "MISC": OTHER, "MISC_SET": OTHER,
+}  # fmt: skip
+_DELETES: Final = frozenset({"DELETE", "TRUNCATE", "TRUNCATE TABLE"})
+_LEAD: Final = r"\s*(?:/\*.*?\*/\s*|--[^\n]*\n\s*)*"  # comments before the statement
+_IDENT: Final = r'(?:"(?:[^"]|"")+"|[^\s."(),;]+)'
+_COPY_TABLE: Final = re.compile(
+    _LEAD + rf"copy\s+(?:only\s+)?({_IDENT}(?:\s*\.\s*{_IDENT}){{0,2}})\s*(?:\([^)]*\)\s*)?(to|from)\b", re.I | re.S
+)
+_COPY_QUERY: Final = re.compile(_LEAD + r"copy\s*\(.*\)\s*to\b", re.I | re.S)
+_VERB: Final = re.compile(_LEAD + r"(\w+)", re.S)
+_PART: Final = re.compile(_IDENT)
+_LOWER_IDENT: Final = re.compile(r"[a-z_][a-z0-9_$]*\Z")
+_DENIED: Final = re.compile(
+    r'permission denied for (?:column "(?:[^"]|"")*" of relation "(?P<rel>.+)"'
+    r"|(?P<kind>table|view|materialized view|sequence|foreign table|relation|schema|function|procedure"
+    r'|database) "?(?P<name>.+?)"?)\Z',
+    re.S,
+)
+_VERB_ACTIONS: Final = {
+    "insert": WRITE, "update": WRITE, "merge": WRITE, "delete": DELETE, "truncate": DELETE, "copy": EXPORT,
+}  # fmt: skip
+# FATAL messages of a refused connection: (pattern with optional user/host/db groups, SQLSTATE when not logged)
+_LOGIN_FAILURES: Final = (
+    (re.compile(r'(?P<method>[\w-]+) authentication failed for user "(?P<user>.*)"'), "28P01"),
+    (re.compile(r'(?:no pg_hba\.conf entry|pg_hba\.conf rejects connection) for (?:replication connection from )?'
+                r'host "(?P<host>[^"]*)", user "(?P<user>[^"]*)"(?:, database "(?P<db>[^"]*)")?'), "28000"),
+    (re.compile(r'role "(?P<user>.*)" does not exist'), "28000"),
+    (re.compile(r'database "(?P<db>.*)" does not exist'), "3D000"),
+)  # fmt: skip
+_AUTHORIZED: Final = re.compile(r"(?:replication )?connection authorized: user=(\S+)(?: database=(\S+))?")
+_DISCONNECTION: Final = re.compile(r"disconnection: session time: \S+ user=(\S+) database=(\S*) host=(\S+)")
+_RECEIVED: Final = re.compile(r"connection received: host=(\S+)(?: port=(\d+))?")
+_PORT: Final = re.compile(r" port=(\d+)")
+
+
+class PgAuditOptions(BaseModel):
+    """Options of the `pgaudit` format."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    destination: Literal["stderr", "csvlog", "jsonlog", "auto"] = Field(
+        default="auto", description="log_destination that wrote the file; auto decides per record"
+    )
+    log_line_prefix: str = Field(default=DEBIAN_PREFIX, description="the server's log_line_prefix (stderr)")
+    extra_prefixes: list[str] = Field(
+        default_factory=list, description="other prefixes found in the same file, e.g. before a reload"
+    )
+
+    @field_validator("log_line_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        CompiledPrefix(value)
+        return value
+
+    @field_validator("extra_prefixes")
+    @classmethod
+    def _check_prefixes(cls, value: list[str]) -> list[str]:
+        for prefix in value:
+            CompiledPrefix(prefix)
+        return value
+
+
+class _Backend:
+    """What one server process said earlier: its peer (`connection received`), user and database
+    (`connection authorized`), and the statement being audited (dedup, `<previously logged>`)."""
+
+    __slots__ = ("database", "host", "last_us", "port", "seen", "statement", "stmt_id", "user")
+
+    def __init__(self, host: str | None = None, port: int | None = None) -> None:
+        self.host = host
+        self.port = port
+        self.user: str | None = None
+        self.database: str | None = None
+        self.stmt_id = ""
+        self.statement = ""
+        self.seen: set[tuple[str, str]] = set()
+        self.last_us = 0
+
+    def note(self, stmt_id: str, sub_id: str, name: str, statement: str, time_us: int) -> str | None:
+        """The statement text of this AUDIT line, or None if the line repeats one already seen.
+
+        pgAudit writes the lines of one substatement together, so a line more than a second after the
+        previous one starts afresh: without log_connections, a new backend that reuses the pid restarts at
+        statement 1 and must not be taken for a repeat of the old backend's statement 1."""
+        last, self.last_us = self.last_us, time_us
+        if stmt_id != self.stmt_id or time_us - last > _SAME_STATEMENT_US:
+            self.stmt_id, self.seen = stmt_id, {(sub_id, name)}
+        else:
+            key = (sub_id, name)
+            if key in self.seen:
+                return None
+            if len(self.seen) < 4096:
+                self.seen.add(key)
+        if statement == "<previously logged>":
+            return self.statement or statement
+        self.statement = statement if len(statement) <= 8192 else ""
+        return statement
+
+
+def _csv_field(value: str) -> str:
+    """One field as pgAudit's `append_valid_csv` writes it: quoted only when it must be."""
+    if "," in value or '"' in value or "\n" in value or "\r" in value:
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def _object_name(text: str) -> str:
+    """A relation name from SQL text, spelled as pgAudit spells OBJECT_NAME: unquoted identifiers folded to
+    lower case, quotes kept only where they are needed."""
+    parts = []
+    for part in _PART.findall(text):
+        if part[0] == '"':
+            inner = part[1:-1].replace('""', '"')
+            parts.append(inner if _LOWER_IDENT.match(inner) else part)
+        else:
+            parts.append(part.lower())
+    return ".".join(parts)
+
+
+def _masked_payload(message: str, fields: list[str], statement: str, parameter: str) -> str:
+    """The AUDIT message with its statement and parameter replaced. Only the tail is re-encoded; the fields
+    before it stay as written (a re-encode of all ten costs more than the rest of the line)."""
+    rows = "," + fields[9] if len(fields) == 10 else ""
+    tail = "," + _csv_field(fields[7]) + "," + _csv_field(fields[8]) + rows
+    if message.endswith(tail):
+        return message[: len(message) - len(tail)] + "," + _csv_field(statement) + "," + parameter + rows
+    return "AUDIT: " + ",".join(map(_csv_field, [*fields[:7], statement, parameter, *fields[9:]]))
+
+
+def _is_copy_to(statement: str) -> bool:
+    if _COPY_QUERY.match(statement):
+        return True
+    m = _COPY_TABLE.match(statement)
+    return m is not None and m.group(2).lower() == "to"
+
+
+def _attempted(statement: str) -> tuple[str, str | None]:
+    """(action, command) a refused statement attempted, from its first keyword."""
+    verb = _VERB.match(statement)
+    if verb is None:
+        return READ, None
+    action = _VERB_ACTIONS.get(verb.group(1).lower(), READ)
+    if action == EXPORT:
+        copy = _COPY_TABLE.match(statement)
+        if copy is not None and copy.group(2).lower() == "from":
+            action = WRITE
+    return action, verb.group(1).upper()
+
+
+def _classify(klass: str, command: str, statement: str, name: str) -> tuple[str, str, bool] | None:
+    """(action, object name, name taken from the statement) of an AUDIT line; None when it adds nothing."""
+    if command == "COPY":
+        m = _COPY_TABLE.match(statement)
+        if m is not None:
+            return (EXPORT if m.group(2).lower() == "to" else WRITE), _object_name(m.group(1)), True
+        if _COPY_QUERY.match(statement):
+            return None  # the SELECT substatement of the same statement is the export (module docstring)
+        return (EXPORT if klass == "READ" else WRITE), name, False
+    if klass == "READ":
+        if command == "PREPARE":
+            return OTHER, name, False  # nothing is read until EXECUTE, which is logged with its rows
+        if statement[:1] in "Cc/- \t\n" and _is_copy_to(statement):
+            return EXPORT, name, False  # the relations read by a COPY ... TO, or by the query it copies
+        return READ, name, False
+    if klass == "WRITE":
+        return (DELETE if command in _DELETES else WRITE), name, False
+    return _CLASS_ACTIONS.get(klass, OTHER), name, False
+
+
+class PgAuditParser(Parser):
+    """PostgreSQL server logs with pgAudit lines: stderr (any log_line_prefix), csvlog or jsonlog."""
+
+    name: ClassVar[str] = "pgaudit"
+    dataset: ClassVar[str] = DATASET
+    description: ClassVar[str] = "PostgreSQL + pgAudit (stderr with log_line_prefix, csvlog, jsonlog)"
+    Options: ClassVar[type[BaseModel]] = PgAuditOptions
+
+    def __init__(self, context: SourceContext, options: BaseModel | None = None) -> None:
+        super().__init__(context, options)
+        opts = self.options
+        if not isinstance(opts, PgAuditOptions):
+            raise TypeError(f"pgaudit options must be PgAuditOptions, not {type(opts).__name__}")
+        self._mode = opts.destination
+        self._clock = PgClock(context.tz)
+        prefixes = [CompiledPrefix(p) for p in (opts.log_line_prefix, *opts.extra_prefixes)]
+        self._stderr = StderrFraming(prefixes, self._clock, _wanted)
+        self._reader = CsvReader()
+        self._csvlog = CsvFraming(self._clock, self._reader)
+        self._backends: dict[int, _Backend] = {}
+        self._mask = SqlMasker("postgresql")
+        self._mask_literals = context.mask_literals
+        self._host = context.host
+        self._is_ip: dict[str, bool] = {}
+
+    def feed(self, offset: int, line: str) -> Sequence[Outcome]:
+        if self._csvlog.pending_offset is not None:  # inside a quoted csvlog field
+            return self._handle_all(self._csvlog.push(offset, line))
+        mode = self._mode if self._mode != "auto" else destination_of(line)
+        if mode == STDERR:
+            return self._handle_all(self._stderr.push(offset, line))
+        records = self._csvlog.push(offset, line) if mode == CSVLOG else (json_record(offset, line, self._clock),)
+        if self._stderr.pending_offset is not None:  # auto: a stderr record ends where another kind begins
+            records = (*self._stderr.take(), *records)
+        return self._handle_all(records)
+
+    def flush(self) -> Sequence[Outcome]:
+        return self._handle_all((*self._stderr.take(), *self._csvlog.take()))
+
+    def pending_offset(self) -> int | None:
+        pending = [o for o in (self._stderr.pending_offset, self._csvlog.pending_offset) if o is not None]
+        return min(pending) if pending else None
+
+    def snapshot(self) -> Any:
+        """The pid join: peer, user and database of the backends seen connecting, so that a restart that
+        resumes mid-file still knows where an open session came from (the Debian prefix has no %h). The
+        OBJECT/SESSION dedup is not kept: it spans a few adjacent lines."""
+        state = [[pid, b.host, b.port, b.user, b.database] for pid, b in self._backends.items() if b.host or b.user]
+        return state or None
+
+    def restore(self, state: Any) -> None:
+        if not isinstance(state, list):
+            return
+        for item in state:
+            if isinstance(item, list) and len(item) == 5 and isinstance(item[0], int):
+                pid, host, port, user, database = item
+                backend = _Backend(_str_or_none(host), port if isinstance(port, int) else None)
+                backend.user, backend.database = _str_or_none(user), _str_or_none(database)
+                self._remember(pid, backend)
+
+    # ---- records to events ---------------------------------------------------------------------------
+
+    def _handle_all(self, records: Sequence[ServerRecord | ParseFailure]) -> Sequence[Outcome]:
+        if not records:
+            return NOTHING
+        if len(records) == 1:
+            rec = records[0]
+            if isinstance(rec, ParseFailure):
+                return (rec,)
+            item = self._handle(rec)
+            return NOTHING if item is None else (item,)
+        out: list[Outcome] = []
+        for rec in records:
+            item = rec if isinstance(rec, ParseFailure) else self._handle(rec)
+            if item is not None:
+                out.append(item)
+        return out
+
+    def _handle(self, rec: ServerRecord) -> Outcome | None:
+        message = rec.message
+        if message.startswith("AUDIT: "):
+            return self._audit(rec)
+        level = rec.level
+        if level == "LOG":
+            if message.startswith("connection received: "):
+                self._received(rec)
+            elif message.startswith(("connection authorized: ", "replication connection authorized: ")):
+                return self._login(rec)
+            elif message.startswith("disconnection: "):
+                return self._logout(rec)
+        elif level == "ERROR":
+            if message.startswith("permission denied for "):
+                return self._denied(rec)
+        elif level == "FATAL":
+            return self._login_failed(rec)
+        return None
+
+    def _audit(self, rec: ServerRecord) -> Outcome | None:
+        payload = rec.message[7:]
+        # pgAudit quotes only fields that need it, so without quotes a split is exactly what csv would read.
+        fields = payload.split(",") if '"' not in payload else self._reader.parse(payload)
+        n = len(fields)
+        if (n != 9 and n != 10) or not fields[1].isdigit() or not fields[2].isdigit():
+            return ParseFailure(rec.offset, "malformed pgAudit AUDIT payload (expected 9 or 10 CSV fields)", rec.text)
+        audit_type, stmt_id, sub_id, klass, command, _kind, name, logged, parameter = fields[:9]
+        rows_text = fields[9] if n == 10 else ""
+        rows = int(rows_text) if rows_text.isdigit() else None
+        backend = self._backend(rec.pid) if rec.pid is not None else None
+        statement = logged
+        if backend is not None:
+            noted = backend.note(stmt_id, sub_id, name, logged, rec.time_us)
+            if noted is None:
+                return None  # the OBJECT and SESSION lines of one access: keep the first
+            statement = noted
+        found = _classify(klass, command, statement, name)
+        if found is None:
+            return None
+        action, name, from_statement = found
+        if from_statement and rows == 0:
+            rows = None
+        database = rec.database or (backend.database if backend is not None else None)
+        obj = None if not name else f"db:{database}.{name}" if database else f"db:{name}"
+        masked = self._mask(logged) if self._mask_literals else logged
+        keep_parameter = parameter in _KEEP_PARAMETER
+        if keep_parameter and masked == logged:
+            original = rec.text
+        else:
+            payload = _masked_payload(rec.message, fields, masked, parameter if keep_parameter else MASKED)
+            original = self._rebuild(rec, payload, None)
+        if statement is not logged:  # `<previously logged>`, recovered from the backend
+            masked = self._mask(statement) if self._mask_literals else statement
+        extra: dict[str, Any] = {
+            "process.pid": rec.pid, "postgresql.audit.type": audit_type, "postgresql.audit.class": klass,
+            "postgresql.audit.statement_id": int(stmt_id), "postgresql.audit.substatement_id": int(sub_id),
+        }  # fmt: skip
+        if rec.application is not None:
+            extra["postgresql.log.application_name"] = rec.application
+        if rec.pid is None:
+            del extra["process.pid"]
+        return self._event(
+            rec, backend, action, SUCCESS, rec.user, obj, rows, command,
+            None if masked in _NO_STATEMENT else masked, original, None, extra,
+        )  # fmt: skip
+
+    def _denied(self, rec: ServerRecord) -> Outcome | None:
+        """A query refused for lack of privilege: pgAudit writes nothing, the server writes an ERROR. The
+        table is named without its schema, so the object is `db:<database>.<table>` as the message says."""
+        m = _DENIED.match(rec.message)
+        if m is None:
+            return None
+        name = m.group("rel") or m.group("name")
+        backend = self._backends.get(rec.pid) if rec.pid is not None else None
+        database = rec.database or (backend.database if backend is not None else None)
+        statement, original = rec.statement, rec.text
+        action, command = _attempted(statement) if statement else (READ, None)
+        if m.group("kind") in ("function", "procedure"):
+            action = EXECUTE
+        if statement and self._mask_literals:
+            masked = self._mask(statement)
+            if masked != statement:
+                original = self._rebuild(rec, None, masked)
+            statement = masked
+        obj = f"db:{database}.{name}" if database else f"db:{name}"
+        return self._event(
+            rec, backend, action, FAILURE, rec.user, obj, None, command, statement,
+            original, rec.sqlstate or "42501",
+        )  # fmt: skip
+
+    def _login_failed(self, rec: ServerRecord) -> Outcome | None:
+        """A FATAL during connection start-up. The backend exits after a FATAL, so its pid is forgotten."""
+        backend = self._backends.pop(rec.pid, None) if rec.pid is not None else None
+        for pattern, code in _LOGIN_FAILURES:
+            m = pattern.match(rec.message)
+            if m is None:
+                continue
+            found = m.groupdict()
+            if found.get("method", "password") != "password":
+                code = "28000"  # peer, ident, cert ...: only a wrong password is 28P01
+            user = found.get("user") or rec.user
+            database = found.get("db") or rec.database
+            if found.get("host"):
+                port = rec.port or (backend.port if backend is not None else None)
+                rec = rec._replace(host=found["host"], port=port)
+            obj = f"db:{database}" if database else None
+            return self._event(
+                rec, backend, LOGIN, FAILURE, user, obj, None, None, None, rec.text, rec.sqlstate or code
+            )
+        return None
+
+    def _received(self, rec: ServerRecord) -> None:
+        """`connection received`: a new backend; its peer is joined to its later lines by pid."""
+        m = _RECEIVED.match(rec.message)
+        if m is None or rec.pid is None:
+            return
+        port = m.group(2)
+        self._backends.pop(rec.pid, None)
+        self._remember(rec.pid, _Backend(m.group(1), int(port) if port else None))
+
+    def _login(self, rec: ServerRecord) -> Outcome | None:
+        m = _AUTHORIZED.match(rec.message)
+        if m is None:
+            return None
+        user, database = m.group(1), m.group(2) or rec.database
+        backend = self._backend(rec.pid) if rec.pid is not None else None
+        if backend is not None:
+            backend.user, backend.database = user, database
+        obj = f"db:{database}" if database else None
+        return self._event(rec, backend, LOGIN, SUCCESS, user, obj, None, None, None, rec.text)
+
+    def _logout(self, rec: ServerRecord) -> Outcome | None:
+        backend = self._backends.pop(rec.pid, None) if rec.pid is not None else None
+        m = _DISCONNECTION.match(rec.message)
+        user, database = (m.group(1), m.group(2)) if m is not None else (rec.user, rec.database)
+        if m is not None and rec.host is None:
+            port = _PORT.match(rec.message, m.end())
+            rec = rec._replace(host=m.group(3), port=int(port.group(1)) if port else None)
+        obj = f"db:{database}" if database else None
+        return self._event(rec, backend, LOGOUT, SUCCESS, user, obj, None, None, None, rec.text)
+
+    # ---- shared --------------------------------------------------------------------------------------
+
+    def _event(
+        self, rec: ServerRecord, backend: _Backend | None, action: str, outcome: str, user: str | None,
+        obj: str | None, rows: int | None, command: str | None, statement: str | None, original: str,
+        error_code: str | None = None, extra: dict[str, Any] | None = None,
+    ) -> AccessEvent:  # fmt: skip
+        host, port = rec.host, rec.port
+        if backend is not None:
+            if host is None:
+                host, port = backend.host, backend.port
+            elif port is None and host == backend.host:  # `%h` has no port; `connection received` had it
+                port = backend.port
+        if user is None and backend is not None:
+            user = backend.user
+        fields = extra if extra is not None else _fields(rec)
+        ip = None
+        if host is not None and host != "[local]":
+            known = self._is_ip.get(host)
+            if known if known is not None else self._address(host):
+                ip = host
+            else:  # log_hostname=on: a name, not an address
+                fields["source.domain"] = host
+        else:
+            port = None
+        return AccessEvent(
+            self.ids.make(rec.offset, rec.text), rec.time_us, DATASET, action, outcome, user, ip, port,
+            self._host, obj, rows, None, command, statement, original, error_code, (), fields,
+        )  # fmt: skip
+
+    def _rebuild(self, rec: ServerRecord, message: str | None, statement: str | None) -> str:
+        """The record's text with its message and/or statement replaced by masked ones."""
+        if rec.kind == JSONLOG and rec.json is not None:
+            obj = dict(rec.json)
+            if message is not None:
+                obj["message"] = message
+            if statement is not None:
+                obj["statement"] = statement
+            return orjson.dumps(obj).decode()
+        text = rec.text
+        if rec.kind == CSVLOG:
+            return _csv_replace(_csv_replace(text, rec.message, message, False), rec.statement, statement, True)
+        spans = rec.spans or (len(text) - len(rec.message), len(text), -1, -1)
+        ms, me, ss, se = spans
+        if statement is not None and ss >= 0:
+            text = text[:ss] + statement.replace("\n", "\n\t") + text[se:]
+        if message is not None:
+            text = text[:ms] + message.replace("\n", "\n\t") + text[me:]
+        return text
+
+    def _address(self, host: str) -> bool:
+        """Whether `host` is an IP address (memoized: a log has few distinct clients)."""
+        try:
+            ipaddress.ip_address(host)
+            known = True
+        except ValueError:
+            known = False
+        if len(self._is_ip) >= 4096:
+            self._is_ip.clear()
+        self._is_ip[host] = known
+        return known
+
+    def _backend(self, pid: int) -> _Backend:
+        backend = self._backends.get(pid)
+        if backend is None:
+            backend = self._remember(pid, _Backend())
+        return backend
+
+    def _remember(self, pid: int, backend: _Backend) -> _Backend:
+        backends = self._backends
+        if len(backends) >= MAX_BACKENDS:
+            del backends[next(iter(backends))]  # the oldest connection
+        backends[pid] = backend
+        return backend
+
+
+def _fields(rec: ServerRecord) -> dict[str, Any]:
+    """The ECS fields every event of this record carries beyond the AccessEvent attributes."""
+    if rec.application is None:
+        return {} if rec.pid is None else {"process.pid": rec.pid}
+    return {"process.pid": rec.pid, "postgresql.log.application_name": rec.application}
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _wanted(level: str, line: str, start: int) -> bool:
+    """Whether a stderr record can produce an event or feed the pid join (see `PgAuditParser._handle`)."""
+    if line.startswith("AUDIT: ", start):
+        return True
+    if level == "LOG":
+        return line.startswith(("connection ", "disconnection: ", "replication connection "), start)
+    return level == "FATAL" or (level == "ERROR" and line.startswith("permission denied for ", start))
+
+
+def _csv_replace(text: str, old: str | None, new: str | None, last: bool) -> str:
+    """Replace one always-quoted csvlog field (message, query) by its masked value."""
+    if new is None or old is None:
+        return text
+    quoted = '"' + old.replace('"', '""') + '"'
+    at = text.rfind(quoted) if last else text.find(quoted)
+    if at < 0:
+        return new  # never the unmasked text
+    return text[:at] + '"' + new.replace('"', '""') + '"' + text[at + len(quoted) :]

@@ -1,0 +1,514 @@
+"""Framing of PostgreSQL's three log destinations into `ServerRecord`s, and the server's timestamps turned
+into epoch microseconds.
+
+The stderr layout is whatever `log_line_prefix` says, so the prefix is compiled once into an anchored regex
+whose groups are looked up by position (a `groups()` tuple and fixed indexes: no name lookups per line).
+A record is one header line plus the TAB-led lines that continue its message, plus the DETAIL / HINT /
+CONTEXT / STATEMENT lines that PostgreSQL writes with the same message (one `write()`, so they are adjacent).
+csvlog records may span lines (quoted newlines); jsonlog is one object per line. `pgaudit.py` turns the
+records into events, whatever wrote them.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable, Sequence
+from datetime import datetime, tzinfo
+from typing import Any, Final, NamedTuple
+
+import orjson
+
+from pii_guard.parsers.base import ParseFailure
+from pii_guard.parsers.timeparse import EpochCache, TimestampError, fraction_us, zoned_epoch
+
+DEBIAN_PREFIX: Final = "%m [%p] %q%u@%d "
+STDERR: Final = "stderr"
+CSVLOG: Final = "csvlog"
+JSONLOG: Final = "jsonlog"
+
+_STAMP: Final = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)"
+_ZONE: Final = r"([A-Za-z][A-Za-z0-9_/+-]*|[+-]\d\d(?::?\d\d)?)"
+# Names match lazily and are bounded (PostgreSQL cuts them to NAMEDATALEN-1 = 63 bytes), so that a line that
+# does not match fails fast instead of backtracking for minutes. User and database names are taken to have
+# no whitespace (pgbadger's assumption too): with several free-text escapes side by side (%a %i %b) the
+# possible splits multiply, and these two are the most common.
+_NAME: Final = r"(\S{0,63}?)"
+_TEXT: Final = r"(.{0,63}?)"  # application names often hold spaces (`pgAdmin 4 - DB:crm`)
+
+# escape -> (regex, roles of its capturing groups in order). Escapes not listed print nothing in PostgreSQL
+# (its "format error - ignore it"), so they match nothing here either.
+_ESCAPES: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
+    "m": (_STAMP + r"(\.\d+) " + _ZONE, ("stamp", "frac", "zone")),
+    "t": (_STAMP + " " + _ZONE, ("stamp", "zone")),
+    "n": (r"(\d+)(?:\.(\d+))?", ("epoch", "frac")),
+    "s": (r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+", ()),
+    "p": (r"(\d+)", ("pid",)),
+    "P": (r"\d*", ()),
+    "l": (r"\d+", ()),
+    "c": (r"[0-9a-f]+\.[0-9a-f]+", ()),
+    "e": (r"([0-9A-Z]{5})", ("sqlstate",)),
+    "x": (r"\d*", ()),
+    "v": (r"[0-9/]*", ()),
+    "Q": (r"-?\d*", ()),
+    "u": (_NAME, ("user",)),
+    "d": (_NAME, ("database",)),
+    "a": (_TEXT, ("application",)),
+    "i": (r".{0,63}?", ()),
+    "b": (r".{0,63}?", ()),
+    "h": (r"(\S{0,255}?)", ("host",)),
+    "r": (r"(\S{0,262}?)", ("remote",)),
+    "L": (r"\S{0,63}?", ()),
+}
+_ESCAPE_TOKEN: Final = re.compile(r"%(-?\d+)?(.)|%\Z", re.S)
+_LEVEL: Final = r"(?P<level>[A-Z]+[0-9]?):  "
+ROLES: Final = (
+    "stamp", "frac", "zone", "epoch", "pid", "sqlstate", "user", "database", "application", "host", "remote",
+)  # fmt: skip
+# Lines that PostgreSQL writes as part of the message before them (same elog call, same write).
+SUBSIDIARY_LEVELS: Final = frozenset({"DETAIL", "HINT", "QUERY", "CONTEXT", "STATEMENT", "LOCATION"})
+
+
+class CompiledPrefix:
+    """One `log_line_prefix`, as a regex that matches a whole header up to and including `LEVEL:  `.
+
+    `index[role]` is the position of that role's group in `match.groups()`, or -1 when the prefix lacks it;
+    `layout` is the same in `ROLES` order, for one tuple unpack per line instead of a dict lookup per role.
+    A repeated escape prints the same text again, so it matches as a backreference to its first occurrence:
+    no new way to split the line, no extra backtracking.
+    """
+
+    __slots__ = ("index", "layout", "level", "padded", "regex", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        parts: list[str] = []
+        providers: dict[str, str] = {}  # role -> name of the first group that captures it
+        seen: set[str] = set()
+        tokens = list(_ESCAPE_TOKEN.finditer(text))
+        repeated = {k for k in (t.group(2) for t in tokens) if k and sum(t.group(2) == k for t in tokens) > 1}
+        optional_from: int | None = None
+        pos = 0
+        for m in tokens:
+            parts.append(re.escape(text[pos : m.start()]))
+            pos = m.end()
+            key = m.group(2)
+            if key is None or key == "%":
+                parts.append("%" if key else "")
+                continue
+            if key == "q":  # non-session processes stop printing the prefix here
+                optional_from = optional_from if optional_from is not None else len(parts)
+                continue
+            pattern, group_roles = _ESCAPES.get(key, ("", ()))
+            if not pattern:
+                continue
+            outer = f"x_{ord(key)}"
+            if key in seen:
+                piece = f"(?P={outer})"
+            else:
+                seen.add(key)
+                piece = _named(pattern, key, group_roles)
+                if key in repeated:  # the later occurrences refer to this one
+                    piece = f"(?P<{outer}>{piece})"
+                for role in group_roles:
+                    providers.setdefault(role, f"{role}_{ord(key)}")
+            parts.append(f" *{piece} *" if m.group(1) else piece)  # %-10u / %10u pad with spaces
+        parts.append(re.escape(text[pos:]))
+        if optional_from is not None:
+            parts[optional_from:] = ["(?:" + "".join(parts[optional_from:]) + ")?"]
+        self.regex = re.compile("".join(parts) + _LEVEL)
+        groups = self.regex.groupindex
+        self.index = {role: groups[providers[role]] - 1 if role in providers else -1 for role in ROLES}
+        self.layout = tuple(self.index[role] for role in ROLES)
+        self.level = groups["level"] - 1
+        self.padded = any(m.group(1) for m in tokens)
+        if self.index["stamp"] < 0 and self.index["epoch"] < 0:
+            raise ValueError(f"log_line_prefix {text!r} has no timestamp (%m, %t or %n)")
+
+
+def _named(pattern: str, key: str, roles: tuple[str, ...]) -> str:
+    """Give the capturing groups of an escape's pattern their role names (`stamp_109` for %m's stamp)."""
+    names = iter(roles)
+    return re.sub(r"\((?!\?)", lambda _: f"(?P<{next(names)}_{ord(key)}>", pattern)
+
+
+class ServerRecord(NamedTuple):
+    """One server log record, whatever the destination wrote it as."""
+
+    offset: int  # byte offset of its first line
+    text: str  # the record as written (lines joined with "\n")
+    time_us: int
+    pid: int | None
+    user: str | None
+    database: str | None
+    host: str | None  # as logged: an IP, a host name, or "[local]"
+    port: int | None
+    application: str | None
+    level: str  # LOG, ERROR, FATAL ...
+    sqlstate: str | None
+    message: str
+    statement: str | None  # the STATEMENT line / csv `query` / json `statement`
+    kind: str = STDERR  # the destination that wrote it
+    spans: tuple[int, int, int, int] | None = None  # stderr: message and statement (start, end) in `text`
+    json: dict[str, Any] | None = None  # jsonlog: the decoded object
+
+
+class PgClock:
+    """PostgreSQL stamps (`2026-11-27 16:20:40.910 UTC`) to epoch microseconds.
+
+    The zone is an abbreviation in log_timezone; `zoned_epoch` resolves it with the source's zone. Seconds
+    are memoized on their text (with a one-entry fast path, since a log's stamps mostly repeat), the
+    fraction is added arithmetically: no strptime per line.
+    """
+
+    __slots__ = ("_cache", "_last", "_last_stamp", "_last_zone", "_tz")
+
+    def __init__(self, tz: tzinfo | None) -> None:
+        self._tz = tz
+        self._cache = EpochCache(self._convert)
+        self._last_stamp = ""
+        self._last_zone = ""
+        self._last = 0
+
+    def seconds(self, stamp: str, zone: str) -> int:
+        """`stamp` is `YYYY-MM-DD HH:MM:SS`, `zone` an abbreviation or a numeric offset."""
+        if stamp == self._last_stamp and zone == self._last_zone:
+            return self._last
+        value = self._cache(stamp + " " + zone)
+        self._last_stamp, self._last_zone, self._last = stamp, zone, value
+        return value
+
+    def parse(self, text: str) -> int:
+        """A whole csvlog/jsonlog stamp, with or without milliseconds."""
+        if len(text) < 21 or text[19] not in ". ":
+            raise TimestampError(f"not a PostgreSQL timestamp: {text[:40]!r}")
+        space = text.find(" ", 19)
+        if text[19] == ".":
+            if space < 0:
+                raise TimestampError(f"not a PostgreSQL timestamp: {text[:40]!r}")
+            return self.seconds(text[:19], text[space + 1 :]) * 1_000_000 + fraction_us(text[19:space])
+        return self.seconds(text[:19], text[20:]) * 1_000_000
+
+    def _convert(self, key: str) -> int:
+        try:
+            naive = datetime(
+                int(key[0:4]), int(key[5:7]), int(key[8:10]), int(key[11:13]), int(key[14:16]), int(key[17:19])
+            )
+        except ValueError as exc:
+            raise TimestampError(f"bad timestamp {key[:19]!r}: {exc}") from None
+        return zoned_epoch(naive, key[20:], self._tz)
+
+
+def split_remote(text: str) -> tuple[str | None, int | None]:
+    """`%r` is `host(port)`, `[local]`, or empty for non-session processes."""
+    if not text:
+        return None, None
+    if text[-1] == ")":
+        host, _, port = text[:-1].rpartition("(")
+        if host and port.isdigit():
+            return host, int(port)
+    return text, None
+
+
+NO_RECORDS: Final[tuple[ServerRecord | ParseFailure, ...]] = ()
+MAX_RECORD: Final = 1 << 20  # characters of one record; a longer one is given up as a failure
+
+
+# (level, header line, where its message starts) -> whether the record is worth converting
+Wanted = Callable[[str, str, int], bool]
+
+
+class StderrFraming:
+    """Turns stderr lines into `ServerRecord`s. A record is complete when the next header line arrives (or on
+    `take()`), so exactly one record is buffered at a time. Records that `wanted` declines (checkpoints,
+    `statement:` lines ...) are dropped before their fields are converted: they are a large share of a busy
+    log and produce nothing."""
+
+    __slots__ = (
+        "_clock", "_first", "_groups", "_lines", "_msg_start", "_offset", "_prefix", "_prefixes", "_size",
+        "_wanted",
+    )  # fmt: skip
+
+    def __init__(self, prefixes: Sequence[CompiledPrefix], clock: PgClock, wanted: Wanted | None = None) -> None:
+        self._prefixes = tuple(prefixes)
+        self._clock = clock
+        self._wanted = wanted
+        self._offset: int | None = None
+        self._first = ""
+        self._prefix = self._prefixes[0]
+        self._groups: tuple[str | Any, ...] = ()
+        self._msg_start = 0
+        self._lines: list[tuple[str, int, str | None]] | None = None  # (line, message start, level) after the first
+        self._size = 0  # characters buffered, bounded by MAX_RECORD
+
+    @property
+    def pending_offset(self) -> int | None:
+        return self._offset
+
+    def push(self, offset: int, line: str) -> Sequence[ServerRecord | ParseFailure]:
+        """Consume one physical line; return the record it completes and/or a failure for the line itself."""
+        if line[:1] == "\t":
+            if self._offset is None:
+                return (ParseFailure(offset, "continuation line (TAB) without a record before it", line),)
+            self._add(line, 1, None)
+            return NO_RECORDS
+        for prefix in self._prefixes:  # the configured prefix first, then the extra ones, in order
+            m = prefix.regex.match(line)
+            if m is not None:
+                break
+        else:
+            failure = ParseFailure(offset, "line matches no configured log_line_prefix", line)
+            return (*self.take(), failure) if self._offset is not None else (failure,)
+        groups = m.groups()
+        level = groups[prefix.level]
+        if level in SUBSIDIARY_LEVELS and self._offset is not None and self._same_backend(prefix, groups):
+            self._add(line, m.end(), level)
+            return NO_RECORDS
+        done = self.take() if self._offset is not None else NO_RECORDS
+        self._offset, self._first, self._prefix, self._groups = offset, line, prefix, groups
+        self._msg_start, self._size = m.end(), len(line)
+        return done
+
+    def take(self) -> Sequence[ServerRecord | ParseFailure]:
+        """Complete and return the buffered record, if any."""
+        offset = self._offset
+        if offset is None:
+            return NO_RECORDS
+        self._offset = None
+        lines, self._lines = self._lines, None
+        if self._size > MAX_RECORD:
+            text = "\n".join([self._first, *(x[0] for x in lines or ())])
+            return (ParseFailure(offset, f"stderr record longer than {MAX_RECORD} characters", text[:MAX_RECORD]),)
+        wanted = self._wanted
+        if wanted is not None and not wanted(self._groups[self._prefix.level], self._first, self._msg_start):
+            return NO_RECORDS
+        try:
+            return (self._record(offset, lines),)
+        except TimestampError as exc:
+            text = self._first if lines is None else "\n".join([self._first, *(x[0] for x in lines)])
+            return (ParseFailure(offset, str(exc), text),)
+
+    def _add(self, line: str, msg_start: int, level: str | None) -> None:
+        self._size += len(line) + 1
+        if self._size > MAX_RECORD:
+            return  # the record will fail; what it holds so far is enough to show why
+        if self._lines is None:
+            self._lines = []
+        self._lines.append((line, msg_start, level))
+
+    def _same_backend(self, prefix: CompiledPrefix, groups: tuple[str | Any, ...]) -> bool:
+        pid_at, own_at = prefix.index["pid"], self._prefix.index["pid"]
+        return pid_at < 0 or own_at < 0 or groups[pid_at] == self._groups[own_at]
+
+    def _record(self, offset: int, lines: list[tuple[str, int, str | None]] | None) -> ServerRecord:
+        g, prefix, first = self._groups, self._prefix, self._first
+        si, fi, zi, ei, pi, qi, ui, di, ai, hi, ri = prefix.layout
+        if si >= 0:
+            time_us = self._clock.seconds(g[si], g[zi]) * 1_000_000
+            frac = g[fi] if fi >= 0 else None
+            if frac:
+                time_us += int(frac[1:]) * 1000 if len(frac) == 4 else fraction_us(frac)
+        else:
+            frac = g[fi]
+            time_us = int(g[ei]) * 1_000_000 + (fraction_us(frac) if frac else 0)
+        if ri >= 0:
+            host, port = split_remote(g[ri] or "")
+        else:
+            host, port = (g[hi] or None) if hi >= 0 else None, None
+        user = g[ui] if ui >= 0 else None
+        database = g[di] if di >= 0 else None
+        application = g[ai] if ai >= 0 else None
+        if prefix.padded:
+            user, database, application = (x.strip() if x else x for x in (user, database, application))
+        pid = g[pi] if pi >= 0 else None
+        if lines is None:
+            message, text, statement, spans = first[self._msg_start :], first, None, None
+        else:
+            text, message, statement, spans = _assemble(first, self._msg_start, lines)
+        return ServerRecord(
+            offset, text, time_us, int(pid) if pid else None,
+            None if not user or user == "[unknown]" else user,  # `[unknown]` before authentication
+            None if not database or database == "[unknown]" else database,
+            host, port,
+            None if not application or application == "[unknown]" else application,
+            g[prefix.level], g[qi] if qi >= 0 else None, message, statement, STDERR, spans,
+        )  # fmt: skip
+
+
+def _assemble(
+    first: str, msg_start: int, lines: list[tuple[str, int, str | None]]
+) -> tuple[str, str, str | None, tuple[int, int, int, int]]:
+    """Join a multi-line record: continuation lines lose their leading TAB in the message; the STATEMENT
+    line's text (with its own continuations) becomes the statement. Spans locate both in the joined text."""
+    message_parts = [first[msg_start:]]
+    statement_parts: list[str] | None = None
+    current: list[str] | None = message_parts
+    pos = len(first) + 1
+    msg_end = len(first)
+    stmt_start = stmt_end = -1
+    for line, start, level in lines:
+        if level is None:
+            if current is not None:
+                current.append(line[1:])
+            if current is not None and current is statement_parts:
+                stmt_end = pos + len(line)
+            elif current is message_parts:
+                msg_end = pos + len(line)
+        elif level == "STATEMENT" and statement_parts is None:
+            statement_parts = [line[start:]]
+            current = statement_parts
+            stmt_start, stmt_end = pos + start, pos + len(line)
+        else:
+            current = None
+        pos += len(line) + 1
+    text = "\n".join([first, *(x[0] for x in lines)])
+    statement = "\n".join(statement_parts) if statement_parts is not None else None
+    return text, "\n".join(message_parts), statement, (msg_start, msg_end, stmt_start, stmt_end)
+
+
+# ---- csvlog and jsonlog ----------------------------------------------------------------------------------
+
+# A csvlog record starts with `%m`-style log_time and a comma; a stderr prefix never has a comma there.
+CSV_HEAD: Final = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? [A-Za-z0-9_/+:-]+,")
+
+
+def destination_of(line: str) -> str:
+    """`auto`: which destination wrote this record's first line (Filebeat decides the same way)."""
+    first = line[:1]
+    if first == "{":
+        return JSONLOG
+    return CSVLOG if first != "\t" and CSV_HEAD.match(line) else STDERR
+
+
+class CsvReader:
+    """Feeds one string at a time to a long-lived `csv.reader`: building a reader per line costs a third of
+    the parse. It yields each string once, so a record with an unclosed quote ends instead of looping."""
+
+    __slots__ = ("_reader", "_value")
+
+    def __init__(self) -> None:
+        self._value: str | None = None
+        self._reader = csv.reader(self)
+
+    def __iter__(self) -> CsvReader:
+        return self
+
+    def __next__(self) -> str:
+        value, self._value = self._value, None
+        if value is None:
+            raise StopIteration
+        return value
+
+    def parse(self, text: str) -> list[str]:
+        """The fields of one CSV record (which may hold newlines); [] if it is not one."""
+        self._value = text
+        try:
+            return next(self._reader)
+        except (csv.Error, StopIteration):
+            return []
+        finally:
+            self._value = None
+
+
+class CsvFraming:
+    """csvlog records from lines. A quoted field may hold newlines, so a record whose quotes are still open
+    continues on the next line; it is given up past MAX_RECORD characters, or when a line that starts like a
+    new record arrives first (the open one was cut short: crash, full disk)."""
+
+    __slots__ = ("_clock", "_lines", "_odd", "_offset", "_reader", "_size")
+
+    def __init__(self, clock: PgClock, reader: CsvReader) -> None:
+        self._clock = clock
+        self._reader = reader
+        self._lines: list[str] | None = None  # the lines of a record whose quotes are still open
+        self._offset = 0
+        self._size = 0
+        self._odd = False  # an odd number of `"` so far: inside a quoted field
+
+    @property
+    def pending_offset(self) -> int | None:
+        return self._offset if self._lines is not None else None
+
+    def push(self, offset: int, line: str) -> Sequence[ServerRecord | ParseFailure]:
+        lines = self._lines
+        if lines is None:
+            if line.count('"') & 1:
+                self._lines, self._offset, self._size, self._odd = [line], offset, len(line), True
+                return NO_RECORDS
+            return (self._record(offset, line),)
+        if CSV_HEAD.match(line):
+            return (self._give_up("csvlog record cut short (quotes never closed)"), *self.push(offset, line))
+        lines.append(line)
+        self._size += len(line) + 1
+        if line.count('"') & 1:
+            self._odd = not self._odd
+        if not self._odd:
+            self._lines = None
+            return (self._record(self._offset, "\n".join(lines)),)
+        if self._size > MAX_RECORD:
+            return (self._give_up(f"csvlog record longer than {MAX_RECORD} characters"),)
+        return NO_RECORDS
+
+    def take(self) -> Sequence[ServerRecord | ParseFailure]:
+        """End of input: a record whose quotes never closed is a failure."""
+        if self._lines is None:
+            return NO_RECORDS
+        return (self._give_up("csvlog record ends inside a quoted field"),)
+
+    def _give_up(self, reason: str) -> ParseFailure:
+        lines, self._lines = self._lines or [], None
+        return ParseFailure(self._offset, reason, "\n".join(lines)[:MAX_RECORD])
+
+    def _record(self, offset: int, text: str) -> ServerRecord | ParseFailure:
+        """Columns by position: PG ≤12 writes 23, PG13 adds backend_type, PG14+ leader_pid and query_id."""
+        row = self._reader.parse(text)
+        if len(row) < 23:
+            return ParseFailure(offset, "csvlog record with fewer than 23 columns", text)
+        try:
+            time_us = self._clock.parse(row[0])
+        except TimestampError as exc:
+            return ParseFailure(offset, str(exc), text)
+        host, port = _split_address(row[4])
+        pid = row[3]
+        return ServerRecord(
+            offset, text, time_us, int(pid) if pid.isdigit() else None, row[1] or None, row[2] or None,
+            host, port, row[22] or None, row[11], row[12] or None, row[13], row[19] or None, CSVLOG,
+        )  # fmt: skip
+
+
+def _split_address(text: str) -> tuple[str | None, int | None]:
+    """csvlog `connection_from`: `ip:port`, `[local]`, or empty."""
+    if not text:
+        return None, None
+    host, sep, port = text.rpartition(":")
+    if sep and port.isdigit() and host:
+        return host, int(port)
+    return text, None
+
+
+def json_record(offset: int, line: str, clock: PgClock) -> ServerRecord | ParseFailure:
+    """One jsonlog line (PG15+). Keys with empty values are left out, so every one is optional."""
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return ParseFailure(offset, "not a JSON object", line)
+    if not isinstance(obj, dict):
+        return ParseFailure(offset, "not a JSON object", line)
+    stamp, message = obj.get("timestamp"), obj.get("message")
+    if not isinstance(stamp, str) or not isinstance(message, str):
+        return ParseFailure(offset, "jsonlog record without timestamp or message", line)
+    try:
+        time_us = clock.parse(stamp)
+    except TimestampError as exc:
+        return ParseFailure(offset, str(exc), line)
+    pid, port = obj.get("pid"), obj.get("remote_port")
+    return ServerRecord(
+        offset, line, time_us, pid if isinstance(pid, int) else None, _str(obj.get("user")),
+        _str(obj.get("dbname")), _str(obj.get("remote_host")), port if isinstance(port, int) else None,
+        _str(obj.get("application_name")), _str(obj.get("error_severity")) or "LOG",
+        _str(obj.get("state_code")), message, _str(obj.get("statement")), JSONLOG, None, obj,
+    )  # fmt: skip
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

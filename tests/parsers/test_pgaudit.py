@@ -1,0 +1,695 @@
+"""PostgreSQL + pgAudit: one test per quirk of FORMATS.md §1. Lines are taken from the real samples in
+tests/samples/pgaudit/ (PostgreSQL 15.18 + pgAudit 1.7.0) unless a test says otherwise."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+from pydantic import ValidationError
+
+from pii_guard.model import (
+    DELETE,
+    EXECUTE,
+    EXPORT,
+    FAILURE,
+    LOGIN,
+    LOGOUT,
+    OTHER,
+    PERMISSION,
+    READ,
+    SUCCESS,
+    WRITE,
+    AccessEvent,
+    format_timestamp,
+)
+from pii_guard.parsers import pgaudit, pgaudit_prefix
+from pii_guard.parsers.base import Outcome, ParseFailure, SourceContext
+from pii_guard.parsers.pgaudit import PgAuditOptions, PgAuditParser
+from pii_guard.parsers.pgaudit_prefix import CompiledPrefix, split_remote
+
+DEBIAN = "%m [%p] %q%u@%d "
+PGBADGER = "%t [%p]: user=%u,db=%d,app=%a,client=%h "
+A = "2026-11-27 16:20:40.910 UTC [8719] alice@crm LOG:  "  # Debian prefix of alice's TCP session
+RECEIVED = "2026-11-27 16:20:40.899 UTC [8719] [unknown]@[unknown] LOG:  connection received: host=127.0.0.1 port=46244"
+CSV_HEAD = '2026-11-27 16:20:41.224 UTC,"alice","crm",8729,"127.0.0.1:46272",6b09add9.2219,4,"BIND",'
+CSV_MID = "2026-11-27 16:20:41 UTC,3/20,0,LOG,00000,"
+CSV_TAIL = ',,,,,,,,,"etl-job","client backend",,0'
+
+
+def make_parser(mask: bool = True, tz: str | None = "Europe/Berlin", **options: Any) -> PgAuditParser:
+    context = SourceContext(
+        fingerprint=b"test-fingerprint", path="postgresql.log", host="db1",
+        tz=ZoneInfo(tz) if tz else None, mask_literals=mask,
+    )  # fmt: skip
+    return PgAuditParser(context, PgAuditOptions(**options))
+
+
+def parse(lines: list[str], mask: bool = True, tz: str | None = "Europe/Berlin", **options: Any) -> list[Outcome]:
+    parser = make_parser(mask, tz, **options)
+    out: list[Outcome] = []
+    offset = 0
+    for line in lines:
+        out.extend(parser.feed(offset, line))
+        offset += len(line.encode()) + 1
+    out.extend(parser.flush())
+    return out
+
+
+def events(lines: list[str], **kw: Any) -> list[AccessEvent]:
+    out = parse(lines, **kw)
+    failures = [o for o in out if isinstance(o, ParseFailure)]
+    assert not failures, failures
+    return [o for o in out if isinstance(o, AccessEvent)]
+
+
+def audit(payload: str, prefix: str = A) -> str:
+    return prefix + "AUDIT: " + payload
+
+
+def csv_audit(payload: str, head: str = CSV_HEAD) -> str:
+    """A csvlog record (PG15, 26 columns) whose message is `AUDIT: payload`."""
+    return head + CSV_MID + '"AUDIT: ' + payload.replace('"', '""') + '"' + CSV_TAIL
+
+
+def when(ev: AccessEvent) -> str:
+    return format_timestamp(ev.time_us)
+
+
+# ---- accesses ------------------------------------------------------------------------------------------
+
+
+def test_plain_select_user_ip_object_rows_and_time() -> None:
+    [login, ev] = events([
+        RECEIVED,
+        "2026-11-27 16:20:40.908 UTC [8719] alice@crm LOG:  connection authorized: user=alice database=crm "
+        "application_name=crm-report",
+        audit("SESSION,1,1,READ,SELECT,TABLE,public.customers,SELECT * FROM public.customers WHERE id < 5;,<none>,4"),
+    ])  # fmt: skip
+    assert (login.action, login.outcome, login.user, login.source_ip) == (LOGIN, SUCCESS, "alice", "127.0.0.1")
+    assert (ev.action, ev.outcome, ev.user) == (READ, SUCCESS, "alice")
+    assert (ev.source_ip, ev.source_port, ev.host) == ("127.0.0.1", 46244, "db1")  # joined by pid
+    assert (ev.object, ev.rows, ev.command) == ("db:crm.public.customers", 4, "SELECT")
+    assert when(ev) == "2026-11-27T16:20:40.910000Z"
+    assert ev.dataset == "postgresql.pgaudit"
+    assert ev.statement == "SELECT * FROM public.customers WHERE id < ?;"
+    assert ev.fields["process.pid"] == 8719
+    assert ev.fields["postgresql.audit.statement_id"] == 1
+
+
+def test_join_gives_one_event_per_relation() -> None:
+    stmt = '"SELECT c.full_name, o.total FROM customers c JOIN orders o ON o.customer_id = c.id;"'
+    evs = events([
+        audit(f"SESSION,2,1,READ,SELECT,TABLE,public.customers,{stmt},<none>,20"),
+        audit(f"SESSION,2,1,READ,SELECT,TABLE,public.orders,{stmt},<none>,20"),
+    ])  # fmt: skip
+    assert [(e.object, e.rows, e.action) for e in evs] == [
+        ("db:crm.public.customers", 20, READ),
+        ("db:crm.public.orders", 20, READ),
+    ]
+    assert evs[0].id != evs[1].id
+
+
+def test_copy_table_to_is_an_export_of_the_table_named_in_the_statement() -> None:
+    copy = '"COPY public.customers TO STDOUT WITH (FORMAT csv, HEADER);"'
+    [ev] = events([audit(f"SESSION,3,1,READ,COPY,,,{copy},<none>,0")])
+    assert (ev.action, ev.object, ev.command) == (EXPORT, "db:crm.public.customers", "COPY")
+    assert ev.rows is None  # pgAudit's 0 means "not counted", not "nothing left"
+
+
+@pytest.mark.parametrize(
+    ("statement", "action", "obj"),
+    [
+        ("COPY ONLY crm_app.Customers (id, email) TO '/tmp/x.csv'", EXPORT, "db:crm.crm_app.customers"),
+        ('COPY "Sales"."Big Table" TO STDOUT', EXPORT, 'db:crm."Sales"."Big Table"'),
+        ('COPY "customers" TO PROGRAM \'gzip > /tmp/c.gz\'', EXPORT, "db:crm.customers"),
+        ("/* nightly */ copy customers to stdout", EXPORT, "db:crm.customers"),
+        ("COPY public.customers FROM STDIN", WRITE, "db:crm.public.customers"),
+    ],
+)
+def test_copy_statement_shapes(statement: str, action: str, obj: str) -> None:
+    klass = "WRITE" if action == WRITE else "READ"
+    [ev] = events([audit(f"SESSION,1,1,{klass},COPY,,,{pgaudit._csv_field(statement)},<none>,0")])
+    assert (ev.action, ev.object, ev.rows) == (action, obj, None)
+
+
+def test_copy_to_logged_as_select_of_the_relation_is_an_export() -> None:
+    """pgAudit without log_rows logs `COPY t TO` at executor start, as a SELECT of the relation (upstream
+    regression output, expected/pgaudit.out line 645)."""
+    [ev] = events([audit("SESSION,8,1,READ,SELECT,TABLE,public.account,COPY account TO stdout;,<none>")])
+    assert (ev.action, ev.object, ev.rows) == (EXPORT, "db:crm.public.account", None)
+
+
+def test_psql_copy_query_rows_come_from_the_select_substatement() -> None:
+    stmt = '"COPY  ( SELECT email, ssn FROM public.customers WHERE id <= 100 ) TO STDOUT WITH CSV"'
+    evs = events([
+        audit(f"SESSION,4,1,READ,SELECT,TABLE,public.customers,{stmt},<none>,100"),
+        audit(f"SESSION,4,2,READ,COPY,,,{stmt},<none>,0"),  # skipped: no object, no rows
+    ])  # fmt: skip
+    assert [(e.action, e.object, e.rows, e.command) for e in evs] == [
+        (EXPORT, "db:crm.public.customers", 100, "SELECT")
+    ]
+
+
+def test_bind_parameters_are_never_kept() -> None:
+    line = (
+        CSV_HEAD + CSV_MID + '"AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.customers,""SELECT id, email, ssn FROM '
+        'customers WHERE id BETWEEN $1 AND $2"",""10,60"",51"' + CSV_TAIL
+    )
+    for mask in (True, False):
+        [ev] = events([line], mask=mask, destination="csvlog")
+        assert ev.rows == 51
+        assert "10,60" not in ev.original
+        assert '""<masked>"",51' not in ev.original
+        assert ",<masked>,51" in ev.original
+        assert ev.statement == "SELECT id, email, ssn FROM customers WHERE id BETWEEN $1 AND $2"
+        assert ev.original.startswith(CSV_HEAD)
+        assert ev.original.endswith(CSV_TAIL)
+
+
+def test_execute_is_logged_with_the_prepare_text_and_its_value_masked() -> None:
+    evs = events([
+        audit("SESSION,5,1,READ,PREPARE,,,PREPARE q(int) AS SELECT email FROM customers WHERE id = $1;,<none>,0"),
+        audit("SESSION,6,1,READ,SELECT,TABLE,public.customers,PREPARE q(int) AS SELECT email FROM customers "
+              "WHERE id = $1;,42,1"),
+    ])  # fmt: skip
+    prepare, execute = evs
+    assert (prepare.action, prepare.object) == (OTHER, None)
+    assert (execute.action, execute.object, execute.rows) == (READ, "db:crm.public.customers", 1)
+    assert execute.statement == "PREPARE q(int) AS SELECT email FROM customers WHERE id = $1;"
+    assert execute.original.endswith("id = $1;,<masked>,1")
+
+
+def test_object_and_session_lines_of_one_access_give_one_event() -> None:
+    stmt = '"SELECT id, ssn FROM public.customers WHERE id < 3;"'
+    p2 = "2026-11-27 17:20:49 CET [9129]: user=alice,db=crm,app=crm-report,client=127.0.0.1 LOG:  "
+    other_backend = p2.replace("[9129]", "[9130]")
+    evs = events([
+        audit(f"OBJECT,2,1,READ,SELECT,TABLE,public.customers,{stmt},<none>,2", p2),
+        audit(f"SESSION,2,1,READ,SELECT,TABLE,public.customers,{stmt},<none>,2", p2),
+        audit(f"SESSION,3,1,READ,SELECT,TABLE,public.customers,{stmt},<none>,2", p2),  # next statement
+        audit(f"SESSION,2,1,READ,SELECT,TABLE,public.customers,{stmt},<none>,2", other_backend),
+    ], log_line_prefix=PGBADGER)  # fmt: skip
+    assert [(e.fields["process.pid"], e.fields["postgresql.audit.statement_id"]) for e in evs] == [
+        (9129, 2), (9129, 3), (9130, 2)
+    ]  # fmt: skip
+    assert evs[0].fields["postgresql.audit.type"] == "OBJECT"
+    assert sum(e.rows or 0 for e in evs) == 6
+
+
+def test_a_reused_pid_is_not_taken_for_a_repeat() -> None:
+    """Without log_connections/log_disconnections nothing says a backend ended; a new one with the same pid
+    restarts at statement 1, seconds later: its line is a new access, not an OBJECT/SESSION twin."""
+    line = "SESSION,1,1,READ,SELECT,TABLE,public.customers,SELECT 1 FROM customers,<none>,1"
+    evs = events([
+        audit(line, "2026-11-27 16:20:40.910 UTC [8719] alice@crm LOG:  "),
+        audit(line, "2026-11-27 16:20:40.911 UTC [8719] alice@crm LOG:  "),  # a repeat: dropped
+        audit(line, "2026-11-27 16:25:00.000 UTC [8719] alice@crm LOG:  "),  # a new backend
+    ])  # fmt: skip
+    assert [when(e) for e in evs] == ["2026-11-27T16:20:40.910000Z", "2026-11-27T16:25:00.000000Z"]
+
+
+def test_previously_logged_statement_is_recovered_from_the_backend() -> None:
+    evs = events([
+        audit('SESSION,9,1,READ,SELECT,TABLE,public.a,"SELECT * FROM a JOIN b USING (id) WHERE x = 5",<none>,3'),
+        audit("SESSION,9,1,READ,SELECT,TABLE,public.b,<previously logged>,<previously logged>,3"),
+    ])  # fmt: skip
+    assert evs[1].statement == "SELECT * FROM a JOIN b USING (id) WHERE x = ?"
+    assert evs[1].original.endswith("<previously logged>,<previously logged>,3")
+
+
+@pytest.mark.parametrize(
+    ("payload", "action", "obj"),
+    [  # shapes from pgAudit 1.7.0's regression output (expected/pgaudit.out)
+        ("SESSION,10,1,WRITE,INSERT,TABLE,test.account_copy,COPY test.account_copy from stdin;,<none>", WRITE,
+         "db:crm.test.account_copy"),
+        ("SESSION,54,1,WRITE,COPY,,,COPY test.account_copy from stdin;,<none>,0", WRITE, "db:crm.test.account_copy"),
+        ("SESSION,7,1,DDL,CREATE SCHEMA,SCHEMA,test,CREATE SCHEMA test;,<none>", "ddl", "db:crm.test"),
+        ("SESSION,12,2,MISC,EXECUTE,,,EXECUTE pgclassstmt (1);,<none>", OTHER, None),
+        ("SESSION,3,1,MISC,SET,,,SET pgaudit.log_level = 'notice';,<not logged>", OTHER, None),
+        ('SESSION,44,1,DDL,CREATE FUNCTION,FUNCTION,"public.int_add(integer,integer)","CREATE FUNCTION '
+         'public.int_add(a int, b int) RETURNS int AS $$ SELECT a + b $$ LANGUAGE sql;",<none>', "ddl",
+         "db:crm.public.int_add(integer,integer)"),
+        ('SESSION,45,2,FUNCTION,EXECUTE,FUNCTION,public.int_add,"SELECT int_add(1, 1);",<none>', EXECUTE,
+         "db:crm.public.int_add"),
+        ("SESSION,3,1,ROLE,CREATE ROLE,,,CREATE ROLE alice LOGIN PASSWORD <REDACTED>,<none>,0", PERMISSION, None),
+        ("SESSION,5,1,WRITE,DELETE,TABLE,public.customers,DELETE FROM public.customers WHERE id = 1;,<none>,1",
+         DELETE, "db:crm.public.customers"),
+        ("SESSION,6,1,WRITE,TRUNCATE TABLE,TABLE,public.orders,TRUNCATE public.orders;,<none>,0", DELETE,
+         "db:crm.public.orders"),
+        ("SESSION,2,1,MISC_SET,SET ROLE,,,SET ROLE admin;,<none>,0", OTHER, None),
+    ],
+)
+def test_upstream_statement_shapes(payload: str, action: str, obj: str | None) -> None:
+    [ev] = events([audit(payload)])
+    assert (ev.action, ev.object) == (action, obj)
+
+
+def test_statement_not_logged_gives_no_statement() -> None:
+    [ev] = events([audit("SESSION,1,1,READ,SELECT,TABLE,public.customers,<not logged>,<not logged>,4")])
+    assert (ev.statement, ev.rows) == (None, 4)
+
+
+def test_mask_literals_off_keeps_the_statement_but_not_the_parameters() -> None:
+    [ev] = events([audit("SESSION,1,1,READ,SELECT,TABLE,public.t,SELECT * FROM t WHERE id = $1 OR id = 7,99,1")],
+                  mask=False)  # fmt: skip
+    assert ev.statement == "SELECT * FROM t WHERE id = $1 OR id = 7"
+    assert ev.original == audit("SESSION,1,1,READ,SELECT,TABLE,public.t,SELECT * FROM t WHERE id = $1 OR id = 7,"
+                                "<masked>,1")  # fmt: skip
+
+
+def test_event_ids_are_deterministic_and_depend_on_offset() -> None:
+    line = audit("SESSION,1,1,READ,SELECT,TABLE,public.t,SELECT 1,<none>,1")
+    first = events([line])[0].id
+    assert events([line])[0].id == first
+    assert events(["2026-11-27 16:20:40.910 UTC [1] LOG:  checkpoint starting: time", line])[0].id != first
+
+
+# ---- failures, logins ----------------------------------------------------------------------------------
+
+
+def test_permission_denied_is_a_failed_read_attempt_stderr() -> None:
+    b = "2026-11-27 16:20:40.975 UTC [8721] bob@crm "
+    [ev, logout] = events([
+        "2026-11-27 16:20:40.962 UTC [8721] [unknown]@[unknown] LOG:  connection received: host=127.0.0.1 port=46248",
+        b + "ERROR:  permission denied for table customers",
+        b + "STATEMENT:  SELECT ssn FROM public.customers WHERE id = 5;",
+        b + "LOG:  disconnection: session time: 0:00:00.013 user=bob database=crm host=127.0.0.1 port=46248",
+    ])  # fmt: skip
+    assert (ev.action, ev.outcome, ev.user, ev.source_ip) == (READ, FAILURE, "bob", "127.0.0.1")
+    assert (ev.object, ev.error_code, ev.rows, ev.command) == ("db:crm.customers", "42501", None, "SELECT")
+    assert ev.statement == "SELECT ssn FROM public.customers WHERE id = ?;"
+    assert ev.original == (b + "ERROR:  permission denied for table customers\n"
+                           + b + "STATEMENT:  SELECT ssn FROM public.customers WHERE id = ?;")  # fmt: skip
+    assert (logout.action, logout.user, logout.source_port) == (LOGOUT, "bob", 46248)
+
+
+def test_permission_denied_uses_sqlstate_from_the_prefix_and_the_statement_verb() -> None:
+    p = "2026-11-27 16:20:40.975 UTC [8721] 42501 bob@crm "
+    [ev] = events([
+        p + "ERROR:  permission denied for table payroll",
+        p + "STATEMENT:  UPDATE payroll",
+        "\t   SET salary = 1",
+    ], log_line_prefix="%m [%p] %e %q%u@%d ")  # fmt: skip
+    assert (ev.action, ev.outcome, ev.object, ev.error_code) == (WRITE, FAILURE, "db:crm.payroll", "42501")
+    assert ev.statement == "UPDATE payroll\n   SET salary = ?"
+
+
+@pytest.mark.parametrize(
+    ("message", "statement", "action", "obj"),
+    [
+        ("permission denied for function salary_of", "SELECT salary_of(7);", EXECUTE, "db:crm.salary_of"),
+        ('permission denied for column "ssn" of relation "customers"', "SELECT ssn FROM customers;", READ,
+         "db:crm.customers"),
+        ("permission denied for table customers", "COPY customers FROM STDIN;", WRITE, "db:crm.customers"),
+        ("permission denied for table customers", "COPY customers TO STDOUT;", EXPORT, "db:crm.customers"),
+        ("permission denied for table customers", "DELETE FROM customers;", DELETE, "db:crm.customers"),
+    ],
+)
+def test_permission_denied_shapes(message: str, statement: str, action: str, obj: str) -> None:
+    b = "2026-11-27 16:20:40.975 UTC [8721] bob@crm "
+    [ev] = events([b + "ERROR:  " + message, b + "STATEMENT:  " + statement])
+    assert (ev.action, ev.outcome, ev.object) == (action, FAILURE, obj)
+
+
+def test_permission_denied_csvlog_and_jsonlog() -> None:
+    csv_line = (
+        '2026-11-27 16:20:40.975 UTC,"bob","crm",8721,"127.0.0.1:46248",6b09add8.2211,5,"SELECT",2026-11-27 '
+        '16:20:40 UTC,3/17,0,ERROR,42501,"permission denied for table customers",,,,,,"SELECT ssn FROM '
+        'public.customers WHERE note = \'x\';",,,"psql","client backend",,0'
+    )
+    json_line = (
+        '{"timestamp":"2026-11-27 16:20:40.975 UTC","user":"bob","dbname":"crm","pid":8721,"remote_host":'
+        '"127.0.0.1","remote_port":46248,"error_severity":"ERROR","state_code":"42501","message":"permission '
+        'denied for table customers","statement":"SELECT ssn FROM public.customers WHERE note = \'x\';"}'
+    )
+    for line in (csv_line, json_line):
+        [ev] = events([line])
+        assert (ev.action, ev.outcome, ev.user, ev.object) == (READ, FAILURE, "bob", "db:crm.customers")
+        assert (ev.source_ip, ev.source_port, ev.error_code) == ("127.0.0.1", 46248, "42501")
+        assert "'x'" not in ev.original
+        assert "note = '?'" in ev.original
+
+
+def test_failed_password_login() -> None:
+    [ev] = events([
+        "2026-11-27 16:20:41.023 UTC [8723] [unknown]@[unknown] LOG:  connection received: host=127.0.0.1 port=46258",
+        '2026-11-27 16:20:41.033 UTC [8723] alice@crm FATAL:  password authentication failed for user "alice"',
+        '2026-11-27 16:20:41.033 UTC [8723] alice@crm DETAIL:  Connection matched pg_hba.conf line 91: "host    all'
+        '             all             127.0.0.1/32            scram-sha-256"',
+    ])  # fmt: skip
+    assert (ev.action, ev.outcome, ev.user, ev.source_ip, ev.source_port) == (
+        LOGIN, FAILURE, "alice", "127.0.0.1", 46258,
+    )  # fmt: skip
+    assert (ev.error_code, ev.object) == ("28P01", "db:crm")
+    assert "DETAIL:  Connection matched" in ev.original  # the DETAIL line belongs to the record
+
+
+def test_no_pg_hba_entry_takes_ip_user_and_database_from_the_message() -> None:
+    [ev] = events([
+        '2026-11-27 16:21:00.000 UTC [9000] mallory@crm FATAL:  no pg_hba.conf entry for host "203.0.113.9", '
+        'user "mallory", database "crm", no encryption',
+    ])  # fmt: skip
+    assert (ev.action, ev.outcome, ev.user, ev.source_ip) == (LOGIN, FAILURE, "mallory", "203.0.113.9")
+    assert (ev.object, ev.error_code) == ("db:crm", "28000")
+
+
+def test_peer_authentication_failure_is_28000() -> None:
+    [ev] = events(['2026-11-27 16:21:00.000 UTC [9000] carol@crm FATAL:  Peer authentication failed for user "carol"'])
+    assert (ev.action, ev.outcome, ev.user, ev.error_code) == (LOGIN, FAILURE, "carol", "28000")
+
+
+def test_other_fatal_and_error_lines_are_not_accesses() -> None:
+    assert events([
+        "2026-11-27 16:21:00.000 UTC [9000] alice@crm FATAL:  terminating connection due to administrator command",
+        '2026-11-27 16:21:00.000 UTC [9001] alice@crm ERROR:  relation "nope" does not exist at character 15',
+        "2026-11-27 16:21:00.000 UTC [9001] alice@crm STATEMENT:  SELECT * FROM nope;",
+    ]) == []  # fmt: skip
+
+
+def test_server_lines_produce_nothing() -> None:
+    assert events([
+        "2026-11-27 16:20:24.089 UTC [7924] LOG:  starting PostgreSQL 15.18 (Debian 15.18-0+deb12u1) on x86_64",
+        "2026-11-27 16:20:40.908 UTC [8719] alice@crm LOG:  connection authenticated: identity=\"alice\" "
+        "method=scram-sha-256 (/srv/demo/pg/data/pg_hba.conf:91)",
+        "2026-11-27 16:20:40.908 UTC [8719] alice@crm LOG:  statement: SELECT 1",
+        "2026-11-27 16:20:40.908 UTC [8719] alice@crm LOG:  duration: 0.1 ms",
+        "2026-11-27 17:20:59 CET [7926]: user=,db=,app=,client= LOG:  checkpoint starting: shutdown immediate",
+    ], extra_prefixes=[PGBADGER]) == []  # fmt: skip
+
+
+def test_logout_forgets_the_pid() -> None:
+    evs = events([
+        RECEIVED,
+        A + "disconnection: session time: 0:00:00.021 user=alice database=crm host=127.0.0.1 port=46244",
+        audit("SESSION,1,1,READ,SELECT,TABLE,public.t,SELECT 1,<none>,1"),  # a new backend that reused the pid
+    ])  # fmt: skip
+    assert [(e.action, e.source_ip) for e in evs] == [(LOGOUT, "127.0.0.1"), (READ, None)]
+
+
+def test_snapshot_and_restore_keep_the_pid_join_across_a_restart() -> None:
+    first = make_parser()
+    first.feed(0, RECEIVED)
+    first.feed(200, "2026-11-27 16:20:40.908 UTC [8719] alice@crm LOG:  connection authorized: user=alice "
+                    "database=crm application_name=crm-report")  # fmt: skip
+    first.flush()
+    state = orjson.loads(orjson.dumps(first.snapshot()))  # it is stored as JSON
+    assert state == [[8719, "127.0.0.1", 46244, "alice", "crm"]]
+    second = make_parser()
+    second.restore(state)
+    second.restore([["junk"], [1, 2, 3], "x"])  # a damaged state is ignored, not an error
+    [ev] = second.feed(400, audit("SESSION,1,1,READ,SELECT,TABLE,public.t,SELECT 1,<none>,1")) or second.flush()
+    assert isinstance(ev, AccessEvent)
+    assert (ev.source_ip, ev.source_port, ev.user) == ("127.0.0.1", 46244, "alice")
+    assert make_parser().snapshot() is None
+
+
+def test_pid_join_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pgaudit, "MAX_BACKENDS", 3)
+    lines = [RECEIVED.replace("[8719]", f"[{pid}]").replace("127.0.0.1", f"10.0.0.{pid}") for pid in range(1, 6)]
+    parser = make_parser()
+    for i, line in enumerate(lines):
+        parser.feed(i * 200, line)
+    parser.flush()
+    assert sorted(parser._backends) == [3, 4, 5]  # the oldest connections were forgotten
+
+
+# ---- framing: prefixes, zones, continuation lines, csv, json -----------------------------------------------
+
+
+def test_both_prefixes_and_the_utc_to_cet_switch_in_one_file() -> None:
+    evs = events([
+        "2026-11-27 16:20:48.259 UTC [9003] [unknown]@[unknown] LOG:  connection received: host=[local]",
+        "2026-11-27 16:20:48.267 UTC [9003] postgres@postgres LOG:  AUDIT: SESSION,4,1,READ,SELECT,,,"
+        "SELECT pg_reload_conf();,<none>,1",
+        "2026-11-27 16:20:48 UTC [7924]: user=,db=,app=,client= LOG:  parameter \"log_line_prefix\" changed",
+        "2026-11-27 17:20:48 CET [9003]: user=postgres,db=postgres,app=psql,client=[local] LOG:  disconnection: "
+        "session time: 0:00:00.015 user=postgres database=postgres host=[local]",
+        "2026-11-27 17:20:49 CET [9129]: user=[unknown],db=[unknown],app=[unknown],client=127.0.0.1 LOG:  "
+        "connection received: host=127.0.0.1 port=42818",
+        "2026-11-27 17:20:49 CET [9129]: user=alice,db=crm,app=crm-report,client=127.0.0.1 LOG:  AUDIT: SESSION,1,"
+        "1,READ,SELECT,TABLE,public.customers,\"SELECT id, full_name FROM public.customers WHERE id = 7;\",<none>,1",
+    ], log_line_prefix=DEBIAN, extra_prefixes=[PGBADGER])  # fmt: skip
+    assert [(when(e), e.action, e.user, e.source_ip, e.source_port) for e in evs] == [
+        ("2026-11-27T16:20:48.267000Z", READ, "postgres", None, None),
+        ("2026-11-27T16:20:48.000000Z", LOGOUT, "postgres", None, None),
+        ("2026-11-27T16:20:49.000000Z", READ, "alice", "127.0.0.1", 42818),
+    ]
+    assert evs[2].fields["postgresql.log.application_name"] == "crm-report"
+
+
+def test_cest_and_unknown_abbreviations() -> None:
+    [summer] = events([audit("SESSION,1,1,READ,SELECT,TABLE,public.t,SELECT 1,<none>,1",
+                             "2026-07-01 12:00:00.250 CEST [1] a@crm LOG:  ")])  # fmt: skip
+    assert when(summer) == "2026-07-01T10:00:00.250000Z"
+    [failure] = parse([audit("SESSION,1,1,READ,SELECT,TABLE,public.t,SELECT 1,<none>,1",
+                             "2026-07-01 12:00:00.250 XYZT [1] a@crm LOG:  ")], tz=None)  # fmt: skip
+    assert isinstance(failure, ParseFailure)
+    assert "XYZT" in failure.reason
+
+
+def test_continuation_lines_belong_to_the_record_and_pending_offset_points_at_it() -> None:
+    lines = [
+        audit('SESSION,2,1,READ,SELECT,TABLE,public.customers,"SELECT c.full_name, c.email,'),
+        "\t       o.total",
+        "\t  FROM customers c",
+        "\t WHERE c.note = 'says \"\"hi\"\", twice';\",<none>,20",
+        "2026-11-27 16:20:40.916 UTC [8719] alice@crm LOG:  statement: SELECT 2",
+    ]
+    parser = make_parser()
+    offset = 1000
+    got: list[Outcome] = []
+    for line in lines[:4]:
+        got.extend(parser.feed(offset, line))
+        offset += len(line) + 1
+        assert parser.pending_offset() == 1000
+    assert not got
+    [ev] = parser.feed(offset, lines[4])
+    assert isinstance(ev, AccessEvent)
+    assert parser.pending_offset() == offset  # now the `statement:` line is buffered
+    assert ev.statement == "SELECT c.full_name, c.email,\n       o.total\n  FROM customers c\n WHERE c.note = '?';"
+    tail = ["\t       o.total", "\t  FROM customers c", "\t WHERE c.note = '?';\",<none>,20"]
+    assert ev.original.split("\n")[1:] == tail
+    assert ev.id == make_parser().ids.make(1000, "\n".join(lines[:4]))
+    assert not parser.flush()
+    assert parser.pending_offset() is None
+
+
+def test_stderr_record_longer_than_the_limit_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pgaudit_prefix, "MAX_RECORD", 1000)
+    lines = [audit('SESSION,1,1,READ,SELECT,TABLE,public.t,"SELECT a,')] + ["\t" + "x" * 100] * 20
+    lines += ['\t FROM t",<none>,1', audit("SESSION,2,1,READ,SELECT,TABLE,public.t,SELECT 1,<none>,1")]
+    failure, ev = parse(lines)
+    assert isinstance(failure, ParseFailure)
+    assert failure.reason == "stderr record longer than 1000 characters"
+    assert failure.offset == 0
+    assert len(failure.text) <= 1000
+    assert isinstance(ev, AccessEvent)
+    assert ev.fields["postgresql.audit.statement_id"] == 2
+
+
+def test_csv_quoted_newlines_make_one_record_and_hold_the_checkpoint() -> None:
+    statement = "SELECT c.full_name,\n  o.total\n FROM orders o"
+    record = csv_audit(f'SESSION,2,1,READ,SELECT,TABLE,public.orders,"{statement}",<none>,20')
+    physical = record.split("\n")
+    assert len(physical) == 3
+    parser = make_parser(destination="csvlog")
+    assert not parser.feed(500, physical[0])
+    assert parser.pending_offset() == 500
+    assert not parser.feed(600, physical[1])
+    [ev] = parser.feed(700, physical[2])
+    assert isinstance(ev, AccessEvent)
+    assert parser.pending_offset() is None
+    assert (ev.object, ev.rows, ev.user) == ("db:crm.public.orders", 20, "alice")
+    assert (ev.source_ip, ev.source_port) == ("127.0.0.1", 46272)
+    assert ev.statement == statement
+    assert ev.fields["postgresql.log.application_name"] == "etl-job"
+
+
+def test_csv_quotes_are_counted_per_line() -> None:
+    """Doubled quotes inside a quoted field do not close it; only the parity of all quotes so far matters."""
+    statement = 'SELECT "Name"\nFROM t\nWHERE note = \'say ""hi""\''
+    record = csv_audit(f'SESSION,1,1,READ,SELECT,TABLE,public.t,"{statement.replace(chr(34), chr(34) * 2)}",<none>,1')
+    [ev] = events(record.split("\n"), destination="csvlog")
+    assert ev.statement == 'SELECT "Name"\nFROM t\nWHERE note = \'?\''
+
+
+def test_csv_column_counts_of_pg11_pg13_and_pg15() -> None:
+    pg15 = csv_audit("SESSION,1,1,READ,SELECT,TABLE,public.t,SELECT 1,<none>,1")
+    pg13 = pg15.removesuffix(",,0")  # no leader_pid, query_id: 24 columns
+    pg11 = pg13.removesuffix(',"client backend"')  # no backend_type: 23 columns
+    for line in (pg15, pg13, pg11):
+        [ev] = events([line], destination="auto")
+        assert (ev.user, ev.object, ev.rows) == ("alice", "db:crm.public.t", 1)
+    [failure] = parse([pg11.removesuffix(',"etl-job"')], destination="csvlog")
+    assert isinstance(failure, ParseFailure)
+    assert "23" in failure.reason
+
+
+def test_csv_local_connection_has_no_ip() -> None:
+    head = '2026-11-27 16:20:41.308 UTC,"postgres","crm",8738,"[local]",6b09add9.2222,3,"SELECT",'
+    payload = "SESSION,1,1,READ,SELECT,TABLE,public.customers,SELECT count(*) FROM customers,<none>,1"
+    [ev] = events([csv_audit(payload, head)])
+    assert (ev.user, ev.source_ip, ev.source_port) == ("postgres", None, None)
+
+
+def test_csv_record_with_unclosed_quotes_is_given_up() -> None:
+    cut = csv_audit('SESSION,1,1,READ,SELECT,TABLE,public.t,"SELECT a,\n b FROM t",<none>,1').split("\n")[0]
+    good = csv_audit("SESSION,2,1,READ,SELECT,TABLE,public.t,SELECT 1,<none>,1")
+    out = parse([cut, good], destination="csvlog")
+    assert isinstance(out[0], ParseFailure)
+    assert "cut short" in out[0].reason
+    assert isinstance(out[1], AccessEvent)
+    assert out[1].fields["postgresql.audit.statement_id"] == 2
+    [unterminated] = parse([cut], destination="csvlog")
+    assert isinstance(unterminated, ParseFailure)
+    assert unterminated.offset == 0
+
+
+def test_csv_record_longer_than_the_limit_is_given_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pgaudit_prefix, "MAX_RECORD", 1000)
+    lines = [csv_audit('SESSION,1,1,READ,SELECT,TABLE,public.t,"SELECT a,\n",<none>,1').split("\n")[0]]
+    lines += ["x" * 100] * 20
+    out = parse(lines, destination="csvlog")
+    assert isinstance(out[0], ParseFailure)
+    assert "longer than 1000" in out[0].reason
+    assert all(isinstance(o, ParseFailure) for o in out)  # the rest are not records either
+
+
+def test_jsonlog_omitted_keys() -> None:
+    """jsonlog omits empty keys: no remote_port over a unix socket, no user/dbname before authentication."""
+    [local, anonymous] = events([
+        '{"timestamp":"2026-11-27 16:20:28.484 UTC","user":"postgres","dbname":"postgres","pid":8385,'
+        '"remote_host":"[local]","error_severity":"LOG","message":"AUDIT: SESSION,1,1,DDL,CREATE EXTENSION,,,'
+        'CREATE EXTENSION pgaudit;,<none>,0"}',
+        '{"timestamp":"2026-11-27 16:20:28.500 UTC","pid":8400,"error_severity":"LOG","message":"AUDIT: SESSION,'
+        '1,1,READ,SELECT,TABLE,public.t,SELECT 1,<none>,1"}',
+    ], destination="jsonlog")  # fmt: skip
+    assert (local.user, local.source_ip, local.source_port, local.action) == ("postgres", None, None, "ddl")
+    assert (anonymous.user, anonymous.source_ip, anonymous.object) == (None, None, "db:public.t")
+
+
+def test_jsonlog_original_is_masked() -> None:
+    line = (
+        '{"timestamp":"2026-11-27 16:20:41.224 UTC","user":"alice","dbname":"crm","pid":8729,"remote_host":'
+        '"127.0.0.1","remote_port":46272,"error_severity":"LOG","message":"AUDIT: SESSION,1,1,READ,SELECT,TABLE,'
+        'public.customers,\\"SELECT id FROM customers WHERE email = \'c7@example.com\'\\",\\"10,60\\",1"}'
+    )
+    [ev] = events([line])
+    assert "c7@example.com" not in ev.original
+    assert "10,60" not in ev.original
+    assert ev.original.startswith('{"timestamp":"2026-11-27 16:20:41.224 UTC","user":"alice"')
+    assert (ev.source_ip, ev.source_port) == ("127.0.0.1", 46272)
+    assert ev.statement == "SELECT id FROM customers WHERE email = '?'"
+
+
+def test_remote_host_and_port_from_percent_r_and_local() -> None:
+    prefix = "%m [%p] %r %q%u@%d "
+    [tcp, local] = events([
+        audit("SESSION,1,1,READ,SELECT,TABLE,public.t,SELECT 1,<none>,1",
+              "2026-11-27 16:20:40.910 UTC [1] 192.0.2.7(51234) alice@crm LOG:  "),
+        audit("SESSION,1,1,READ,SELECT,TABLE,public.t,SELECT 1,<none>,1",
+              "2026-11-27 16:20:40.910 UTC [2] [local] postgres@crm LOG:  "),
+    ], log_line_prefix=prefix)  # fmt: skip
+    assert (tcp.source_ip, tcp.source_port, tcp.user) == ("192.0.2.7", 51234, "alice")
+    assert (local.source_ip, local.source_port, local.user) == (None, None, "postgres")
+    assert split_remote("::1(5432)") == ("::1", 5432)
+    assert split_remote("") == (None, None)
+
+
+def test_host_name_instead_of_address_goes_to_source_domain() -> None:
+    [ev] = events([audit("SESSION,1,1,READ,SELECT,TABLE,public.t,SELECT 1,<none>,1",
+                         "2026-11-27 16:20:40 UTC [1]: user=alice,db=crm,app=x,client=app1.example.com LOG:  ")],
+                  log_line_prefix=PGBADGER)  # fmt: skip
+    assert (ev.source_ip, ev.fields["source.domain"]) == (None, "app1.example.com")
+
+
+def test_auto_destination_decides_per_record() -> None:
+    evs = events([
+        audit("SESSION,1,1,READ,SELECT,TABLE,public.a,SELECT 1,<none>,1"),
+        csv_audit("SESSION,1,1,READ,SELECT,TABLE,public.b,SELECT 1,<none>,1"),
+        '{"timestamp":"2026-11-27 16:20:28.500 UTC","pid":8400,"error_severity":"LOG","message":"AUDIT: SESSION,'
+        '1,1,READ,SELECT,TABLE,public.c,SELECT 1,<none>,1"}',
+    ], destination="auto")  # fmt: skip
+    assert [e.object for e in evs] == ["db:crm.public.a", "db:crm.public.b", "db:public.c"]
+
+
+def test_epoch_prefix_and_padding() -> None:
+    [ev] = events([audit("SESSION,1,1,READ,SELECT,TABLE,public.t,SELECT 1,<none>,1",
+                         "1795796440.125 [77] alice     |crm LOG:  ")],
+                  log_line_prefix="%n [%p] %-10u|%d ")  # fmt: skip
+    assert (ev.time_us, ev.user, ev.object) == (1795796440_125000, "alice", "db:crm.public.t")
+
+
+def test_compiled_prefix_layout() -> None:
+    c = CompiledPrefix("%m [%p] %l %c %x %v %Q %b %i %e %q%u@%d %a %h %% ")
+    m = c.regex.match("2026-11-27 16:20:40.910 UTC [8719] 4 6b09add8.220f 0 3/8 0 client backend SELECT "
+                      "00000 alice@crm psql 10.1.2.3 % LOG:  AUDIT: x")  # fmt: skip
+    assert m is not None
+    got = {role: m.groups()[i] for role, i in c.index.items() if i >= 0}
+    assert got == {
+        "stamp": "2026-11-27 16:20:40", "frac": ".910", "zone": "UTC", "pid": "8719", "sqlstate": "00000",
+        "user": "alice", "database": "crm", "application": "psql", "host": "10.1.2.3",
+    }  # fmt: skip
+    assert m.groups()[c.level] == "LOG"
+    with pytest.raises(ValueError, match="no timestamp"):
+        CompiledPrefix("[%p] %u@%d ")
+
+
+def test_a_repeated_escape_must_print_the_same_text() -> None:
+    c = CompiledPrefix("%m [%p] %u %a|%a ")
+    assert c.regex.match("2026-11-27 16:20:40.910 UTC [1] alice my app|my app LOG:  x")
+    assert not c.regex.match("2026-11-27 16:20:40.910 UTC [1] alice my app|other LOG:  x")
+
+
+def test_a_garbage_line_fails_fast_whatever_the_prefix() -> None:
+    """Lazy name fields side by side could backtrack for minutes on a line that does not match; bounded
+    fields, no-whitespace user/database names and backreferences for repeats keep it to milliseconds."""
+    for prefix in ("%t [%p]: user=%u,db=%d,app=%a,client=%h ", "%m %i %b %a %u %d %r ", "%m %a %i %b %a %a %a "):
+        regex = CompiledPrefix(prefix).regex
+        for tail in (",db=,app=" * 1000, "a " * 3000, "a, b@c " * 3000):
+            started = time.perf_counter()
+            assert regex.match("2026-11-27 17:20:49.000 CET [9129]: user=" + tail) is None
+            assert time.perf_counter() - started < 1.0, prefix
+
+
+def test_options_are_validated() -> None:
+    with pytest.raises(ValidationError):
+        PgAuditOptions.model_validate({"log_line_prefix": "[%p] "})
+    with pytest.raises(ValidationError):
+        PgAuditOptions.model_validate({"extra_prefixes": ["%u@%d "]})
+    with pytest.raises(ValidationError):
+        PgAuditOptions.model_validate({"destination": "syslog"})
+    with pytest.raises(ValidationError):
+        PgAuditOptions.model_validate({"log_line_prefx": "%m "})
+
+
+# ---- parse failures ------------------------------------------------------------------------------------------
+
+
+def test_garbage_line_is_a_parse_failure_and_ends_the_previous_record() -> None:
+    out = parse([audit("SESSION,1,1,READ,SELECT,TABLE,public.t,SELECT 1,<none>,1"), "this is not postgres"])
+    assert isinstance(out[0], AccessEvent)
+    assert isinstance(out[1], ParseFailure)
+    assert out[1].reason == "line matches no configured log_line_prefix"
+    assert out[1].text == "this is not postgres"
+
+
+def test_truncated_audit_payload_is_a_parse_failure() -> None:
+    [failure] = parse([audit("SESSION,1,1,READ,SEL")])
+    assert isinstance(failure, ParseFailure)
+    assert "AUDIT payload" in failure.reason
+
+
+def test_continuation_line_without_a_record_is_a_parse_failure() -> None:
+    [failure] = parse(["\t  FROM customers"])
+    assert isinstance(failure, ParseFailure)
+    assert "continuation" in failure.reason
+
+
+def test_bad_json_and_bad_csv_are_parse_failures() -> None:
+    out = parse(['{"timestamp": 1}', "{not json", "2026-11-27 16:20:41.224 UTC,only,a,few"], destination="auto")
+    assert [type(o) for o in out] == [ParseFailure] * 3
