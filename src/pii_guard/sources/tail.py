@@ -147,8 +147,27 @@ class GlobTailer:
             tracked.fh.close()
 
     def read(self, budget: int) -> Iterator[tuple[TrackedFile, Line]]:
-        """Complete lines from every file, at most about `budget` lines in all (backpressure)."""
+        """Complete lines from every file, at most about `budget` lines in all (backpressure).
+
+        Files are read oldest-modified first, so the rest of a rotated file (older lines) comes before the new
+        file's lines and event time stays in order across a rotation. A file whose size changed since it was
+        last looked at is checked for truncation first: a file truncated and rewritten past our position
+        between two scans must not be read on from the old offset."""
+        ready: list[tuple[int, TrackedFile]] = []
         for tracked in list(self.files.values()):
+            try:
+                st = os.fstat(tracked.fh.fileno())
+            except OSError:
+                continue
+            if st.st_size == tracked.offset and st.st_size == tracked.size:
+                continue
+            if st.st_size != tracked.size:
+                self._check_truncation(tracked)
+                if tracked.key not in self.files:
+                    continue
+            ready.append((st.st_mtime_ns, tracked))
+        ready.sort(key=lambda item: item[0])
+        for _, tracked in ready:
             if budget <= 0:
                 return
             for line in iter_lines(tracked.fh, tracked.offset, self.max_line_bytes, final=False):
