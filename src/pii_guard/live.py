@@ -93,6 +93,7 @@ class LiveLoop:
         self._on_match = on_match
         self._batch = _Batch()
         self._counts: Counter[tuple[str, str]] = Counter()
+        self._fed: set[str] = set()  # files whose parser read lines since the last commit
         self._last_scan = -1e9
         self._last_arrival = clock.monotonic()
         self.paused_since: float | None = None  # the store refused a write (disk full ...): reading waits
@@ -176,6 +177,7 @@ class LiveLoop:
             parser = source.parsers[tracked.key] = self._new_parser(source, tracked)
         self._counts["lines", source.name] += 1
         source.last_read[tracked.key] = self._clock.monotonic()
+        self._fed.add(tracked.key)
         if overlong:
             out: Sequence[Any] = (ParseFailure(offset, f"line longer than {source.plan.config.max_line_bytes} "
                                                "bytes (max_line_bytes)", text),)
@@ -253,8 +255,9 @@ class LiveLoop:
             self._events.write(batch.events, batch.dead)
             if batch.changes is None:
                 batch.changes = self.engine.take_changes()
+            # only parsers that read lines since the last commit can have changed their state
             parser_states = {key: st for src in self.sources for key, p in src.parsers.items()
-                             if (st := p.snapshot()) is not None}
+                             if key in self._fed and (st := p.snapshot()) is not None}
             self._state.commit(batch.changes, batch.matches, [*self.checkpoints(), *(extra or [])],
                                int(self._clock.now() * 1_000_000), parser_states)
         except StoreError as exc:
@@ -276,6 +279,7 @@ class LiveLoop:
                 self._on_match(match)
         self.metrics.batch_seconds(time.perf_counter() - started)
         self._batch = _Batch()
+        self._fed.clear()
         self._report_lag()
         return True
 
