@@ -3,6 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pii_guard.enrich.datamap import DataMap, MapEntry
 from pii_guard.enrich.directory import Directory
@@ -109,3 +111,36 @@ def test_enricher_combines_all_three() -> None:
     assert enriched.user.roles == ("support",)
     assert enriched.data.categories == ("financial", "personal")
     assert enriched.zone == "office"
+
+
+_SEGMENTS = ["srv", "share", "hr", "exports", "a.csv", "b.xlsx", "crm", "public", "customers", "Orders"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["file:/", "db:", "url:/"]),
+                       st.lists(st.sampled_from([*_SEGMENTS, "*", "**", "?rm"]), min_size=1, max_size=4)),
+             min_size=1, max_size=8),
+    st.lists(st.tuples(st.sampled_from(["file:/", "db:", "url:/"]),
+                       st.lists(st.sampled_from(_SEGMENTS), min_size=1, max_size=5)), min_size=1, max_size=20),
+)
+def test_prefix_index_finds_exactly_what_a_full_scan_finds(
+    patterns: list[tuple[str, list[str]]], objects: list[tuple[str, list[str]]]
+) -> None:
+    """The prefix index is an optimization: it must agree with trying every glob on every object."""
+    import re
+
+    from pii_guard.enrich.datamap import glob_to_regex
+
+    def join(kind: str, parts: list[str]) -> str:
+        return kind + ("." if kind == "db:" else "/").join(parts)
+
+    entries = [MapEntry(match=join(k, p), categories=[f"c{i}"]) for i, (k, p) in enumerate(patterns)]
+    data = DataMap(entries, [f"c{i}" for i in range(len(entries))])
+    for kind, parts in objects:
+        obj = join(kind, parts)
+        brute = sorted(
+            f"c{i}" for i, e in enumerate(entries)
+            if re.match(glob_to_regex(e.match) + r"\Z", obj, re.IGNORECASE if e.match.startswith("db:") else 0)
+        )
+        assert list(data.lookup(obj).categories) == sorted(set(brute)), obj

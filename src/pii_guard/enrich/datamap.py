@@ -70,13 +70,33 @@ class _Rule(NamedTuple):
     columns: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]
 
 
+_WILDCARDS = re.compile(r"[*?]")
+_SEPARATORS = frozenset("/.:")
+
+
+def _norm(obj: str) -> str:
+    return obj.lower() if obj.startswith("db:") else obj
+
+
+def literal_prefix(pattern: str) -> str:
+    """The part of a glob before its first wildcard, cut back to just after a separator (`/`, `.`, `:`)."""
+    wild = _WILDCARDS.search(pattern)
+    head = pattern if wild is None else pattern[: wild.start()]
+    cut = max(head.rfind(sep) for sep in _SEPARATORS)
+    return head[: cut + 1]
+
+
 class DataMap:
-    """Object → categories. Exact names are a dict lookup; globs are tried once per distinct object and the
-    answer memoized (objects repeat), so the per-event cost is one dict lookup."""
+    """Object → categories, without a scan of every glob per object.
+
+    Patterns without wildcards are a dict lookup. Globs are filed under their literal prefix up to a separator
+    (`file:/srv/`, `db:crm.`), so an object only meets the globs filed under one of its own prefixes: one dict
+    lookup per separator in the object. Answers are memoized per object (objects repeat)."""
 
     def __init__(self, entries: list[MapEntry], categories: list[str]) -> None:
         self.categories = tuple(categories)
-        self._rules: list[_Rule] = []
+        self._exact: dict[str, list[_Rule]] = {}
+        self._by_prefix: dict[str, list[_Rule]] = {}
         for entry in entries:
             flags = re.IGNORECASE if entry.match.startswith("db:") else 0
             columns = tuple(
@@ -84,7 +104,11 @@ class DataMap:
                 for col, cats in entry.columns.items()
             )
             info = ObjectInfo(tuple(sorted(set(entry.categories))), True, entry.honeytoken)
-            self._rules.append(_Rule(re.compile(glob_to_regex(entry.match) + r"\Z", flags), info, columns))
+            rule = _Rule(re.compile(glob_to_regex(entry.match) + r"\Z", flags), info, columns)
+            if _WILDCARDS.search(entry.match) is None:
+                self._exact.setdefault(_norm(entry.match), []).append(rule)
+            else:
+                self._by_prefix.setdefault(_norm(literal_prefix(entry.match)), []).append(rule)
         self._cache: dict[str, tuple[ObjectInfo, tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]]] = {}
 
     def lookup(self, obj: str | None, statement: str | None = None) -> ObjectInfo:
@@ -103,8 +127,19 @@ class DataMap:
                 return info._replace(categories=tuple(sorted(extra | set(info.categories))))
         return info
 
+    def _candidates(self, obj: str) -> list[_Rule]:
+        norm = _norm(obj)
+        found = list(self._exact.get(norm, ()))
+        by_prefix = self._by_prefix
+        for i, ch in enumerate(norm):
+            if ch in _SEPARATORS:
+                rules = by_prefix.get(norm[: i + 1])
+                if rules:
+                    found.extend(rules)
+        return found
+
     def _compute(self, obj: str) -> tuple[ObjectInfo, tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]]:
-        matched = [rule for rule in self._rules if rule.regex.match(obj)]
+        matched = [rule for rule in self._candidates(obj) if rule.regex.match(obj)]
         if not matched:
             return UNCLASSIFIED, ()
         cats = sorted({c for rule in matched for c in rule.info.categories})
