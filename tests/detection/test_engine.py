@@ -3,6 +3,7 @@ give the same matches as one ordered run."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import tempfile
 from pathlib import Path
@@ -43,7 +44,7 @@ def _run_split(events: list[AccessEvent], cuts: list[int]) -> list[Match]:
     with tempfile.TemporaryDirectory() as tmp:
         state_path = Path(tmp) / "state.db"
         bounds = [0, *sorted(set(cuts)), len(events)]
-        for lo, hi in zip(bounds, bounds[1:], strict=False):
+        for lo, hi in itertools.pairwise(bounds):
             fresh = shipped_policy()
             engine = DetectionEngine(fresh.detectors, policy.policy.lateness)
             store = StateStore(state_path)
