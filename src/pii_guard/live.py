@@ -139,8 +139,10 @@ class LiveLoop:
 
     def scan(self, now: float) -> None:
         self._last_scan = now
+        opened = False
         for source in self.sources:
             source.tailer.scan(self._state.find_checkpoint, self._clock.now())
+            opened = opened or any(e.kind == "opened" for e in source.tailer.events)
             for event in source.tailer.events:
                 log.info("file %s", event.kind, extra={"path": event.path, "detail": event.detail,
                                                         "source": source.name})
@@ -150,6 +152,10 @@ class LiveLoop:
             for key, tracked in source.tailer.files.items():
                 if key not in source.parsers:
                     source.parsers[key] = self._new_parser(source, tracked)
+        if opened:
+            # a file's starting position (its end, with `start_at: end`) must be saved before any crash,
+            # or a restart would start at the end again and skip what was written in between
+            self._try_commit(now)
 
     def _flush_idle(self, source: _Source, now: float) -> None:
         """A record held back for continuation lines is complete once its file has been quiet a moment."""

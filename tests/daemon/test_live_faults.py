@@ -236,3 +236,18 @@ def test_full_store_pauses_ingestion_and_resumes_losing_nothing(tmp_path: Path, 
     moved_away += [r[0] for r in conn.execute("SELECT json_extract(fields, '$.\"process.pid\"') FROM events")]
     conn.close()
     assert sorted(moved_away) == list(range(10_000, 14_000))
+
+
+def test_start_at_end_position_survives_a_crash_before_the_first_commit(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace("    format: pgaudit\n", "    format: pgaudit\n    start_at: end\n"))
+    writer = LogWriter(tmp_path)
+    writer.write(5)
+    proc = Process(config, FixedClock(1_800_000_000))
+    proc.run(3)  # quiet log: nothing to store, only the starting position
+    proc.kill()
+    writer.write(7)
+    proc = Process(config, FixedClock(1_800_000_100))
+    settle(proc)
+    proc.stop()
+    assert stored_events(tmp_path) == (7, 7)

@@ -293,3 +293,27 @@ def test_options_are_strict() -> None:
         SftpOptions.model_validate({"max_session": 5})
     with pytest.raises(pydantic.ValidationError):
         SftpOptions.model_validate({"max_sessions": 0})
+
+
+def test_sessions_survive_a_restart_through_snapshot_and_restore() -> None:
+    """The daemon saves parser state with each checkpoint: a transfer read after a restart still has its user."""
+    import orjson
+
+    from pii_guard.model import AccessEvent
+    from pii_guard.parsers.base import SourceContext
+    from pii_guard.parsers.sftp import SftpParser
+
+    ctx = SourceContext(b"f" * 16, "auth.log", reference_time=1_795_800_000)
+    first = SftpParser(ctx)
+    first.feed(0, "2026-11-27T08:00:00.000000+00:00 vm sftp-server[777]: session opened for local user "
+                  "sftpalice from [10.20.0.9]")
+    first.feed(100, '2026-11-27T08:00:01.000000+00:00 vm sftp-server[777]: open "/srv/x/hr/a.pdf" flags READ '
+                    "mode 0666")
+    saved = orjson.loads(orjson.dumps(first.snapshot()))  # as the state database keeps it
+    second = SftpParser(ctx)
+    second.restore(saved)
+    out = list(second.feed(200, '2026-11-27T08:00:02.000000+00:00 vm sftp-server[777]: close "/srv/x/hr/a.pdf" '
+                                "bytes read 5000 written 0"))
+    out += list(second.flush())
+    events = [e for e in out if isinstance(e, AccessEvent)]
+    assert [(e.user, e.source_ip, e.action, e.bytes) for e in events] == [("sftpalice", "10.20.0.9", "read", 5000)]

@@ -158,6 +158,26 @@ class SftpParser(Parser):
         self._waiting.clear()
         return out
 
+    def snapshot(self) -> Any:
+        """Sessions (who a sftp process works for), open files' flags and sshd connections: saved with the
+        checkpoint so transfers after a daemon restart still carry their user and client IP."""
+        return {
+            "sessions": [[pid, s.user, s.ip, s.verbose] for pid, s in self._sessions.items()],
+            "open": [[pid, path, flags] for pid, files in self._open.items() for path, flags in files.items()],
+            "connections": [[pid, ip, port] for pid, (ip, port) in self._connections.items()],
+        }
+
+    def restore(self, state: Any) -> None:
+        for pid, user, ip, verbose in state.get("sessions", ()):
+            session = _Session(user, ip)
+            session.verbose = bool(verbose)
+            self._sessions[pid] = session
+        for pid, path, flags in state.get("open", ()):
+            self._open.setdefault(pid, {})[path] = flags
+            self._open_count += 1
+        for pid, ip, port in state.get("connections", ()):
+            self._connections[int(pid)] = (ip, int(port))
+
     def pending_offset(self) -> int | None:
         """The earliest held remove/rename/mkdir. A held open is left out: it yields an event only if the
         very next line is its error, and pinning the checkpoint for a whole transfer would replay much more
