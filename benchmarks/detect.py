@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.harness import build_enricher, ensure_log, ensure_policy, parse_file  # noqa: E402
 from pii_guard.detection.engine import DetectionEngine  # noqa: E402
-from pii_guard.model import AccessEvent, EnrichedEvent, ObjectInfo, UserInfo  # noqa: E402
+from pii_guard.model import AccessEvent  # noqa: E402
 from pii_guard.policy.compile import compile_policy  # noqa: E402
 from pii_guard.policy.models import Policy  # noqa: E402
 from pii_guard.rules.windows import SlidingSum  # noqa: E402

@@ -1,0 +1,1 @@
+"""Reproducible throughput and memory measurements of pii-guard; see benchmarks/README.md."""
