@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pii_guard.model import EnrichedEvent, Match
 from pii_guard.policy.context import PolicyContext, make_match, verb, who
-from pii_guard.policy.models import Honeytoken, RolePolicy, RoleZone, ZoneRestriction
+from pii_guard.policy.models import Exception_, Honeytoken, RolePolicy, RoleZone, ZoneRestriction
 from pii_guard.rules.matchers import GlobSet
 from pii_guard.rules.windows import KeyedWindows
 
@@ -29,7 +29,31 @@ def _what(item: EnrichedEvent, categories: tuple[str, ...]) -> str:
     return f"{cats} data ({obj})"
 
 
-class ZoneRestrictionDetector(_Stateless):
+class _ZoneRule(_Stateless):
+    """What both zone detectors share: a rule with an id and positive exceptions."""
+
+    rule: ZoneRestriction | RoleZone
+    ctx: PolicyContext
+
+    def branches(self) -> set[str]:
+        return {self.rule.id} | {f"{self.rule.id}:exception:{i}" for i in range(len(self.rule.exceptions))}
+
+    def _excepted(self, item: EnrichedEvent, record: bool) -> Exception_ | None:
+        """The exception covering this event; with `record`, note that its branch was exercised."""
+        exc = self.ctx.excepted(self.rule.exceptions, item)
+        if exc is not None and record:
+            self.exercised.add(f"{self.rule.id}:exception:{self.rule.exceptions.index(exc)}")
+        return exc
+
+    def _why_excepted(self, item: EnrichedEvent) -> str | None:
+        zone = self.ctx.zone(item)
+        if zone in self.rule.allow_zones:
+            return f"zone {zone} is allowed"
+        exc = self._excepted(item, record=False)
+        return f"exception: {exc.reason}" if exc is not None else None
+
+
+class ZoneRestrictionDetector(_ZoneRule):
     """Personal data reached from a zone that may not reach it."""
 
     kind = "ip_restriction"
@@ -42,9 +66,6 @@ class ZoneRestrictionDetector(_Stateless):
         self._objects = GlobSet(rule.objects)
         self._hosts = GlobSet(rule.hosts)
         self._allowed = frozenset(rule.allow_zones)
-
-    def branches(self) -> set[str]:
-        return {self.rule.id} | {f"{self.rule.id}:exception:{i}" for i in range(len(self.rule.exceptions))}
 
     def prefilter(self, item: EnrichedEvent) -> bool:
         cats = self.ctx.categories(item)
@@ -63,11 +84,7 @@ class ZoneRestrictionDetector(_Stateless):
     def why_not(self, item: EnrichedEvent) -> str | None:
         if not self._in_scope(item):
             return None
-        zone = self.ctx.zone(item)
-        if zone in self._allowed:
-            return f"zone {zone} is allowed"
-        exc = self.ctx.excepted(self.rule.exceptions, item)
-        return f"exception: {exc.reason}" if exc is not None else None
+        return self._why_excepted(item)
 
     def observe(self, item: EnrichedEvent) -> list[Match]:
         ctx = self.ctx
@@ -75,9 +92,7 @@ class ZoneRestrictionDetector(_Stateless):
         if zone in self._allowed or not self._in_scope(item):
             return []
         cats = ctx.categories(item)
-        exc = ctx.excepted(self.rule.exceptions, item)
-        if exc is not None:
-            self.exercised.add(f"{self.rule.id}:exception:{self.rule.exceptions.index(exc)}")
+        if self._excepted(item, record=True) is not None:
             return []
         self.exercised.add(self.rule.id)
         ip = item.event.source_ip or "no client IP"
@@ -87,7 +102,7 @@ class ZoneRestrictionDetector(_Stateless):
                            sentence=sentence)]
 
 
-class RoleZoneDetector(_Stateless):
+class RoleZoneDetector(_ZoneRule):
     """A role working from a zone it may not work from (logins included)."""
 
     kind = "ip_restriction"
@@ -99,9 +114,6 @@ class RoleZoneDetector(_Stateless):
         self._roles = frozenset(rule.roles)
         self._allowed = frozenset(rule.allow_zones)
 
-    def branches(self) -> set[str]:
-        return {self.rule.id} | {f"{self.rule.id}:exception:{i}" for i in range(len(self.rule.exceptions))}
-
     def prefilter(self, item: EnrichedEvent) -> bool:
         if item.user is None or self._roles.isdisjoint(item.user.roles):
             return False
@@ -110,11 +122,7 @@ class RoleZoneDetector(_Stateless):
     def why_not(self, item: EnrichedEvent) -> str | None:
         if item.user is None or self._roles.isdisjoint(item.user.roles):
             return None
-        zone = self.ctx.zone(item)
-        if zone in self._allowed:
-            return f"zone {zone} is allowed"
-        exc = self.ctx.excepted(self.rule.exceptions, item)
-        return f"exception: {exc.reason}" if exc is not None else None
+        return self._why_excepted(item)
 
     def observe(self, item: EnrichedEvent) -> list[Match]:
         ctx = self.ctx
@@ -123,9 +131,7 @@ class RoleZoneDetector(_Stateless):
         zone = ctx.zone(item)
         if zone in self._allowed:
             return []
-        exc = ctx.excepted(self.rule.exceptions, item)
-        if exc is not None:
-            self.exercised.add(f"{self.rule.id}:exception:{self.rule.exceptions.index(exc)}")
+        if self._excepted(item, record=True) is not None:
             return []
         self.exercised.add(self.rule.id)
         role = ", ".join(sorted(self._roles.intersection(item.user.roles)))
