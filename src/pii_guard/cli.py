@@ -167,11 +167,11 @@ def check(config_path: Path | None, as_json: bool) -> None:
     click.echo(f"  data map categories: {', '.join(report['data_map_categories']) or '(none)'}")
 
 
-def _spec_for(loaded: LoadedConfig, path: Path, fmt: str | None) -> FileSpec:
+def _spec_for(loaded: LoadedConfig, path: Path, fmt: str | None, sets: tuple[str, ...] = ()) -> FileSpec:
     mask = loaded.config.privacy.mask_literals
     if fmt is not None:
         parser = parser_class(fmt)
-        return FileSpec(parser, parser.Options(), mask_literals=mask)
+        return FileSpec(parser, parser_options(parser, _parse_sets(sets)), mask_literals=mask)
     resolved = str(path.resolve())
     for plan in loaded.sources:
         pattern = str(loaded.config.resolve(plan.config.path).resolve())
@@ -296,18 +296,19 @@ def rules() -> None:
 @config_option
 @click.option("--format", "fmt", default=None, type=click.Choice(format_names()),
               help="format of SAMPLE (default: the config source that matches it)")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="parser option (with --format), repeatable")
 @click.option("--verbose", "-v", is_flag=True, help="show every event and each rule's verdict")
 @click.option("--json", "as_json", is_flag=True, help="matches as JSON lines")
 @click.argument("rulefile", type=click.Path(path_type=Path))
 @click.argument("sample", type=click.Path(path_type=Path))
-def rules_test(config_path: Path | None, fmt: str | None, verbose: bool, as_json: bool, rulefile: Path,
-               sample: Path) -> None:
+def rules_test(config_path: Path | None, fmt: str | None, sets: tuple[str, ...], verbose: bool, as_json: bool,
+               rulefile: Path, sample: Path) -> None:
     """Run the policy RULEFILE over SAMPLE: which lines match which rule, and why not. Exit 1 on matches."""
     _require_files((rulefile, sample))
     loaded = _load(config_path)
     enricher = Enricher.from_config(loaded.config)
     policy = policy_for(loaded.config, enricher, override=rulefile)
-    report = run_rule_test(policy, enricher, sample, _spec_for(loaded, sample, fmt), SystemClock())
+    report = run_rule_test(policy, enricher, sample, _spec_for(loaded, sample, fmt, sets), SystemClock())
     if as_json:
         for line, match in report.matches:
             click.echo(orjson.dumps({"line": line, **match.to_json()}).decode())

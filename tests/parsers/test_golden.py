@@ -27,3 +27,12 @@ def test_every_parser_has_a_golden_sample() -> None:
     covered = {c.format for c in CASES}
     missing = set(format_names()) - covered
     assert not missing, f"parsers without a golden sample: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_every_event_says_where_its_record_starts(case: Case) -> None:
+    """`log.offset` points at the first byte of the record the event came from (evidence, `rules test`)."""
+    data = case.log.read_bytes()
+    starts = {0} | {i + 1 for i, byte in enumerate(data) if byte == 0x0A}
+    events = [i for i in parse_case(case) if not isinstance(i, ParseFailure)]
+    assert all(e.offset in starts for e in events), [e.offset for e in events if e.offset not in starts][:5]

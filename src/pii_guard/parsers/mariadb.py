@@ -612,6 +612,7 @@ class MariaDbAuditParser(Parser):
             error,
             (),
             self._fields(rec, extra),
+            rec.offset,
         )
 
     def _row_event(self, row: _Rec, action: str, stmt: _Statement | None, export_path: str | None) -> AccessEvent:

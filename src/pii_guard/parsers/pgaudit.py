@@ -490,7 +490,7 @@ class PgAuditParser(Parser):
             port = None
         return AccessEvent(
             self.ids.make(rec.offset, rec.text), rec.time_us, DATASET, action, outcome, user, ip, port,
-            self._host, obj, rows, None, command, statement, original, error_code, (), fields,
+            self._host, obj, rows, None, command, statement, original, error_code, (), fields, rec.offset,
         )  # fmt: skip
 
     def _rebuild(self, rec: ServerRecord, message: str | None, statement: str | None) -> str:

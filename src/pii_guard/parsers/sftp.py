@@ -339,6 +339,7 @@ class SftpParser(Parser):
             error,
             (),
             fields,
+            at.offset,
         )
 
     # -- sshd -----------------------------------------------------------------------------------------
@@ -400,4 +401,5 @@ class SftpParser(Parser):
             original=at.text,
             error_code=error,
             fields=fields,
+            offset=at.offset,
         )
