@@ -191,3 +191,13 @@ def test_replay_twice_and_split_give_the_same_matches(tmp_path: Path) -> None:
         return [(d["rule"]["id"], d["@timestamp"]) for d in map(orjson.loads, text.splitlines())]
 
     assert rules(part1.stdout) + rules(part2.stdout) == rules(first.stdout)
+
+
+def test_dead_letters_keep_no_quoted_values_or_numbers(tmp_path: Path) -> None:
+    log = tmp_path / "pg.log"
+    log.write_text("not a log line: SELECT * FROM customers WHERE email = 'c1@example.com' AND ssn = 123456789\n")
+    result = cli("ingest", "--config", str(config(tmp_path)), "--json", str(log))
+    assert '"failed":1' in result.stdout
+    conn = sqlite3.connect(tmp_path / "state" / "events.db")
+    (text,) = conn.execute("SELECT text FROM dead_letters").fetchone()
+    assert text == "not a log line: SELECT * FROM customers WHERE email = '?' AND ssn = ?"

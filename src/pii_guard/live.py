@@ -19,6 +19,7 @@ from pii_guard.enrich.enricher import Enricher
 from pii_guard.errors import StoreError
 from pii_guard.model import EnrichedEvent, Match
 from pii_guard.parsers.base import ParseFailure, Parser, SourceContext
+from pii_guard.pipeline import dead_letter
 from pii_guard.sources.tail import GlobTailer, TrackedFile
 from pii_guard.store.base import DeadLetter, EventStore
 from pii_guard.store.state import Checkpoint, StateStore
@@ -199,8 +200,7 @@ class LiveLoop:
         for item in out:
             if isinstance(item, ParseFailure):
                 self._counts["failed", source.name] += 1
-                batch.dead.append(DeadLetter(tracked.path, tracked.key, item.offset, parser.name, item.reason,
-                                             item.text, int(self._clock.now() * 1_000_000)))
+                batch.dead.append(dead_letter(parser, item, int(self._clock.now() * 1_000_000)))
                 continue
             self._counts["parsed", source.name] += 1
             enriched = self.enricher(item)

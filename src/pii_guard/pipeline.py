@@ -20,8 +20,18 @@ from pii_guard.enrich.enricher import Enricher
 from pii_guard.errors import SourceError
 from pii_guard.model import AccessEvent, EnrichedEvent
 from pii_guard.parsers.base import ParseFailure, Parser, SourceContext
+from pii_guard.parsers.sqlmask import SqlMasker
 from pii_guard.sources.files import file_fingerprint, iter_lines
 from pii_guard.store.base import DeadLetter, EventStore, WriteResult
+
+
+def dead_letter(parser: Parser, failure: ParseFailure, now_us: int) -> DeadLetter:
+    """A record that did not parse, as kept in the dead-letter table: where it came from, why, and its text
+    with quoted values and numbers masked (it may hold bind values or e-mails), unless masking is off."""
+    ctx = parser.context
+    # the MySQL dialect masks '…', "…" and numbers alike: whatever a line that did not parse may hide
+    text = SqlMasker("mysql")(failure.text) if ctx.mask_literals else failure.text
+    return DeadLetter(ctx.path, ctx.fingerprint.hex(), failure.offset, parser.name, failure.reason, text, now_us)
 
 
 @dataclass
@@ -188,10 +198,7 @@ class FileIngest:
         for item in outcomes:
             if isinstance(item, ParseFailure):
                 self.stats.failures[item.reason] += 1
-                self._on_dead(
-                    DeadLetter(parser.context.path, fp, item.offset, parser.name, item.reason, item.text,
-                               int(self._clock.now() * 1_000_000))
-                )
+                self._on_dead(dead_letter(parser, item, int(self._clock.now() * 1_000_000)))
             else:
                 self.stats.events += 1
                 self._on_event(item)

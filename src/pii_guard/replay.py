@@ -16,7 +16,7 @@ from pii_guard.enrich.enricher import Enricher
 from pii_guard.errors import SourceError
 from pii_guard.model import AccessEvent, EnrichedEvent, Match
 from pii_guard.parsers.base import ParseFailure, SourceContext
-from pii_guard.pipeline import FileSpec, RunStats
+from pii_guard.pipeline import FileSpec, RunStats, dead_letter
 from pii_guard.sources.files import file_fingerprint, iter_lines
 from pii_guard.store.base import DeadLetter, EventStore
 from pii_guard.store.state import Checkpoint, StateStore
@@ -133,8 +133,7 @@ class Replayer:
                 for out in outcomes:
                     if isinstance(out, ParseFailure):
                         stats.failures[out.reason] += 1
-                        dead.append(DeadLetter(str(path), fp_hex, out.offset, parser.name, out.reason, out.text,
-                                               int(self._clock.now() * 1_000_000)))
+                        dead.append(dead_letter(parser, out, int(self._clock.now() * 1_000_000)))
                         continue
                     stats.events += 1
                     seq += 1
@@ -143,8 +142,7 @@ class Replayer:
             for out in parser.flush():
                 if isinstance(out, ParseFailure):
                     stats.failures[out.reason] += 1
-                    dead.append(DeadLetter(str(path), fp_hex, out.offset, parser.name, out.reason, out.text,
-                                           int(self._clock.now() * 1_000_000)))
+                    dead.append(dead_letter(parser, out, int(self._clock.now() * 1_000_000)))
                     continue
                 stats.events += 1
                 seq += 1
