@@ -201,3 +201,18 @@ def test_dead_letters_keep_no_quoted_values_or_numbers(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "state" / "events.db")
     (text,) = conn.execute("SELECT text FROM dead_letters").fetchone()
     assert text == "not a log line: SELECT * FROM customers WHERE email = '?' AND ssn = ?"
+
+
+def test_check_validates_the_access_policy(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text((ROOT / "rules" / "access-policy.yaml").read_text().replace("per: 1h", "per: 1 hour"))
+    cfg.write_text(cfg.read_text() + f"  access: {policy}\n")
+    result = cli("check", "--config", str(cfg))
+    assert result.returncode == 2
+    assert "'1 hour' is not a duration (write e.g. 90s, 15m, 1h, 1d, 2w)" in result.stderr
+    assert result.stderr.startswith(f"pii-guard: error: {policy}:")
+    policy.write_text((ROOT / "rules" / "access-policy.yaml").read_text())
+    ok = cli("check", "--config", str(cfg))
+    assert ok.returncode == 0, ok.stderr
+    assert "rule(s)" in ok.stdout

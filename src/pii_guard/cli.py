@@ -143,7 +143,9 @@ def check(config_path: Path | None, as_json: bool) -> None:
     """Validate the config and every file it names; exit 0 if all is well, 2 if not."""
     loaded = _load(config_path)
     enricher = Enricher.from_config(loaded.config)
-    report: dict[str, Any] = {"config": str(loaded.file), "sources": []}
+    policy = policy_for(loaded.config, enricher)
+    report: dict[str, Any] = {"config": str(loaded.file), "sources": [], "policy": policy.file,
+                              "rules": policy.policy.rule_ids()}
     for plan in loaded.sources:
         src = plan.config
         matches = sorted(glob.glob(str(loaded.config.resolve(src.path))))
@@ -165,6 +167,7 @@ def check(config_path: Path | None, as_json: bool) -> None:
         click.echo(line)
     click.echo(f"  directory: {report['directory_users']} user(s); zones: {', '.join(report['zones'])}")
     click.echo(f"  data map categories: {', '.join(report['data_map_categories']) or '(none)'}")
+    click.echo(f"  access policy {report['policy']}: {len(report['rules'])} rule(s)")
 
 
 def _spec_for(loaded: LoadedConfig, path: Path, fmt: str | None, sets: tuple[str, ...] = ()) -> FileSpec:
