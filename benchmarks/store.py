@@ -32,7 +32,6 @@ if __package__ in (None, ""):  # run as a script: make the `benchmarks` package 
 
 from benchmarks.generate import DEFAULT_SEED, FORMATS
 from benchmarks.harness import Figure, build_enricher, ensure_log, ensure_policy, machine, parse_file
-from pii_guard.clock import SystemClock
 from pii_guard.model import AccessEvent, EnrichedEvent
 from pii_guard.pipeline import Batcher, RunStats
 from pii_guard.store.sqlite import SqliteEventStore
@@ -48,7 +47,7 @@ def store_run(
     path = directory / "events.db"
     store = SqliteEventStore(path)  # synchronous=NORMAL, the configured default
     stats = RunStats()
-    batcher = Batcher(store, SystemClock(), stats, batch_size=batch_size)
+    batcher = Batcher(store, stats, batch_size=batch_size)
     add = batcher.add
     gc.collect()
     started = time.perf_counter()

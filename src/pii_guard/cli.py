@@ -199,7 +199,7 @@ def ingest(config_path: Path | None, fmt: str | None, as_json: bool, files: tupl
     clock = SystemClock()
     store = SqliteEventStore(loaded.config.store_path, loaded.config.store.synchronous)
     stats = RunStats()
-    batcher = Batcher(store, clock, stats, loaded.config.store.batch_size, loaded.config.store.batch_ms)
+    batcher = Batcher(store, stats, loaded.config.store.batch_size)
     runner = FileIngest.storing(enricher, batcher, stats, clock)
     started = time.perf_counter()
     try:
