@@ -9,8 +9,8 @@ For each format the cached generated file (benchmarks/out/) is parsed and enrich
                add + final flush (every commit included; closing the store is not)
   ingest       `pii-guard ingest --json` as a subprocess on the same file, fresh state dir each run:
                events/s from its summary (parse + enrich + store, what an operator sees), wall seconds of
-               the whole command (start-up and policy loading included), and peak RSS of the child
-               (resource.getrusage(RUSAGE_CHILDREN): the largest child so far, i.e. the peak of these runs)
+               the whole command (start-up and policy loading included), and peak RSS of the command
+               (resource.getrusage(RUSAGE_CHILDREN) in a small wrapper process; the largest of the runs)
 Each figure is the median of --runs runs with min and max.
 """
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -74,21 +73,46 @@ def ingest_config(directory: Path, fmt: str, log: Path, policy: dict[str, Path])
     return path
 
 
+# Runs the command as its own child and reports that child's peak RSS. A child spawned straight from this
+# (large) process would inherit its peak: Linux carries the parent's high-water RSS into the child's
+# ru_maxrss across fork/vfork + exec. The wrapper is small, so its child's figure is the command's own.
+_RSS_WRAPPER: Final = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.run(sys.argv[1:]).returncode\n"
+    "print(f'MAXRSS_KIB {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}', file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
 def ingest_run(directory: Path, fmt: str, log: Path, policy: dict[str, Path]) -> tuple[dict[str, Any], float, int]:
-    """`pii-guard ingest --json` in a subprocess: (its summary, wall seconds, peak RSS of children in KiB)."""
+    """`pii-guard ingest --json` in a subprocess: (its summary, wall seconds, its peak RSS in KiB)."""
     config = ingest_config(directory, fmt, log, policy)
     command = [sys.executable, "-m", "pii_guard", "ingest", "--config", str(config), "--json", str(log)]
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    done = subprocess.run([sys.executable, "-c", _RSS_WRAPPER, *command], capture_output=True, text=True,
+                          check=False)  # fmt: skip
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"pii-guard ingest exited {done.returncode}: {done.stderr.strip()[-2000:]}")
     summary: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return summary, wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    rss = int(done.stderr.strip().splitlines()[-1].split()[-1])
+    return summary, wall, rss
 
 
 def measure(fmt: str, args: argparse.Namespace, policy: dict[str, Path]) -> dict[str, Any]:
     log = ensure_log(fmt, args.lines, args.seed)
+    ingest_rate = Figure("events/s")
+    ingest_wall = Figure("s")
+    rss = 0
+    ingest_summary: dict[str, Any] = {}
+    for run in range(args.runs if args.e2e else 0):
+        with tempfile.TemporaryDirectory(prefix="pii-guard-bench-") as tmp:
+            ingest_summary, wall, run_rss = ingest_run(Path(tmp), fmt, log, policy)
+        rss = max(rss, run_rss)
+        ingest_rate.add(float(ingest_summary["events_per_second"]))
+        ingest_wall.add(wall)
+        print(f"{fmt} run {run + 1}/{args.runs}: ingest {ingest_summary['events_per_second']:,} events/s, "
+              f"{wall:.1f} s wall", file=sys.stderr, flush=True)  # fmt: skip
     enricher = build_enricher(policy)
     raw: list[AccessEvent] = []
     parsed = parse_file(fmt, log, raw.append)
@@ -98,11 +122,7 @@ def measure(fmt: str, args: argparse.Namespace, policy: dict[str, Path]) -> dict
           file=sys.stderr, flush=True)
     stored = Figure("events/s")
     stored_cpu = Figure("events per CPU second")
-    ingest_rate = Figure("events/s")
-    ingest_wall = Figure("s")
-    rss = 0
     db_bytes = 0
-    ingest_summary: dict[str, Any] = {}
     for run in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="pii-guard-bench-") as tmp:
             seconds, cpu, stats, db_bytes = store_run(events, Path(tmp), args.batch_size)
@@ -110,15 +130,8 @@ def measure(fmt: str, args: argparse.Namespace, policy: dict[str, Path]) -> dict
                 raise RuntimeError(f"stored {stats.stored:,} of {len(events):,} events")
         stored.add(len(events) / seconds)
         stored_cpu.add(len(events) / cpu)
-        print(f"  run {run + 1}/{args.runs}: store {len(events) / seconds:,.0f} events/s", file=sys.stderr,
+        print(f"{fmt} run {run + 1}/{args.runs}: store {len(events) / seconds:,.0f} events/s", file=sys.stderr,
               flush=True)
-        if args.e2e:
-            with tempfile.TemporaryDirectory(prefix="pii-guard-bench-") as tmp:
-                ingest_summary, wall, rss = ingest_run(Path(tmp), fmt, log, policy)
-            ingest_rate.add(float(ingest_summary["events_per_second"]))
-            ingest_wall.add(wall)
-            print(f"  run {run + 1}/{args.runs}: ingest {ingest_summary['events_per_second']:,} events/s, "
-                  f"{wall:.1f} s wall", file=sys.stderr, flush=True)  # fmt: skip
     return {
         "file": str(log),
         "lines": parsed.lines,
