@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import posixpath
 import re
+from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, NamedTuple
@@ -433,8 +434,9 @@ class _WebLogParser(Parser):
     """The shared machinery; subclasses only say how their format language compiles."""
 
     @classmethod
+    @abstractmethod
     def layout_of(cls, log_format: str | None) -> Layout:
-        raise NotImplementedError
+        """The compiled layout of a format string (None: the server's combined format)."""
 
     def __init__(self, context: SourceContext, options: BaseModel | None = None) -> None:
         super().__init__(context, options)
