@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -10,9 +9,10 @@ from zoneinfo import ZoneInfo
 import pydantic
 import pytest
 
-from pii_guard.model import AccessEvent, format_timestamp
-from pii_guard.parsers.base import Outcome, ParseFailure, SourceContext
+from pii_guard.model import format_timestamp
+from pii_guard.parsers.base import ParseFailure, SourceContext
 from pii_guard.parsers.mariadb import MariaDbAuditOptions, MariaDbAuditParser
+from tests.parsers.feeding import events, run
 
 REFERENCE = datetime(2026, 11, 27, 23, 0, tzinfo=UTC).timestamp()
 
@@ -22,23 +22,6 @@ def make(tz: tzinfo | None = None, mask: bool = True, **options: Any) -> MariaDb
         fingerprint=b"test", path="server_audit.log", tz=tz, reference_time=REFERENCE, mask_literals=mask
     )
     return MariaDbAuditParser(context, MariaDbAuditOptions.model_validate(options))
-
-
-def run(parser: MariaDbAuditParser, lines: Iterable[str], flush: bool = True) -> list[Outcome]:
-    out: list[Outcome] = []
-    offset = 0
-    for line in lines:
-        out.extend(parser.feed(offset, line))
-        offset += len(line.encode()) + 1
-    if flush:
-        out.extend(parser.flush())
-    return out
-
-
-def events(items: Iterable[Outcome]) -> list[AccessEvent]:
-    found = list(items)
-    assert not [i for i in found if isinstance(i, ParseFailure)]
-    return [i for i in found if isinstance(i, AccessEvent)]
 
 
 def test_denied_column_read_is_a_failure_not_an_access() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,8 +9,9 @@ import pydantic
 import pytest
 
 from pii_guard.model import AccessEvent, format_timestamp
-from pii_guard.parsers.base import Outcome, ParseFailure, SourceContext
+from pii_guard.parsers.base import ParseFailure, SourceContext
 from pii_guard.parsers.sftp import SftpOptions, SftpParser
+from tests.parsers.feeding import events, run
 
 REFERENCE = datetime(2026, 11, 27, 23, 0, tzinfo=UTC).timestamp()
 STAMP = "2026-11-27T16:23:51.703961+00:00 vm"
@@ -27,23 +27,6 @@ def make(**options: Any) -> SftpParser:
 
 def sftp(message: str, pid: int = 17386, tag: str = "sftp-server") -> str:
     return f"{STAMP} {tag}[{pid}]: {message}"
-
-
-def run(parser: SftpParser, lines: Iterable[str], flush: bool = True) -> list[Outcome]:
-    out: list[Outcome] = []
-    offset = 0
-    for line in lines:
-        out.extend(parser.feed(offset, line))
-        offset += len(line.encode()) + 1
-    if flush:
-        out.extend(parser.flush())
-    return out
-
-
-def events(items: Iterable[Outcome]) -> list[AccessEvent]:
-    found = list(items)
-    assert not [i for i in found if isinstance(i, ParseFailure)]
-    return [i for i in found if isinstance(i, AccessEvent)]
 
 
 def test_file_lines_are_joined_to_the_session_by_pid() -> None:
@@ -299,7 +282,6 @@ def test_sessions_survive_a_restart_through_snapshot_and_restore() -> None:
     """The daemon saves parser state with each checkpoint: a transfer read after a restart still has its user."""
     import orjson
 
-    from pii_guard.model import AccessEvent
     from pii_guard.parsers.base import SourceContext
     from pii_guard.parsers.sftp import SftpParser
 
