@@ -8,26 +8,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from pii_guard.duration import DurationUs
+
 Severity = Literal["low", "medium", "high", "critical"]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
-_UNIT_US = {"s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000, "d": 86_400_000_000, "w": 604_800_000_000}
 _HOURS = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
-
-
-def _duration_us(value: object) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value * 1_000_000
-    if isinstance(value, str):
-        m = _DURATION.match(value)
-        if m:
-            return int(m.group(1)) * _UNIT_US[m.group(2)]
-    raise ValueError(f"{value!r} is not a duration (write e.g. 90s, 15m, 1h, 1d, 2w)")
-
-
-DurationUs = Annotated[int, BeforeValidator(_duration_us)]
 
 
 class Strict(BaseModel):
