@@ -51,3 +51,11 @@ class StoreError(PiiGuardError):
 
 class SourceError(PiiGuardError):
     """A log file cannot be read."""
+
+
+class IncidentError(PiiGuardError):
+    """An incident action that cannot be done: unknown incident, a transition its status does not allow."""
+
+
+class NotifyError(PiiGuardError):
+    """A notifier cannot be set up (missing secret, bad URL)."""

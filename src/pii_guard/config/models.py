@@ -7,6 +7,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pii_guard.config.secrets import SecretValue
+from pii_guard.duration import DurationUs
+
+Severity = Literal["low", "medium", "high", "critical"]
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
@@ -53,6 +58,96 @@ class DaemonConfig(Strict):
     rescan_s: Annotated[float, Field(gt=0, le=3600)] = Field(default=1.0, description="file system rescan")
 
 
+GroupField = Literal["rule", "user", "object", "source_ip", "zone", "kind"]
+
+
+def _rule_and_user() -> list[GroupField]:
+    return ["rule", "user"]
+
+
+def _high_and_critical() -> list[Severity]:
+    return ["high", "critical"]
+
+
+class IncidentsConfig(Strict):
+    group_by: list[GroupField] = Field(
+        default_factory=_rule_and_user,
+        description="match fields whose values make an incident's key: rule, user, object, source_ip, zone, kind",
+    )
+    group_window: DurationUs = Field(
+        default=86_400_000_000, description="a match joins an open incident of its key this recent"
+    )
+    reopen_within: DurationUs = Field(
+        default=604_800_000_000, description="new evidence this soon after resolving reopens it"
+    )
+    notify_deadline: DurationUs = Field(
+        default=259_200_000_000, description="time to tell the regulator, from the opening"
+    )
+    deadline_min_records: Annotated[int, Field(ge=0)] = Field(
+        default=1, description="exposure (rows + records + files) from which the deadline clock runs"
+    )
+    deadline_severities: list[Severity] = Field(
+        default_factory=_high_and_critical, description="severities whose incidents get a deadline"
+    )
+    raise_severity: bool = Field(default=True, description="raise severity as evidence grows")
+    sensitive_categories: list[str] = Field(
+        default_factory=lambda: ["sensitive"], description="categories that make an incident at least high"
+    )
+
+
+class SlackRoute(Strict):
+    channel: str
+    severities: list[Severity] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+
+
+class SlackConfig(Strict):
+    mode: Literal["bot", "webhook"] = "bot"
+    token: SecretValue | None = Field(default=None, description="bot token (xoxb-...); prefer token_file")
+    token_file: str | None = None
+    token_env: str | None = None
+    webhook_url: SecretValue | None = Field(default=None, description="incoming webhook URL (webhook mode)")
+    webhook_url_file: str | None = None
+    webhook_url_env: str | None = None
+    api_url: str = Field(default="https://slack.com/api/", description="Slack Web API base URL")
+    channel: str | None = Field(default=None, description="default channel ID (bot mode)")
+    routes: list[SlackRoute] = Field(default_factory=list, description="first matching route wins")
+    min_severity: Severity = "medium"
+    per_second: Annotated[float, Field(gt=0, le=50)] = 1.0
+    digest_after: Annotated[int, Field(ge=2)] = 10
+    timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+
+
+class WebhookConfig(Strict):
+    url: str
+    secret: SecretValue | None = Field(default=None, description="HMAC-SHA256 key; prefer secret_file")
+    secret_file: str | None = None
+    secret_env: str | None = None
+    min_severity: Severity = "low"
+    timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+
+
+class JiraConfig(Strict):
+    url: str = Field(description="base URL, e.g. https://jira.example.com")
+    project: str
+    issue_type: str = "Task"
+    user: str | None = Field(default=None, description="basic auth user (Jira Cloud: the account e-mail)")
+    token: SecretValue | None = None
+    token_file: str | None = None
+    token_env: str | None = None
+    resolve_transition: str = Field(default="Done", description="transition name used on resolve")
+    min_severity: Severity = "high"
+    timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+
+
+class NotifyConfig(Strict):
+    slack: SlackConfig | None = None
+    webhook: WebhookConfig | None = None
+    jira: JiraConfig | None = None
+    max_attempts: Annotated[int, Field(gt=0)] = Field(default=1000, description="then the row is marked failed")
+    backoff_max_s: Annotated[float, Field(gt=0)] = 300.0
+
+
 class Config(Strict):
     state_dir: str = "/var/lib/pii-guard"
     sources: list[SourceConfig] = Field(default_factory=list)
@@ -60,6 +155,8 @@ class Config(Strict):
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
+    incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
     # Set by the loader, not by the file.
     base_dir: Path = Field(default=Path("."), exclude=True)
