@@ -186,6 +186,10 @@ class Match(NamedTuple):
     attempt: bool = False  # the server refused it: a failed attempt, not exposure
     source_ip: str | None = None
     zone: str | None = None
+    # the triggering event's own volume, for an incident's exposure estimate
+    event_rows: int | None = None
+    event_bytes: int | None = None
+    event_records: int = 0
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -208,5 +212,6 @@ class Match(NamedTuple):
             "attempt": self.attempt,
             "source.ip": self.source_ip,
             "source.zone": self.zone,
+            "event": {"rows": self.event_rows, "bytes": self.event_bytes, "records": self.event_records},
         }
         return doc

@@ -184,4 +184,7 @@ def make_match(
         attempt=attempt,
         source_ip=ev.source_ip,
         zone=ctx.zone(item),
+        event_rows=ev.rows,
+        event_bytes=ev.bytes,
+        event_records=len(ev.record_ids),
     )

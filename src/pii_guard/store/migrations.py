@@ -118,4 +118,79 @@ STATE_MIGRATIONS: Final[tuple[str, ...]] = (
     );
     DELETE FROM engine_state WHERE name = 'pending';
     """,
+    # 4: incidents (the embedded ticket system), their evidence and timeline, silences, the notification outbox
+    """
+    CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY,
+        group_key TEXT NOT NULL,
+        silence_key TEXT NOT NULL,
+        rule_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        status TEXT NOT NULL,
+        assignee TEXT,
+        title TEXT NOT NULL,
+        user_name TEXT,
+        opened_us INTEGER NOT NULL,
+        updated_us INTEGER NOT NULL,
+        acknowledged_us INTEGER,
+        closed_us INTEGER,
+        first_us INTEGER NOT NULL,
+        last_us INTEGER NOT NULL,
+        deadline_us INTEGER,
+        evidence_count INTEGER NOT NULL DEFAULT 0,
+        silence_id INTEGER,
+        facts BLOB NOT NULL
+    );
+    CREATE INDEX incidents_key ON incidents(group_key, last_us);
+    CREATE INDEX incidents_status ON incidents(status, opened_us);
+    CREATE TABLE incident_evidence (
+        incident_id INTEGER NOT NULL,
+        event_id TEXT NOT NULL,
+        match_id TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        PRIMARY KEY (incident_id, event_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE incident_timeline (
+        seq INTEGER PRIMARY KEY,
+        incident_id INTEGER NOT NULL,
+        at_us INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        text TEXT NOT NULL DEFAULT '',
+        previous TEXT
+    );
+    CREATE INDEX incident_timeline_incident ON incident_timeline(incident_id, seq);
+    CREATE TABLE silences (
+        id INTEGER PRIMARY KEY,
+        rule_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_us INTEGER NOT NULL,
+        until_us INTEGER NOT NULL,
+        expired_us INTEGER
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        incident_id INTEGER NOT NULL,
+        target TEXT NOT NULL,
+        route TEXT NOT NULL,
+        change BLOB NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at_us INTEGER NOT NULL DEFAULT 0,
+        created_us INTEGER NOT NULL,
+        delivered_us INTEGER,
+        last_error TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox(state, id);
+    CREATE TABLE incident_refs (
+        incident_id INTEGER NOT NULL,
+        target TEXT NOT NULL,
+        route TEXT NOT NULL,
+        ref TEXT,
+        PRIMARY KEY (incident_id, target)
+    ) WITHOUT ROWID;
+    """,
 )

@@ -4,6 +4,7 @@ first; a crash between the two replays from the last checkpoint and produces the
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -12,6 +13,7 @@ import orjson
 
 from pii_guard.detection.engine import EngineChanges
 from pii_guard.errors import StoreError
+from pii_guard.incidents.book import IncidentBook
 from pii_guard.model import Match
 from pii_guard.store.migrations import STATE_MIGRATIONS
 from pii_guard.store.sqlite import connect, migrate
@@ -27,8 +29,9 @@ class Checkpoint(NamedTuple):
 
 
 class StateStore:
-    def __init__(self, path: Path, synchronous: str = "FULL") -> None:
+    def __init__(self, path: Path, synchronous: str = "FULL", incidents: IncidentBook | None = None) -> None:
         self.path = path
+        self.incidents = incidents
         self._conn = connect(path, synchronous, "state database")
         try:
             migrate(self._conn, STATE_MIGRATIONS, f"state database {path}")
@@ -63,14 +66,19 @@ class StateStore:
                 "INSERT OR REPLACE INTO engine_state (name, value) VALUES (?,?)",
                 [(k, orjson.dumps(v)) for k, v in changes.engine.items()],
             )
-            before = conn.total_changes
-            conn.executemany(
-                "INSERT OR IGNORE INTO matches (id, rule_id, kind, severity, ts, user_name, object, source, doc)"
-                " VALUES (?,?,?,?,?,?,?,?,?)",
-                [(m.id, m.rule_id, m.kind, m.severity, m.time_us, m.user, m.object, src, orjson.dumps(m.to_json()))
-                 for m, src in matches],
-            )
-            new = conn.total_changes - before
+            fresh: list[Match] = []
+            for m, src in matches:
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO matches (id, rule_id, kind, severity, ts, user_name, object, source, doc)"
+                    " VALUES (?,?,?,?,?,?,?,?,?)",
+                    (m.id, m.rule_id, m.kind, m.severity, m.time_us, m.user, m.object, src,
+                     orjson.dumps(m.to_json())),
+                )
+                if cur.rowcount == 1:  # a replay after a crash finds its matches already here
+                    fresh.append(m)
+            new = len(fresh)
+            if self.incidents is not None and fresh:
+                self.incidents.apply(conn, fresh, now_us)
             conn.executemany(
                 "INSERT OR REPLACE INTO checkpoints (fingerprint, path, offset, updated, size, last_event_us, source)"
                 " VALUES (?,?,?,?,?,?,?)",
@@ -125,6 +133,11 @@ class StateStore:
 
     def count_matches(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM matches").fetchone()[0])
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The writer connection, for the incident actions that must share its transactions."""
+        return self._conn
 
     def close(self) -> None:
         self._conn.close()

@@ -1,0 +1,1 @@
+"""Notifiers: Slack, a generic signed webhook, Jira. Each turns one outbox row into one delivery attempt."""
