@@ -17,14 +17,17 @@ import orjson
 import yaml
 
 from pii_guard import __version__
+from pii_guard.cli_incidents import incidents
 from pii_guard.clock import SystemClock
 from pii_guard.config.load import DEFAULT_CONFIG, LoadedConfig, load_config, parser_options, resolve_timezone
 from pii_guard.daemon import Daemon
 from pii_guard.detection.build import engine_for, policy_for
 from pii_guard.enrich.enricher import Enricher
 from pii_guard.errors import PiiGuardError, UsageError
+from pii_guard.incidents.book import IncidentBook
 from pii_guard.logs import configure as configure_logging
 from pii_guard.model import AccessEvent, ecs_document
+from pii_guard.notify.build import notifiers_for, targets_for
 from pii_guard.parsers.registry import format_names, parser_class
 from pii_guard.pipeline import Batcher, FileIngest, FileSpec, RunStats
 from pii_guard.policy.ruletest import run_rule_test
@@ -153,6 +156,10 @@ def check(config_path: Path | None, as_json: bool) -> None:
         if plan.parser.needs_timezone:
             item["timezone"] = src.timezone or "UTC (not set: this format writes local time without a zone)"
         report["sources"].append(item)
+    notifiers = notifiers_for(loaded.config)  # refuses a missing or unreadable secret, never prints one
+    report["notify"] = [{"name": t.name, "min_severity": t.min_severity} for t in targets_for(loaded.config)
+                        if t.name in notifiers]
+    report["incidents"] = {"group_by": list(loaded.config.incidents.group_by)}
     report["directory_users"] = len(enricher.directory)
     report["data_map_categories"] = list(enricher.data_map.categories)
     report["zones"] = sorted(enricher.zones.names)
@@ -168,6 +175,8 @@ def check(config_path: Path | None, as_json: bool) -> None:
     click.echo(f"  directory: {report['directory_users']} user(s); zones: {', '.join(report['zones'])}")
     click.echo(f"  data map categories: {', '.join(report['data_map_categories']) or '(none)'}")
     click.echo(f"  access policy {report['policy']}: {len(report['rules'])} rule(s)")
+    click.echo(f"  incidents grouped by {' + '.join(report['incidents']['group_by'])}; notify: "
+               + (", ".join(f"{n['name']} (from {n['min_severity']})" for n in report["notify"]) or "off"))
 
 
 def _spec_for(loaded: LoadedConfig, path: Path, fmt: str | None, sets: tuple[str, ...] = ()) -> FileSpec:
@@ -230,11 +239,13 @@ def replay(config_path: Path | None, fmt: str | None, as_json: bool, fresh: bool
                             loaded.config.store.batch_size)
         result = replayer.run(specs)
         found = state.matches_for_sources(result.sources)
+        opened = state.connection.execute("SELECT count(*) FROM incidents").fetchone()[0]
     _print_matches(found, as_json)
     if not as_json:
         stats = result.stats
         click.echo(f"{stats.events:,} event(s) from {len(files)} file(s); {len(found)} match(es), "
-                   f"{result.new_matches} new; {stats.failed} record(s) not parsed", err=True)
+                   f"{result.new_matches} new; {stats.failed} record(s) not parsed; {opened} incident(s) in the "
+                   "state database", err=True)
     sys.exit(EXIT_FOUND if found else EXIT_OK)
 
 
@@ -244,7 +255,9 @@ def _stores(loaded: LoadedConfig, fresh: bool) -> Iterator[tuple[SqliteEventStor
         base = Path(tmp) if fresh else loaded.config.state_path
         events_path = base / "events.db" if fresh else loaded.config.store_path
         events = SqliteEventStore(events_path, loaded.config.store.synchronous)
-        state = StateStore(base / "state.db")
+        # replayed matches open incidents like live ones; a fresh run keeps them (and says nothing) in the temp dir
+        book = IncidentBook(loaded.config.incidents, [] if fresh else targets_for(loaded.config))
+        state = StateStore(base / "state.db", incidents=book)
         try:
             yield events, state
         finally:
@@ -340,3 +353,6 @@ def _print_summary(stats: RunStats, seconds: float, store_path: Path, as_json: b
     if stats.unterminated:
         click.echo(f"last line without newline (ingested anyway): {', '.join(stats.unterminated)}")
     click.echo(f"store: {store_path}")
+
+
+main.add_command(incidents)

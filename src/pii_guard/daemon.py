@@ -21,11 +21,14 @@ from pii_guard.config.load import LoadedConfig, load_config
 from pii_guard.detection.build import engine_for, policy_for
 from pii_guard.enrich.enricher import Enricher
 from pii_guard.errors import PiiGuardError
+from pii_guard.incidents.book import IncidentBook
 from pii_guard.live import LiveLoop
 from pii_guard.metrics import PrometheusMetrics, serve
 from pii_guard.model import Match
-from pii_guard.notify import SystemdNotifier
-from pii_guard.store.sqlite import SqliteEventStore
+from pii_guard.notify.build import notifiers_for, targets_for
+from pii_guard.notify.worker import OutboxWorker
+from pii_guard.sdnotify import SystemdNotifier
+from pii_guard.store.sqlite import SqliteEventStore, connect
 from pii_guard.store.state import StateStore
 
 log = logging.getLogger("pii_guard.daemon")
@@ -52,9 +55,24 @@ class _Runtime:
     loop: LiveLoop
     events: SqliteEventStore
     state: StateStore
+    outbox: OutboxWorker | None = None
+    outbox_stop: threading.Event | None = None
+    outbox_thread: threading.Thread | None = None
+
+    def start_outbox(self) -> None:
+        if self.outbox is None:
+            return
+        self.outbox_stop = threading.Event()
+        self.outbox_thread = threading.Thread(target=self.outbox.run, args=(self.outbox_stop,),
+                                              name="pii-guard-outbox", daemon=True)
+        self.outbox_thread.start()
 
     def close(self) -> None:
         self.loop.shutdown()
+        if self.outbox is not None and self.outbox_stop is not None and self.outbox_thread is not None:
+            self.outbox_stop.set()
+            self.outbox.wake()
+            self.outbox_thread.join(timeout=30)  # an attempt in flight finishes or times out (timeout_s)
         self.events.close()
         self.state.close()
 
@@ -74,13 +92,27 @@ class Daemon:
         config = loaded.config
         enricher = Enricher.from_config(config)
         engine = engine_for(policy_for(config, enricher))
+        notifiers = notifiers_for(config)  # secrets are resolved (and refused) before anything starts
+        book = IncidentBook(config.incidents, targets_for(config),
+                            department_of=lambda user: enricher.directory.lookup(user).department)
         events = SqliteEventStore(config.store_path, config.store.synchronous, config.store.max_size_mb)
-        state = StateStore(config.state_path / "state.db")
+        state_path = config.state_path / "state.db"
+        state = StateStore(state_path, incidents=book)
+        outbox = None
+        if notifiers:
+            outbox = OutboxWorker(connect(state_path, "FULL", "state database"), notifiers, self._clock,
+                                  max_attempts=config.notify.max_attempts, backoff_max_s=config.notify.backoff_max_s)
+
+        def on_match(match: Match) -> None:
+            _log_match(match)
+            if outbox is not None:
+                outbox.wake()
+
         loop = LiveLoop(loaded.sources, enricher, engine, events, state, self._clock,
                         resolve=lambda p: str(config.resolve(p)), mask_literals=config.privacy.mask_literals,
                         batch_size=config.store.batch_size, batch_ms=config.store.batch_ms,
-                        rescan_s=config.daemon.rescan_s, metrics=self.metrics, on_match=_log_match)
-        return _Runtime(loaded, loop, events, state)
+                        rescan_s=config.daemon.rescan_s, metrics=self.metrics, on_match=on_match)
+        return _Runtime(loaded, loop, events, state, outbox)
 
     def _watch(self, loaded: LoadedConfig) -> BaseObserver:
         observer = Observer()
@@ -105,6 +137,7 @@ class Daemon:
 
     def run(self) -> int:
         runtime = self._build(load_config(self._config_path))
+        runtime.start_outbox()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._signal)
         listen = runtime.loaded.config.daemon.listen
@@ -149,12 +182,14 @@ class Daemon:
             loaded = load_config(self._config_path)
             Enricher.from_config(loaded.config)  # validate before touching the running pipeline
             policy_for(loaded.config, Enricher.from_config(loaded.config))
+            notifiers_for(loaded.config)
         except PiiGuardError as exc:
             log.error("reload refused, still running the previous config: %s", exc)
             return runtime, observer
         runtime.close()
         observer.stop()
         fresh = self._build(loaded)
+        fresh.start_outbox()
         fresh.loop.scan(self._clock.monotonic())
         log.info("reloaded", extra={"config": str(self._config_path)})
         self._notifier.notify("RELOADING=0\nREADY=1")

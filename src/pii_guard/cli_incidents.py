@@ -1,0 +1,258 @@
+"""`pii-guard incidents ...`: the responders' side of the embedded ticket system."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+import orjson
+
+from pii_guard.clock import SystemClock
+from pii_guard.config.load import DEFAULT_CONFIG, LoadedConfig, load_config
+from pii_guard.duration import duration_us
+from pii_guard.errors import UsageError
+from pii_guard.incidents import query
+from pii_guard.incidents.actions import Responder
+from pii_guard.incidents.records import IncidentRecord
+from pii_guard.model import format_timestamp
+from pii_guard.notify.build import targets_for
+from pii_guard.store.state import StateStore
+
+config_option = click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), default=None,
+    help=f"config file (default {DEFAULT_CONFIG})",
+)
+actor_option = click.option("--as", "actor", default=None, metavar="NAME",
+                            help="who is acting (default: the sudo user or login name)")
+
+
+def _now_us() -> int:
+    return int(SystemClock().now() * 1_000_000)
+
+
+def _duration(text: str, flag: str) -> int:
+    try:
+        return duration_us(text)
+    except ValueError as exc:
+        raise UsageError(f"{flag} {text!r}: {exc}") from None
+
+
+@contextmanager
+def _state(config_path: Path | None) -> Iterator[tuple[LoadedConfig, StateStore]]:
+    loaded = load_config(config_path or DEFAULT_CONFIG)
+    state = StateStore(loaded.config.state_path / "state.db")
+    try:
+        yield loaded, state
+    finally:
+        state.close()
+
+
+def _responder(loaded: LoadedConfig, state: StateStore, actor: str | None) -> Responder:
+    who = actor or os.environ.get("SUDO_USER") or getpass.getuser()
+    return Responder(state.connection, targets_for(loaded.config), who)
+
+
+@click.group()
+def incidents() -> None:
+    """List, inspect and work incidents (acknowledge, comment, resolve, silence)."""
+
+
+@incidents.command("list")
+@config_option
+@click.option("--status", "statuses", multiple=True,
+              help="open, acknowledged, resolved, false_positive or all (default: open and acknowledged)")
+@click.option("--severity", type=click.Choice(["low", "medium", "high", "critical"]), default=None,
+              help="this severity or higher")
+@click.option("--since", default=None, metavar="DURATION", help="opened in the last DURATION (24h, 7d ...)")
+@click.option("--limit", type=int, default=None)
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+def list_cmd(config_path: Path | None, statuses: tuple[str, ...], severity: str | None, since: str | None,
+             limit: int | None, as_json: bool) -> None:
+    """Incidents, the most urgent first (a running notification clock, then severity)."""
+    now = _now_us()
+    wanted = [] if "all" in statuses else list(statuses) or ["open", "acknowledged"]
+    since_us = now - _duration(since, "--since") if since else None
+    with _state(config_path) as (_, state):
+        found = query.list_incidents(state.connection, statuses=wanted, min_severity=severity, since_us=since_us,
+                                     limit=limit)
+    if as_json:
+        for record in found:
+            click.echo(orjson.dumps(query.to_json(record, now)).decode())
+        return
+    if not found:
+        click.echo("no incidents")
+        return
+    rows = [("ID", "SEVERITY", "STATUS", "RULE", "USER", "EXPOSURE", "OPENED", "NOTIFY BY", "ASSIGNEE")]
+    for r in found:
+        rows.append((r.label, r.severity, r.status, r.rule_id, r.user or "-", query.exposure_text(r),
+                     format_timestamp(r.opened_us)[:16].replace("T", " "), query.deadline_text(r, now),
+                     r.assignee or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@incidents.command("show")
+@config_option
+@click.option("--json", "as_json", is_flag=True)
+@click.argument("incident")
+def show(config_path: Path | None, as_json: bool, incident: str) -> None:
+    """One incident: what happened, exposure, timeline, evidence, deliveries."""
+    now = _now_us()
+    with _state(config_path) as (_, state):
+        conn = state.connection
+        record = query.load_incident(conn, incident)
+        doc = query.to_json(record, now)
+        doc["timeline"] = query.timeline(conn, record.id)
+        doc["evidence_ids"] = query.evidence_ids(conn, record.id)
+        doc["deliveries"] = query.deliveries(conn, record.id)
+    if as_json:
+        click.echo(orjson.dumps(doc).decode())
+        return
+    _print_incident(record, doc, now)
+
+
+def _print_incident(record: IncidentRecord, doc: dict[str, object], now: int) -> None:
+    echo = click.echo
+    echo(f"{record.label}  {record.severity.upper()}  {record.status}  {record.title}")
+    echo(f"  rule        {record.rule_id} ({record.kind})")
+    echo(f"  user        {record.user or '-'}  roles: {', '.join(record.facts.roles) or '-'}")
+    echo(f"  assignee    {record.assignee or '-'}")
+    echo(f"  exposure    {query.exposure_text(record)}; {record.facts.exposure().objects} object(s)")
+    echo(f"  categories  {', '.join(record.facts.categories) or '-'}")
+    echo(f"  objects     {', '.join(record.facts.objects[:10]) or '-'}"
+         f"{' (+' + str(len(record.facts.objects) - 10) + ' more)' if len(record.facts.objects) > 10 else ''}")
+    echo(f"  from        {', '.join(record.facts.ips) or '-'}  zones: {', '.join(record.facts.zones) or '-'}")
+    echo(f"  events      {format_timestamp(record.first_us)} .. {format_timestamp(record.last_us)}")
+    echo(f"  opened      {format_timestamp(record.opened_us)}")
+    echo(f"  notify by   {query.deadline_text(record, now)}")
+    if record.silence_id is not None:
+        echo(f"  silenced    S-{record.silence_id}")
+    echo("timeline:")
+    for item in doc["timeline"]:  # type: ignore[attr-defined]
+        text = f": {item['text']}" if item["text"] else ""
+        echo(f"  {item['at'][:19].replace('T', ' ')}  {item['actor']:<12} {item['kind']}{text}")
+    ids = doc["evidence_ids"]
+    assert isinstance(ids, list)
+    echo(f"evidence: {record.evidence_count} event(s)")
+    for event_id in ids[:20]:
+        echo(f"  {event_id}")
+    if record.evidence_count > 20:
+        echo(f"  ... `pii-guard incidents show {record.label} --json` lists up to 1,000")
+    deliveries = doc["deliveries"]
+    assert isinstance(deliveries, list)
+    if deliveries:
+        echo("notifications:")
+        for d in deliveries:
+            echo(f"  {d['target']:<8} {d['state']:<8} attempts {d['attempts']}"
+                 f"{'  ' + d['error'] if d['error'] else ''}")
+
+
+@incidents.command("ack")
+@config_option
+@actor_option
+@click.argument("incident")
+def ack(config_path: Path | None, actor: str | None, incident: str) -> None:
+    """Acknowledge: someone is on it (and becomes the assignee if there is none)."""
+    with _state(config_path) as (loaded, state):
+        record = _responder(loaded, state, actor).acknowledge(incident, _now_us())
+    click.echo(f"{record.label} acknowledged by {record.assignee}")
+
+
+@incidents.command("assign")
+@config_option
+@actor_option
+@click.argument("incident")
+@click.argument("assignee")
+def assign(config_path: Path | None, actor: str | None, incident: str, assignee: str) -> None:
+    """Hand the incident to ASSIGNEE."""
+    with _state(config_path) as (loaded, state):
+        record = _responder(loaded, state, actor).assign(incident, assignee, _now_us())
+    click.echo(f"{record.label} assigned to {record.assignee}")
+
+
+@incidents.command("comment")
+@config_option
+@actor_option
+@click.argument("incident")
+@click.argument("text")
+def comment(config_path: Path | None, actor: str | None, incident: str, text: str) -> None:
+    """Add a comment to the timeline (and the Slack thread)."""
+    with _state(config_path) as (loaded, state):
+        record = _responder(loaded, state, actor).comment(incident, text, _now_us())
+    click.echo(f"comment added to {record.label}")
+
+
+@incidents.command("resolve")
+@config_option
+@actor_option
+@click.option("--reason", required=True, help="what was found and done")
+@click.argument("incident")
+def resolve(config_path: Path | None, actor: str | None, reason: str, incident: str) -> None:
+    """Close the incident as dealt with."""
+    with _state(config_path) as (loaded, state):
+        record = _responder(loaded, state, actor).resolve(incident, reason, _now_us())
+    click.echo(f"{record.label} resolved")
+
+
+@incidents.command("false-positive")
+@config_option
+@actor_option
+@click.option("--reason", required=True, help="why this was not a leak")
+@click.argument("incident")
+def false_positive(config_path: Path | None, actor: str | None, reason: str, incident: str) -> None:
+    """Close the incident as a false positive (more of the same is recorded, not announced)."""
+    with _state(config_path) as (loaded, state):
+        record = _responder(loaded, state, actor).resolve(incident, reason, _now_us(), false_positive=True)
+    click.echo(f"{record.label} marked false positive")
+
+
+@incidents.command("silence")
+@config_option
+@actor_option
+@click.option("--for", "duration", required=True, metavar="DURATION", help="how long (2h, 1d ...)")
+@click.option("--reason", required=True, help="why (shown with every silenced incident)")
+@click.argument("rule")
+@click.argument("key")
+def silence(config_path: Path | None, actor: str | None, duration: str, reason: str, rule: str, key: str) -> None:
+    """Hold back notifications for RULE (or *) and KEY (the incident key without the rule, e.g. the user
+    name; a glob) for a while. Incidents are still opened and recorded."""
+    span = _duration(duration, "--for")
+    with _state(config_path) as (loaded, state):
+        number = _responder(loaded, state, actor).silence(rule, key, span, reason, _now_us())
+    click.echo(f"silence S-{number} on {rule} {key} until {format_timestamp(_now_us() + span)[:16]}Z")
+
+
+@incidents.command("silences")
+@config_option
+@click.option("--json", "as_json", is_flag=True)
+def silences(config_path: Path | None, as_json: bool) -> None:
+    """Silences, active and past."""
+    with _state(config_path) as (_, state):
+        found = query.silences(state.connection, _now_us())
+    for item in found:
+        if as_json:
+            click.echo(orjson.dumps(item).decode())
+        else:
+            click.echo(f"{item['id']}  {'active ' if item['active'] else 'expired'}  {item['rule']} {item['key']}"
+                       f"  until {item['until'][:16]}Z  by {item['by']}: {item['reason']}")
+    if not found and not as_json:
+        click.echo("no silences")
+
+
+@incidents.command("unsilence")
+@config_option
+@actor_option
+@click.argument("silence_id")
+def unsilence(config_path: Path | None, actor: str | None, silence_id: str) -> None:
+    """End a silence now."""
+    raw = silence_id.upper().removeprefix("S-")
+    if not raw.isdigit():
+        raise UsageError(f"{silence_id!r} is not a silence id (S-3)")
+    with _state(config_path) as (loaded, state):
+        _responder(loaded, state, actor).expire_silence(int(raw), _now_us())
+    click.echo(f"silence S-{raw} ended")
