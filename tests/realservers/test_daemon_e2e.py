@@ -20,6 +20,7 @@ for every allowed read by a support user whose stored event time is outside thos
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import signal
@@ -38,6 +39,8 @@ import orjson
 import pytest
 import yaml
 
+from tests.notify.fake_slack import TOKEN as SLACK_TOKEN
+from tests.notify.fake_slack import FakeSlack
 from tests.realservers import servers
 from tests.realservers.servers import has_text, wait_for
 
@@ -134,6 +137,9 @@ class Daemon:
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return self._query("events.db", sql, params)
 
+    def state_rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return self._query("state.db", sql, params)
+
     def matches(self) -> list[Found]:
         docs = [orjson.loads(doc) for (doc,) in self._query("state.db", "SELECT doc FROM matches")]
         return [Found(d["rule"]["id"], d["user.name"], d["pii.object"], d["attempt"]) for d in docs]
@@ -223,7 +229,8 @@ def run_day(daemon: Daemon, morning: Callable[[], list[Event]], lunch: Callable[
 # -- policy and config -----------------------------------------------------------------------------------
 
 
-def write_config(tmp: Path, source: dict[str, Any], roles: dict[str, list[str]] | None = None) -> Path:
+def write_config(tmp: Path, source: dict[str, Any], roles: dict[str, list[str]] | None = None,
+                 notify: dict[str, Any] | None = None) -> Path:
     """The shipped access policy and data map; the shipped directory plus the test's users; the shipped
     zones with 127.0.0.0/8 moved from `datacenter` to `vpn`."""
     zones = yaml.safe_load((RULES / "zones.yaml").read_text())
@@ -242,6 +249,8 @@ def write_config(tmp: Path, source: dict[str, Any], roles: dict[str, list[str]] 
         "policy": {"zones": "zones.yaml", "data_map": str(RULES / "data-map.yaml"),
                    "directory": "directory.yaml", "access": str(RULES / "access-policy.yaml")},
     }  # fmt: skip
+    if notify is not None:
+        config["notify"] = notify
     path = tmp / "pii-guard.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -296,14 +305,30 @@ GRANT SELECT (id, full_name, email) ON public.customers TO bob;
 CUSTOMERS, ORDERS, ARCHIVE = "db:crm.public.customers", "db:crm.public.orders", "db:crm.public.customers_archive_2019"
 
 
-def test_postgresql_day_under_the_daemon(tmp_path: Path, daemon_factory: Callable[[Path], Daemon]) -> None:
+def slack_notify(tmp: Path, fake: FakeSlack) -> dict[str, Any]:
+    """Slack in bot mode against the local fake, the token in a file as systemd's LoadCredential= gives it."""
+    (tmp / "slack-token").write_text(SLACK_TOKEN + "\n")
+    return {"slack": {"mode": "bot", "api_url": fake.api_url, "token_file": "slack-token", "channel": "C0SECURITY",
+                      "min_severity": "low", "timeout_s": 2.0}}  # fmt: skip
+
+
+def deliver_all(daemon: Daemon) -> None:
+    """Run the daemon once more until its outbox is empty (deliveries continue across restarts)."""
+    daemon.start()
+    wait_for(lambda: daemon.state_rows("SELECT count(*) FROM outbox WHERE state != 'done'") == [(0,)],
+             "every notification delivered", 30)
+    daemon.stop()
+
+
+def test_postgresql_day_under_the_daemon(tmp_path: Path, daemon_factory: Callable[[Path], Daemon],
+                                         fake_slack: FakeSlack) -> None:
     with servers.postgres() as pg:
         assert pg.psql(PG_SETUP, db="postgres").returncode == 0
         # the setup is history: the daemon starts at the end of the log (start_at: end) once it is written
         wait_for(has_text(pg.log, "user=postgres database=crm host=[local]"), "the setup's last log line")
         source = {"path": str(pg.log), "format": "pgaudit", "host": "pg1", "start_at": "end",
                   "options": {"destination": "stderr", "log_line_prefix": servers.PG_PREFIX}}  # fmt: skip
-        daemon = daemon_factory(write_config(tmp_path, source))
+        daemon = daemon_factory(write_config(tmp_path, source, notify=slack_notify(tmp_path, fake_slack)))
 
         def psql(user: str, sql: str, *accesses: Event) -> list[Event]:
             done = pg.psql(sql, user) if user == "postgres" else pg.psql(sql, user, password=f"{user}-pw")
@@ -377,6 +402,34 @@ def test_postgresql_day_under_the_daemon(tmp_path: Path, daemon_factory: Callabl
     zones = dict(daemon.rows("SELECT user_name, group_concat(DISTINCT zone) FROM events GROUP BY user_name"))
     assert zones == {"alice": "vpn", "bob": "vpn", "postgres": None}
     assert {h for (h,) in daemon.rows("SELECT DISTINCT host FROM events")} == {"pg1"}
+
+    # incidents: one per rule and user, with the exposure and severity the evidence says
+    deliver_all(daemon)
+    incidents = {(rule, user): (severity, json.loads(facts), deadline)
+                 for rule, user, severity, facts, deadline in daemon.state_rows(
+                     "SELECT rule_id, user_name, severity, facts, deadline_us FROM incidents")}  # fmt: skip
+    assert set(incidents) == {(f.rule, f.user) for f in expected}
+    severity, facts, deadline = incidents["bulk-export-single", "alice"]
+    assert (severity, facts["rows"], facts["events"], deadline is not None) == ("high", 12000, 2, True)
+    severity, facts, deadline = incidents["honeytoken-decoy-table", "alice"]
+    assert (severity, facts["honeytoken"], facts["rows"]) == ("critical", True, 3)
+    severity, facts, deadline = incidents["sensitive-from-trusted-zones", "bob"]
+    assert (severity, facts["attempts"], facts["rows"], deadline) == ("low", 1, 0, None)
+    assert incidents["support-personal-hourly", "bob"][1]["peaks"] == {"records": 260}
+    # Slack: exactly one parent message per incident, each naming its incident, rule and user
+    parents = fake_slack.top_level("C0SECURITY")
+    assert len(parents) == len(incidents)
+    numbers = dict(daemon.state_rows("SELECT rule_id || ' ' || user_name, id FROM incidents"))
+    for (rule, user), (severity, _, _) in incidents.items():
+        [parent] = [m for m in parents if f"INC-{numbers[rule + ' ' + user]}" in str(m.get("text"))]
+        text = json.dumps(parent["blocks"])
+        assert rule in text
+        assert user in text
+        assert severity.upper() in text.upper()
+    everything = json.dumps(fake_slack.channel_messages("C0SECURITY"))
+    assert "000000007" not in everything  # no record contents or SQL literals ever reach Slack
+    for run in range(1, daemon.runs + 1):
+        assert SLACK_TOKEN not in (tmp_path / f"daemon-{run}.log").read_text()
 
 
 # -- MariaDB + server_audit ------------------------------------------------------------------------------

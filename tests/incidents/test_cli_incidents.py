@@ -1,0 +1,102 @@
+"""`pii-guard incidents ...` and the secrets in `check`, as a responder runs them (real subprocesses)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.test_cli import ROOT, cli, pg_lines
+
+SECRET = "xoxb-123456789012-SUPERSECRET-do-not-print"
+
+
+def _config(tmp: Path, notify: str = "") -> Path:
+    # bob reading the decoy table: every line is a honeytoken match, all of them one incident
+    (tmp / "app.log").write_text(pg_lines(5).replace("public.customers", "public.customers_archive_2019"))
+    path = tmp / "pii-guard.yaml"
+    path.write_text(f"""\
+state_dir: state
+sources:
+  - path: "*.log"
+    format: pgaudit
+    options: {{log_line_prefix: "%t [%p]: user=%u,db=%d,app=%a,client=%h "}}
+policy:
+  zones: {ROOT}/rules/zones.yaml
+  data_map: {ROOT}/rules/data-map.yaml
+  directory: {ROOT}/rules/directory.yaml
+  access: {ROOT}/rules/access-policy.yaml
+{notify}""")
+    return path
+
+
+def test_a_replay_opens_incidents_that_responders_work_from_the_command_line(tmp_path: Path) -> None:
+    config = str(_config(tmp_path))
+    replay = cli("replay", "--config", config, str(tmp_path / "app.log"))
+    assert replay.returncode == 1, replay.stderr
+    assert "incident(s) in the state database" in replay.stderr
+    listed = [json.loads(line) for line in cli("incidents", "list", "--config", config, "--json").stdout.splitlines()]
+    assert listed, "the replay's matches opened incidents"
+    first = listed[0]["id"]
+    assert [(item["user"], item["rule"], item["severity"], item["evidence"]) for item in listed] == [
+        ("bob", "honeytoken-decoy-table", "critical", 5)]
+    table = cli("incidents", "list", "--config", config)
+    assert table.stdout.splitlines()[0].split()[:3] == ["ID", "SEVERITY", "STATUS"]
+    assert cli("incidents", "ack", "--config", config, "--as", "alice", first).stdout.strip() == \
+        f"{first} acknowledged by alice"
+    assert cli("incidents", "comment", "--config", config, "--as", "alice", first, "asked bob").returncode == 0
+    refused = cli("incidents", "resolve", "--config", config, first)
+    assert refused.returncode == 2
+    assert "--reason" in refused.stderr
+    assert cli("incidents", "resolve", "--config", config, "--as", "alice", first, "--reason", "ok").returncode == 0
+    shown = json.loads(cli("incidents", "show", "--config", config, "--json", first).stdout)
+    assert shown["status"] == "resolved"
+    assert [(t["actor"], t["kind"]) for t in shown["timeline"]][-3:] == [
+        ("alice", "acknowledged"), ("alice", "comment"), ("alice", "resolved")]
+    assert shown["evidence_ids"]
+    text = cli("incidents", "show", "--config", config, first).stdout
+    assert "timeline:" in text
+    assert "asked bob" in text
+    assert cli("incidents", "list", "--config", config, "--status", "resolved", "--json").stdout.count(first) == 1
+    missing = cli("incidents", "ack", "--config", config, "INC-999")
+    assert (missing.returncode, missing.stderr.strip()) == (
+        2, "pii-guard: error: no incident 'INC-999' (see `pii-guard incidents list`)")
+
+
+def test_silences_are_listed_and_end(tmp_path: Path) -> None:
+    config = str(_config(tmp_path))
+    made = cli("incidents", "silence", "--config", config, "--as", "carol", "--for", "2h", "--reason", "migration",
+               "support-personal-hourly", "svc-*")
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith("silence S-1 on support-personal-hourly svc-* until ")
+    [active] = [json.loads(x) for x in cli("incidents", "silences", "--config", config, "--json").stdout.splitlines()]
+    assert (active["active"], active["by"], active["reason"]) == (True, "carol", "migration")
+    assert cli("incidents", "unsilence", "--config", config, "S-1").returncode == 0
+    [ended] = [json.loads(x) for x in cli("incidents", "silences", "--config", config, "--json").stdout.splitlines()]
+    assert ended["active"] is False
+    bad = cli("incidents", "silence", "--config", config, "--for", "soon", "--reason", "x", "r", "k")
+    assert bad.returncode == 2
+    assert "is not a duration" in bad.stderr
+
+
+def test_the_slack_token_never_appears_in_check_output_or_errors(tmp_path: Path) -> None:
+    inline = _config(tmp_path, f"notify:\n  slack:\n    token: {SECRET}\n    channel: C0SECURITY\n")
+    for args in (("check",), ("check", "--json")):
+        done = cli(*args, "--config", str(inline))
+        assert done.returncode == 0, done.stderr
+        assert SECRET not in done.stdout + done.stderr
+        assert "slack" in done.stdout
+    (tmp_path / "token").write_text(SECRET)
+    no_channel = _config(tmp_path, "notify:\n  slack:\n    token_file: token\n")
+    done = cli("check", "--config", str(no_channel))
+    assert done.returncode == 2
+    assert "needs a channel" in done.stderr
+    assert SECRET not in done.stdout + done.stderr
+    wrong_type = _config(tmp_path, f"notify:\n  slack:\n    token: [{SECRET}]\n")
+    done = cli("check", "--config", str(wrong_type))
+    assert done.returncode == 2
+    assert SECRET not in done.stdout + done.stderr
+    missing = _config(tmp_path, "notify:\n  slack:\n    token_file: ${CREDENTIALS_DIRECTORY}/slack-token\n"
+                                "    channel: C0SECURITY\n")
+    done = cli("check", "--config", str(missing))
+    assert done.returncode == 2
+    assert "cannot read notify.slack token from" in done.stderr
