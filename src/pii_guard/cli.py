@@ -33,7 +33,7 @@ from pii_guard.pipeline import Batcher, FileIngest, FileSpec, RunStats
 from pii_guard.policy.ruletest import run_rule_test
 from pii_guard.replay import Replayer
 from pii_guard.ruletest_output import print_rule_test
-from pii_guard.status import file_status
+from pii_guard.status import file_status, incident_status
 from pii_guard.store.base import DeadLetter
 from pii_guard.store.sqlite import SqliteEventStore
 from pii_guard.store.state import StateStore
@@ -301,6 +301,14 @@ def status(config_path: Path | None, as_json: bool) -> None:
         click.echo(f"{row['path']}  offset {row['offset']:,} of {row['size']:,} bytes, lag {row['lag_bytes']:,} bytes"
                    f"{', ' + format(row['lag_seconds'], '.1f') + ' s' if row['lag_seconds'] else ''}"
                    f"{' (rotated away)' if not row['current'] else ''}")
+    summary = incident_status(loaded.config.state_path / "state.db")
+    opened = ", ".join(f"{n} {sev}" for sev in ("critical", "high", "medium", "low")
+                       if (n := summary["open"].get(sev)))
+    click.echo(f"open incidents: {opened or 'none'}")
+    outbox = summary["outbox"]
+    if outbox:
+        click.echo(f"notifications: {outbox.get('done', 0)} delivered, {outbox.get('pending', 0)} waiting, "
+                   f"{outbox.get('failed', 0)} failed for good (see `pii-guard incidents show`)")
 
 
 @main.group()

@@ -101,7 +101,8 @@ class Daemon:
         outbox = None
         if notifiers:
             outbox = OutboxWorker(connect(state_path, "FULL", "state database"), notifiers, self._clock,
-                                  max_attempts=config.notify.max_attempts, backoff_max_s=config.notify.backoff_max_s)
+                                  max_attempts=config.notify.max_attempts, backoff_max_s=config.notify.backoff_max_s,
+                                  report=self.metrics.notified)
 
         def on_match(match: Match) -> None:
             _log_match(match)

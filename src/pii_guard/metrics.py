@@ -28,6 +28,8 @@ class PrometheusMetrics(Metrics):
         self._lag_seconds = Gauge("pii_guard_file_lag_seconds", "Age of the last event read while behind",
                                   ["path"], registry=r)
         self._paused = Gauge("pii_guard_store_paused", "1 while the store refuses writes (disk full)", registry=r)
+        self._notified = Counter("pii_guard_notifications", "Notification attempts by notifier and outcome "
+                                 "(delivered, retry, failed)", ["target", "outcome"], registry=r)
 
     def lines(self, source: str, n: int) -> None:
         self._lines.labels(source).inc(n)
@@ -53,6 +55,9 @@ class PrometheusMetrics(Metrics):
 
     def store_full(self, paused: bool) -> None:
         self._paused.set(1 if paused else 0)
+
+    def notified(self, target: str, outcome: str, n: int) -> None:
+        self._notified.labels(target, outcome).inc(n)
 
 
 def serve(address: str, metrics: PrometheusMetrics, healthy: Callable[[], bool]) -> ThreadingHTTPServer:

@@ -36,3 +36,18 @@ def file_status(state_path: Path, clock: Clock) -> list[dict[str, Any]]:
                      "size": size, "lag_bytes": lag_bytes, "lag_seconds": round(lag_seconds, 3),
                      "current": current})
     return rows
+
+
+def incident_status(state_path: Path) -> dict[str, Any]:
+    """Open incidents by severity and the outbox by state: what `status` shows under the files."""
+    if not state_path.exists():
+        return {"open": {}, "outbox": {}}
+    state = StateStore(state_path)
+    try:
+        conn = state.connection
+        open_by = dict(conn.execute("SELECT severity, count(*) FROM incidents WHERE status IN ('open',"
+                                    " 'acknowledged') GROUP BY severity").fetchall())
+        outbox = dict(conn.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall())
+    finally:
+        state.close()
+    return {"open": open_by, "outbox": outbox}

@@ -37,6 +37,7 @@ def test_a_replay_opens_incidents_that_responders_work_from_the_command_line(tmp
     listed = [json.loads(line) for line in cli("incidents", "list", "--config", config, "--json").stdout.splitlines()]
     assert listed, "the replay's matches opened incidents"
     first = listed[0]["id"]
+    assert "open incidents: 1 critical" in cli("status", "--config", config).stdout
     assert [(item["user"], item["rule"], item["severity"], item["evidence"]) for item in listed] == [
         ("bob", "honeytoken-decoy-table", "critical", 5)]
     table = cli("incidents", "list", "--config", config)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from pii_guard.clock import FixedClock, SystemClock
@@ -29,11 +31,11 @@ def _slack(fake: FakeSlack, **config: object) -> tuple[SlackConfig, SlackNotifie
 
 
 def _setup(tmp_path: Path, fake: FakeSlack, clock: FixedClock | SystemClock | None = None,
-           **config: object) -> tuple[Book, OutboxWorker]:
+           report: Callable[[str, str, int], None] | None = None, **config: object) -> tuple[Book, OutboxWorker]:
     cfg, notifier = _slack(fake, **config)
     book = Book(tmp_path, notify=[Target("slack", "low", lambda view: route_for(cfg, view))])
     worker = OutboxWorker(connect(tmp_path / "state.db", "FULL", "state database"), {"slack": notifier},
-                          clock or FixedClock(T0 / 1e6), backoff_max_s=30)
+                          clock or FixedClock(T0 / 1e6), backoff_max_s=30, report=report)
     return book, worker
 
 
@@ -137,7 +139,8 @@ def test_untrusted_names_arrive_escaped(tmp_path: Path, fake_slack: FakeSlack) -
 
 def test_a_slack_outage_delays_and_a_permanent_error_is_kept(tmp_path: Path, fake_slack: FakeSlack) -> None:
     clock = FixedClock(T0 / 1e6)
-    book, worker = _setup(tmp_path, fake_slack, clock)
+    outcomes: Counter[str] = Counter()  # what /metrics counts
+    book, worker = _setup(tmp_path, fake_slack, clock, report=lambda target, outcome, n: outcomes.update({outcome: n}))
     fake_slack.fail("chat.postMessage", times=3, status=500)
     fake_slack.fail("chat.postMessage", times=1, retry_after=7)
     book.commit([match()])
@@ -149,3 +152,4 @@ def test_a_slack_outage_delays_and_a_permanent_error_is_kept(tmp_path: Path, fak
     [(state, error)] = book.conn.execute("SELECT state, last_error FROM outbox WHERE incident_id=2").fetchall()
     assert state == "failed"
     assert "channel_not_found" in error
+    assert outcomes == Counter({"retry": 4, "delivered": 1, "failed": 1})

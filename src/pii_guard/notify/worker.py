@@ -40,7 +40,8 @@ class _Row:
 
 class OutboxWorker:
     def __init__(self, conn: sqlite3.Connection, notifiers: Mapping[str, Notifier], clock: Clock, *,
-                 max_attempts: int = 1000, backoff_max_s: float = 300.0) -> None:
+                 max_attempts: int = 1000, backoff_max_s: float = 300.0,
+                 report: Callable[[str, str, int], None] | None = None) -> None:
         self._conn = conn
         self._notifiers = dict(notifiers)
         self._clock = clock
@@ -48,6 +49,7 @@ class OutboxWorker:
         self._backoff_max_s = backoff_max_s
         self._next_send: dict[tuple[str, str], float] = defaultdict(float)  # (target, route) -> epoch seconds
         self._wake = threading.Event()
+        self._report = report or (lambda target, outcome, n: None)  # (notifier, delivered|retry|failed, rows)
         self.delivered = 0
         self.failed = 0
 
@@ -173,6 +175,7 @@ class OutboxWorker:
         if isinstance(outcome, Delivered):
             for row, note in zip(rows, notes, strict=True):
                 self._done(row, note, outcome, now)
+            self._report(rows[0].target, "delivered", len(rows))
             return
         reason = outcome.reason
         if isinstance(outcome, Retry) and rows[0].attempts + 1 < self._max_attempts:
@@ -185,10 +188,12 @@ class OutboxWorker:
                 "UPDATE outbox SET state='pending', next_at_us=?, last_error=? WHERE id=?",
                 [(int((now + delay) * 1_000_000), reason, r.id) for r in rows],
             )
+            self._report(rows[0].target, "retry", len(rows))
             log.warning("notification delayed, will retry", extra={
                 "target": rows[0].target, "rows": len(rows), "retry_in_s": round(delay, 1), "reason": reason})
             return
         self.failed += len(rows)
+        self._report(rows[0].target, "failed", len(rows))
         self._conn.executemany("UPDATE outbox SET state='failed', last_error=? WHERE id=?",
                                [(reason, r.id) for r in rows])
         log.error("notification failed for good", extra={"target": rows[0].target, "rows": len(rows),
