@@ -18,6 +18,7 @@ import yaml
 
 from pii_guard import __version__
 from pii_guard.cli_incidents import incidents
+from pii_guard.cli_search import audit_cmd, search, verify_cmd, who_accessed
 from pii_guard.clock import SystemClock
 from pii_guard.config.load import DEFAULT_CONFIG, LoadedConfig, load_config, parser_options, resolve_timezone
 from pii_guard.daemon import Daemon
@@ -34,7 +35,8 @@ from pii_guard.policy.ruletest import run_rule_test
 from pii_guard.replay import Replayer
 from pii_guard.ruletest_output import print_rule_test
 from pii_guard.status import file_status, incident_status
-from pii_guard.store.base import DeadLetter
+from pii_guard.store.base import DeadLetter, EventStore
+from pii_guard.store.build import open_event_store
 from pii_guard.store.sqlite import SqliteEventStore
 from pii_guard.store.state import StateStore
 
@@ -206,7 +208,7 @@ def ingest(config_path: Path | None, fmt: str | None, as_json: bool, files: tupl
     specs = [(path, _spec_for(loaded, path, fmt)) for path in files]
     enricher = Enricher.from_config(loaded.config)
     clock = SystemClock()
-    store = SqliteEventStore(loaded.config.store_path, loaded.config.store.synchronous)
+    store = open_event_store(loaded.config)
     stats = RunStats()
     batcher = Batcher(store, stats, loaded.config.store.batch_size)
     runner = FileIngest.storing(enricher, batcher, stats, clock)
@@ -250,11 +252,10 @@ def replay(config_path: Path | None, fmt: str | None, as_json: bool, fresh: bool
 
 
 @contextmanager
-def _stores(loaded: LoadedConfig, fresh: bool) -> Iterator[tuple[SqliteEventStore, StateStore]]:
+def _stores(loaded: LoadedConfig, fresh: bool) -> Iterator[tuple[EventStore, StateStore]]:
     with tempfile.TemporaryDirectory(prefix="pii-guard-") as tmp:
         base = Path(tmp) if fresh else loaded.config.state_path
-        events_path = base / "events.db" if fresh else loaded.config.store_path
-        events = SqliteEventStore(events_path, loaded.config.store.synchronous)
+        events = SqliteEventStore(base / "events.db") if fresh else open_event_store(loaded.config)
         # replayed matches open incidents like live ones; a fresh run keeps them (and says nothing) in the temp dir
         book = IncidentBook(loaded.config.incidents, [] if fresh else targets_for(loaded.config))
         state = StateStore(base / "state.db", incidents=book)
@@ -364,3 +365,5 @@ def _print_summary(stats: RunStats, seconds: float, store_path: Path, as_json: b
 
 
 main.add_command(incidents)
+for _command in (search, who_accessed, audit_cmd, verify_cmd):
+    main.add_command(_command)

@@ -28,7 +28,9 @@ from pii_guard.model import Match
 from pii_guard.notify.build import notifiers_for, targets_for
 from pii_guard.notify.worker import OutboxWorker
 from pii_guard.sdnotify import SystemdNotifier
-from pii_guard.store.sqlite import SqliteEventStore, connect
+from pii_guard.store.base import EventStore
+from pii_guard.store.build import open_event_store
+from pii_guard.store.sqlite import connect
 from pii_guard.store.state import StateStore
 
 log = logging.getLogger("pii_guard.daemon")
@@ -53,7 +55,7 @@ class _Wake(FileSystemEventHandler):
 class _Runtime:
     loaded: LoadedConfig
     loop: LiveLoop
-    events: SqliteEventStore
+    events: EventStore
     state: StateStore
     outbox: OutboxWorker | None = None
     outbox_stop: threading.Event | None = None
@@ -95,7 +97,7 @@ class Daemon:
         notifiers = notifiers_for(config)  # secrets are resolved (and refused) before anything starts
         book = IncidentBook(config.incidents, targets_for(config),
                             department_of=lambda user: enricher.directory.lookup(user).department)
-        events = SqliteEventStore(config.store_path, config.store.synchronous, config.store.max_size_mb)
+        events = open_event_store(config)
         state_path = config.state_path / "state.db"
         state = StateStore(state_path, incidents=book)
         outbox = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from pii_guard.config.secrets import SecretValue
 from pii_guard.duration import DurationUs
@@ -40,6 +40,39 @@ class SqliteStoreConfig(Strict):
     max_size_mb: Annotated[float, Field(gt=0)] | None = Field(
         default=None, description="cap on the event store's size; at the cap ingestion pauses, losing nothing"
     )
+
+
+class ElasticsearchStoreConfig(Strict):
+    type: Literal["elasticsearch"]
+    hosts: list[str] = Field(description="cluster URLs, e.g. https://es1.example.com:9200")
+    index_prefix: str = Field(default="pii-guard", description="data stream / index names start with this")
+    api_key: SecretValue | None = Field(default=None, description="an encoded API key; prefer api_key_file")
+    api_key_file: str | None = None
+    api_key_env: str | None = None
+    username: str | None = None
+    password: SecretValue | None = None
+    password_file: str | None = None
+    password_env: str | None = None
+    ca_certs: str | None = Field(default=None, description="CA bundle to verify the cluster's certificate")
+    verify_certs: bool = True
+    retention: DurationUs | None = Field(default=None, description="delete events older than this (ILM)")
+    request_timeout_s: Annotated[float, Field(gt=0, le=300)] = 30.0
+    max_retries: Annotated[int, Field(ge=0, le=100)] = 8
+    batch_size: Annotated[int, Field(gt=0, le=100_000)] = 5_000
+    batch_ms: Annotated[int, Field(gt=0, le=60_000)] = 200
+    dead_letters: str = Field(default="dead-letters.db", description="local SQLite file for rejected documents")
+
+
+def _store_type(value: Any) -> str:
+    """`type:` may be left out: the embedded SQLite store is the default."""
+    found = value.get("type", "sqlite") if isinstance(value, dict) else getattr(value, "type", "sqlite")
+    return str(found)
+
+
+StoreConfig = Annotated[
+    Annotated[SqliteStoreConfig, Tag("sqlite")] | Annotated[ElasticsearchStoreConfig, Tag("elasticsearch")],
+    Discriminator(_store_type),
+]
 
 
 class PolicyConfig(Strict):
@@ -151,7 +184,7 @@ class NotifyConfig(Strict):
 class Config(Strict):
     state_dir: str = "/var/lib/pii-guard"
     sources: list[SourceConfig] = Field(default_factory=list)
-    store: SqliteStoreConfig = Field(default_factory=SqliteStoreConfig)
+    store: StoreConfig = Field(default_factory=SqliteStoreConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
@@ -172,5 +205,7 @@ class Config(Strict):
 
     @property
     def store_path(self) -> Path:
-        path = Path(self.store.path).expanduser()
+        """The SQLite event store's file, or the local dead-letter file of the Elasticsearch store."""
+        store = self.store
+        path = Path(store.path if isinstance(store, SqliteStoreConfig) else store.dead_letters).expanduser()
         return path if path.is_absolute() else self.state_path / path

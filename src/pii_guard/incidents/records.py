@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from pii_guard import chain
 from pii_guard.incidents.facts import Facts
 from pii_guard.notify.base import IncidentView
 
@@ -146,9 +147,10 @@ def save(conn: sqlite3.Connection, record: IncidentRecord) -> None:
     )
 
 
+TIMELINE_COLUMNS = ("incident_id", "at_us", "actor", "kind", "text", "previous")
+
+
 def add_timeline(conn: sqlite3.Connection, number: int, at_us: int, actor: str, kind: str, text: str = "",
                  previous: str | None = None) -> None:
-    conn.execute(
-        "INSERT INTO incident_timeline (incident_id, at_us, actor, kind, text, previous) VALUES (?,?,?,?,?,?)",
-        (number, at_us, actor, kind, text, previous),
-    )
+    """Append to the (hash-chained) timeline; the caller holds the write transaction."""
+    chain.append(conn, "incident_timeline", TIMELINE_COLUMNS, (number, at_us, actor, kind, text, previous))

@@ -193,4 +193,19 @@ STATE_MIGRATIONS: Final[tuple[str, ...]] = (
         PRIMARY KEY (incident_id, target)
     ) WITHOUT ROWID;
     """,
+    # 5: who queried the monitor, and a hash chain over it and over the incident timelines (pii-guard verify)
+    """
+    CREATE TABLE monitor_audit (
+        seq INTEGER PRIMARY KEY,
+        at_us INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        command TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        results INTEGER,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    ALTER TABLE incident_timeline ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
+    ALTER TABLE incident_timeline ADD COLUMN hash TEXT NOT NULL DEFAULT '';
+    """,
 )

@@ -49,7 +49,7 @@ class StateStore:
         """Save one batch's state; returns how many matches were new."""
         conn = self._conn
         try:
-            conn.execute("BEGIN")
+            conn.execute("BEGIN IMMEDIATE")  # the write lock up front: responders' commands write here too
             if changes.windows:
                 conn.executemany(
                     "INSERT OR REPLACE INTO window_state (store, key, state) VALUES (?,?,?)",

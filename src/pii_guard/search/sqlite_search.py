@@ -1,0 +1,190 @@
+"""Search over the embedded SQLite event store: the query tree compiled to parameterized SQL on a read-only
+connection. User text only ever travels as a bound parameter (GLOB patterns are escaped, never spliced)."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any
+
+from pii_guard.model import format_timestamp
+from pii_guard.search.fields import FIELDS, Field
+from pii_guard.search.query import (
+    ANY,
+    ONE,
+    And,
+    Between,
+    Cidr,
+    Exists,
+    MatchAll,
+    Negate,
+    Node,
+    Or,
+    Phrase_,
+    Term,
+    Wildcard,
+)
+from pii_guard.search.request import SearchRequest, TopRow
+from pii_guard.store.sqlite import open_readonly
+
+_OUTPUT = list(FIELDS.values())
+_SELECT = ", ".join(f"e.{f.column}" for f in _OUTPUT)
+_LISTS_AS_TEXT = {"user.roles", "pii.categories", "pii.record_ids"}  # space-separated in the events row
+
+
+def _ip_key(text: object) -> bytes | None:
+    """A sortable key for IPv4 and IPv6 addresses (v4 mapped into v6), for ranges and CIDR."""
+    if not isinstance(text, str):
+        return None
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv4Address):
+        ip = ipaddress.IPv6Address(b"\0" * 10 + b"\xff\xff" + ip.packed)
+    return ip.packed
+
+
+def _in_network(text: object, network: str) -> int:
+    if not isinstance(text, str):
+        return 0
+    try:
+        return 1 if ipaddress.ip_address(text) in ipaddress.ip_network(network) else 0
+    except ValueError:
+        return 0
+
+
+def _glob(parts: tuple[object, ...]) -> str:
+    out = []
+    for part in parts:
+        if part is ANY:
+            out.append("*")
+        elif part is ONE:
+            out.append("?")
+        else:
+            out.append("".join(f"[{c}]" if c in "*?[" else c for c in str(part)))
+    return "".join(out)
+
+
+class _Compiler:
+    def __init__(self, since_us: int, until_us: int) -> None:
+        self.params: list[object] = []
+        self.window = (since_us, until_us)
+
+    def side(self, field: Field, condition: str, *values: object) -> str:
+        """A list field kept in a side table (value, ts, event_id): probe it within the time range."""
+        self.params.extend([*values, *self.window])
+        return (f"e.id IN (SELECT event_id FROM {field.table} WHERE {condition} AND ts >= ? AND ts < ?)")
+
+    def sql(self, node: Node) -> str:
+        if isinstance(node, MatchAll):
+            return "1"
+        if isinstance(node, And):
+            return "(" + " AND ".join(self.sql(n) for n in node.items) + ")"
+        if isinstance(node, Or):
+            return "(" + " OR ".join(self.sql(n) for n in node.items) + ")"
+        if isinstance(node, Negate):
+            return f"NOT coalesce({self.sql(node.item)}, 0)"  # like must_not: events without the field match
+        field = node.field
+        column = f"e.{field.column}"
+        if isinstance(node, Term):
+            if field.table is not None:
+                key = "category" if field.table == "event_categories" else "record_id"
+                return self.side(field, f"{key} = ?", node.value)
+            if field.kind == "list":
+                self.params.append(f" {node.value} ")
+                return f"instr(' ' || {column} || ' ', ?) > 0"
+            self.params.append(int(node.value) if isinstance(node.value, bool) else node.value)
+            return f"{column} = ?"
+        if isinstance(node, Cidr):
+            self.params.append(node.network)
+            return f"pii_in_network({column}, ?)"
+        if isinstance(node, Wildcard):
+            pattern = _glob(node.parts)
+            if field.table is not None:
+                key = "category" if field.table == "event_categories" else "record_id"
+                return self.side(field, f"{key} GLOB ?", pattern)
+            if field.kind == "list":
+                self.params.append(f"* {pattern} *")
+                return f"(' ' || {column} || ' ') GLOB ?"
+            self.params.append(pattern)
+            return f"{column} GLOB ?"
+        if isinstance(node, Phrase_):
+            self.params.append(node.text.lower())
+            return f"instr(lower({column}), ?) > 0"
+        if isinstance(node, Exists):
+            if field.table is not None:
+                return self.side(field, "1")
+            return f"{column} IS NOT NULL"
+        assert isinstance(node, Between)
+        conditions = []
+        target = f"pii_ip_key({column})" if field.kind == "ip" else column
+        for bound, inclusive, low in ((node.low, node.include_low, True), (node.high, node.include_high, False)):
+            if bound is None:
+                continue
+            op = (">=" if inclusive else ">") if low else ("<=" if inclusive else "<")
+            if field.kind == "ip":
+                conditions.append(f"{target} {op} pii_ip_key(?)")
+            else:
+                conditions.append(f"{target} {op} ?")
+            self.params.append(bound)
+        return "(" + " AND ".join(conditions or ["1"]) + ")"
+
+
+class SqliteSearch:
+    def __init__(self, path: Path) -> None:
+        self._conn = open_readonly(path)
+        self._conn.create_function("pii_ip_key", 1, _ip_key, deterministic=True)
+        self._conn.create_function("pii_in_network", 2, _in_network, deterministic=True)
+
+    def _where(self, request: SearchRequest) -> tuple[str, list[object]]:
+        compiler = _Compiler(request.since_us, request.until_us)
+        condition = compiler.sql(request.query)
+        return f"e.ts >= ? AND e.ts < ? AND {condition}", [request.since_us, request.until_us, *compiler.params]
+
+    def search(self, request: SearchRequest) -> list[dict[str, Any]]:
+        where, params = self._where(request)
+        order = [f"e.{FIELDS[s.field].column} {'DESC' if s.descending else 'ASC'}" for s in request.sort]
+        sql = f"SELECT {_SELECT} FROM events e WHERE {where} ORDER BY {', '.join([*order, 'e.id'])} LIMIT ?"
+        rows = self._conn.execute(sql, [*params, request.limit]).fetchall()
+        return [_document(tuple(row)) for row in rows]
+
+    def count(self, request: SearchRequest) -> int:
+        where, params = self._where(request)
+        return int(self._conn.execute(f"SELECT count(*) FROM events e WHERE {where}", params).fetchone()[0])
+
+    def top(self, request: SearchRequest, field: str, by: str | None, size: int) -> list[TopRow]:
+        spec = FIELDS[field]
+        where, params = self._where(request)
+        volume = f"sum(coalesce(e.{FIELDS[by].column}, 0))" if by else "0"
+        order = "volume DESC, events DESC" if by else "events DESC, volume DESC"
+        if spec.table is not None:
+            key = "category" if spec.table == "event_categories" else "record_id"
+            sql = (f"SELECT t.{key} AS value, count(*) AS events, {volume} AS volume FROM events e "
+                   f"JOIN {spec.table} t ON t.event_id = e.id AND t.ts = e.ts WHERE {where} "
+                   f"GROUP BY t.{key} ORDER BY {order}, value LIMIT ?")
+        else:
+            sql = (f"SELECT e.{spec.column} AS value, count(*) AS events, {volume} AS volume FROM events e "
+                   f"WHERE {where} AND e.{spec.column} IS NOT NULL GROUP BY e.{spec.column} "
+                   f"ORDER BY {order}, value LIMIT ?")
+        rows = self._conn.execute(sql, [*params, size]).fetchall()
+        return [TopRow(r[0], int(r[1]), int(r[2] or 0)) for r in rows]
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _document(row: tuple[Any, ...]) -> dict[str, Any]:
+    doc: dict[str, Any] = {}
+    for field, value in zip(_OUTPUT, row, strict=True):
+        if value is None:
+            continue
+        if field.name == "@timestamp":
+            doc[field.name] = format_timestamp(int(value))
+        elif field.name in _LISTS_AS_TEXT:
+            doc[field.name] = str(value).split()
+        elif field.kind == "bool":
+            doc[field.name] = bool(value)
+        else:
+            doc[field.name] = value
+    return doc
