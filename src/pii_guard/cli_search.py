@@ -93,8 +93,11 @@ def _backend(loaded: LoadedConfig) -> Iterator[SearchBackend]:
     else:
         from pii_guard.search.es_search import ElasticSearch
         from pii_guard.store.build import open_event_store
+        from pii_guard.store.elastic import ElasticsearchEventStore
 
-        backend = ElasticSearch(open_event_store(config))
+        store = open_event_store(config)
+        assert isinstance(store, ElasticsearchEventStore)
+        backend = ElasticSearch(store)
     try:
         yield backend
     finally:

@@ -33,7 +33,7 @@ ERRORS = [
      "query error at position 10: regex queries are not supported\n  user.name:/b.*/\n            ^"),
     ("source.ip:10.300.0.1", "query error at position 10: '10.300.0.1' is not an IP address or network\n"
                              "  source.ip:10.300.0.1\n            ^"),
-    ("pii.rows:1*", "query error at position 9: wildcards work on text fields, not on number field 'pii.rows'\n"
+    ("pii.rows:1*", "query error at position 9: wildcards work on keyword fields, not on number field 'pii.rows'\n"
                     "  pii.rows:1*\n           ^"),
     ("@timestamp:[yesterday TO *]", "query error at position 11: 'yesterday' is not a date (write 2026-11-27 or "
                                     "2026-11-27T10:15:00Z)\n  @timestamp:[yesterday TO *]\n             ^"),

@@ -211,8 +211,10 @@ class _Builder:
         if field.kind == "ip" and not wild:
             return self.ip(literal, field, item)
         if wild:
-            if field.kind not in ("keyword", "list", "text"):
-                raise self.error(f"wildcards work on text fields, not on {field.kind} field {field.name!r}", item)
+            if field.kind not in ("keyword", "list"):
+                hint = "search words in it with a \"phrase\"" if field.kind == "text" else None
+                raise self.error(f"wildcards work on keyword fields, not on {field.kind} field {field.name!r}", item,
+                                 hint=hint)
             return Wildcard(field, parts)
         return Term(field, self.typed(literal, field, item))
 
