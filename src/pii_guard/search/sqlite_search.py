@@ -72,9 +72,14 @@ class _Compiler:
         self.window = (since_us, until_us)
 
     def side(self, field: Field, condition: str, *values: object) -> str:
-        """A list field kept in a side table (value, ts, event_id): probe it within the time range."""
-        self.params.extend([*values, *self.window])
-        return (f"e.id IN (SELECT event_id FROM {field.table} WHERE {condition} AND ts >= ? AND ts < ?)")
+        """A list field kept in a side table keyed (value, ts, event_id). Record ids are rare values: read the
+        side table's range for the value and time window first. Categories are few and common: probe the side
+        table's primary key once per candidate event, which other terms usually narrow."""
+        self.params.extend(values)
+        if field.name == "pii.record_ids":
+            self.params.extend(self.window)
+            return f"e.id IN (SELECT s.event_id FROM {field.table} s WHERE {condition} AND s.ts >= ? AND s.ts < ?)"
+        return f"EXISTS (SELECT 1 FROM {field.table} s WHERE {condition} AND s.ts = e.ts AND s.event_id = e.id)"
 
     def sql(self, node: Node) -> str:
         if isinstance(node, MatchAll):
@@ -90,7 +95,7 @@ class _Compiler:
         if isinstance(node, Term):
             if field.table is not None:
                 key = "category" if field.table == "event_categories" else "record_id"
-                return self.side(field, f"{key} = ?", node.value)
+                return self.side(field, f"s.{key} = ?", node.value)
             if field.kind == "list":
                 self.params.append(f" {node.value} ")
                 return f"instr(' ' || {column} || ' ', ?) > 0"
@@ -103,7 +108,7 @@ class _Compiler:
             pattern = _glob(node.parts)
             if field.table is not None:
                 key = "category" if field.table == "event_categories" else "record_id"
-                return self.side(field, f"{key} GLOB ?", pattern)
+                return self.side(field, f"s.{key} GLOB ?", pattern)
             if field.kind == "list":
                 self.params.append(f"* {pattern} *")
                 return f"(' ' || {column} || ' ') GLOB ?"
