@@ -60,6 +60,14 @@ def test_wrong_type(tmp_path: Path) -> None:
     assert error_of(tmp_path, text) == "pii-guard.yaml:8: store.batch_size: Input should be a valid integer"
 
 
+def test_elasticsearch_store_typo_suggests_its_own_keys(tmp_path: Path) -> None:
+    text = GOOD.replace("type: sqlite", "type: elasticsearch\n  hosts: [http://127.0.0.1:9200]\n  api_kye: x")
+    assert error_of(tmp_path, text) == "pii-guard.yaml:9: unknown key 'store.api_kye' (did you mean 'api_key'?)"
+    text = GOOD.replace("type: sqlite", "type: mongodb")
+    assert error_of(tmp_path, text) == (
+        "pii-guard.yaml:7: store.type: 'mongodb' is not one of the types (use one of 'sqlite', 'elasticsearch')")
+
+
 def test_duplicate_key_rejected(tmp_path: Path) -> None:
     text = GOOD.replace("    host: web1", "    host: web1\n    host: web2")
     assert error_of(tmp_path, text) == "pii-guard.yaml:6: duplicate key 'host' (first at line 5) (remove one of them)"
