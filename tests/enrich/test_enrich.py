@@ -11,7 +11,7 @@ from pii_guard.enrich.directory import Directory
 from pii_guard.enrich.enricher import Enricher
 from pii_guard.enrich.zones import Zones
 from pii_guard.errors import ConfigError
-from pii_guard.model import AccessEvent
+from pii_guard.model import AccessEvent, EnrichedEvent, ObjectInfo, UserInfo
 
 RULES = Path(__file__).parents[2] / "rules"
 
@@ -144,3 +144,18 @@ def test_prefix_index_finds_exactly_what_a_full_scan_finds(
             if re.match(glob_to_regex(e.match) + r"\Z", obj, re.IGNORECASE if e.match.startswith("db:") else 0)
         )
         assert list(data.lookup(obj).categories) == sorted(set(brute)), obj
+
+
+def test_enricher_without_user_or_address_and_with_unknowns() -> None:
+    enricher = Enricher(Directory.from_file(RULES / "directory.yaml"), DataMap.from_file(RULES / "data-map.yaml"),
+                        Zones({"dc": ["10.0.0.0/8"]}, "internet"))  # fmt: skip
+    bare = enricher(AccessEvent("id2", 0, "t", "read", "success"))
+    assert isinstance(bare, EnrichedEvent)
+    assert (bare.event.id, bare.user, bare.data, bare.zone) == ("id2", None, ObjectInfo(), None)
+    stranger = enricher(AccessEvent("id3", 0, "t", "read", "success", user="mallory", source_ip="8.8.8.8"))
+    assert stranger.user is not None
+    assert (stranger.user.known, stranger.zone) == (False, "internet")
+    assert enricher == Enricher(enricher.directory, enricher.data_map, enricher.zones)
+    assert Enricher.empty()(AccessEvent("id4", 0, "t", "read", "success", user="x")).user == UserInfo(
+        "x", known=False, status="unknown"
+    )

@@ -3,6 +3,7 @@ custom formats (with X-Forwarded-For), and masking of query strings in URL field
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -232,3 +233,58 @@ def test_timestamp_cache_is_bounded() -> None:
         (ev,) = parser.feed(i, f"{1795796673 + i}.000 GET /x HTTP/1.1 200")
         assert isinstance(ev, AccessEvent)
     assert len(parser._times) <= 4096
+
+
+def test_event_id_is_the_keyed_hash_of_offset_and_line() -> None:
+    """The id is the dedupe key across restarts: it must never change for the same file, offset and line."""
+    line = '1.2.3.4 - bob [27/Nov/2026:16:24:33 +0000] "GET /q?x=1 HTTP/1.1" 200 5 "-" "caf\\xC3\\xA9 \u20ac"'
+    expected = hashlib.blake2b(
+        (4711).to_bytes(8, "little") + line.encode(), key=CTX.fingerprint, digest_size=16
+    ).hexdigest()
+    (ev,) = NginxParser(CTX).feed(4711, line)
+    assert isinstance(ev, AccessEvent)
+    assert ev.id == expected
+
+
+def test_masking_several_groups_rebuilds_the_line_around_each() -> None:
+    fmt = '$remote_addr [$time_local] "$request" $status "$http_referer" "$http_cookie" "$http_user_agent"'
+    line = (
+        '10.0.0.1 [27/Nov/2026:16:24:33 +0000] "GET /s?q=ann&n=1 HTTP/1.1" 200 "https://x.example/?who=bob" '
+        '"sid=s3cr3t" "agent?v=2"'
+    )
+    ev = nginx(line, log_format=fmt)
+    assert ev.original == (
+        '10.0.0.1 [27/Nov/2026:16:24:33 +0000] "GET /s?q=<masked>&n=<masked> HTTP/1.1" 200 '
+        '"https://x.example/?who=<masked>" "<masked>" "agent?v=2"'
+    )
+    assert ev.fields["url.original"] == "/s?q=<masked>&n=<masked>"
+    assert ev.fields["http.request.referrer"] == "https://x.example/?who=<masked>"
+    assert ev.fields["user_agent.original"] == "agent?v=2"
+
+
+def test_memoized_values_give_the_same_events_on_repeats_and_after_the_memos_are_cleared() -> None:
+    parser = NginxParser(CTX)
+    lines = [
+        f'10.0.0.{i % 7} - u{i % 3} [27/Nov/2026:16:24:{i % 60:02d} +0000] "GET /p/{i % 5000}?id={i} HTTP/1.{i % 2}" '
+        f'{200 + i % 3} {i} "https://r.example/?a={i % 4}" "ua \\x22{i % 6000}\\x22"'
+        for i in range(9000)
+    ]
+    first = [parser.feed(i, line) for i, line in enumerate(lines)]
+    again = [parser.feed(i, line) for i, line in enumerate(lines)]
+    fresh = [NginxParser(CTX).feed(i, line) for i, line in enumerate(lines[-50:], start=len(lines) - 50)]
+    assert first == again
+    assert first[-50:] == fresh
+    ev = first[8999][0]
+    assert isinstance(ev, AccessEvent)
+    assert ev.fields["user_agent.original"] == 'ua "2999"'
+    assert ev.fields["http.version"] == "1.1"
+    assert ev.object == "url:/p/3999"
+    assert all(len(memo) <= 4096 for memo in (parser._unescapes, parser._objects, parser._times))
+
+
+def test_unusual_protocol_and_bytes() -> None:
+    ev = nginx('1.2.3.4 - - [27/Nov/2026:16:24:33 +0000] "GET / HTTP/1.2" 200 0 "-" "-"')
+    assert (ev.fields["http.version"], ev.bytes) == ("1.2", 0)
+    ap = apache('1.2.3.4 - - [27/Nov/2026:16:24:33 +0000] "GET / HTTP/3" 304 - "-" "-"',
+                log_format='%h %l %u %t \\"%r\\" %>s %b \\"%{Referer}i\\" \\"%{User-Agent}i\\"')  # fmt: skip
+    assert (ap.fields["http.version"], ap.bytes) == ("3", 0)
