@@ -16,6 +16,12 @@ _PARSERS: Final = {
     "nginx": "pii_guard.parsers.weblog:NginxParser",
     "apache": "pii_guard.parsers.weblog:ApacheParser",
     "jsonl": "pii_guard.parsers.jsonl:JsonLinesParser",
+    "vsftpd": "pii_guard.parsers.vsftpd:VsftpdParser",
+    "s3-access": "pii_guard.parsers.s3access:S3AccessParser",
+    "cloudtrail": "pii_guard.parsers.cloudtrail:CloudTrailParser",
+    "mysql-enterprise-audit": "pii_guard.parsers.mysqlent:MySqlEnterpriseAuditParser",
+    "percona-audit": "pii_guard.parsers.percona:PerconaAuditParser",
+    "windows-4663": "pii_guard.parsers.win4663:Win4663Parser",
 }
 
 

@@ -1,0 +1,486 @@
+"""Guessing a log's format from its first lines, with a confidence (`pii-guard parse --format auto`, and the
+`check` warning when a source's configured format does not match its files).
+
+Two steps:
+
+1. **Recognise records.** Each of the first lines (at most `HEAD_LINES` / `HEAD_BYTES`, gzip files
+   decompressed) is matched against the layout signatures the formats are built for: ctime-stamped xferlog
+   and vsftpd.log lines, S3 access lines, server_audit file lines, PostgreSQL stderr/csvlog lines, combined
+   web lines, syslog lines (the program tag says which format: `smbd_audit`, `sftp-server`, `sshd`,
+   `mysql-server_auditing`, `vsftpd`, `percona-audit`), Samba's auth_audit log, bare `sshd -E` messages,
+   Percona CSV and XML records. JSON is framed into records first (`jsonframe`: one per line, arrays with
+   trailing commas, pretty-printed documents) and each record is recognised by its keys: `audit_record`
+   (Percona), `class` + `account`/`login` (MySQL Enterprise), `Records`/`eventSource` (CloudTrail),
+   `winlog`/`EventID` (Windows), `error_severity` (PostgreSQL jsonlog), anything else (`jsonl`, weakly).
+   Lines that continue a record (TAB-led PostgreSQL lines, the inside of XML or multi-line CSV records) count
+   for nobody. A format's *coverage* is the share of recognised records that are its own.
+2. **Try the parser.** The best candidates, with the options the content suggests (PostgreSQL's
+   `log_line_prefix` among the common ones, Samba's `full_audit:prefix` width, `log: auth_audit`,
+   `layout: bare`), parse the same lines; the share of records that fail lowers the confidence.
+
+confidence = coverage × specificity × (1 − failure share). Specificity says how unmistakable a signature is:
+0.97 for layouts nothing else writes, 0.6 for nginx vs Apache when no escape tells them apart (the combined
+line is the same; the byte counts are not), 0.4 for JSON that is only "some JSON" (`jsonl`). A confidence of
+0.9 or more is reported as high, 0.6 or more as medium, else low.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import shutil
+import tempfile
+import zlib
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final, NamedTuple
+
+import orjson
+
+from pii_guard.errors import SourceError
+from pii_guard.parsers.base import ParseFailure, SourceContext
+from pii_guard.parsers.cloudtrail import records_of
+from pii_guard.parsers.jsonframe import Framed, JsonRecordFramer
+from pii_guard.parsers.registry import format_names, parser_class
+from pii_guard.parsers.syslog import SyslogFraming
+from pii_guard.parsers.win4663 import documents, shape
+from pii_guard.sources.tail import COMPRESSED
+
+HEAD_LINES: Final = 200
+HEAD_BYTES: Final = 1 << 20
+GZIP_MAGIC: Final = b"\x1f\x8b"
+
+SYSLOG_TAGS: Final = {
+    "smbd_audit": "samba-full-audit",
+    "sftp-server": "sftp",
+    "internal-sftp": "sftp",
+    "sshd": "sftp",
+    "mysql-server_auditing": "mariadb-audit",
+    "vsftpd": "vsftpd",
+    "percona-audit": "percona-audit",
+}
+PG_PREFIXES: Final = (
+    "%m [%p] %q%u@%d ",  # Debian's default
+    "%m [%p] ",  # PostgreSQL's default since 13
+    "%t [%p]: user=%u,db=%d,app=%a,client=%h ",  # pgbadger's recommendation
+    "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
+    "%m [%p] %u@%d ",
+    "%t [%p] ",
+)
+_SPECIFICITY: Final = {"jsonl": 0.4}
+_DEFAULT_SPECIFICITY: Final = 0.97
+_AMBIGUOUS_WEB: Final = 0.6
+
+_CTIME: Final = r"[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}"
+_XFERLOG: Final = re.compile(_CTIME + r" \d+ \S+ \d+ .+ [ab] \S [oid] [rag] \S* \S+ \d \S+ [ci]\Z")
+_VSFTPD_LOG: Final = re.compile(_CTIME + r" \[pid \d+\] ")
+_S3: Final = re.compile(
+    r"\S+ \S+ \[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] \S+ \S+ \S+ (?:REST|BATCH|S3|WEBSITE)\.[A-Z_.]+ "
+)
+_MARIADB_FILE: Final = re.compile(r"\d{8} \d\d:\d\d:\d\d,[^,]*,.*,\d+,\d+,[A-Z_]+,")
+_PG_STDERR: Final = re.compile(
+    r"(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \S+|\d+(?:\.\d+)?) .*?\b"
+    r"(?:LOG|ERROR|FATAL|PANIC|WARNING|NOTICE|INFO|DEBUG\d?|STATEMENT|DETAIL|HINT|CONTEXT|LOCATION):  "
+)
+_PG_CSV: Final = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? [A-Za-z][A-Za-z0-9_/+-]*,")
+_WEB: Final = re.compile(r'\S+ \S+ \S+ \[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "')
+_SAMBA_AUTH: Final = re.compile(r"\[\d{4}/\d\d/\d\d \d\d:\d\d:\d\d[.,]\d+, +\d+\]|\s+Auth: \[|\s+\{\"timestamp\": ")
+_SSHD_BARE: Final = re.compile(
+    r"(?:Accepted|Failed|Postponed) \S+ for |Connection from \S+ port \d+|Server listening on |Invalid user |"
+    r"Connection closed by |Disconnected from |Received disconnect from |User \S+ (?:from \S+ )?not allowed|"
+    r"Accepted key |User child is on pid |Changed root directory to |Starting session: |Close session: |"
+    r"pam_unix\(sshd:|Transferred: sent |Timeout before authentication"
+)
+_PERCONA_CSV: Final = re.compile(r'"[A-Z][A-Za-z ]+","\d+_\d{4}-\d\d-\d\dT')
+_JSON_ARRAY: Final = re.compile(r"\[\s*[\[{]")
+_PERCONA_XML: Final = re.compile(r"\s*(?:<\?xml|</?AUDIT>|<AUDIT_RECORD\b)")
+_SAMBA_OPS: Final = re.compile(
+    r"\|(connect|disconnect|create_file|openat|close|pread_recv|pwrite_recv|renameat|unlinkat|mkdirat|sendfile|"
+    r"fstatat|read|write|pread|pwrite|chdir|realpath|get_nt_acl_at|fget_nt_acl|fset_nt_acl)\|(?:ok|fail)"
+)
+
+
+class Guess(NamedTuple):
+    format: str
+    confidence: float  # 0..1
+    options: dict[str, Any]  # parser options the content suggests
+    reason: str
+
+
+def confidence_word(confidence: float) -> str:
+    return "high" if confidence >= 0.9 else "medium" if confidence >= 0.6 else "low"
+
+
+# -- reading a file's head ------------------------------------------------------------------------------------
+
+
+def is_gzip(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(2) == GZIP_MAGIC
+    except OSError:
+        return False
+
+
+def head_lines(path: Path, max_lines: int = HEAD_LINES, max_bytes: int = HEAD_BYTES) -> tuple[list[str], bool]:
+    """The first lines of a file (gzip decompressed) and whether that is the whole file. A last line cut by
+    `max_bytes` is left out; invalid UTF-8 is kept as `\\xNN`, as the reader does."""
+    try:
+        if is_gzip(path):
+            with gzip.open(path, "rb") as gz:
+                data = gz.read(max_bytes + 1)
+        else:
+            with path.open("rb") as fh:
+                data = fh.read(max_bytes + 1)
+    except (OSError, EOFError, zlib.error):
+        return [], True
+    complete = len(data) <= max_bytes
+    if not complete:
+        data = data[: data.rfind(b"\n") + 1] if b"\n" in data[:max_bytes] else data[:max_bytes]
+    lines = [raw.removesuffix(b"\r").decode("utf-8", "backslashreplace") for raw in data.split(b"\n")]
+    if lines and lines[-1] == "":
+        lines.pop()
+    if lines:
+        lines[0] = lines[0].removeprefix("\ufeff")
+    if len(lines) > max_lines:
+        lines, complete = lines[:max_lines], False
+    return lines, complete
+
+
+@contextmanager
+def readable_copy(path: Path) -> Iterator[Path]:
+    """`path` itself, or for a gzip file a decompressed copy (same name without `.gz`) in a temporary
+    directory that is removed afterwards: the readers read plain text, and CloudTrail delivers `.json.gz`."""
+    if not is_gzip(path):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="pii-guard-gunzip-") as tmp:
+        target = Path(tmp) / (path.name.removesuffix(".gz") or "decompressed")
+        try:
+            with gzip.open(path, "rb") as src, target.open("wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise SourceError(f"cannot decompress {path}: {exc}") from None
+        yield target
+
+
+# -- step 1: recognising records ------------------------------------------------------------------------------
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.records = 0  # recognisable units: lines or JSON records
+        self.kinds: Counter[str] = Counter()  # format → records of it
+        self.notes: dict[str, Counter[str]] = {}  # format → what was seen (for the reason)
+        self.options: dict[str, dict[str, Any]] = {}
+
+    def add(self, fmt: str | None, note: str) -> None:
+        self.records += 1
+        if fmt is not None:
+            self.kinds[fmt] += 1
+            self.notes.setdefault(fmt, Counter())[note] += 1
+
+
+def _json_kind(value: Any) -> tuple[str, str]:
+    if isinstance(value, dict):
+        if value.get("type") in ("Authentication", "Authorization") and "timestamp" in value:
+            return "samba-full-audit", "smbd auth_audit JSON lines"
+        if isinstance(value.get("audit_record"), dict):
+            return "percona-audit", "Percona JSON records"
+        if "class" in value and ("account" in value or "login" in value or "connection_id" in value):
+            return "mysql-enterprise-audit", "MySQL Enterprise Audit JSON records"
+        if "error_severity" in value and "message" in value:
+            return "pgaudit", "PostgreSQL jsonlog records"
+        records = records_of(value)
+        if records and any(isinstance(r, dict) and "eventSource" in r and "userIdentity" in r for r in records):
+            return "cloudtrail", "CloudTrail records"
+        if any(shape(doc) is not None for doc in documents(value)):
+            return "windows-4663", "Windows event documents"
+    return "jsonl", "JSON objects of no known audit format"
+
+
+def _text_kind(text: str) -> tuple[str, str] | None:
+    """For a JSON document too long for the head: its keys."""
+    if re.search(r'"eventSource"\s*:\s*"[a-z0-9-]+\.amazonaws\.com"', text) and '"userIdentity"' in text:
+        return "cloudtrail", "a CloudTrail document"
+    if re.search(r'"winlog"\s*:|"EventID"\s*:\s*"?46\d\d', text):
+        return "windows-4663", "a Windows event document"
+    if '"audit_record"' in text:
+        return "percona-audit", "Percona JSON records"
+    if re.search(r'"class"\s*:\s*"(?:connection|general|table_access|audit)"', text):
+        return "mysql-enterprise-audit", "MySQL Enterprise Audit JSON records"
+    return None
+
+
+def _recognise(lines: list[str]) -> _Tally:
+    tally = _Tally()
+    framing = SyslogFraming(None, 0.0)
+    framer = JsonRecordFramer(max_lines=len(lines) + 1)
+    in_xml = False
+    csv_open = False
+    web_escapes: Counter[str] = Counter()
+    samba_widths: Counter[int] = Counter()
+    for offset, line in enumerate(lines):
+        s = line.strip()
+        pending = framer.pending_offset() is not None
+        if not pending and (not s or s in ("[", "]", ",", "],")):
+            continue
+        if pending or s[0] == "{" or _JSON_ARRAY.match(s):
+            for item in framer.feed(offset, line):
+                if isinstance(item, Framed):
+                    fmt, note = _json_kind(item.value)
+                    tally.add(fmt, note)
+                    if fmt == "samba-full-audit":
+                        tally.options[fmt] = {"log": "auth_audit"}
+                else:
+                    tally.add(None, "not JSON")
+            continue
+        if csv_open:  # the continuation of a Percona CSV record
+            csv_open = line.count('"') % 2 == 0
+            continue
+        if in_xml or _PERCONA_XML.match(line):
+            if "<AUDIT_RECORD" in line:
+                tally.add("percona-audit", "Percona XML records")
+            in_xml = not s.endswith(("/>", "</AUDIT_RECORD>")) and not s.startswith(("<?xml", "<AUDIT>", "</AUDIT>"))
+            if "<AUDIT_RECORD" not in line and s.endswith(("/>", "</AUDIT_RECORD>")):
+                in_xml = False
+            continue
+        if line[:1] == "\t":
+            continue  # a PostgreSQL continuation line
+        if _XFERLOG.match(line):
+            tally.add("vsftpd", "xferlog lines")
+        elif _VSFTPD_LOG.match(line):
+            tally.add("vsftpd", "vsftpd.log lines")
+        elif _S3.match(line):
+            tally.add("s3-access", "S3 server access lines")
+        elif _MARIADB_FILE.match(line):
+            tally.add("mariadb-audit", "server_audit file lines")
+        elif _PG_CSV.match(line) and line.count(",") >= 12:
+            tally.add("pgaudit", "PostgreSQL csvlog records")
+            tally.options.setdefault("pgaudit", {"destination": "csvlog"})
+            csv_open = line.count('"') % 2 == 1
+        elif _PG_STDERR.match(line):
+            tally.add("pgaudit", "PostgreSQL stderr lines")
+        elif _WEB.match(line):
+            if '\\"' in line:
+                web_escapes["apache"] += 1
+            if "\\x22" in line:
+                web_escapes["nginx"] += 1
+            tally.add("web", "combined access-log lines")
+        elif _PERCONA_CSV.match(line):
+            tally.add("percona-audit", "Percona CSV records")
+            csv_open = line.count('"') % 2 == 1
+        elif _SAMBA_AUTH.match(line):
+            tally.add("samba-full-audit", "smbd auth_audit log lines")
+            tally.options["samba-full-audit"] = {"log": "auth_audit"}
+        else:
+            try:
+                framed = framing.split(line)
+            except (ValueError, OverflowError):  # TimestampError, or datetime's own for an impossible stamp
+                if _SSHD_BARE.match(line):
+                    tally.add("sftp", "bare sshd messages (sshd -E)")
+                    tally.options["sftp"] = {"layout": "bare"}
+                else:
+                    tally.add(None, "unknown")
+                continue
+            tagged = SYSLOG_TAGS.get(framed.tag)
+            tally.add(tagged, f"syslog lines of {framed.tag}" if tagged else "")
+            if tagged is None:
+                tally.notes.setdefault("syslog", Counter())[framed.tag] += 1
+            elif tagged == "samba-full-audit":
+                m = _SAMBA_OPS.search(framed.message)
+                if m is not None:
+                    samba_widths[framed.message[: m.start()].count("|") + 1] += 1
+    _settle_web(tally, web_escapes)
+    if samba_widths:
+        width = samba_widths.most_common(1)[0][0]
+        prefix = {1: "%u", 2: "%u|%I", 3: "%u|%I|%m", 4: "%u|%I|%m|%S"}.get(width)
+        if prefix is not None and "samba-full-audit" not in tally.options:
+            tally.options["samba-full-audit"] = {"prefix": prefix}
+    return tally
+
+
+def _settle_web(tally: _Tally, escapes: Counter[str]) -> None:
+    """Combined lines are nginx's or Apache's: the escaping of a quote tells them apart, if one occurs."""
+    count = tally.kinds.pop("web", 0)
+    notes = tally.notes.pop("web", Counter())
+    if not count:
+        return
+    winners = [fmt for fmt in ("nginx", "apache") if escapes[fmt]] if escapes else []
+    for fmt in winners or ["nginx", "apache"]:
+        tally.kinds[fmt] = count
+        tally.notes[fmt] = notes
+    if len(winners) != 1:
+        tally.options["web-ambiguous"] = {}
+
+
+# -- step 2: trying the parsers -------------------------------------------------------------------------------
+
+
+def _trial(fmt: str, options: dict[str, Any], lines: list[str], complete: bool) -> tuple[int, int] | None:
+    """(events, failures) when the parser reads `lines`; None if the options do not validate."""
+    cls = parser_class(fmt)
+    try:
+        opts = cls.Options.model_validate(options)
+        parser = cls(SourceContext(fingerprint=b"detect", path="detect"), opts)
+        events = failures = 0
+        offset = 0
+        outs: list[Any] = []
+        for line in lines:
+            outs.extend(parser.feed(offset, line))
+            offset += len(line.encode("utf-8", "surrogateescape")) + 1
+        if complete:
+            outs.extend(parser.flush())
+    except Exception:  # a parser bug must not break detection: the candidate just loses
+        return None
+    for item in outs:
+        if isinstance(item, ParseFailure):
+            failures += 1
+        else:
+            events += 1
+    return events, failures
+
+
+def _pg_options(lines: list[str], complete: bool, base: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """The log_line_prefix (and extra prefixes after a reload) that leave the fewest failures."""
+    if base.get("destination") == "csvlog" or not any(_PG_STDERR.match(line) for line in lines):
+        trial = _trial("pgaudit", base, lines, complete)
+        return dict(base), trial[1] if trial else len(lines)
+    scored = []
+    for prefix in PG_PREFIXES:
+        trial = _trial("pgaudit", {"destination": "stderr", "log_line_prefix": prefix}, lines, complete)
+        if trial is not None:
+            scored.append((trial[1], prefix))
+    if not scored:
+        return {"destination": "stderr"}, len(lines)
+    scored.sort(key=lambda item: item[0])
+    failures, best = scored[0]
+    options: dict[str, Any] = {"destination": "stderr", "log_line_prefix": best}
+    if failures:
+        for _, extra in scored[1:]:
+            candidate = {**options, "extra_prefixes": [*options.get("extra_prefixes", []), extra]}
+            trial = _trial("pgaudit", candidate, lines, complete)
+            if trial is not None and trial[1] < failures:
+                options, failures = candidate, trial[1]
+    return options, failures
+
+
+def guess_lines(lines: list[str], complete: bool = True) -> list[Guess]:
+    """Ranked guesses for these lines, best first; empty when nothing is recognised."""
+    tally = _recognise(lines)
+    if not tally.kinds:
+        return []
+    if tally.records == 0:
+        return []
+    ambiguous_web = "web-ambiguous" in tally.options
+    guesses = []
+    known = set(format_names())
+    for fmt, count in tally.kinds.most_common():
+        if fmt not in known:
+            continue
+        coverage = count / tally.records
+        specificity = _SPECIFICITY.get(fmt, _DEFAULT_SPECIFICITY)
+        if fmt in ("nginx", "apache") and ambiguous_web:
+            specificity = _AMBIGUOUS_WEB
+        options = dict(tally.options.get(fmt, {}))
+        if fmt == "pgaudit":
+            options, failures = _pg_options(lines, complete, options)
+        else:
+            trial = _trial(fmt, options, lines, complete)
+            failures = trial[1] if trial is not None else count
+        fail_share = min(1.0, failures / max(1, count))
+        if fmt == "jsonl":  # the default mapping (ECS names) rarely fits: a mapping is expected, not a failure
+            fail_share = min(fail_share, 0.5)
+        confidence = round(coverage * specificity * (1.0 - fail_share), 2)
+        notes = tally.notes.get(fmt, Counter())
+        seen = ", ".join(note for note, _ in notes.most_common(3) if note)
+        reason = f"{count} of {tally.records} records are {seen or fmt}"
+        if failures and fmt == "jsonl":
+            reason += "; map their keys with the jsonl `fields` option"
+        elif failures:
+            reason += f"; {failures} did not parse"
+        if fmt in ("nginx", "apache") and ambiguous_web:
+            reason += "; nginx and Apache write the same combined line and no escaping here tells them apart"
+        other_tags = tally.notes.get("syslog")
+        if other_tags and fmt in SYSLOG_TAGS.values():
+            reason += "; also syslog lines of " + ", ".join(tag for tag, _ in other_tags.most_common(5))
+        guesses.append(Guess(fmt, confidence, options, reason))
+    guesses.sort(key=lambda g: -g.confidence)
+    return guesses
+
+
+def guess_file(path: Path, max_lines: int = HEAD_LINES, max_bytes: int = HEAD_BYTES) -> list[Guess]:
+    """Ranked guesses for a file's first lines (gzip decompressed)."""
+    lines, complete = head_lines(path, max_lines, max_bytes)
+    guesses = guess_lines(lines, complete)
+    if guesses and guesses[0].confidence > 0:
+        return guesses
+    if not complete and lines and lines[0].lstrip().startswith(("{", "[")):  # one JSON document, longer than the head
+        kind = _text_kind("\n".join(lines))
+        if kind is not None:
+            fmt, note = kind
+            return [Guess(fmt, 0.75, {}, f"{note} longer than the {max_bytes >> 10} KiB read to guess (keys only)")]
+    return guesses
+
+
+def describe(guesses: list[Guess]) -> str:
+    """`vsftpd (0.97, high): ...`, with the runner-up when it is close."""
+    if not guesses:
+        return "no known format"
+    best = guesses[0]
+    text = f"{best.format} (confidence {best.confidence:.2f}, {confidence_word(best.confidence)}): {best.reason}"
+    if best.options:
+        text += "; options " + orjson.dumps(best.options).decode()
+    if len(guesses) > 1 and guesses[1].confidence >= best.confidence - 0.1 and guesses[1].confidence > 0:
+        text += f"; or {guesses[1].format} ({guesses[1].confidence:.2f})"
+    return text
+
+
+# -- for `check` ----------------------------------------------------------------------------------------------
+
+_CHECKED_FILES: Final = 3
+_WARN_CONFIDENCE: Final = 0.6
+
+
+def format_warnings(fmt: str, paths: list[str], include_compressed: bool = False,
+                    max_line_bytes: int = 1 << 20) -> list[str]:
+    """What `check` says about a source whose files do not look like its configured format: a file another
+    format recognises clearly better (confidence at least 0.6 and 0.2 above the configured one's), a file in
+    which nothing is recognised, gzip data a source would read as text, and a first line (a CloudTrail
+    document is one) longer than the source's `max_line_bytes`. At most the first three files a source follows
+    are read (rotated `.gz`/`.xz`... files only with `include_compressed`, as the tailer does)."""
+    warnings: list[str] = []
+    followed = [name for name in paths if include_compressed or not name.endswith(COMPRESSED)]
+    for name in followed[:_CHECKED_FILES]:
+        path = Path(name)
+        if is_gzip(path):
+            warnings.append(f"{name} is gzip-compressed: a source reads files as text (decompress it first)")
+            continue
+        lines, _ = head_lines(path)
+        if not any(line.strip() for line in lines):
+            continue
+        guesses = guess_file(path)
+        own = next((g.confidence for g in guesses if g.format == fmt), 0.0)
+        best = guesses[0] if guesses else None
+        if best is None or best.confidence <= 0:
+            if own <= 0:
+                warnings.append(f"{name}: its first lines look like no known format, not like {fmt}")
+        elif best.format != fmt and best.confidence >= _WARN_CONFIDENCE and own <= best.confidence - 0.2:
+            warnings.append(f"{name} looks like {best.format} (confidence {best.confidence:.2f}), not like {fmt}"
+                            + (f" ({own:.2f})" if own > 0 else "") + f": {best.reason}")
+        if _first_line_longer(path, max_line_bytes):
+            hint = " (a delivered CloudTrail document is one line)" if fmt == "cloudtrail" else ""
+            warnings.append(f"{name}: its first line is longer than max_line_bytes ({max_line_bytes}){hint}: it "
+                            "would be cut and kept as a dead letter; raise max_line_bytes for this source")
+    return warnings
+
+
+def _first_line_longer(path: Path, limit: int) -> bool:
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(limit + 1)
+    except OSError:
+        return False
+    return len(head) > limit and b"\n" not in head[:limit]

@@ -1,0 +1,131 @@
+"""What a statement in a MySQL-family audit log (MySQL Enterprise Audit, Percona audit_log) means.
+
+Both logs name the statement's kind in MySQL's own words (`sql_command` / `command_class`: `select`,
+`insert_select`, `create_table`, `grant` ...; the names of `SHOW GLOBAL STATUS LIKE 'Com_%'`), so the
+action comes from that word, and from the statement's first keyword only when the word is missing. The
+object is the first table the statement names (qualified with the session's database when it is not), the
+target of a DDL statement, or the `ON` target of a GRANT/REVOKE. Neither log lists every table of a join:
+that needs MySQL Enterprise's `table_access` events, which name each table.
+
+Statements that touch no data (SET, SHOW, BEGIN, `SELECT @@version`) have no action: the formats skip them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final, NamedTuple
+
+from pii_guard.model import DDL, DELETE, EXECUTE, EXPORT, PERMISSION, READ, WRITE
+
+_COMMANDS: Final = {
+    "select": READ, "insert": WRITE, "insert_select": WRITE, "update": WRITE, "update_multi": WRITE,
+    "replace": WRITE, "replace_select": WRITE, "load": WRITE, "delete": DELETE, "delete_multi": DELETE,
+    "truncate": DELETE,
+    "grant": PERMISSION, "revoke": PERMISSION, "revoke_all": PERMISSION, "grant_roles": PERMISSION,
+    "revoke_roles": PERMISSION, "create_user": PERMISSION, "drop_user": PERMISSION, "alter_user": PERMISSION,
+    "rename_user": PERMISSION, "set_password": PERMISSION, "create_role": PERMISSION, "drop_role": PERMISSION,
+    "alter_user_default_role": PERMISSION,
+    "call_procedure": EXECUTE, "execute_sql": EXECUTE,
+}  # fmt: skip
+_DDL_PREFIXES: Final = ("create_", "alter_", "drop_", "rename_")
+_FIRST_WORDS: Final = re.compile(r"(?:\s|\(|/\*.*?\*/)*([A-Za-z]+)(?:\s+([A-Za-z]+))?", re.S)
+_VERBS: Final = {
+    "SELECT": READ, "WITH": READ, "TABLE": READ, "HANDLER": READ,
+    "INSERT": WRITE, "UPDATE": WRITE, "REPLACE": WRITE, "LOAD": WRITE, "DELETE": DELETE, "TRUNCATE": DELETE,
+    "CREATE": DDL, "ALTER": DDL, "DROP": DDL, "RENAME": DDL,
+    "GRANT": PERMISSION, "REVOKE": PERMISSION, "CALL": EXECUTE,
+}  # fmt: skip
+_ACCOUNT_WORDS: Final = frozenset({"USER", "ROLE"})
+
+_NAME: Final = r"(`[^`]+`(?:\.`[^`]+`)?|`[^`]+`\.[\w$]+|[\w$]+\.`[^`]+`|[\w$.*]+)"
+_OUTFILE: Final = re.compile(r"\bINTO\s+(?:OUTFILE|DUMPFILE)\s+'((?:[^'\\]|\\.|'')*)'", re.I)
+_TABLE_REF: Final = re.compile(
+    r"\b(?:FROM|JOIN|UPDATE|TABLE|INTO(?!\s+(?:OUTFILE|DUMPFILE|@)))\s+(?:(?:LOW_PRIORITY|IGNORE|QUICK)\s+)*"
+    + _NAME,
+    re.I,
+)
+_DDL_OBJECT: Final = re.compile(
+    r"\b(DATABASE|SCHEMA|TABLE|VIEW|PROCEDURE|FUNCTION|TRIGGER|EVENT|INDEX\s+\S+\s+ON)\s+"
+    r"(?:IF\s+(?:NOT\s+)?EXISTS\s+)?" + _NAME,
+    re.I,
+)
+_GRANT_ON: Final = re.compile(r"\bON\s+(?:(?:TABLE|FUNCTION|PROCEDURE)\s+)?" + _NAME, re.I)
+_GRANTEE: Final = re.compile(
+    r"\b(?:TO|FROM|USER|ROLE|FOR)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?['`\"]?([^'`\"@\s,;]+)", re.I
+)
+
+
+class Meaning(NamedTuple):
+    action: str | None  # None: not an access (SET, SHOW, BEGIN ...)
+    verb: str  # the statement's first keyword, upper case (pii.command)
+    object: str | None  # db:<db>.<table>, db:<db> or db:*.* (GRANT ON *.*); None when the database is unknown
+    table: str | None  # the first table named, as written (without backquotes); None: no table at all
+    target_user: str | None  # the grantee or account of a permission statement
+    export_path: str | None  # INTO OUTFILE / DUMPFILE
+
+
+def _bare(name: str) -> str:
+    return name.replace("`", "")
+
+
+def qualify(name: str, db: str | None) -> str | None:
+    """`db:<db>.<table>` for a name as written in SQL, with the session's database when unqualified."""
+    name = _bare(name)
+    if "." in name:
+        return "db:" + name
+    return f"db:{db}.{name}" if db else None
+
+
+def action_of(sql_command: str | None, sql: str) -> tuple[str | None, str]:
+    """(action, verb) from the logged command name, else from the statement's first words."""
+    m = _FIRST_WORDS.match(sql)
+    verb = m.group(1).upper() if m else ""
+    second = (m.group(2) or "").upper() if m else ""
+    if sql_command:
+        cmd = sql_command.lower()
+        action = _COMMANDS.get(cmd)
+        if action is None and cmd.startswith(_DDL_PREFIXES):
+            action = DDL
+        if action is not None or cmd not in ("", "error"):
+            return action, verb or cmd.upper()
+    if verb in ("CREATE", "DROP", "ALTER", "RENAME") and second in _ACCOUNT_WORDS:
+        return PERMISSION, verb
+    if verb == "SET" and second == "PASSWORD":
+        return PERMISSION, verb
+    return _VERBS.get(verb), verb
+
+
+def meaning(sql_command: str | None, sql: str, db: str | None) -> Meaning:
+    """What the statement does and to which object."""
+    action, verb = action_of(sql_command, sql)
+    if action is None:
+        return Meaning(None, verb, None, None, None, None)
+    export_path = None
+    obj: str | None = None
+    table: str | None = None
+    target = None
+    if action == READ:
+        out = _OUTFILE.search(sql) if "file" in sql.lower() else None
+        if out is not None:
+            action, export_path = EXPORT, out.group(1).replace("''", "'")
+        ref = _TABLE_REF.search(sql)
+        table = _bare(ref.group(1)) if ref else None
+    elif action in (WRITE, DELETE):
+        ref = _TABLE_REF.search(sql)
+        table = _bare(ref.group(1)) if ref else None
+    elif action == DDL:
+        ddl = _DDL_OBJECT.search(sql)
+        if ddl is not None:
+            kind = ddl.group(1).upper()
+            table = _bare(ddl.group(2))
+            obj = "db:" + table if kind in ("DATABASE", "SCHEMA") else qualify(ddl.group(2), db)
+    elif action == PERMISSION:
+        on = _GRANT_ON.search(sql) if verb in ("GRANT", "REVOKE") else None
+        if on is not None:
+            name = _bare(on.group(1))
+            obj = "db:" + (name if "." in name or not db else f"{db}.{name}")
+        grantee = _GRANTEE.search(sql)
+        target = grantee.group(1) if grantee else None
+    if table is not None and obj is None and action != PERMISSION:
+        obj = qualify(table, db)
+    return Meaning(action, verb, obj, table, target, export_path)

@@ -1,0 +1,160 @@
+"""vsftpd parser: xferlog, vsftpd.log and syslog layouts, one test per quirk (FORMATS.md §7)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pii_guard.model import ACTIONS, AccessEvent, format_timestamp
+from pii_guard.parsers.base import ParseFailure, SourceContext
+from pii_guard.parsers.vsftpd import VsftpdOptions, VsftpdParser
+from tests.parsers.feeding import events, run
+
+SAMPLES = Path(__file__).parents[1] / "samples" / "vsftpd"
+REFERENCE = datetime(2026, 11, 27, 23, 0, tzinfo=UTC).timestamp()
+
+
+def make(tz: tzinfo | None = None, **options: Any) -> VsftpdParser:
+    context = SourceContext(fingerprint=b"test", path="vsftpd.log", host="ftp1", tz=tz, reference_time=REFERENCE)
+    return VsftpdParser(context, VsftpdOptions.model_validate(options))
+
+
+def test_xferlog_transfer_fields() -> None:
+    line = "Fri Nov 27 16:24:16 2026 3 127.0.0.1 150000 /srv/ftp/exports/payroll_2024.xlsx b _ o r ftpalice ftp 0 * c"
+    ev = events(run(make(), [line]))[0]
+    assert (ev.action, ev.outcome, ev.user, ev.source_ip) == ("read", "success", "ftpalice", "127.0.0.1")
+    assert (ev.object, ev.bytes, ev.command) == ("file:/srv/ftp/exports/payroll_2024.xlsx", 150000, "RETR")
+    assert ev.fields["vsftpd.transfer_seconds"] == 3
+    assert ev.host == "ftp1"
+    assert format_timestamp(ev.time_us) == "2026-11-27T16:24:16.000000Z"
+
+
+def test_xferlog_name_with_spaces_from_another_server_is_kept_whole() -> None:
+    # vsftpd writes `_` for a space; a server that does not is split from the right, so the name stays whole
+    line = "Fri Nov 27 16:24:16 2026 1 10.0.0.7 26 /srv/ftp/my report 2024.csv a _ i r bob ftp 0 * c"
+    ev = events(run(make(), [line]))[0]
+    assert (ev.action, ev.object, ev.bytes) == ("write", "file:/srv/ftp/my report 2024.csv", 26)
+
+
+def test_xferlog_incomplete_anonymous_proftpd_delete_and_hostname() -> None:
+    lines = [
+        "Fri Nov 27 16:24:16 2026 1 127.0.0.1 0 /srv/ftp/missing.csv b _ o r ftpalice ftp 0 * i",
+        "Fri Nov 27 16:24:17 2026 1 10.9.8.7 512 /pub/readme.txt a _ o a guest@example.com ftp 0 * c",
+        "Sat Nov  7 06:04:16 2026 0 client.example.net 0 /home/bob/old.csv b _ d r bob ftp 0 * c",
+    ]
+    failed, anonymous, deleted = events(run(make(), lines))
+    assert (failed.outcome, failed.error_code, failed.bytes) == ("failure", "incomplete", 0)
+    assert (anonymous.user, anonymous.fields["vsftpd.access_mode"]) == ("anonymous", "anonymous")
+    assert (deleted.action, deleted.source_ip) == ("delete", None)
+    assert deleted.fields["source.domain"] == "client.example.net"
+    assert format_timestamp(deleted.time_us) == "2026-11-07T06:04:16.000000Z"  # day padded with a space
+
+
+def test_vsftpd_log_keeps_real_names_and_maps_ipv4_in_ipv6() -> None:
+    lines = [
+        'Fri Nov 27 16:24:16 2026 [pid 17815] CONNECT: Client "::ffff:192.0.2.10"',
+        'Fri Nov 27 16:24:16 2026 [pid 17814] [ftpalice] OK LOGIN: Client "::ffff:192.0.2.10"',
+        'Fri Nov 27 16:24:16 2026 [pid 17816] [ftpalice] OK DOWNLOAD: Client "::ffff:192.0.2.10", '
+        '"/srv/ftp/payroll 2024.xlsx", 150000 bytes, 486659.05Kbyte/sec',
+        'Fri Nov 27 16:24:16 2026 [pid 17816] [ftpalice] FAIL UPLOAD: Client "::ffff:192.0.2.10", '
+        '"/srv/ftp/ro/"quoted".txt", 1200 bytes, 12.00Kbyte/sec',
+        'Fri Nov 27 16:24:17 2026 [pid 17816] [ftpalice] OK DOWNLOAD: Client "::ffff:192.0.2.10", "/srv/ftp/empty", '
+        "0.00Kbyte/sec",
+    ]
+    login, download, upload, empty = events(run(make(), lines))
+    assert (login.action, login.outcome, login.user, login.source_ip) == ("login", "success", "ftpalice", "192.0.2.10")
+    assert (download.object, download.bytes, download.fields["process.pid"]) == (
+        "file:/srv/ftp/payroll 2024.xlsx", 150000, 17816)
+    assert (upload.action, upload.outcome, upload.object, upload.bytes) == (
+        "write", "failure", 'file:/srv/ftp/ro/"quoted".txt', 1200)  # a partial upload: bytes moved anyway
+    assert empty.bytes == 0  # vsftpd leaves out "0 bytes"
+
+
+def test_vsftpd_log_file_operations() -> None:
+    lines = [
+        'Fri Nov 27 16:25:00 2026 [pid 1] [bob] OK MKDIR: Client "10.0.0.5", "/srv/ftp/new dir"',
+        'Fri Nov 27 16:25:01 2026 [pid 1] [bob] OK RENAME: Client "10.0.0.5", "/srv/ftp/a b.txt /srv/ftp/c d.txt"',
+        'Fri Nov 27 16:25:02 2026 [pid 1] [bob] OK RMDIR: Client "10.0.0.5", "/srv/ftp/new dir"',
+        'Fri Nov 27 16:25:03 2026 [pid 1] [bob] FAIL DELETE: Client "10.0.0.5", "/srv/ftp/locked.csv"',
+        'Fri Nov 27 16:25:04 2026 [pid 1] [bob] OK CHMOD: Client "10.0.0.5", "/srv/ftp/x.csv 777"',
+        'Fri Nov 27 16:25:05 2026 [pid 1] [bob] FTP command: Client "10.0.0.5", "RETR x.csv"',
+        'Fri Nov 27 16:25:05 2026 [pid 1] [bob] FTP response: Client "10.0.0.5", "150 Opening BINARY mode"',
+    ]
+    mkdir, rename, rmdir, delete, chmod = events(run(make(), lines))
+    assert (mkdir.action, mkdir.object) == ("create", "file:/srv/ftp/new dir")
+    assert (rename.action, rename.object, rename.fields["file.target_path"]) == (
+        "rename", "file:/srv/ftp/a b.txt", "/srv/ftp/c d.txt")
+    assert (rmdir.action, delete.action, delete.outcome) == ("delete", "delete", "failure")
+    assert (chmod.action, chmod.object, chmod.fields["file.mode"]) == ("permission", "file:/srv/ftp/x.csv", "777")
+
+
+def test_syslog_layout_and_other_programs() -> None:
+    lines = [
+        "2026-11-27T16:24:16.123456+00:00 ftp1 vsftpd[17816]: [ftpalice] OK DOWNLOAD: Client \"10.1.1.1\", "
+        '"/srv/ftp/a.csv", 26 bytes, 138.75Kbyte/sec',
+        "2026-11-27T16:24:16.200000+00:00 ftp1 CRON[99]: (root) CMD (true)",
+    ]
+    (ev,) = events(run(make(), lines))
+    assert (ev.action, ev.user, ev.source_ip, ev.bytes, ev.host) == ("read", "ftpalice", "10.1.1.1", 26, "ftp1")
+    assert ev.fields["process.pid"] == 17816
+    assert ev.time_us % 1_000_000 == 123456
+
+
+def test_zone_less_stamps_take_the_source_zone_and_dst_fall_back_moves_forward() -> None:
+    ny = ZoneInfo("America/New_York")
+    lines = [  # 01:30 happens twice on 2026-11-01: EDT, then EST an hour later
+        "Sun Nov  1 01:30:00 2026 1 10.0.0.1 1 /a b _ o r u ftp 0 * c",
+        "Sun Nov  1 01:59:59 2026 1 10.0.0.1 1 /b b _ o r u ftp 0 * c",
+        "Sun Nov  1 01:30:00 2026 1 10.0.0.1 1 /c b _ o r u ftp 0 * c",
+    ]
+    stamps = [format_timestamp(e.time_us) for e in events(run(make(ny), lines))]
+    assert stamps == ["2026-11-01T05:30:00.000000Z", "2026-11-01T05:59:59.000000Z", "2026-11-01T06:30:00.000000Z"]
+
+
+def test_malformed_lines_are_failures() -> None:
+    lines = [
+        "Fri Nov 27 16:24:16 2026 garbage",
+        "Fri Xyz 27 16:24:16 2026 1 127.0.0.1 26 /a b _ o r u ftp 0 * c",
+        "Fri Nov 27 16:24:16 2026 [pid 1] [u] OK DOWNLOAD: no client",
+        "not a log line at all",
+        '2026-11-27T16:24:62+00:00 ftp1 vsftpd[1]: [u] OK LOGIN: Client "1.2.3.4"',  # second 62
+    ]
+    out = run(make(), lines)
+    assert [type(o) for o in out] == [ParseFailure] * 5
+    forced = run(make(layout="xferlog"), ['Fri Nov 27 16:24:16 2026 [pid 1] [u] OK LOGIN: Client "1.2.3.4"'])
+    assert isinstance(forced[0], ParseFailure)
+
+
+def test_samples_give_the_same_ids_twice_and_ids_differ_per_line() -> None:
+    lines = (SAMPLES / "vsftpd.log").read_text().splitlines()
+    first = [e.id for e in events(run(make(), lines))]
+    again = [e.id for e in events(run(make(), lines))]
+    assert first == again
+    assert len(set(first)) == len(first)
+
+
+_SEEDS = (SAMPLES / "vsftpd.log").read_text().splitlines() + (SAMPLES / "xferlog").read_text().splitlines()
+
+
+@st.composite
+def garbled_lines(draw: st.DrawFn) -> list[str]:
+    out = []
+    for line in draw(st.lists(st.sampled_from(_SEEDS), min_size=1, max_size=6)):
+        at = draw(st.integers(0, len(line)))
+        junk = draw(st.text(max_size=12))
+        out.append(draw(st.sampled_from([line[:at], line[:at] + junk + line[at:], line[:at] + junk, line])))
+    return out + draw(st.lists(st.text(max_size=60), max_size=2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(garbled_lines())
+def test_garbled_input_never_raises(lines: list[str]) -> None:
+    for item in run(make(ZoneInfo("Europe/Berlin")), lines):
+        assert isinstance(item, AccessEvent | ParseFailure)
+        if isinstance(item, AccessEvent):
+            assert item.action in ACTIONS
