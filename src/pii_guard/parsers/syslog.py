@@ -73,9 +73,12 @@ class SyslogFraming:
 
     @staticmethod
     def _rfc_seconds(key: str) -> int:
-        naive = datetime(
-            int(key[0:4]), int(key[5:7]), int(key[8:10]), int(key[11:13]), int(key[14:16]), int(key[17:19])
-        )
+        try:
+            naive = datetime(
+                int(key[0:4]), int(key[5:7]), int(key[8:10]), int(key[11:13]), int(key[14:16]), int(key[17:19])
+            )
+        except ValueError as exc:  # second 62, day 31 of a 30-day month ...: a bad line, not a crash
+            raise TimestampError(f"impossible time {key!r}: {exc}") from None
         zone = key[19:]
         offset = 0 if zone == "Z" else offset_seconds(zone)
         return int((naive - datetime(1970, 1, 1)).total_seconds()) - offset
