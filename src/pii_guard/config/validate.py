@@ -97,8 +97,8 @@ def describe(err: dict[str, Any], model: type[BaseModel]) -> tuple[PathKey, str,
         return loc, f"unknown key {dotted!r}", hint
     if kind == "union_tag_invalid":
         ctx = err.get("ctx") or {}
-        key = (*loc, "type")
-        return key, f"{'.'.join(str(p) for p in key)}: {ctx.get('tag')!r} is not one of the types", \
+        where: PathKey = (*loc, "type")
+        return where, f"{'.'.join(str(p) for p in where)}: {ctx.get('tag')!r} is not one of the types", \
             f"use one of {ctx.get('expected_tags')}"
     if kind == "missing":
         return loc, f"missing required key {dotted!r}", "add it"
