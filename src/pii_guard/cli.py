@@ -9,6 +9,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from pii_guard.incidents.book import IncidentBook
 from pii_guard.logs import configure as configure_logging
 from pii_guard.model import AccessEvent, ecs_document
 from pii_guard.notify.build import notifiers_for, targets_for
+from pii_guard.parsers.detect import describe, format_warnings, guess_file, readable_copy
 from pii_guard.parsers.registry import format_names, parser_class
 from pii_guard.pipeline import Batcher, FileIngest, FileSpec, RunStats
 from pii_guard.policy.ruletest import run_rule_test
@@ -102,7 +104,9 @@ def _progress(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
 
 
 @main.command()
-@click.option("--format", "fmt", required=True, type=click.Choice(format_names()), help="log format")
+@click.option("--format", "fmt", required=True, type=click.Choice([*format_names(), "auto"]),
+              help="log format; auto: guess it per file from its first lines (the guess and its confidence go to "
+                   "stderr)")
 @click.option("--tz", "tz_name", default=None, help="zone of formats that write local time (IANA name)")
 @click.option("--host", default=None, help="host.name for formats that do not carry it")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="parser option, repeatable")
@@ -110,31 +114,51 @@ def _progress(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def parse(fmt: str, tz_name: str | None, host: str | None, sets: tuple[str, ...], no_mask: bool,
           files: tuple[Path, ...]) -> None:
-    """Print the events of FILES as ECS JSON lines; failures go to stderr."""
+    """Print the events of FILES as ECS JSON lines; failures go to stderr. Gzip files are decompressed."""
     _require_files(files)
-    parser = parser_class(fmt)
-    spec = FileSpec(parser, parser_options(parser, _parse_sets(sets)), resolve_timezone(tz_name), host,
-                    mask_literals=not no_mask)
+    tz, given = resolve_timezone(tz_name), _parse_sets(sets)
+    specs = [(path, _parse_spec(path, fmt, given, tz, host, not no_mask)) for path in files]
     stats = RunStats()
     out = sys.stdout.buffer
     clock = SystemClock()
+    shown: dict[str, str] = {}  # path read → path given (a gzip file is read from a decompressed copy)
 
     def print_event(event: AccessEvent) -> None:
         out.write(orjson.dumps(ecs_document(event)) + b"\n")
 
     def report_failure(dead: DeadLetter) -> None:
         if stats.failed <= _MAX_FAILURES_SHOWN:
-            click.echo(f"pii-guard: {dead.source} offset {dead.offset}: {dead.reason}", err=True)
+            click.echo(f"pii-guard: {shown.get(dead.source, dead.source)} offset {dead.offset}: {dead.reason}",
+                       err=True)
 
     ingest = FileIngest(print_event, report_failure, stats, clock)
-    for path in files:
-        ingest.run(path, spec)
+    for path, spec in specs:
+        with readable_copy(path) as readable:
+            shown[str(readable)] = str(path)
+            ingest.run(readable, spec)
     out.flush()
     if stats.failed:
         click.echo(f"pii-guard: {stats.failed} record(s) not parsed, {stats.events} event(s) printed", err=True)
     if stats.unterminated:
-        click.echo(f"pii-guard: last line has no newline (parsed anyway): {', '.join(stats.unterminated)}",
-                   err=True)
+        click.echo("pii-guard: last line has no newline (parsed anyway): "
+                   + ", ".join(shown.get(p, p) for p in stats.unterminated), err=True)
+
+
+def _parse_spec(path: Path, fmt: str, given: dict[str, Any], tz: tzinfo | None, host: str | None,
+                mask: bool) -> FileSpec:
+    """How `parse` reads one file: the format asked for, or with `auto` the best guess (said on stderr),
+    its suggested options overridden by --set."""
+    options = given
+    if fmt == "auto":
+        guesses = guess_file(path)
+        if not guesses or guesses[0].confidence <= 0:
+            raise UsageError(f"{path}: cannot tell its format from its first lines ({describe(guesses)})",
+                             hint="pass --format NAME; `pii-guard parse --help` lists them")
+        click.echo(f"pii-guard: {path}: format {describe(guesses)}", err=True)
+        fmt, options = guesses[0].format, {**guesses[0].options, **given}
+    parser = parser_class(fmt)
+    line_bytes = int(getattr(parser, "preferred_max_line_bytes", 1 << 20))
+    return FileSpec(parser, parser_options(parser, options), tz, host, line_bytes, mask)
 
 
 def _load(config_path: Path | None) -> LoadedConfig:
@@ -157,6 +181,9 @@ def check(config_path: Path | None, as_json: bool) -> None:
         item: dict[str, Any] = {"path": src.path, "format": src.format, "files": len(matches)}
         if plan.parser.needs_timezone:
             item["timezone"] = src.timezone or "UTC (not set: this format writes local time without a zone)"
+        warnings = format_warnings(src.format, matches, src.include_compressed, src.max_line_bytes)
+        if warnings:
+            item["warnings"] = warnings
         report["sources"].append(item)
     notifiers = notifiers_for(loaded.config)  # refuses a missing or unreadable secret, never prints one
     report["notify"] = [{"name": t.name, "min_severity": t.min_severity} for t in targets_for(loaded.config)
@@ -174,6 +201,8 @@ def check(config_path: Path | None, as_json: bool) -> None:
         if "timezone" in item:
             line += f"; local timestamps read as {item['timezone']}"
         click.echo(line)
+        for warning in item.get("warnings", ()):
+            click.echo(f"    warning: {warning}")
     click.echo(f"  directory: {report['directory_users']} user(s); zones: {', '.join(report['zones'])}")
     click.echo(f"  data map categories: {', '.join(report['data_map_categories']) or '(none)'}")
     click.echo(f"  access policy {report['policy']}: {len(report['rules'])} rule(s)")
