@@ -2,6 +2,7 @@
 
     python benchmarks/detect.py                       # 1,000,000 pgAudit lines, 10,000 users, 3 runs
     python benchmarks/detect.py --lines 200000 --runs 5
+    python benchmarks/detect.py --sigma 200           # also: the shipped policy + 200 Sigma rules
 
 For each run, over the same generated pgAudit stderr file (benchmarks/generate.py, seed 1):
 - `re.match` baseline: a bare regex loop over the file's lines (the Python limit);
@@ -9,6 +10,10 @@ For each run, over the same generated pgAudit stderr file (benchmarks/generate.p
 - parse + enrich + detect: the same, through the detection engine with the shipped policy
   (rules/access-policy.yaml) alone, and with 50 extra rules (25 zone restrictions on single objects and 25
   quotas), each as events/s and as a ratio to the baseline of the same run.
+With `--sigma N`: the same end to end with the shipped policy plus N Sigma rules (`sigma_rules`: the shipped
+pack of rules/sigma and generated rules of the kinds a site writes), and detection alone (the events parsed
+and enriched once beforehand; the engine's own rate, policy alone and policy + N Sigma rules, also per CPU
+second), since the issue's target (200 rules + policy >= 50,000 events/s on one core) is on detection.
 Then the memory of windows: 100,000 users active in 5 windowed rules, bytes per tracked key-window (Python
 objects as measured by sys.getsizeof, and as saved in the state database).
 """
@@ -28,10 +33,13 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.harness import build_enricher, ensure_log, ensure_policy, parse_file  # noqa: E402
 from pii_guard.detection.engine import DetectionEngine  # noqa: E402
-from pii_guard.model import AccessEvent  # noqa: E402
+from pii_guard.model import AccessEvent, EnrichedEvent  # noqa: E402
 from pii_guard.policy.compile import compile_policy  # noqa: E402
+from pii_guard.policy.context import Detector, PolicyContext  # noqa: E402
 from pii_guard.policy.models import Policy  # noqa: E402
 from pii_guard.rules.windows import SlidingSum  # noqa: E402
+from pii_guard.sigma.detector import sigma_detectors  # noqa: E402
+from pii_guard.sigma.ruleset import load_ruleset  # noqa: E402
 from pii_guard.sources.files import iter_lines  # noqa: E402
 
 
@@ -58,6 +66,77 @@ def shipped_policy(extra: int, directory: Path | None = None) -> Policy:
     return Policy.model_validate(data)
 
 
+_KINDS = ("statement", "user", "object", "web", "numeric", "regex", "correlation")
+_WEIGHTS = (30, 20, 15, 20, 6, 4, 5)  # percent of the generated rules of each kind
+
+
+def _generated_rule(i: int, kind: str) -> str:
+    head = f"title: generated {kind} {i}\nname: gen-{kind}-{i}\nlevel: medium\n"
+    pg = "logsource: {product: pii-guard, category: database_access}\n"
+    if kind == "statement":  # a suspicious statement text: anchored by its literal
+        return head + pg + (f"detection:\n  sel:\n    pii.statement|contains: ['pg_read_file_{i}(', 'lo_export_{i}(']\n"
+                            "  condition: sel\n")
+    if kind == "user":  # one account on some tables: anchored by equal values
+        return head + pg + (f"detection:\n  sel:\n    user.name: [svc-{i}, contractor-{i}]\n"
+                            f"    pii.object|startswith: 'db:crm.public.'\n  condition: sel\n")
+    if kind == "object":  # a table family read or exported by anyone but its owner
+        return head + pg + (f"detection:\n  sel:\n    pii.object: 'db:*.archive_{i}_*'\n"
+                            "    event.action: [read, export]\n"
+                            f"  filter:\n    user.name: owner-{i}\n  condition: sel and not filter\n")
+    if kind == "web":  # web rules: they never meet database events
+        return head + (f"logsource: {{category: webserver}}\ndetection:\n  sel:\n    cs-method: GET\n"
+                       f"    c-useragent|contains: ['scanner-{i}/', 'fuzzer-{i} ']\n  condition: sel\n")
+    if kind == "numeric":  # large reads of a category: no literal to index on
+        return head + pg + (f"detection:\n  sel:\n    pii.rows|gt: {50_000 + i}\n    pii.categories: personal\n"
+                            "  condition: sel\n")
+    if kind == "regex":
+        return head + pg + (f"detection:\n  sel:\n    pii.statement|re: 'pg_sleep\\(\\s*{i}\\d{{3}}\\s*\\)'\n"
+                            "  condition: sel\n")
+    return (f"title: many failed logins {i}\nname: gen-corr-{i}\nlevel: high\ncorrelation:\n  type: event_count\n"
+            f"  rules: [gen-failed-{i}]\n  group-by: [user.name]\n  timespan: 10m\n  condition: {{gte: {20 + i}}}\n"
+            f"---\ntitle: failed login {i}\nname: gen-failed-{i}\nlevel: informational\n"
+            "logsource: {product: pii-guard, category: authentication}\n"
+            "detection:\n  sel: {event.action: login, event.outcome: failure}\n  condition: sel\n")
+
+
+def sigma_rules(n: int, out_dir: Path) -> Path:
+    """A directory of n Sigma rules: the shipped pack (rules/sigma) and generated rules of every kind."""
+    target = out_dir / f"sigma-{n}"
+    if target.exists():
+        for old in target.glob("*.yml"):
+            old.unlink()
+    target.mkdir(parents=True, exist_ok=True)
+    pack = sorted((ROOT / "rules" / "sigma").glob("*.yml"))
+    shipped = sum(len(load_ruleset([p]).rules) + len(load_ruleset([p]).correlations) for p in pack)
+    for p in pack:
+        (target / p.name).write_text(p.read_text())
+    kinds = [k for k, w in zip(_KINDS, _WEIGHTS, strict=True) for _ in range(w)]
+    made = shipped
+    i = 0
+    while made < n:
+        kind = kinds[i % len(kinds)]
+        (target / f"gen-{i:04d}.yml").write_text(_generated_rule(i, kind))
+        made += 2 if kind == "correlation" else 1
+        i += 1
+    return target
+
+
+def _detectors(policy: Policy, sigma: Path | None) -> list[Detector]:
+    detectors: list[Detector] = list(compile_policy(policy).detectors)
+    if sigma is not None:
+        detectors += sigma_detectors(load_ruleset([sigma]), PolicyContext(policy.timezone, policy.defaults))
+    return detectors
+
+
+def detect_only(items: list[EnrichedEvent], policy: Policy, sigma: Path | None) -> tuple[float, float, int]:
+    """Events/s (wall and per CPU second) of the engine alone over events parsed and enriched beforehand."""
+    engine = DetectionEngine(_detectors(policy, sigma), policy.lateness)
+    started, cpu = time.perf_counter(), time.process_time()
+    matches = sum(len(engine.process(item, "bench")) for item in items) + len(engine.drain())
+    wall, used = time.perf_counter() - started, time.process_time() - cpu
+    return len(items) / wall, len(items) / used, matches
+
+
 def baseline(path: Path) -> float:
     pattern = re.compile(r"(\S+) (\S+) (\S+)")
     started = time.perf_counter()
@@ -69,9 +148,10 @@ def baseline(path: Path) -> float:
     return n / (time.perf_counter() - started)
 
 
-def run_once(path: Path, policy_files: dict[str, Path], policy: Policy | None) -> tuple[float, int, int]:
+def run_once(path: Path, policy_files: dict[str, Path], policy: Policy | None,
+             sigma: Path | None = None) -> tuple[float, int, int]:
     enricher = build_enricher(policy_files)
-    engine = DetectionEngine(compile_policy(policy).detectors, policy.lateness) if policy else None
+    engine = DetectionEngine(_detectors(policy, sigma), policy.lateness) if policy else None
     matches = 0
 
     def on_event(event: AccessEvent) -> None:
@@ -110,12 +190,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--sigma", type=int, default=0, metavar="N", help="also the shipped policy + N Sigma rules")
     args = parser.parse_args()
     path = ensure_log("pgaudit-stderr", args.lines)
     policy_files = ensure_policy()
     directory = policy_files["directory"]
-    cases = {"parse + enrich": None, "+ detect (shipped policy)": shipped_policy(0, directory),
-             "+ detect (shipped + 50 rules)": shipped_policy(50, directory)}
+    shipped = shipped_policy(0, directory)
+    sigma = sigma_rules(args.sigma, path.parent) if args.sigma else None
+    cases: dict[str, tuple[Policy | None, Path | None]] = {
+        "parse + enrich": (None, None), "+ detect (shipped policy)": (shipped, None),
+        "+ detect (shipped + 50 rules)": (shipped_policy(50, directory), None)}
+    if sigma is not None:
+        cases[f"+ detect (shipped + {args.sigma} Sigma)"] = (shipped, sigma)
     rates: dict[str, list[float]] = {name: [] for name in cases}
     ratios: dict[str, list[float]] = {name: [] for name in cases}
     base: list[float] = []
@@ -123,8 +209,8 @@ def main() -> None:
     for _ in range(args.runs):
         b = baseline(path)
         base.append(b)
-        for name, policy in cases.items():
-            rate, events, found = run_once(path, policy_files, policy)
+        for name, (policy, rules) in cases.items():
+            rate, events, found = run_once(path, policy_files, policy, rules)
             rates[name].append(rate)
             ratios[name].append(rate / b)
             matches[name] = found
@@ -134,6 +220,16 @@ def main() -> None:
         r = rates[name]
         print(f"  {name:32} {statistics.median(r):>10,.0f} events/s (min {min(r):,.0f}, max {max(r):,.0f}); "
               f"ratio to re.match {statistics.median(ratios[name]):.3f}; matches {matches[name]:,}")
+    if sigma is not None:
+        enricher = build_enricher(policy_files)
+        items: list[EnrichedEvent] = []
+        parse_file("pgaudit-stderr", path, lambda event: items.append(enricher(event)))
+        only = {"shipped policy": None, f"shipped policy + {args.sigma} Sigma rules": sigma}
+        for name, rules in only.items():
+            runs = [detect_only(items, shipped, rules) for _ in range(args.runs)]
+            walls, cpus = [r[0] for r in runs], [r[1] for r in runs]
+            print(f"  detection only, {name:34} {statistics.median(walls):>9,.0f} events/s (min {min(walls):,.0f}, "
+                  f"max {max(walls):,.0f}); {statistics.median(cpus):,.0f} per CPU second; matches {runs[0][2]:,}")
     mem = window_memory()
     print(f"windows: {mem['keys']:,} key-windows; {mem['bytes_in_memory']:.0f} bytes each in memory, "
           f"{mem['bytes_saved']:.0f} bytes each as saved")

@@ -343,7 +343,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
 
 @main.group()
 def rules() -> None:
-    """Test and inspect the access policy."""
+    """Test and inspect the access policy and the Sigma rules."""
 
 
 @rules.command("test")
@@ -357,11 +357,21 @@ def rules() -> None:
 @click.argument("sample", type=click.Path(path_type=Path))
 def rules_test(config_path: Path | None, fmt: str | None, sets: tuple[str, ...], verbose: bool, as_json: bool,
                rulefile: Path, sample: Path) -> None:
-    """Run the policy RULEFILE over SAMPLE: which lines match which rule, and why not. Exit 1 on matches."""
-    _require_files((rulefile, sample))
+    """Run RULEFILE over SAMPLE: which lines match which rule, and why not. Exit 1 on matches.
+
+    RULEFILE is an access policy, or a Sigma rule file or directory (run alone, in the policy's time zone)."""
+    from pii_guard.detection.build import sigma_test_for
+    from pii_guard.sigma.load import looks_like_sigma
+
+    if not rulefile.is_dir():
+        _require_files((rulefile,))
+    _require_files((sample,))
     loaded = _load(config_path)
     enricher = Enricher.from_config(loaded.config)
-    policy = policy_for(loaded.config, enricher, override=rulefile)
+    if looks_like_sigma(rulefile):
+        policy = sigma_test_for(loaded.config, enricher, [rulefile])
+    else:
+        policy = policy_for(loaded.config, enricher, override=rulefile)
     report = run_rule_test(policy, enricher, sample, _spec_for(loaded, sample, fmt, sets), SystemClock())
     if as_json:
         for line, match in report.matches:
@@ -369,6 +379,35 @@ def rules_test(config_path: Path | None, fmt: str | None, sets: tuple[str, ...],
     else:
         print_rule_test(report, rulefile, sample, verbose)
     sys.exit(EXIT_FOUND if report.matches else EXIT_OK)
+
+
+@rules.command("lint")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="problems as JSON lines")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def rules_lint(config_path: Path | None, as_json: bool, paths: tuple[Path, ...]) -> None:
+    """Check Sigma rules (PATHS, default: the config's policy.sigma): unknown fields for the logsource, regexes
+    RE2 refuses, rules that can never match. Exit 1 if there is an error, 0 for warnings only."""
+    from pii_guard.detection.build import field_mapping_for
+    from pii_guard.sigma.lint import lint
+
+    loaded = _load(config_path)
+    targets = list(paths) or [loaded.config.resolve(p) for p in loaded.config.policy.sigma]
+    if not targets:
+        raise UsageError("no Sigma rules to lint", hint="name files or directories, or set policy.sigma")
+    problems = lint(targets, field_mapping_for(loaded.config))
+    for problem in problems:
+        if as_json:
+            click.echo(orjson.dumps({"location": str(problem.location) if problem.location else None,
+                                     "severity": problem.severity, "message": problem.message,
+                                     "hint": problem.hint}).decode())
+        else:
+            click.echo(str(problem))
+    errors = sum(p.severity == "error" for p in problems)
+    if not as_json:
+        click.echo(f"{len(problems) - errors} warning(s), {errors} error(s)" if problems else "no problems found",
+                   err=True)
+    sys.exit(EXIT_FOUND if errors else EXIT_OK)
 
 
 def _print_summary(stats: RunStats, seconds: float, store_path: Path, as_json: bool) -> None:

@@ -12,7 +12,8 @@ from pii_guard.policy.ruletest import RuleTestReport
 
 def print_rule_test(report: RuleTestReport, rulefile: Path, sample: Path, verbose: bool) -> None:
     stats = report.stats
-    click.echo(f"policy {rulefile}, sample {sample}: {stats.lines} line(s), {stats.events} event(s), "
+    kind = "rules" if report.sigma else "policy"
+    click.echo(f"{kind} {rulefile}, sample {sample}: {stats.lines} line(s), {stats.events} event(s), "
                f"{stats.failed} not parsed")
     for dead in report.failures[:10]:
         click.echo(f"  not parsed at offset {dead.offset}: {dead.reason}")

@@ -29,6 +29,9 @@ class SourceConfig(Strict):
         default="beginning", description="where to start in a file seen for the first time at start-up"
     )
     include_compressed: bool = Field(default=False, description="also read rotated .gz/.xz/... files")
+    expect_every: DurationUs | None = Field(
+        default=None, description="silence longer than this raises a silent-source match (switched-off auditing)"
+    )
 
 
 class SqliteStoreConfig(Strict):
@@ -80,6 +83,12 @@ class PolicyConfig(Strict):
     data_map: str | None = None
     directory: str | None = None
     access: str | None = Field(default=None, description="the access policy file (rules/access-policy.yaml)")
+    sigma: list[str] = Field(
+        default_factory=list, description="Sigma rule files or directories (every .yml below), e.g. rules/sigma"
+    )
+    sigma_fields: str | None = Field(
+        default=None, description="Sigma field and logsource mapping file (see pii_guard/sigma/fields.py)"
+    )
 
 
 class PrivacyConfig(Strict):

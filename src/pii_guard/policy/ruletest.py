@@ -1,5 +1,5 @@
-"""`pii-guard rules test`: run a policy over a sample log and say which lines matched which rule, and for
-the rules that did not match, why not (like fail2ban-regex / wazuh-logtest, for access policies)."""
+"""`pii-guard rules test`: run a policy or Sigma rules over a sample log and say which lines matched which rule,
+and for the rules that did not match, why not (like fail2ban-regex / wazuh-logtest, for access policies)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import bisect
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from pii_guard.clock import Clock
 from pii_guard.enrich.enricher import Enricher
@@ -15,6 +16,19 @@ from pii_guard.pipeline import FileIngest, FileSpec, RunStats
 from pii_guard.policy.compile import CompiledPolicy
 from pii_guard.policy.context import Detector
 from pii_guard.store.base import DeadLetter
+
+
+@runtime_checkable
+class ManyRules(Protocol):
+    """A detector that holds many rules (the Sigma detectors): one label and one verdict per rule."""
+
+    def labels(self) -> list[str]: ...
+
+    def why_not_each(self, item: EnrichedEvent) -> dict[str, str]: ...
+
+
+def detector_labels(detector: Detector) -> list[str]:
+    return detector.labels() if isinstance(detector, ManyRules) else [detector_label(detector)]
 
 
 def detector_label(detector: Detector) -> str:
@@ -42,6 +56,7 @@ class RuleTestReport:
     miss_reasons: dict[str, Counter[str]]
     unexercised: list[str]
     failures: list[DeadLetter]
+    sigma: bool = False  # the rules tested are Sigma rules
 
     @property
     def matches(self) -> list[tuple[int, Match]]:
@@ -56,7 +71,7 @@ def run_rule_test(policy: CompiledPolicy, enricher: Enricher, sample: Path, spec
     FileIngest(events.append, failures.append, stats, clock).run(sample, spec)
     line_starts = _line_starts(sample)
     ordered = sorted(events, key=lambda e: e.time_us)  # stable: ties keep file order, as the engine does
-    labels = [detector_label(d) for d in policy.detectors]
+    labels = [label for d in policy.detectors for label in detector_labels(d)]
     matched: Counter[str] = Counter()
     reasons: dict[str, Counter[str]] = {label: Counter() for label in labels}
     results = []
@@ -64,20 +79,27 @@ def run_rule_test(policy: CompiledPolicy, enricher: Enricher, sample: Path, spec
         item = enricher(event)
         line = bisect.bisect_right(line_starts, event.offset) if event.offset >= 0 else 0
         result = EventResult(line, item)
-        for detector, label in zip(policy.detectors, labels, strict=True):
+        for detector in policy.detectors:
             found = detector.observe(item)
-            if found:
-                result.matches.extend(found)
-                matched.update(m.rule_id for m in found)
-                continue
-            why = detector.why_not(item)
-            if why is not None:
+            result.matches.extend(found)
+            matched.update(m.rule_id for m in found)
+            for label, why in _misses(detector, item, {m.rule_id for m in found}).items():
                 result.misses[label] = why
                 reasons[label][why] += 1
         results.append(result)
     wanted = set().union(*(d.branches() for d in policy.detectors)) if policy.detectors else set()
     seen = set().union(*(d.exercised for d in policy.detectors)) if policy.detectors else set()
-    return RuleTestReport(stats, results, labels, matched, reasons, sorted(wanted - seen), failures)
+    sigma = any(isinstance(d, ManyRules) for d in policy.detectors)
+    return RuleTestReport(stats, results, labels, matched, reasons, sorted(wanted - seen), failures, sigma)
+
+
+def _misses(detector: Detector, item: EnrichedEvent, hit: set[str]) -> dict[str, str]:
+    if isinstance(detector, ManyRules):
+        return {label: why for label, why in detector.why_not_each(item).items() if label not in hit}
+    if hit:
+        return {}
+    why = detector.why_not(item)
+    return {} if why is None else {detector_label(detector): why}
 
 
 def _line_starts(path: Path) -> list[int]:

@@ -1,0 +1,306 @@
+"""Sigma correlation rules in stream: event_count, value_count, temporal and temporal_ordered.
+
+Each correlation keeps one keyed window store (rules/windows.py) named `sigma:<rule>`, keyed by its group-by
+values, so the engine saves it with each batch and a restart neither forgets a half-built sequence nor counts
+an event twice. Events reach correlations in event-time order (the engine's reorder buffer). A window is the
+timespan ending at the newest event of the group.
+
+When a correlation fires:
+- event_count and value_count: when the condition becomes true for the group; again only after it has been
+  false (one match per episode, as policy quotas). `eq 1` over a long timespan grouped by (user, IP) thus
+  fires on a user's first event from an IP not seen for that long.
+- temporal: when the group has seen enough of its rules (by default all) within the timespan; the occurrences
+  are then used up, so a repeat of the whole set fires again.
+- temporal_ordered: when the rules occurred in their listed order within the timespan (one event counts for
+  one step only); the chain is then used up.
+A correlation's own rules may be correlations (chains); a correlation referred to by another one raises no
+match of its own, nor does a rule a correlation refers to, unless the correlation says `generate: true`.
+"""
+
+from __future__ import annotations
+
+import bisect
+from array import array
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sigma.correlations import SigmaCorrelationConditionOperator as Op
+from sigma.correlations import SigmaCorrelationRule, SigmaCorrelationType
+
+from pii_guard.rules.windows import EVIDENCE_KEPT, DistinctSet, KeyedWindows, id_bytes
+from pii_guard.sigma.compile import LEVELS, rule_label
+from pii_guard.sigma.values import EventView
+
+_OPS: dict[Op, Callable[[float, float], bool]] = {
+    Op.LT: lambda a, b: a < b, Op.LTE: lambda a, b: a <= b, Op.GT: lambda a, b: a > b,
+    Op.GTE: lambda a, b: a >= b, Op.EQ: lambda a, b: a == b, Op.NEQ: lambda a, b: a != b,
+}  # fmt: skip
+_SYMBOL = {Op.LT: "<", Op.LTE: "≤", Op.GT: ">", Op.GTE: "≥", Op.EQ: "=", Op.NEQ: "≠"}
+SUPPORTED = {SigmaCorrelationType.EVENT_COUNT, SigmaCorrelationType.VALUE_COUNT, SigmaCorrelationType.TEMPORAL,
+             SigmaCorrelationType.TEMPORAL_ORDERED}
+MAX_KEPT = 100_000  # event times kept per group at most (a count condition above this is refused)
+
+
+def _evidence(blob: bytes, event_id: str, carried: bytes = b"") -> bytes:
+    """The newest EVIDENCE_KEPT distinct ids of `blob`, `carried` and `event_id`, 16 bytes each."""
+    new = id_bytes(event_id)
+    if not carried:
+        return blob if blob[-16:] == new else (blob + new)[-16 * EVIDENCE_KEPT :]
+    joined = blob + carried
+    chunks = dict.fromkeys(joined[i : i + 16] for i in range(0, len(joined), 16))
+    chunks.pop(new, None)
+    chunks[new] = None
+    return b"".join(list(chunks)[-EVIDENCE_KEPT:])
+
+
+class EventTimes:
+    """The times of a group's events within the timespan (at most `cap` of the newest), for event_count."""
+
+    __slots__ = ("evidence", "fired", "last_us", "times")
+
+    def __init__(self) -> None:
+        self.times = array("q")
+        self.evidence = b""
+        self.fired = False
+        self.last_us = 0
+
+    def add(self, time_us: int, width_us: int, cap: int, event_id: str) -> bool:
+        newest = max(self.last_us, time_us)
+        if time_us <= newest - width_us:
+            return False  # older than the window already is
+        bisect.insort(self.times, time_us)
+        self.last_us = newest
+        cut = bisect.bisect_right(self.times, newest - width_us)
+        drop = max(cut, len(self.times) - cap)
+        if drop:
+            del self.times[:drop]
+        self.evidence = _evidence(self.evidence, event_id)
+        return True
+
+    @property
+    def total(self) -> int:
+        return len(self.times)
+
+    def start_us(self) -> int:
+        return self.times[0] if self.times else self.last_us
+
+    def to_state(self) -> list[Any]:
+        return [list(self.times), self.evidence.hex(), self.fired, self.last_us]
+
+    @classmethod
+    def from_state(cls, state: list[Any]) -> EventTimes:
+        item = cls()
+        item.times = array("q", state[0])
+        item.evidence = bytes.fromhex(state[1])
+        item.fired = bool(state[2])
+        item.last_us = int(state[3])
+        return item
+
+
+class RuleTimes:
+    """Per rule of a temporal correlation: when it last occurred (temporal), or the latest start of an ordered
+    chain through it (temporal_ordered); -1 for never."""
+
+    __slots__ = ("evidence", "fired", "last_us", "seen")
+
+    def __init__(self, rules: int) -> None:
+        self.seen = [-1] * rules
+        self.evidence = b""
+        self.fired = False
+        self.last_us = 0
+
+    def to_state(self) -> list[Any]:
+        return [self.seen, self.evidence.hex(), self.fired, self.last_us]
+
+    @classmethod
+    def from_state(cls, state: list[Any]) -> RuleTimes:
+        item = cls(len(state[0]))
+        item.seen = [int(x) for x in state[0]]
+        item.evidence = bytes.fromhex(state[1])
+        item.fired = bool(state[2])
+        item.last_us = int(state[3])
+        return item
+
+
+@dataclass
+class Fired:
+    """A correlation that fired on an event: what it counted and over which window."""
+
+    correlation: CompiledCorrelation
+    count: float
+    window: tuple[int, int]
+    evidence: tuple[bytes, ...]
+    group: str
+
+
+@dataclass
+class CompiledCorrelation:
+    label: str
+    title: str
+    rule: SigmaCorrelationRule
+    kind: SigmaCorrelationType
+    members: list[str]  # labels of the referenced rules and correlations, in the rule's order
+    group_fields: dict[str, list[str]]  # member label → event field per group-by entry
+    group_names: list[str]
+    timespan_us: int
+    op: Op
+    threshold: float
+    value_fields: list[str]  # value_count: the counted fields (event names)
+    severity: str
+    informational: bool
+    tags: tuple[str, ...]
+    order: int = 0
+    store: KeyedWindows[Any] = field(default_factory=KeyedWindows)
+
+    @property
+    def store_name(self) -> str:
+        return self.label
+
+    def condition_text(self) -> str:
+        return f"{_SYMBOL[self.op]} {self.threshold:g}"
+
+    def restore(self, key: str, state: list[Any]) -> None:
+        if self.kind is SigmaCorrelationType.EVENT_COUNT:
+            self.store.load(key, EventTimes.from_state(state))
+        elif self.kind is SigmaCorrelationType.VALUE_COUNT:
+            self.store.load(key, DistinctSet.from_state(state))
+        else:
+            self.store.load(key, RuleTimes.from_state(state))
+
+    def _group(self, view: EventView, member: str) -> str:
+        parts = []
+        for name in self.group_fields[member]:
+            values = view.cased(name)
+            parts.append(values[0] if values else "")
+        return "\x1f".join(parts)
+
+    def observe(self, view: EventView, hits: Sequence[str],
+                carried: Mapping[str, tuple[bytes, ...]] | None = None) -> Fired | None:
+        """Feed the members that matched this event; say whether the correlation fires on it. `carried`: the
+        evidence of member correlations that fired on this event, kept as this one's evidence too."""
+        present = [m for m in self.members if m in hits]
+        if not present:
+            return None
+        ev = view.item.event
+        group = self._group(view, present[0])
+        if self.kind is SigmaCorrelationType.EVENT_COUNT:
+            return self._count(group, ev.time_us, ev.id)
+        if self.kind is SigmaCorrelationType.VALUE_COUNT:
+            return self._values(view, group, ev.time_us, ev.id)
+        ids = b"".join(b"".join((carried or {}).get(m, ())) for m in present)
+        return self._temporal(view, [m for m in reversed(self.members) if m in hits], ev.time_us, ids, ev.id)
+
+    def _cap(self) -> int:
+        return int(self.threshold) + 1
+
+    def _episode(self, state: Any, count: float, group: str, start: int, end: int) -> Fired | None:
+        if not _OPS[self.op](count, self.threshold):
+            state.fired = False
+            return None
+        if state.fired:
+            return None
+        state.fired = True
+        return Fired(self, count, (start, end), _split(state.evidence), group)
+
+    def _count(self, group: str, time_us: int, event_id: str) -> Fired | None:
+        state = self.store.get(group)
+        if state is None:
+            state = EventTimes()
+            self.store.put(group, state)
+        else:
+            self.store.touch(group)
+        if not state.add(time_us, self.timespan_us, self._cap(), event_id):
+            return None
+        return self._episode(state, state.total, group, state.start_us(), time_us)
+
+    def _values(self, view: EventView, group: str, time_us: int, event_id: str) -> Fired | None:
+        values = ["\x1f".join(v) for v in zip(*(view.cased(f) for f in self.value_fields), strict=False)] \
+            if len(self.value_fields) > 1 else list(view.cased(self.value_fields[0]))
+        if not values:
+            return None  # an event without the field adds no value (as COUNT(DISTINCT) skips NULL)
+        state = self.store.get(group)
+        if state is None:
+            state = DistinctSet()
+            self.store.put(group, state)
+        else:
+            self.store.touch(group)
+        if time_us <= state.last_us - self.timespan_us:
+            return None
+        for value in values:
+            state.add(time_us, value, self.timespan_us, self._cap(), event_id)
+        return self._episode(state, state.total, group, state.window_start_us(0), time_us)
+
+    def _temporal(self, view: EventView, hits: list[str], time_us: int, carried: bytes,
+                  event_id: str) -> Fired | None:
+        group = self._group(view, hits[0])
+        state = self.store.get(group)
+        if state is None:
+            state = RuleTimes(len(self.members))
+            self.store.put(group, state)
+        else:
+            self.store.touch(group)
+        state.last_us = max(state.last_us, time_us)
+        state.evidence = _evidence(state.evidence, event_id, carried)
+        width, seen = self.timespan_us, state.seen
+        ordered = self.kind is SigmaCorrelationType.TEMPORAL_ORDERED
+        for member in hits:  # last member first: one event fills one step of a chain
+            i = self.members.index(member)
+            if not ordered:
+                seen[i] = max(seen[i], time_us)
+            elif i == 0:
+                seen[0] = time_us
+            elif seen[i - 1] >= 0 and time_us - seen[i - 1] <= width:
+                seen[i] = max(seen[i], seen[i - 1])
+        if ordered:
+            done = 0
+            while done < len(seen) and seen[done] >= 0 and time_us - seen[done] <= width:
+                done += 1
+            live = list(seen[:done])
+            count: float = done
+        else:
+            live = [s for s in seen if s >= 0 and time_us - s <= width]
+            count = len(live)
+        if not _OPS[self.op](count, self.threshold):
+            return None
+        fired = Fired(self, count, (min(live, default=time_us), time_us), _split(state.evidence), group)
+        state.seen = [-1] * len(self.members)  # used up: a repeat of the whole set fires again
+        state.evidence = b""
+        if ordered and self.members[0] in hits:
+            state.seen[0] = time_us  # this event may start the next chain
+        return fired
+
+
+def _split(blob: bytes) -> tuple[bytes, ...]:
+    return tuple(blob[i : i + 16] for i in range(0, len(blob), 16))
+
+
+def compile_correlation(rule: SigmaCorrelationRule, fallback: str, member_labels: Mapping[int, str],
+                        member_fields: Callable[[str, str], str], order: int = 0) -> CompiledCorrelation:
+    """`member_labels`: id() of each referenced pySigma rule → its label; `member_fields(label, sigma_field)`
+    → the event field that Sigma field means in that member's events."""
+    label = rule_label(rule, fallback)
+    members = [member_labels[id(ref.rule)] for ref in rule.rules or []]
+    by_reference: dict[str, str] = {}
+    for ref in rule.rules or []:
+        for key in (ref.reference, ref.rule.name, str(ref.rule.id) if ref.rule.id else None):
+            if key:
+                by_reference[key] = member_labels[id(ref.rule)]
+    names = list(rule.group_by or [])
+    aliases = {alias.alias: {by_reference.get(ref.reference, ref.reference): fname
+                             for ref, fname in alias.mapping.items()} for alias in rule.aliases}
+    group_fields = {m: [member_fields(m, aliases[n].get(m, n) if n in aliases else n) for n in names]
+                    for m in members}
+    cond = rule.condition
+    op = getattr(cond, "op", Op.GTE)
+    threshold = float(getattr(cond, "count", len(members)))
+    fieldref = getattr(cond, "fieldref", None)
+    refs = [fieldref] if isinstance(fieldref, str) else list(fieldref or [])
+    value_fields = [member_fields(members[0], r) for r in refs] if members else []
+    level = rule.level.name.lower() if rule.level is not None else "medium"
+    return CompiledCorrelation(
+        label=label, title=rule.title or label, rule=rule, kind=rule.type, members=members,
+        group_fields=group_fields, group_names=names, timespan_us=rule.timespan.seconds * 1_000_000, op=op,
+        threshold=threshold, value_fields=value_fields, severity=LEVELS.get(level, "medium"),
+        informational=level == "informational", tags=tuple(str(t) for t in rule.tags), order=order,
+    )

@@ -1,0 +1,221 @@
+"""Sigma rules as pii-guard detectors, and their findings as Matches that open incidents like policy matches.
+
+Two detectors, so the engine treats each as it should: `SigmaDetector` holds the rules that judge one event
+alone; it keeps no windows, so the engine runs it as soon as an event arrives. `CorrelationDetector` holds the
+correlations and the rules they refer to; it keeps windows, so the engine feeds it in event-time order
+through the reorder buffer and saves its windows with each batch.
+
+A match's rule id is `sigma:` + the rule's name (or its id), its kind `sigma`, its severity the rule's level
+(informational rules raise no match of their own: Sigma says they must not alert; they can feed
+correlations). Tags are kept at the end of the sentence. A refused request still counts as an attempt
+(`attempt`) but keeps the rule's level: a rule about failed logins is about failures."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from pii_guard.model import FAILURE, EnrichedEvent, Match
+from pii_guard.policy.context import PolicyContext, count, span, verb, who
+from pii_guard.rules.windows import KeyedWindows
+from pii_guard.sigma.compile import CompiledRule, Predicate, compile_parts
+from pii_guard.sigma.correlate import Fired
+from pii_guard.sigma.index import RuleIndex
+from pii_guard.sigma.ruleset import RuleSet
+from pii_guard.sigma.values import EventView
+
+KIND = "sigma"
+
+
+def _sentence_tail(tags: Sequence[str]) -> str:
+    return f" [{', '.join(tags)}]" if tags else ""
+
+
+def _target(item: EnrichedEvent) -> str:
+    ev = item.event
+    what = ev.object or (ev.command and f"`{ev.command}`") or "something"
+    origin = f" from {ev.source_ip}" if ev.source_ip else ""
+    return f"{what}{origin}"
+
+
+def sigma_match(item: EnrichedEvent, ctx: PolicyContext, *, rule_id: str, severity: str, sentence: str,
+                key: str = "", volume: float | None = None, unit: str | None = None, limit: float | None = None,
+                window: tuple[int, int] | None = None, evidence: tuple[str, ...] | None = None) -> Match:
+    """Like policy.context.make_match, but a refused attempt keeps the rule's severity."""
+    ev = item.event
+    digest = hashlib.blake2b(f"{rule_id}\0{key}\0{ev.id}".encode(), digest_size=16).hexdigest()
+    return Match(
+        id=digest, rule_id=rule_id, kind=KIND, severity=severity, time_us=ev.time_us, user=ev.user,
+        roles=ctx.roles(item), object=ev.object, categories=ctx.categories(item), volume=volume, unit=unit,
+        limit=limit, window_start_us=window[0] if window else None, window_end_us=window[1] if window else None,
+        evidence=evidence if evidence is not None else (ev.id,), sentence=sentence, attempt=ev.outcome == FAILURE,
+        source_ip=ev.source_ip, zone=ctx.zone(item), event_rows=ev.rows, event_bytes=ev.bytes,
+        event_records=len(ev.record_ids),
+    )
+
+
+def rule_match(rule: CompiledRule, item: EnrichedEvent, ctx: PolicyContext) -> Match:
+    sentence = f"{rule.title}: {who(item)} {verb(item)} {_target(item)}{_sentence_tail(rule.tags)}"
+    return sigma_match(item, ctx, rule_id=rule.label, severity=rule.severity, sentence=sentence)
+
+
+def correlation_match(fired: Fired, item: EnrichedEvent, ctx: PolicyContext, titles: dict[str, str]) -> Match:
+    c = fired.correlation
+    kind = c.kind.name.lower()
+    if kind == "event_count":
+        what = f"{count(fired.count)} matching events (condition {c.condition_text()})"
+        unit = "events"
+    elif kind == "value_count":
+        what = f"{count(fired.count)} distinct {', '.join(c.value_fields)} (condition {c.condition_text()})"
+        unit = "distinct values"
+    else:
+        sep = " → " if kind == "temporal_ordered" else ", "
+        what = sep.join(titles.get(m, m) for m in c.members[: int(fired.count)])
+        what += " in this order" if kind == "temporal_ordered" else ""
+        unit = "rules"
+    group = ", ".join(f"{n}={v or '-'}" for n, v in zip(c.group_names, fired.group.split("\x1f"), strict=False))
+    sentence = (f"{c.title}: {what} within {span(c.timespan_us)}"
+                f"{' for ' + group if group else ''}; last: {who(item)} {verb(item)} {_target(item)}"
+                f"{_sentence_tail(c.tags)}")
+    evidence = tuple(b.hex() for b in fired.evidence) or (item.event.id,)
+    return sigma_match(item, ctx, rule_id=c.label, severity=c.severity, sentence=sentence, key=fired.group,
+                       volume=fired.count, unit=unit, limit=c.threshold, window=fired.window, evidence=evidence)
+
+
+class _RuleRunner:
+    """What both detectors share: an index over rules, `rules test` bookkeeping, per-part explanations."""
+
+    kind = KIND
+
+    def __init__(self, rules: Sequence[CompiledRule], ruleset: RuleSet, ctx: PolicyContext) -> None:
+        self.ctx = ctx
+        self.ruleset = ruleset
+        self.index: RuleIndex[CompiledRule] = RuleIndex(rules)
+        self.exercised: set[str] = set()
+        self._parts: dict[str, dict[str, Predicate]] = {}
+
+    def prefilter(self, item: EnrichedEvent) -> bool:
+        return self.index.may_see(item.event.action)
+
+    def _hits(self, view: EventView) -> list[CompiledRule]:
+        return [rule for rule in self.index.candidates(view) if rule.predicate(view)]
+
+    def why_not_each(self, item: EnrichedEvent) -> dict[str, str]:
+        """For each rule whose logsource covers this event and that did not match: which detections held."""
+        view = EventView(item, self.ctx)
+        ev = item.event
+        out: dict[str, str] = {}
+        for rule in self.index.rules:
+            if rule.logsource is None or not rule.logsource.admits(ev.dataset, ev.action) or rule.predicate(view):
+                continue
+            parts = self._parts.get(rule.label)
+            if parts is None:
+                parts = self._parts[rule.label] = compile_parts(rule, self.ruleset.mapping)
+            held = ", ".join(f"{name} {'yes' if p(view) else 'no'}" for name, p in parts.items())
+            out[rule.label] = f"condition `{' / '.join(rule.rule.detection.condition)}` false: {held}"
+        return out
+
+    def why_not(self, item: EnrichedEvent) -> str | None:
+        reasons = self.why_not_each(item)
+        return next(iter(reasons.values()), None)
+
+    def expire(self, watermark_us: int) -> None:
+        return None
+
+    def restore(self, store: str, key: str, state: list[object]) -> None:
+        return None
+
+    def windows(self) -> dict[str, KeyedWindows]:  # type: ignore[type-arg]
+        return {}
+
+
+class SigmaDetector(_RuleRunner):
+    """The rules that judge each event alone (no correlation refers to them, or one says generate: true)."""
+
+    def branches(self) -> set[str]:
+        return {r.label for r in self.index.rules if not r.informational}
+
+    def labels(self) -> list[str]:
+        return [r.label for r in self.index.rules]
+
+    def observe(self, item: EnrichedEvent) -> list[Match]:
+        view = EventView(item, self.ctx)
+        out: list[Match] = []
+        for rule in self.index.candidates(view):
+            if rule.predicate(view):
+                self.exercised.add(rule.label)
+                if not rule.informational:
+                    out.append(rule_match(rule, item, self.ctx))
+        return out
+
+
+class CorrelationDetector(_RuleRunner):
+    """Correlations and the rules they refer to, on keyed event-time windows saved with each batch."""
+
+    def __init__(self, ruleset: RuleSet, ctx: PolicyContext) -> None:
+        referenced = ruleset.referenced
+        super().__init__([r for r in ruleset.rules if r.label in referenced], ruleset, ctx)
+        # each detector keeps its own windows (a rule set may be run more than once, e.g. by `rules test`)
+        self.correlations = [replace(c, store=KeyedWindows()) for c in ruleset.correlations]
+        self._members = [frozenset(c.members) for c in self.correlations]
+        emitting = ruleset.emitting()
+        self._emit = {c.label for c in self.correlations if c.label in emitting}
+        self._titles = {r.label: r.title for r in ruleset.rules} | {c.label: c.title for c in self.correlations}
+        self._stores = {c.store_name: c for c in self.correlations}
+
+    def branches(self) -> set[str]:
+        return set(self._emit)
+
+    def labels(self) -> list[str]:
+        return [c.label for c in self.correlations]
+
+    def windows(self) -> dict[str, KeyedWindows]:  # type: ignore[type-arg]
+        return {c.store_name: c.store for c in self.correlations}
+
+    def restore(self, store: str, key: str, state: list[Any]) -> None:
+        owner = self._stores.get(store)
+        if owner is not None:
+            owner.restore(key, state)
+
+    def expire(self, watermark_us: int) -> None:
+        for c in self.correlations:
+            c.store.evict_idle(watermark_us - c.timespan_us)
+
+    def why_not_each(self, item: EnrichedEvent) -> dict[str, str]:
+        return {}
+
+    def observe(self, item: EnrichedEvent) -> list[Match]:
+        view = EventView(item, self.ctx)
+        hits = [r.label for r in self._hits(view)]
+        if not hits:
+            return []
+        self.exercised.update(hits)
+        out: list[Match] = []
+        carried: dict[str, tuple[bytes, ...]] = {}
+        seen = set(hits)
+        for c, members in zip(self.correlations, self._members, strict=True):  # referenced ones come first
+            if members.isdisjoint(seen):
+                continue
+            fired = c.observe(view, hits, carried)
+            if fired is None:
+                continue
+            hits.append(c.label)
+            seen.add(c.label)
+            carried[c.label] = fired.evidence
+            self.exercised.add(c.label)
+            if c.label in self._emit and not c.informational:
+                out.append(correlation_match(fired, item, self.ctx, self._titles))
+        return out
+
+
+def sigma_detectors(ruleset: RuleSet, ctx: PolicyContext) -> list[SigmaDetector | CorrelationDetector]:
+    emitting = ruleset.emitting()
+    out: list[SigmaDetector | CorrelationDetector] = []
+    single = [r for r in ruleset.rules if r.label in emitting]
+    if single:
+        out.append(SigmaDetector(single, ruleset, ctx))
+    if ruleset.correlations:
+        out.append(CorrelationDetector(ruleset, ctx))
+    return out
