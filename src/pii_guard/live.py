@@ -20,11 +20,13 @@ from pii_guard.errors import StoreError
 from pii_guard.model import EnrichedEvent, Match
 from pii_guard.parsers.base import ParseFailure, Parser, SourceContext
 from pii_guard.pipeline import dead_letter
+from pii_guard.sigma.silence import SilentSources
 from pii_guard.sources.tail import GlobTailer, TrackedFile
 from pii_guard.store.base import DeadLetter, EventStore
 from pii_guard.store.state import Checkpoint, StateStore
 
 log = logging.getLogger("pii_guard.live")
+_SILENT_STATE = "silent_sources"  # the silent-source watch's state, saved with the engine's
 
 
 class Metrics:
@@ -104,7 +106,12 @@ class LiveLoop:
                                plan.config.max_line_bytes))
             for plan in plans
         ]
-        engine.restore(state.load_windows(), state.load_engine(), state.load_buffer())
+        saved = state.load_engine()
+        engine.restore(state.load_windows(), saved, state.load_buffer())
+        # switched-off auditing looks like silence: sources with `expect_every` raise a match when quiet too long
+        self._silent = SilentSources.from_sources({s.name: s.plan.config.expect_every for s in self.sources}, clock)
+        self._silent.restore(saved.get(_SILENT_STATE) or {})
+        self._wrote: set[str] = set()  # sources that read lines in this step
 
     # -- one turn of the loop ------------------------------------------------------------------------------
 
@@ -124,6 +131,11 @@ class LiveLoop:
                 self._feed(source, tracked, line.offset, line.text, line.overlong)
             if read >= budget:
                 break
+        for name in self._wrote:
+            self._silent.wrote(name)
+        self._wrote.clear()
+        if self._silent.expect:
+            self._collect([(m, m.object or "") for m in self._silent.check()])
         for source in self.sources:
             for done in source.tailer.close_finished(now):
                 self._finish_file(source, done)
@@ -183,6 +195,7 @@ class LiveLoop:
         if parser is None:
             parser = source.parsers[tracked.key] = self._new_parser(source, tracked)
         self._counts["lines", source.name] += 1
+        self._wrote.add(source.name)
         source.last_read[tracked.key] = self._clock.monotonic()
         self._fed.add(tracked.key)
         if overlong:
@@ -261,6 +274,8 @@ class LiveLoop:
             self._events.write(batch.events, batch.dead)
             if batch.changes is None:
                 batch.changes = self.engine.take_changes()
+                if self._silent.expect:
+                    batch.changes.engine[_SILENT_STATE] = self._silent.state()
             # only parsers that read lines since the last commit can have changed their state
             parser_states = {key: st for src in self.sources for key, p in src.parsers.items()
                              if key in self._fed and (st := p.snapshot()) is not None}
