@@ -129,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         ("who-accessed one record id, 30 days", f"pii.record_ids:{record}",
          lambda: search.search(SearchRequest(parse_query(f"pii.record_ids:{record}"), START_US,
                                              START_US + DAYS * DAY_US, (Sort("@timestamp", False),), 1000)),
-         lambda: raw.execute("SELECT e.* FROM event_records r JOIN events e ON e.id = r.event_id WHERE"
-                             " r.record_id = ?", (record,)).fetchall(), 200.0),
+         lambda: raw.execute("SELECT e.* FROM event_records r JOIN events e ON e.ts = r.ts AND e.id = r.event_id"
+                             " WHERE r.record_id = ?", (record,)).fetchall(), 200.0),
     ]
     results: list[dict[str, Any]] = []
     for name, query, product, baseline, target in cases:

@@ -75,11 +75,14 @@ class _Compiler:
         """A list field kept in a side table keyed (value, ts, event_id). Record ids are rare values: read the
         side table's range for the value and time window first. Categories are few and common: probe the side
         table's primary key once per candidate event, which other terms usually narrow."""
-        self.params.extend(values)
+        probe = f"EXISTS (SELECT 1 FROM {field.table} s WHERE {condition} AND s.ts = e.ts AND s.event_id = e.id)"
         if field.name == "pii.record_ids":
-            self.params.extend(self.window)
-            return f"e.id IN (SELECT s.event_id FROM {field.table} s WHERE {condition} AND s.ts >= ? AND s.ts < ?)"
-        return f"EXISTS (SELECT 1 FROM {field.table} s WHERE {condition} AND s.ts = e.ts AND s.event_id = e.id)"
+            # the side table's (value, ts) range gives the few event times; the events' time index finds them
+            self.params.extend([*values, *self.window, *values])
+            return (f"(e.ts IN (SELECT s.ts FROM {field.table} s WHERE {condition} AND s.ts >= ? AND s.ts < ?)"
+                    f" AND {probe})")
+        self.params.extend(values)
+        return probe
 
     def sql(self, node: Node) -> str:
         if isinstance(node, MatchAll):
