@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pii_guard.model import ACTIONS, FAILURE, OTHER, SUCCESS, UNKNOWN
 from pii_guard.model import AccessEvent as Event
 from pii_guard.parsers.base import NOTHING, Outcome, ParseFailure, Parser, SourceContext
+from pii_guard.parsers.normalize import int_of, text_of
 from pii_guard.parsers.timeparse import EpochCache, TimestampError, fraction_us
 
 _MISSING: Final = object()
@@ -99,29 +100,6 @@ def lookup(doc: dict[str, Any], path: str) -> Any:
     return _MISSING
 
 
-def _text(value: Any) -> str | None:
-    """A scalar as text (ids and names are sometimes numbers); None for null, objects and lists."""
-    if isinstance(value, str):
-        return value or None
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        return str(value)
-    return None
-
-
-def _count(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
-
-
 def outcome_of(value: Any) -> str:
     """`success`/`failure` and their usual synonyms, booleans, HTTP-like status numbers."""
     if value is _MISSING or value is None:
@@ -177,15 +155,15 @@ class JsonLinesParser(Parser):
 
     def _event(self, offset: int, line: str, doc: dict[str, Any], time_us: int) -> Event:
         fm, opts = self._map, self._opts
-        verb = _text(lookup(doc, fm.action))
+        verb = text_of(lookup(doc, fm.action))
         action = OTHER
         if verb is not None:
             action = opts.action_map.get(verb) or (verb.lower() if verb.lower() in ACTIONS else OTHER)
         record_ids = self._record_ids(lookup(doc, fm.record_ids))
-        rows = _count(lookup(doc, fm.rows))
+        rows = int_of(lookup(doc, fm.rows))
         if rows is None and record_ids:
             rows = len(record_ids[1])
-        obj = _text(lookup(doc, fm.object))
+        obj = text_of(lookup(doc, fm.object))
         fields: dict[str, Any] = {}
         for target, path in opts.extra.items():
             value = lookup(doc, path)
@@ -197,16 +175,16 @@ class JsonLinesParser(Parser):
             dataset=opts.dataset,
             action=action,
             outcome=outcome_of(lookup(doc, fm.outcome)),
-            user=_text(lookup(doc, fm.user)),
-            source_ip=_text(lookup(doc, fm.source_ip)),
-            source_port=_count(lookup(doc, fm.source_port)),
-            host=_text(lookup(doc, fm.host)) or self.context.host,
+            user=text_of(lookup(doc, fm.user)),
+            source_ip=text_of(lookup(doc, fm.source_ip)),
+            source_port=int_of(lookup(doc, fm.source_port)),
+            host=text_of(lookup(doc, fm.host)) or self.context.host,
             object=opts.object_prefix + obj if obj is not None else None,
             rows=rows,
-            bytes=_count(lookup(doc, fm.bytes)),
+            bytes=int_of(lookup(doc, fm.bytes)),
             command=verb,
             original=line,
-            error_code=_text(lookup(doc, fm.error_code)),
+            error_code=text_of(lookup(doc, fm.error_code)),
             record_ids=record_ids[0] if record_ids else (),
             fields=fields,
             offset=offset,
@@ -217,7 +195,7 @@ class JsonLinesParser(Parser):
         if value is _MISSING or value is None:
             return None
         items = value if isinstance(value, list) else [value]
-        ids = [text for text in map(_text, items) if text is not None]
+        ids = [text for text in map(text_of, items) if text is not None]
         if not ids:
             return None
         return tuple(ids[: self._opts.max_record_ids]), ids
