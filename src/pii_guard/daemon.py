@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -28,6 +28,7 @@ from pii_guard.model import Match
 from pii_guard.notify.build import notifiers_for, targets_for
 from pii_guard.notify.worker import OutboxWorker
 from pii_guard.sdnotify import SystemdNotifier
+from pii_guard.sources.syslog_receiver import Receiver, receivers_for
 from pii_guard.store.base import EventStore
 from pii_guard.store.build import open_event_store
 from pii_guard.store.sqlite import connect
@@ -60,6 +61,12 @@ class _Runtime:
     outbox: OutboxWorker | None = None
     outbox_stop: threading.Event | None = None
     outbox_thread: threading.Thread | None = None
+    receivers: list[Receiver] = field(default_factory=list)  # syslog listeners, journal readers
+
+    def start_receivers(self) -> None:
+        """Bind the listeners and open the spools (before the loop's first scan: it reads the spool files)."""
+        for receiver in self.receivers:
+            receiver.start()
 
     def start_outbox(self) -> None:
         if self.outbox is None:
@@ -70,6 +77,8 @@ class _Runtime:
         self.outbox_thread.start()
 
     def close(self) -> None:
+        for receiver in self.receivers:
+            receiver.stop()  # what peers already sent goes into the spool, read by the next run
         self.loop.shutdown()
         if self.outbox is not None and self.outbox_stop is not None and self.outbox_thread is not None:
             self.outbox_stop.set()
@@ -115,7 +124,8 @@ class Daemon:
                         resolve=lambda p: str(config.resolve(p)), mask_literals=config.privacy.mask_literals,
                         batch_size=config.store.batch_size, batch_ms=config.store.batch_ms,
                         rescan_s=config.daemon.rescan_s, metrics=self.metrics, on_match=on_match)
-        return _Runtime(loaded, loop, events, state, outbox)
+        receivers = receivers_for(loaded.receivers, state_path, self._clock, self.metrics, self._wake.set)
+        return _Runtime(loaded, loop, events, state, outbox, receivers=receivers)
 
     def _watch(self, loaded: LoadedConfig) -> BaseObserver:
         observer = Observer()
@@ -140,6 +150,7 @@ class Daemon:
 
     def run(self) -> int:
         runtime = self._build(load_config(self._config_path))
+        runtime.start_receivers()
         runtime.start_outbox()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._signal)
@@ -192,6 +203,7 @@ class Daemon:
         runtime.close()
         observer.stop()
         fresh = self._build(loaded)
+        fresh.start_receivers()
         fresh.start_outbox()
         fresh.loop.scan(self._clock.monotonic())
         log.info("reloaded", extra={"config": str(self._config_path)})

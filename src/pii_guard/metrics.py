@@ -10,9 +10,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from pii_guard.live import Metrics
+from pii_guard.sources.spool import ReceiverMetrics
 
 
-class PrometheusMetrics(Metrics):
+class PrometheusMetrics(Metrics, ReceiverMetrics):
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
@@ -30,6 +31,14 @@ class PrometheusMetrics(Metrics):
         self._paused = Gauge("pii_guard_store_paused", "1 while the store refuses writes (disk full)", registry=r)
         self._notified = Counter("pii_guard_notifications", "Notification attempts by notifier and outcome "
                                  "(delivered, retry, failed)", ["target", "outcome"], registry=r)
+        self._received = Counter("pii_guard_receiver_messages", "Messages a receiver spooled (a TCP message counts "
+                                 "once its spool write returned)", ["receiver", "protocol"], registry=r)
+        self._dropped = Counter("pii_guard_receiver_dropped", "Messages a receiver did not spool, by reason: full "
+                                "(UDP while the spool is full), kernel (UDP the kernel dropped), unrouted (no route "
+                                "for the program), truncated (cut to max_message_bytes, still spooled), connections "
+                                "(TCP refused at max_connections)", ["receiver", "protocol", "reason"], registry=r)
+        self._backlog = Gauge("pii_guard_receiver_backlog_bytes", "Spooled bytes not yet stored", ["receiver"],
+                              registry=r)
 
     def lines(self, source: str, n: int) -> None:
         self._lines.labels(source).inc(n)
@@ -58,6 +67,15 @@ class PrometheusMetrics(Metrics):
 
     def notified(self, target: str, outcome: str, n: int) -> None:
         self._notified.labels(target, outcome).inc(n)
+
+    def received(self, receiver: str, protocol: str, n: int) -> None:
+        self._received.labels(receiver, protocol).inc(n)
+
+    def dropped(self, receiver: str, protocol: str, reason: str, n: int) -> None:
+        self._dropped.labels(receiver, protocol, reason).inc(n)
+
+    def backlog(self, receiver: str, nbytes: int) -> None:
+        self._backlog.labels(receiver).set(nbytes)
 
 
 def serve(address: str, metrics: PrometheusMetrics, healthy: Callable[[], bool]) -> ThreadingHTTPServer:

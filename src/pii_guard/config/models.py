@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 from pii_guard.config.secrets import SecretValue
 from pii_guard.duration import DurationUs
@@ -32,6 +32,81 @@ class SourceConfig(Strict):
     expect_every: DurationUs | None = Field(
         default=None, description="silence longer than this raises a silent-source match (switched-off auditing)"
     )
+
+
+_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # a file name in the spool directory
+
+
+class RouteConfig(Strict):
+    """Messages whose program name (syslog tag, journal SYSLOG_IDENTIFIER) is one of `tags` go to one parser."""
+
+    tags: list[str] = Field(min_length=1, description="program names, e.g. smbd_audit, sftp-server")
+    format: str = Field(description="parser of these messages (a syslog-based format)")
+    options: dict[str, Any] = Field(default_factory=dict, description="parser options")
+    name: Annotated[str, Field(pattern=_NAME_PATTERN)] | None = Field(
+        default=None, description="spool file and source label (receiver/name); defaults to the format"
+    )
+
+
+def _default_routes() -> list[RouteConfig]:
+    return [
+        RouteConfig(tags=["smbd_audit"], format="samba-full-audit"),
+        RouteConfig(tags=["sftp-server", "internal-sftp", "sshd"], format="sftp"),
+        RouteConfig(tags=["mysql-server_auditing"], format="mariadb-audit"),
+        RouteConfig(tags=["percona-audit"], format="percona-audit"),
+    ]
+
+
+class SpoolConfig(Strict):
+    """The receiver's on-disk queue, read by the live loop like a log file."""
+
+    max_file_mb: Annotated[float, Field(gt=0)] = Field(default=64.0, description="rotate a spool file this big")
+    max_backlog_mb: Annotated[float, Field(gt=0)] = Field(
+        default=1024.0, description="spooled but not yet stored; above it TCP is not read, UDP is dropped"
+    )
+    fsync: bool = Field(default=True, description="fsync each write batch before reading more from the peer")
+
+
+class TlsConfig(Strict):
+    cert: str = Field(description="PEM certificate chain of the listener")
+    key: str = Field(description="PEM private key")
+    ca: str | None = Field(default=None, description="when set, clients must present a certificate it signed")
+
+
+class SyslogReceiverConfig(Strict):
+    """A syslog listener (RFC 5424 and RFC 3164 over TCP, octet-counted or newline-framed, and UDP)."""
+
+    name: Annotated[str, Field(pattern=_NAME_PATTERN)] = "syslog"
+    tcp: str | None = Field(default="127.0.0.1:5140", description="host:port of the TCP listener; null: off")
+    udp: str | None = Field(default="127.0.0.1:5140", description="host:port of the UDP listener; null: off")
+    tls: TlsConfig | None = Field(default=None, description="TLS on the TCP listener")
+    timezone: str | None = Field(default=None, description="zone of RFC 3164 stamps (no zone); UTC if unset")
+    routes: list[RouteConfig] = Field(default_factory=_default_routes)
+    unrouted: Literal["drop", "keep"] = Field(
+        default="drop", description="messages of other programs: counted, then dropped or kept in unrouted.log"
+    )
+    max_message_bytes: Annotated[int, Field(ge=480, le=16 << 20)] = 65_536
+    max_connections: Annotated[int, Field(gt=0, le=10_000)] = 256
+    udp_buffer_kb: Annotated[int, Field(gt=0)] = Field(default=4096, description="UDP socket receive buffer")
+    spool: SpoolConfig = Field(default_factory=SpoolConfig)
+
+
+class JournalReceiverConfig(Strict):
+    """The systemd journal, read through `journalctl -o json --follow`, its cursor kept with the spool."""
+
+    name: Annotated[str, Field(pattern=_NAME_PATTERN)] = "journal"
+    journalctl: str = Field(default="journalctl", description="the journalctl binary")
+    args: list[str] = Field(
+        default_factory=list, description="extra journalctl arguments, e.g. --directory=/var/log/journal"
+    )
+    start_at: Literal["beginning", "end"] = Field(default="end", description="where to start without a cursor")
+    routes: list[RouteConfig] = Field(default_factory=_default_routes)
+    spool: SpoolConfig = Field(default_factory=SpoolConfig)
+
+
+class ReceiversConfig(Strict):
+    syslog: list[SyslogReceiverConfig] = Field(default_factory=list)
+    journal: list[JournalReceiverConfig] = Field(default_factory=list)
 
 
 class SqliteStoreConfig(Strict):
@@ -190,15 +265,112 @@ class NotifyConfig(Strict):
     backoff_max_s: Annotated[float, Field(gt=0)] = 300.0
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+ReportFormat = Literal["html", "csv"]
+
+
+def _html_and_csv() -> list[ReportFormat]:
+    return ["html", "csv"]
+
+
+def _working_days() -> list[Weekday]:
+    return ["mon", "tue", "wed", "thu", "fri"]
+
+
+class RetentionConfig(Strict):
+    """How long events are kept in the SQLite store (Elasticsearch: ILM, see store.retention)."""
+
+    default: DurationUs | None = Field(default=None, description="events of any category older than this are "
+                                                                 "deleted; none: kept")
+    categories: dict[str, DurationUs] = Field(
+        default_factory=dict, description="per category; an event is kept as long as its longest-kept category"
+    )
+    unclassified: DurationUs | None = Field(default=None, description="events without a category; none: default")
+    schedule: str = Field(default="30 3 * * *", description="cron expression of the pruning job")
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        _check_cron(value)
+        return value
+
+
+class ReportsConfig(Strict):
+    """The periodic access-review reports and the daemon's other periodic jobs."""
+
+    enabled: bool = Field(default=True, description="run the scheduled jobs in the daemon")
+    dir: str = Field(default="reports", description="where reports are written; relative to state_dir")
+    timezone: str = Field(default="UTC", description="zone of the reports' days and weeks and of the cron times")
+    daily: str | None = Field(default="0 6 * * *", description="cron of the daily report (of yesterday); null: off")
+    weekly: str | None = Field(default="0 7 * * mon", description="cron of the weekly report (of last week)")
+    formats: list[ReportFormat] = Field(default_factory=_html_and_csv, description="html, csv or both")
+    pseudonymize: bool = Field(default=False, description="staff as stable pseudonyms (staff-1a2b...) in reports")
+    slack: bool = Field(default=True, description="post headline and file to Slack when notify.slack is set")
+    slack_channel: str | None = Field(default=None, description="channel ID; default notify.slack.channel")
+    lookback: DurationUs = Field(default=2_592_000_000_000, description="history before the period for first-time "
+                                                                         "accessors, new IPs and baselines")
+    dormant_after: DurationUs = Field(default=1_209_600_000_000, description="a silence this long, then access")
+    baseline_factor: Annotated[float, Field(gt=1)] = Field(default=5.0, description="a day this many times the "
+                                                                                      "user's median day")
+    baseline_min_events: Annotated[int, Field(ge=0)] = Field(default=50, description="ignore smaller days")
+    work_hours: str = Field(default="07:00-19:00", description="outside these (or off work_days) is off-hours")
+    work_days: list[Weekday] = Field(default_factory=_working_days)
+    top: Annotated[int, Field(gt=0, le=1000)] = Field(default=10, description="rows of the top-N tables")
+    review_due: DurationUs = Field(default=604_800_000_000, description="a report not signed off this long after "
+                                                                         "it was made is overdue")
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = Field(default=3, description="tries of a failing job")
+    retry_after_s: Annotated[float, Field(gt=0)] = Field(default=300.0, description="wait between tries")
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("daily", "weekly")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_cron(value)
+        return value
+
+    @field_validator("work_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        from pii_guard.policy.models import HourRange
+
+        HourRange.parse(value)
+        return value
+
+
+def _check_cron(value: str) -> None:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a cron expression (minute hour day month weekday): {exc}") from None
+
+
 class Config(Strict):
     state_dir: str = "/var/lib/pii-guard"
     sources: list[SourceConfig] = Field(default_factory=list)
+    receivers: ReceiversConfig = Field(default_factory=ReceiversConfig)
     store: StoreConfig = Field(default_factory=SqliteStoreConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    reports: ReportsConfig = Field(default_factory=ReportsConfig)
 
     # Set by the loader, not by the file.
     base_dir: Path = Field(default=Path("."), exclude=True)
