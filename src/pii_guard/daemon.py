@@ -27,6 +27,7 @@ from pii_guard.metrics import PrometheusMetrics, serve
 from pii_guard.model import Match
 from pii_guard.notify.build import notifiers_for, targets_for
 from pii_guard.notify.worker import OutboxWorker
+from pii_guard.schedule import Scheduler
 from pii_guard.sdnotify import SystemdNotifier
 from pii_guard.sources.syslog_receiver import Receiver, receivers_for
 from pii_guard.store.base import EventStore
@@ -42,6 +43,12 @@ def _log_match(match: Match) -> None:
     log.warning(match.sentence, extra={"event": "match", "rule": match.rule_id, "kind": match.kind,
                                        "severity": match.severity, "attempt": match.attempt,
                                        "match_id": match.id})
+
+
+def _job_failed(job: str, fire_us: int, attempt: int, error: str, giving_up: bool) -> None:
+    """A scheduled job failed (it is retried; ingestion goes on): say so where operators look."""
+    log.error("scheduled job failed", extra={"job": job, "attempt": attempt, "giving_up": giving_up,
+                                              "error": error})
 
 
 class _Wake(FileSystemEventHandler):
@@ -62,6 +69,7 @@ class _Runtime:
     outbox_stop: threading.Event | None = None
     outbox_thread: threading.Thread | None = None
     receivers: list[Receiver] = field(default_factory=list)  # syslog listeners, journal readers
+    scheduler: Scheduler | None = None  # review reports and retention pruning, on their own thread
 
     def start_receivers(self) -> None:
         """Bind the listeners and open the spools (before the loop's first scan: it reads the spool files)."""
@@ -76,7 +84,13 @@ class _Runtime:
                                               name="pii-guard-outbox", daemon=True)
         self.outbox_thread.start()
 
+    def start_scheduler(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.start()  # catches up a run missed while the daemon was down, once
+
     def close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
         for receiver in self.receivers:
             receiver.stop()  # what peers already sent goes into the spool, read by the next run
         self.loop.shutdown()
@@ -125,7 +139,8 @@ class Daemon:
                         batch_size=config.store.batch_size, batch_ms=config.store.batch_ms,
                         rescan_s=config.daemon.rescan_s, metrics=self.metrics, on_match=on_match)
         receivers = receivers_for(loaded.receivers, state_path, self._clock, self.metrics, self._wake.set)
-        return _Runtime(loaded, loop, events, state, outbox, receivers=receivers)
+        scheduler = Scheduler.from_config(config, self._clock, on_failure=_job_failed)
+        return _Runtime(loaded, loop, events, state, outbox, receivers=receivers, scheduler=scheduler)
 
     def _watch(self, loaded: LoadedConfig) -> BaseObserver:
         observer = Observer()
@@ -152,6 +167,7 @@ class Daemon:
         runtime = self._build(load_config(self._config_path))
         runtime.start_receivers()
         runtime.start_outbox()
+        runtime.start_scheduler()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._signal)
         listen = runtime.loaded.config.daemon.listen
@@ -205,6 +221,7 @@ class Daemon:
         fresh = self._build(loaded)
         fresh.start_receivers()
         fresh.start_outbox()
+        fresh.start_scheduler()
         fresh.loop.scan(self._clock.monotonic())
         log.info("reloaded", extra={"config": str(self._config_path)})
         self._notifier.notify("RELOADING=0\nREADY=1")

@@ -1,7 +1,9 @@
 """A local fake of the Slack Web API and of an incoming webhook: a real HTTP server on 127.0.0.1.
 
 It speaks what pii-guard uses: chat.postMessage, chat.update, conversations.history, conversations.replies,
-auth.test (form, query or JSON bodies, as slack_sdk sends them) and one incoming-webhook path. It checks the
+auth.test (form, query or JSON bodies, as slack_sdk sends them), one incoming-webhook path, and the file
+upload of files_upload_v2 (files.getUploadURLExternal, the upload URL, files.completeUploadExternal:
+`fake.files`). It checks the
 bearer token, keeps each channel's messages (ts, thread_ts, metadata), validates Block Kit limits the way
 Slack rejects them (invalid_blocks, msg_too_long), records every request, and can be scripted to fail:
 
@@ -82,6 +84,8 @@ class FakeSlack:
     def __post_init__(self) -> None:
         self.messages: dict[str, list[dict[str, Any]]] = {cid: [] for cid in self.channels}
         self.webhook_messages: list[dict[str, Any]] = []
+        self.uploads: dict[str, dict[str, Any]] = {}  # file id -> filename, length, data (once uploaded)
+        self.files: list[dict[str, Any]] = []  # completed uploads: id, title, filename, data, channel, comment
         self.calls: list[Call] = []
         self.archived: set[str] = set()
         self.webhook_path = f"/services/{TEAM}/B0HOOK/{secrets.token_hex(12)}"
@@ -297,6 +301,44 @@ class FakeSlack:
             replies = [m for m in self.messages[channel] if m.get("thread_ts") == ts and m["ts"] != ts]
         return _page([parent, *_window(replies, body)], body, default_limit=1000)
 
+    def _upload_url(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if not body.get("filename") or not str(body.get("length", "")).isdigit():
+            return 200, {"ok": False, "error": "invalid_arguments"}, {}
+        file_id = "F" + secrets.token_hex(5).upper()
+        with self._lock:
+            self.uploads[file_id] = {"filename": body["filename"], "length": int(body["length"]), "data": None}
+        return 200, {"ok": True, "upload_url": f"{self.url}/upload/v1/{file_id}", "file_id": file_id}, {}
+
+    def receive_upload(self, file_id: str, data: bytes) -> int:
+        with self._lock:
+            upload = self.uploads.get(file_id)
+            if upload is None:
+                return 404
+            upload["data"] = data
+        return 200
+
+    def _complete_upload(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+        files = body.get("files")
+        channel = self._channel_id(body.get("channel_id")) if body.get("channel_id") else None
+        if not isinstance(files, list) or not files or (body.get("channel_id") and channel is None):
+            return 200, {"ok": False, "error": "invalid_arguments" if channel or not body.get("channel_id")
+                         else "channel_not_found"}, {}
+        with self._lock:
+            done = []
+            for item in files:
+                upload = self.uploads.get(str(item.get("id")))
+                if upload is None or upload["data"] is None:
+                    return 200, {"ok": False, "error": "file_not_found"}, {}
+                done.append({"id": item["id"], "title": item.get("title") or upload["filename"],
+                             "filename": upload["filename"], "data": upload["data"], "channel": channel,
+                             "comment": body.get("initial_comment") or ""})
+            self.files.extend(done)
+            if channel is not None:
+                self.messages[channel].append({"type": "message", "user": BOT_USER, "ts": self._next_ts(),
+                                               "text": body.get("initial_comment") or "",
+                                               "files": [{"id": f["id"], "title": f["title"]} for f in done]})
+        return 200, {"ok": True, "files": [{"id": f["id"], "title": f["title"]} for f in done]}, {}
+
     def _auth_test(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         return 200, {"ok": True, "url": "https://fake.slack.com/", "team": "fake", "user": "pii-guard",
                      "team_id": TEAM, "user_id": BOT_USER, "bot_id": BOT_ID}, {}
@@ -396,8 +438,10 @@ _API = {
     "conversations.history": FakeSlack._history,
     "conversations.replies": FakeSlack._replies,
     "auth.test": FakeSlack._auth_test,
+    "files.getUploadURLExternal": FakeSlack._upload_url,
+    "files.completeUploadExternal": FakeSlack._complete_upload,
 }
-_JSON_FIELDS = ("blocks", "metadata", "attachments")
+_JSON_FIELDS = ("blocks", "metadata", "attachments", "files")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -412,6 +456,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         fake: FakeSlack = self.server.fake  # type: ignore[attr-defined]
         split = urlsplit(self.path)
+        if split.path.startswith("/upload/v1/"):  # files_upload_v2's raw upload: no token, the bytes as the body
+            data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            call = Call("upload", split.path, dict(self.headers.items()), {"bytes": len(data)})
+            with fake._lock:
+                fake.calls.append(call)
+            status = fake.receive_upload(split.path.rsplit("/", 1)[-1], data)
+            return self._text(call, status, f"OK - {len(data)}" if status == 200 else "not found")
         body = self._body()
         body.update({k: v for k, v in parse_qsl(split.query) if k not in body})
         is_hook = split.path == fake.webhook_path

@@ -42,5 +42,7 @@ def entries(conn: sqlite3.Connection, since_us: int = 0) -> list[dict[str, Any]]
 
 
 def verify_all(conn: sqlite3.Connection) -> list[chain.ChainReport]:
+    from pii_guard.reports.signoff import verify as verify_signoffs
+
     return [chain.verify(conn, "monitor_audit", AUDIT_COLUMNS),
-            chain.verify(conn, "incident_timeline", TIMELINE_COLUMNS)]
+            chain.verify(conn, "incident_timeline", TIMELINE_COLUMNS), verify_signoffs(conn)]

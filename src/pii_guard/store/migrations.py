@@ -208,4 +208,41 @@ STATE_MIGRATIONS: Final[tuple[str, ...]] = (
     ALTER TABLE incident_timeline ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
     ALTER TABLE incident_timeline ADD COLUMN hash TEXT NOT NULL DEFAULT '';
     """,
+    # 6: review reports: each report made (its file's hash), the reviewers' hash-chained sign-offs, and the
+    #    scheduled jobs' runs (a missed run is caught up once at start-up; failures are kept with their error)
+    """
+    CREATE TABLE review_reports (
+        name TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        start_us INTEGER NOT NULL,
+        end_us INTEGER NOT NULL,
+        timezone TEXT NOT NULL,
+        created_us INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        path TEXT NOT NULL,
+        headline TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX review_reports_period ON review_reports(kind, start_us);
+    CREATE TABLE review_signoffs (
+        seq INTEGER PRIMARY KEY,
+        report TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        reviewer TEXT NOT NULL,
+        signed_us INTEGER NOT NULL,
+        note TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE INDEX review_signoffs_report ON review_signoffs(report, seq);
+    CREATE TABLE job_runs (
+        job TEXT NOT NULL,
+        fire_us INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        started_us INTEGER,
+        finished_us INTEGER,
+        detail TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (job, fire_us)
+    ) WITHOUT ROWID;
+    """,
 )
