@@ -24,7 +24,7 @@ from pii_guard.errors import UsageError
 from pii_guard.search import audit
 from pii_guard.search.fields import FIELDS
 from pii_guard.search.pseudonym import Pseudonyms
-from pii_guard.search.query import ANY, ONE, Node, Term, Wildcard, parse_query
+from pii_guard.search.query import ANY, ONE, Node, Term, Wildcard, parse_instant, parse_query
 from pii_guard.search.request import MAX_LIMIT, SearchBackend, SearchRequest, Sort, check_top
 from pii_guard.store.state import StateStore
 
@@ -66,16 +66,10 @@ def _window(since: str | None, from_: str | None, to_: str | None, default_since
 
 
 def _instant(text: str, flag: str) -> int:
-    node = parse_query(f"@timestamp:[{_quote(text)} TO *]")
-    assert hasattr(node, "low")
-    low = node.low
-    if not isinstance(low, int):
-        raise UsageError(f"{flag} {text!r} is not a time")
-    return low
-
-
-def _quote(text: str) -> str:
-    return "".join("\\" + c if c in ':+-&|!(){}[]^"~*?\\/ ' else c for c in text)
+    try:
+        return parse_instant(text)
+    except ValueError:
+        raise UsageError(f"{flag} {text!r} is not a time (write 2026-11-27 or 2026-11-27T10:15:00Z)") from None
 
 
 def _actor() -> str:

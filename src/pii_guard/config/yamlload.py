@@ -103,6 +103,11 @@ def load_yaml_text(text: str, file: str) -> LoadedYaml:
 
 
 def load_yaml_file(path: Path) -> LoadedYaml:
+    return load_yaml_text(read_utf8(path), str(path))
+
+
+def read_utf8(path: Path) -> str:
+    """A config or rule file's text; a missing, unreadable or non-UTF-8 file is a ConfigError at its line."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -114,7 +119,7 @@ def load_yaml_file(path: Path) -> LoadedYaml:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise ConfigError("not UTF-8 text", location=Location(str(path), line)) from None
-    return load_yaml_text(text, str(path))
+    return text
 
 
 def walk_keys(data: Any, path: PathKey = ()) -> Iterator[PathKey]:

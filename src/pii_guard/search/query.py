@@ -263,18 +263,22 @@ class _Builder:
         return text
 
     def date(self, text: str, item: Item, upper: bool) -> int:
-        """2026-11-27, 2026-11-27T10:15, 2026-11-27T10:15:00Z, or with an offset; UTC when none is given.
-        A bare day as an upper bound means the end of that day."""
         try:
-            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-                day = datetime.fromisoformat(text).replace(tzinfo=UTC)
-                return int(day.timestamp() * 1_000_000) + (86_400_000_000 - 1 if upper else 0)
-            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            return parse_instant(text, upper)
         except ValueError:
             raise self.error(f"{text!r} is not a date (write 2026-11-27 or 2026-11-27T10:15:00Z)", item) from None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return int(when.timestamp() * 1_000_000)
+
+
+def parse_instant(text: str, upper: bool = False) -> int:
+    """2026-11-27, 2026-11-27T10:15, 2026-11-27T10:15:00Z, or with an offset, in µs; UTC when no zone is given.
+    A bare day as an upper bound means the end of that day. ValueError for anything else."""
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        day = datetime.fromisoformat(text).replace(tzinfo=UTC)
+        return int(day.timestamp() * 1_000_000) + (86_400_000_000 - 1 if upper else 0)
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1_000_000)
 
 
 def _pattern(raw: str) -> tuple[object, ...]:

@@ -23,7 +23,7 @@ from sigma.policy import SigmaPolicy
 from sigma.policy.regex_engine import RegexEngine, RegexPattern
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 
-from pii_guard.config.yamlload import LoadedYaml, PathKey, load_yaml_text
+from pii_guard.config.yamlload import LoadedYaml, PathKey, load_yaml_text, read_utf8
 from pii_guard.errors import ConfigError, Location
 
 _DOC_MARK = re.compile(r"^(---|\.\.\.)(\s.*)?$")
@@ -97,18 +97,7 @@ def rule_files(paths: Iterable[Path]) -> list[Path]:
 
 def documents(path: Path) -> list[LoadedYaml]:
     """The YAML documents of a file, each with lines counted from the top of the file."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError("file not found", location=Location(str(path))) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", location=Location(str(path))) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError("not UTF-8 text", location=Location(str(path), line)) from None
-    return split_documents(text, str(path))
+    return split_documents(read_utf8(path), str(path))
 
 
 def split_documents(text: str, file: str) -> list[LoadedYaml]:
