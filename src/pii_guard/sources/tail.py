@@ -136,11 +136,15 @@ class GlobTailer:
         except OSError:
             return
         tracked.size = st.st_size
-        rewritten = st.st_size < tracked.offset
-        if not rewritten and tracked.offset > 0:
+        # the first line was complete when the file was identified, so a file now shorter than it, or starting
+        # with another line, is another file under the same inode, even if nothing of it was read yet
+        rewritten = st.st_size < max(tracked.offset, len(tracked.first_line))
+        if not rewritten:
             head = os.pread(tracked.fh.fileno(), len(tracked.first_line), 0)
+            rewritten = head != tracked.first_line
+        if not rewritten and tracked.offset > 0:
             before = os.pread(tracked.fh.fileno(), 1, tracked.offset - 1)
-            rewritten = head != tracked.first_line or before not in (b"\n", b"")
+            rewritten = before not in (b"\n", b"")
         if rewritten:
             del self.files[tracked.key]
             self.events.append(TailEvent("truncated", tracked.path, f"was at {tracked.offset}, size {st.st_size}"))
@@ -161,7 +165,7 @@ class GlobTailer:
                 continue
             if st.st_size == tracked.offset and st.st_size == tracked.size:
                 continue
-            if st.st_size != tracked.size:
+            if st.st_size != tracked.size or tracked.offset == 0:  # nothing read yet: is it still that file?
                 self._check_truncation(tracked)
                 if tracked.key not in self.files:
                     continue
