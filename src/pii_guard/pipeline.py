@@ -6,8 +6,9 @@ The daemon's tailing path (issue 4) feeds the same `Batcher`; this module owns w
 from __future__ import annotations
 
 import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
@@ -22,7 +23,7 @@ from pii_guard.model import AccessEvent, EnrichedEvent
 from pii_guard.parsers.base import ParseFailure, Parser, SourceContext
 from pii_guard.parsers.sqlmask import SqlMasker
 from pii_guard.sources.files import file_fingerprint, iter_lines
-from pii_guard.store.base import DeadLetter, EventStore, WriteResult
+from pii_guard.store.base import DeadLetter, EventStore, PipelinedEventStore, WriteResult
 
 
 def dead_letter(parser: Parser, failure: ParseFailure, now_us: int) -> DeadLetter:
@@ -75,7 +76,10 @@ class Batcher:
 
     Whole files are read as fast as the disk allows, so a batch closes on size only (closing on time while
     reading a backlog made batches of ~1,000 events and spent a third of `ingest` in commits); the live
-    loop, which waits for lines, also closes on time."""
+    loop, which waits for lines, also closes on time.
+
+    A store that can commit in the background (`PipelinedEventStore`) gets each batch through `submit`, so it
+    commits one batch while the next is parsed; `flush` waits until everything handed over is committed."""
 
     def __init__(self, store: EventStore | None, stats: RunStats, batch_size: int = 10_000) -> None:
         self._store = store
@@ -83,20 +87,44 @@ class Batcher:
         self._size = batch_size
         self._events: list[EnrichedEvent] = []
         self._dead: list[DeadLetter] = []
+        self._pending: deque[Future[WriteResult]] = deque()
 
     def add(self, event: EnrichedEvent) -> None:
         self._events.append(event)
         if len(self._events) >= self._size:
-            self.flush()
+            self._hand_over()
 
     def add_dead(self, dead: DeadLetter) -> None:
         self._dead.append(dead)
 
     def flush(self) -> None:
-        if self._store is not None and (self._events or self._dead):
-            self._stats.add_write(self._store.write(self._events, self._dead))
+        """Store what is collected; return once everything handed over is committed."""
+        self._hand_over()
+        self._collect(wait=True)
+
+    def _hand_over(self) -> None:
+        store = self._store
+        if store is not None and (self._events or self._dead):
+            if isinstance(store, PipelinedEventStore):
+                self._collect(wait=False)
+                self._pending.append(store.submit(self._events, self._dead))
+            else:
+                self._stats.add_write(store.write(self._events, self._dead))
         self._events = []
         self._dead = []
+
+    def _collect(self, wait: bool) -> None:
+        """Count the committed batches, in order; raise the first failure once none is left in flight."""
+        pending = self._pending
+        while pending and (wait or pending[0].done()):
+            try:
+                self._stats.add_write(pending[0].result())
+            except BaseException:
+                for later in pending:
+                    later.exception()  # wait: nothing is left writing behind the error
+                pending.clear()
+                raise
+            pending.popleft()
 
 
 class FileIngest:

@@ -96,3 +96,13 @@ def test_documents_carry_the_ecs_fields(backend: SearchBackend) -> None:
     assert "sensitive" in doc["pii.categories"]
     assert doc["@timestamp"] == "2026-11-20T09:05:00.000000Z"
     assert doc["pii.statement"] == "COPY (SELECT email, ssn FROM public.customers) TO STDOUT"
+
+
+def test_an_event_is_found_by_its_id(backend: SearchBackend) -> None:
+    everything = SearchRequest(parse_query("*"), SINCE, UNTIL, (Sort("@timestamp", False),), 100)
+    wanted = [d["event.id"] for d in backend.search(everything)][3:5]
+    request = SearchRequest(parse_query(f"event.id:{wanted[0]} OR event.id:{wanted[1]}"), SINCE, UNTIL,
+                            (Sort("@timestamp", False),), 10)
+    assert [d["event.id"] for d in backend.search(request)] == wanted
+    missing = SearchRequest(parse_query("event.id:" + "f" * 32), SINCE, UNTIL, (), 10)
+    assert backend.search(missing) == []

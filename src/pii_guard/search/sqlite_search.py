@@ -25,7 +25,7 @@ from pii_guard.search.query import (
     Wildcard,
 )
 from pii_guard.search.request import SearchRequest, TopRow
-from pii_guard.store.sqlite import open_readonly
+from pii_guard.store.sqlite import event_key, open_readonly
 
 _OUTPUT = list(FIELDS.values())
 _SELECT = ", ".join(f"e.{f.column}" for f in _OUTPUT)
@@ -102,6 +102,10 @@ class _Compiler:
             if field.kind == "list":
                 self.params.append(f" {node.value} ")
                 return f"instr(' ' || {column} || ' ', ?) > 0"
+            if field.column == "id" and isinstance(node.value, str):
+                # the id is not indexed; its 64-bit key is (NULL for the rare event whose key collided)
+                self.params.extend([event_key(node.value), node.value])
+                return "((e.id_key = ? OR e.id_key IS NULL) AND e.id = ?)"
             self.params.append(int(node.value) if isinstance(node.value, bool) else node.value)
             return f"{column} = ?"
         if isinstance(node, Cidr):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple, Protocol
+from concurrent.futures import Future
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from pii_guard.model import EnrichedEvent
 
@@ -39,3 +40,14 @@ class EventStore(Protocol):
     def count_dead_letters(self) -> int: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class PipelinedEventStore(EventStore, Protocol):
+    """A store that can take a batch and commit it in the background while the caller reads on."""
+
+    def submit(self, events: Sequence[EnrichedEvent], dead: Sequence[DeadLetter]) -> Future[WriteResult]:
+        """Queue one batch; the future holds its WriteResult once the batch is committed (durable as the
+        store's synchronous setting makes it), or the StoreError that stopped it. Batches are committed in
+        the order submitted. `write` is `submit(...).result()`."""
+        ...

@@ -63,6 +63,60 @@ EVENTS_MIGRATIONS: Final[tuple[str, ...]] = (
         UNIQUE (fingerprint, offset)
     );
     """,
+    # 2: de-duplication on `id_key`, a 64-bit integer taken from the id (`pii_event_key`, registered by
+    #    store/sqlite.py: `event_key`), instead of a UNIQUE index on the 32-character text id; the id is kept,
+    #    unindexed. Rows whose key another event already holds (a 64-bit collision) keep NULL. The user, object
+    #    and IP indexes leave out NULLs. The side tables are unchanged.
+    """
+    CREATE TABLE events_v2 (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL,
+        id_key INTEGER,
+        ts INTEGER NOT NULL,
+        dataset TEXT NOT NULL,
+        action TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        user_name TEXT,
+        user_roles TEXT,
+        user_known INTEGER,
+        department TEXT,
+        source_ip TEXT,
+        source_port INTEGER,
+        zone TEXT,
+        host TEXT,
+        object TEXT,
+        categories TEXT,
+        honeytoken INTEGER NOT NULL DEFAULT 0,
+        rows INTEGER,
+        bytes INTEGER,
+        command TEXT,
+        statement TEXT,
+        error_code TEXT,
+        record_ids TEXT,
+        fields TEXT,
+        original TEXT NOT NULL,
+        source TEXT
+    );
+    INSERT INTO events_v2 (seq, id, id_key, ts, dataset, action, outcome, user_name, user_roles, user_known,
+        department, source_ip, source_port, zone, host, object, categories, honeytoken, rows, bytes, command,
+        statement, error_code, record_ids, fields, original, source)
+    SELECT seq, id, pii_event_key(id), ts, dataset, action, outcome, user_name, user_roles, user_known,
+        department, source_ip, source_port, zone, host, object, categories, honeytoken, rows, bytes, command,
+        statement, error_code, record_ids, fields, original, source
+    FROM events ORDER BY seq;
+    DROP TABLE events;
+    ALTER TABLE events_v2 RENAME TO events;
+    CREATE INDEX events_key_all ON events(id_key);
+    UPDATE events SET id_key = NULL WHERE seq IN (
+        SELECT e.seq FROM (SELECT id_key, min(seq) AS first FROM events GROUP BY id_key HAVING count(*) > 1) d
+        JOIN events e ON e.id_key = d.id_key AND e.seq > d.first);
+    DROP INDEX events_key_all;
+    CREATE UNIQUE INDEX events_key ON events(id_key);
+    CREATE INDEX events_ts ON events(ts);
+    CREATE INDEX events_user_ts ON events(user_name, ts) WHERE user_name IS NOT NULL;
+    CREATE INDEX events_object_ts ON events(object, ts) WHERE object IS NOT NULL;
+    CREATE INDEX events_ip_ts ON events(source_ip, ts) WHERE source_ip IS NOT NULL;
+    """,
 )
 
 STATE_MIGRATIONS: Final[tuple[str, ...]] = (
