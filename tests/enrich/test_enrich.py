@@ -159,3 +159,41 @@ def test_enricher_without_user_or_address_and_with_unknowns() -> None:
     assert Enricher.empty()(AccessEvent("id4", 0, "t", "read", "success", user="x")).user == UserInfo(
         "x", known=False, status="unknown"
     )
+
+
+def _columns_naively(entry: MapEntry, statement: str) -> tuple[str, ...]:
+    """Column categories as one regex search per column (what DataMap memoizes and pre-tests)."""
+    import re
+
+    extra = {
+        c
+        for col, cats in entry.columns.items()
+        if re.search(rf"(?<![\w.])(?:\w+\.)?{re.escape(col)}\b|\*", statement, re.IGNORECASE)
+        for c in cats
+    }
+    return tuple(sorted(extra | set(entry.categories)))
+
+
+_COLUMN_PIECES = ["SELECT ", "ssn", "SSN", "ſsn", "iban", "t.", "a.b.", "x", "_", "*", ", ", " FROM t"]
+_COLUMN_PIECES += ["birth_date", "birth_dates", "é", "'", "1"]
+_COLUMN_SQL = st.lists(st.sampled_from(_COLUMN_PIECES), max_size=10).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_COLUMN_SQL, min_size=1, max_size=4))
+def test_column_categories_as_one_search_per_column(statements: list[str]) -> None:
+    entry = MapEntry(
+        match="db:crm.public.t",
+        categories=["personal"],
+        columns={"ssn": ["sensitive"], "iban": ["financial"], "birth_date": ["sensitive"]},
+    )
+    data = DataMap([entry], ["personal", "sensitive", "financial"])
+    for statement in statements * 2:  # the second time from the memo
+        assert data.lookup("db:crm.public.t", statement).categories == _columns_naively(entry, statement)
+
+
+def test_non_ascii_statement_matches_a_column_case_insensitively() -> None:
+    data = DataMap([MapEntry(match="db:x.t", categories=["p"], columns={"ssn": ["s"]})], ["p", "s"])
+    assert data.lookup("db:x.t", "SELECT ſſn FROM t").categories == ("p", "s")  # long s folds to s
+    assert data.lookup("db:x.t", "SELECT SSN FROM t").categories == ("p", "s")
+    assert data.lookup("db:x.t", "SELECT ssn_x FROM t").categories == ("p",)

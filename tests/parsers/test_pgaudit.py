@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from pii_guard.model import (
@@ -693,3 +695,95 @@ def test_continuation_line_without_a_record_is_a_parse_failure() -> None:
 def test_bad_json_and_bad_csv_are_parse_failures() -> None:
     out = parse(['{"timestamp": 1}', "{not json", "2026-11-27 16:20:41.224 UTC,only,a,few"], destination="auto")
     assert [type(o) for o in out] == [ParseFailure] * 3
+
+
+# ---- the fast route of AUDIT lines ---------------------------------------------------------------------------
+
+_FIELD_TEXT = st.lists(
+    st.sampled_from(["a", "SELECT ", "1", "'x'", "''", '"', '""', ",", "\n", "\r", " ", "<none>", "é", "$1"]),
+    max_size=8,
+).map("".join)
+
+
+def _csv_read(rest: str) -> list[str] | None:
+    """What the general route reads from the rest of a payload: csv, and only pgAudit's own encoding."""
+    fields = pgaudit_prefix.CsvReader().parse("x," + rest)[1:]
+    if len(fields) not in (2, 3):
+        return None
+    rows = "," + fields[2] if len(fields) == 3 else ""
+    canonical = pgaudit._csv_field(fields[0]) + "," + pgaudit._csv_field(fields[1]) + rows
+    return fields if rest == canonical else None
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(_FIELD_TEXT, min_size=2, max_size=3), st.lists(st.booleans(), min_size=3, max_size=3),
+       st.integers(0, 60), _FIELD_TEXT)  # fmt: skip
+def test_payload_rest_is_read_as_csv_reads_it(fields: list[str], quote: list[bool], cut: int, junk: str) -> None:
+    """The statement, parameter and rows after the head fields: decoded without csv when written the usual
+    way, and exactly as csv (with pgAudit's encoding checked) whatever the text."""
+    encoded = [
+        pgaudit._csv_field(f) if not q else '"' + f.replace('"', '""') + '"'
+        for f, q in zip(fields, quote[: len(fields)], strict=True)
+    ]
+    rest = ",".join(encoded)
+    parser = make_parser()
+    for text in (rest, rest[:cut] + junk + rest[cut:]):
+        assert parser._split_rest(text) == _csv_read(text)
+
+
+_HEADS = ["SESSION,1,1,READ,SELECT,TABLE,public.t", "OBJECT,2,1,WRITE,INSERT,TABLE,public.t",
+          'SESSION,3,2,READ,SELECT,TABLE,"public.""Odd,Name"""', "SESSION,4,1,READ,COPY,,",
+          "SESSION,5,1,WRITE,COPY,TABLE,public.t", "SESSION,x,1,READ,SELECT,TABLE,public.t",
+          "SESSION,6,1,READ,PREPARE,TABLE,public.t", "SESSION,6,1,FUNCTION,DO,,"]  # fmt: skip
+_STATEMENTS = ["SELECT a, 'it''s' FROM t WHERE id = 42", "COPY public.t TO STDOUT", "COPY (SELECT 1) TO STDOUT",
+               "<previously logged>", "<not logged>", 'SELECT "c1" FROM t\n WHERE s = \'a,b\'', "SELECT 1",
+               "DO $$BEGIN PERFORM 2; END$$"]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_HEADS), st.sampled_from(_STATEMENTS),
+                          st.sampled_from(["<none>", "<not logged>", "7,9", "x"]),
+                          st.sampled_from(["", ",0", ",12", ",x"]), st.sampled_from([8719, 8720])),
+                min_size=1, max_size=6),
+       st.booleans())  # fmt: skip
+def test_fast_route_gives_the_events_of_the_general_route(
+    records: list[tuple[str, str, str, str, int]], mask: bool
+) -> None:
+    lines = [RECEIVED]
+    for head, statement, parameter, rows, pid in records:
+        payload = f"{head},{pgaudit._csv_field(statement)},{pgaudit._csv_field(parameter)}{rows}"
+        lines.extend(audit(payload, A.replace("8719", str(pid))).split("\n"))
+    lines = [line if i == 0 or line.startswith("2026") else "\t" + line for i, line in enumerate(lines)]
+    fast, general = make_parser(mask), make_parser(mask)
+    general._audit = general._audit_fields  # type: ignore[method-assign]
+    out: list[list[Outcome]] = [[], []]
+    for parser, got in zip((fast, general), out, strict=True):
+        offset = 0
+        for line in lines:
+            got.extend(parser.feed(offset, line))
+            offset += len(line.encode()) + 1
+        got.extend(parser.flush())
+    assert out[0] == out[1]
+
+
+def test_relation_lines_of_one_statement_are_decoded_once() -> None:
+    statement = "SELECT a.id FROM public.a JOIN public.b ON b.id = a.id WHERE a.n = 'x, y'"
+    parser = make_parser()
+    got: list[Outcome] = []
+    for i, table in enumerate(["public.a", "public.b"]):
+        got += parser.feed(i * 300, audit(f'SESSION,1,1,READ,SELECT,TABLE,{table},"{statement}",<none>,3'))
+    got += parser.flush()
+    assert [e.object for e in got if isinstance(e, AccessEvent)] == ["db:crm.public.a", "db:crm.public.b"]
+    assert len(parser._tails) == 1
+
+
+def test_records_and_events_are_built_with_every_field() -> None:
+    """They are built from plain tuples (no NamedTuple defaults): a field added to the model must be added here."""
+    parser = make_parser()
+    [event] = [*parser.feed(0, audit("SESSION,1,1,READ,SELECT,TABLE,public.t,SELECT 1,<none>,1")), *parser.flush()]
+    assert isinstance(event, AccessEvent)
+    assert len(event) == len(AccessEvent._fields)
+    framing = pgaudit_prefix.StderrFraming([CompiledPrefix(DEBIAN)], pgaudit_prefix.PgClock(None))
+    framing.push(0, A + "statement: SELECT 1")
+    [record] = framing.take()
+    assert len(record) == len(pgaudit_prefix.ServerRecord._fields)

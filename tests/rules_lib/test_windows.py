@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pii_guard.rules.windows import DistinctSet, KeyedWindows, SlidingSum
+from pii_guard.rules.windows import DistinctSet, KeyedWindows, SlidingSum, evidence_ids
 
 BUCKETS = 20
 BUCKET_US = 3_000_000  # a 60 s window
@@ -105,3 +105,25 @@ def test_memory_per_tracked_window_is_under_1kb() -> None:
     size = sys.getsizeof(window) + sys.getsizeof(window.idx) + sys.getsizeof(window.sums) + \
         sys.getsizeof(window.evidence)
     assert size < 1024, size
+
+
+def test_get_or_add_creates_once_then_touches() -> None:
+    keyed: KeyedWindows[SlidingSum] = KeyedWindows(max_keys=2)
+    first = keyed.get_or_add("a", SlidingSum)
+    keyed.put("b", SlidingSum())
+    assert keyed.get_or_add("a", SlidingSum) is first  # touched: now the most recently used
+    keyed.put("c", SlidingSum())
+    assert keyed.get("b") is None
+    assert keyed.get("a") is first
+    changed, deleted = keyed.take_changes()
+    assert set(changed) == {"a", "c"}
+    assert deleted == {"b"}
+
+
+def test_evidence_keeps_the_latest_ids_in_order() -> None:
+    window = SlidingSum()
+    ids = [f"{i:032x}" for i in range(20)] + ["not-hex"]
+    for i, event_id in enumerate(ids):
+        window.add(i * BUCKET_US, 1.0, BUCKET_US, BUCKETS, event_id)
+    assert evidence_ids(window.evidence)[:-1] == tuple(ids[-16:-1])
+    assert len(window.evidence) == 16 * 16

@@ -9,7 +9,7 @@ matches as ordered ones. The buffer is saved with each batch."""
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,75 @@ from pii_guard.model import EnrichedEvent, Match
 from pii_guard.policy.context import Detector, signature
 
 EXPIRE_EVERY = 4096  # released events between sweeps of idle window keys
+MAX_OBJECT_ROUTES = 200_000  # (route, object) answers remembered, over all routes
+
+
+Observe = Callable[[EnrichedEvent], list[Match]]
+
+
+class _Route:
+    """The detectors an event of one signature can reach, as the callables to call. Stateless detectors
+    limited to some objects (`accepts_object`) are narrowed further per object, so that a policy with many
+    object-scoped rules does not call every one of them for every event."""
+
+    __slots__ = ("by_object", "immediate", "observers", "ordered", "scoped")
+
+    def __init__(self, immediate: tuple[tuple[Observe, int], ...], ordered: tuple[Observe, ...]) -> None:
+        self.immediate = immediate  # (what to call, index of its object filter or -1)
+        self.observers = tuple(observe for observe, _ in immediate)
+        self.ordered = ordered
+        self.scoped = any(k >= 0 for _, k in immediate)
+        self.by_object: dict[str | None, tuple[Observe, ...]] = {}
+
+
+class _Admission:
+    """Which of some detectors' prefilters admit an event, when a route is built (once per signature).
+
+    Detectors whose class has a `prefilter_key` (a static function of the event: the part of the signature
+    their prefilter reads) are decided together and remembered per key, so that fifty rules of one kind cost
+    one lookup rather than fifty calls on every new signature."""
+
+    def __init__(self, detectors: tuple[Detector, ...]) -> None:
+        self._detectors = detectors
+        self._single: list[int] = []
+        classes: dict[type, list[int]] = {}
+        for i, d in enumerate(detectors):
+            if getattr(type(d), "prefilter_key", None) is None:
+                self._single.append(i)
+            else:
+                classes.setdefault(type(d), []).append(i)
+        self._groups: list[tuple[Callable[[EnrichedEvent], object], tuple[int, ...], dict[object, frozenset[int]]]] = []
+        for cls, members in classes.items():
+            key_of: Callable[[EnrichedEvent], object] = cls.prefilter_key  # type: ignore[attr-defined]
+            self._groups.append((key_of, tuple(members), {}))
+
+    def admitted(self, item: EnrichedEvent) -> set[int]:
+        """Indexes (into the detectors) of those whose prefilter admits `item`."""
+        detectors = self._detectors
+        found = {i for i in self._single if detectors[i].prefilter(item)}
+        for key_of, members, known in self._groups:
+            key = key_of(item)
+            hit = known.get(key)
+            if hit is None:
+                hit = frozenset(i for i in members if detectors[i].prefilter(item))
+                if len(known) >= 10_000:
+                    known.clear()
+                known[key] = hit
+            found |= hit
+        return found
+
+
+def _observer(detector: Detector) -> Observe:
+    """What the engine calls for an event the detector's prefilter admitted: its optional `observe_routed`
+    (which may skip the checks the prefilter made), else `observe`."""
+    routed: Observe | None = getattr(detector, "observe_routed", None)
+    return routed if routed is not None else detector.observe
+
+
+def _object_filter(detector: Detector) -> Callable[[str | None], bool] | None:
+    """A detector's optional `accepts_object(obj)`: False only when `observe` would return no match and
+    change nothing for any event on that object."""
+    return getattr(detector, "accepts_object", None)
 
 
 @dataclass
@@ -38,7 +107,7 @@ class DetectionEngine:
         self.ordered = tuple(d for d in self.detectors if d.windows())
         self.lateness_us = lateness_us
         self.max_pending = max_pending
-        self._heap: list[tuple[int, int, EnrichedEvent, str, tuple[Detector, ...]]] = []
+        self._heap: list[tuple[int, int, EnrichedEvent, str, tuple[Observe, ...]]] = []
         # changes of the reorder buffer since the last take_changes(), saved incrementally
         self._added: dict[int, tuple[int, EnrichedEvent, str]] = {}
         self._removed: list[int] = []
@@ -47,7 +116,21 @@ class DetectionEngine:
         self.released_us = 0  # time of the last event released to the detectors
         self.late = 0  # events older than what was already released (reach detectors out of order)
         self._since_expire = 0
-        self._routes: dict[tuple[object, ...], tuple[tuple[Detector, ...], tuple[Detector, ...]]] = {}
+        self._routes: dict[tuple[object, ...], _Route] = {}
+        self._object_routes = 0  # entries in all `_Route.by_object`, bounded by MAX_OBJECT_ROUTES
+        # per detector, looked up once: what to call, and the index of its object filter (-1: none)
+        self._filters: list[Callable[[str | None], bool]] = []
+        calls = []
+        for d in self.immediate:
+            accepts = _object_filter(d)
+            if accepts is not None:
+                self._filters.append(accepts)
+            calls.append((_observer(d), len(self._filters) - 1 if accepts is not None else -1))
+        self._immediate_calls = tuple(calls)
+        self._ordered_calls = tuple(_observer(d) for d in self.ordered)
+        self._admit_immediate = _Admission(self.immediate)
+        self._admit_ordered = _Admission(self.ordered)
+        self._rejected: dict[str | None, frozenset[int]] = {}  # object -> indexes of the filters refusing it
         self._stores = {name: store for d in self.detectors for name, store in d.windows().items()}
         self._owners = {name: d for d in self.detectors for name in d.windows()}
 
@@ -58,8 +141,8 @@ class DetectionEngine:
             self.newest_us = t
         immediate, ordered = self._route(item)
         out: list[tuple[Match, str]] = []
-        for detector in immediate:
-            found = detector.observe(item)
+        for observe in immediate:
+            found = observe(item)
             if found:
                 out.extend((m, source) for m in found)
         if ordered:
@@ -70,16 +153,35 @@ class DetectionEngine:
             out.extend(self._release(self.newest_us - self.lateness_us))
         return out
 
-    def _route(self, item: EnrichedEvent) -> tuple[tuple[Detector, ...], tuple[Detector, ...]]:
+    def _route(self, item: EnrichedEvent) -> tuple[tuple[Observe, ...], tuple[Observe, ...]]:
         sig = signature(item)
         route = self._routes.get(sig)
         if route is None:
-            route = (tuple(d for d in self.immediate if d.prefilter(item)),
-                     tuple(d for d in self.ordered if d.prefilter(item)))
+            immediate, ordered = self._admit_immediate.admitted(item), self._admit_ordered.admitted(item)
+            route = _Route(tuple(call for i, call in enumerate(self._immediate_calls) if i in immediate),
+                           tuple(observe for i, observe in enumerate(self._ordered_calls) if i in ordered))  # fmt: skip
             if len(self._routes) >= 100_000:
                 self._routes.clear()
+                self._object_routes = 0
             self._routes[sig] = route
-        return route
+        if not route.scoped:
+            return route.observers, route.ordered
+        obj = item.event.object
+        narrowed = route.by_object.get(obj)
+        if narrowed is None:
+            if self._object_routes >= MAX_OBJECT_ROUTES:
+                for known in self._routes.values():
+                    known.by_object.clear()
+                self._rejected.clear()
+                self._object_routes = 0
+            self._object_routes += 1
+            rejected = self._rejected.get(obj)
+            if rejected is None:
+                rejected = frozenset(k for k, accepts in enumerate(self._filters) if not accepts(obj))
+                self._rejected[obj] = rejected
+            narrowed = tuple(observe for observe, k in route.immediate if k < 0 or k not in rejected)
+            route.by_object[obj] = narrowed
+        return narrowed, route.ordered
 
     def drain(self) -> list[tuple[Match, str]]:
         """Release everything (end of a replay, or the log went quiet for longer than the lateness)."""
@@ -104,8 +206,8 @@ class DetectionEngine:
                 self.late += 1
             else:
                 self.released_us = t
-            for detector in route:
-                found = detector.observe(item)
+            for observe in route:
+                found = observe(item)
                 if found:
                     out.extend((m, source) for m in found)
             self._since_expire += 1

@@ -64,10 +64,16 @@ def glob_to_regex(pattern: str) -> str:
     return "".join(out)
 
 
+class _Column(NamedTuple):
+    regex: re.Pattern[str]
+    categories: tuple[str, ...]
+    name: str | None  # the column name in lower case when it is ASCII (for a substring test first), else None
+
+
 class _Rule(NamedTuple):
     regex: re.Pattern[str]
     info: ObjectInfo
-    columns: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]
+    columns: tuple[_Column, ...]
 
 
 _WILDCARDS = re.compile(r"[*?]")
@@ -91,7 +97,9 @@ class DataMap:
 
     Patterns without wildcards are a dict lookup. Globs are filed under their literal prefix up to a separator
     (`file:/srv/`, `db:crm.`), so an object only meets the globs filed under one of its own prefixes: one dict
-    lookup per separator in the object. Answers are memoized per object (objects repeat)."""
+    lookup per separator in the object. Answers are memoized per object (objects repeat), and for objects
+    with column categories per (object, statement): a statement names the same columns every time, and masked
+    statements repeat (one line per relation of a join, the same query with other literals)."""
 
     def __init__(self, entries: list[MapEntry], categories: list[str]) -> None:
         self.categories = tuple(categories)
@@ -100,16 +108,21 @@ class DataMap:
         for entry in entries:
             flags = re.IGNORECASE if entry.match.startswith("db:") else 0
             columns = tuple(
-                (re.compile(rf"(?<![\w.])(?:\w+\.)?{re.escape(col)}\b|\*", re.IGNORECASE), tuple(cats))
+                _Column(
+                    re.compile(rf"(?<![\w.])(?:\w+\.)?{re.escape(col)}\b|\*", re.IGNORECASE), tuple(cats),
+                    col.lower() if col.isascii() else None,
+                )
                 for col, cats in entry.columns.items()
-            )
+            )  # fmt: skip
             info = ObjectInfo(tuple(sorted(set(entry.categories))), True, entry.honeytoken)
             rule = _Rule(re.compile(glob_to_regex(entry.match) + r"\Z", flags), info, columns)
             if _WILDCARDS.search(entry.match) is None:
                 self._exact.setdefault(_norm(entry.match), []).append(rule)
             else:
                 self._by_prefix.setdefault(_norm(literal_prefix(entry.match)), []).append(rule)
-        self._cache: dict[str, tuple[ObjectInfo, tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]]] = {}
+        self._cache: dict[str, tuple[ObjectInfo, tuple[_Column, ...]]] = {}
+        # (object, statement) -> answer, for objects with columns: statements repeat (masked, one per relation)
+        self._by_statement: dict[tuple[str, str], ObjectInfo] = {}
 
     def lookup(self, obj: str | None, statement: str | None = None) -> ObjectInfo:
         if obj is None:
@@ -122,9 +135,15 @@ class DataMap:
             self._cache[obj] = hit
         info, columns = hit
         if columns and statement:
-            extra = {c for regex, cats in columns if regex.search(statement) for c in cats}
-            if extra - set(info.categories):
-                return info._replace(categories=tuple(sorted(extra | set(info.categories))))
+            key = (obj, statement)
+            found = self._by_statement.get(key)
+            if found is None:
+                found = _with_columns(info, columns, statement)
+                if len(statement) <= 2048:  # bounded: at most 16,384 statements of up to 2 KiB
+                    if len(self._by_statement) >= 16_384:
+                        self._by_statement.clear()
+                    self._by_statement[key] = found
+            return found
         return info
 
     def _candidates(self, obj: str) -> list[_Rule]:
@@ -138,7 +157,7 @@ class DataMap:
                     found.extend(rules)
         return found
 
-    def _compute(self, obj: str) -> tuple[ObjectInfo, tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]]:
+    def _compute(self, obj: str) -> tuple[ObjectInfo, tuple[_Column, ...]]:
         matched = [rule for rule in self._candidates(obj) if rule.regex.match(obj)]
         if not matched:
             return UNCLASSIFIED, ()
@@ -155,3 +174,19 @@ class DataMap:
     @classmethod
     def empty(cls) -> DataMap:
         return cls([], [])
+
+
+def _with_columns(info: ObjectInfo, columns: tuple[_Column, ...], statement: str) -> ObjectInfo:
+    """`info` plus the categories of the columns the statement names (or all of them for a `*`)."""
+    # Case-insensitive matching of ASCII text against an ASCII name is a lower-case substring test; a name
+    # that does not occur at all needs no regex.
+    lowered = statement.lower() if statement.isascii() and "*" not in statement else None
+    extra = {
+        c
+        for column in columns
+        if (lowered is None or column.name is None or column.name in lowered) and column.regex.search(statement)
+        for c in column.categories
+    }
+    if extra - set(info.categories):
+        return info._replace(categories=tuple(sorted(extra | set(info.categories))))
+    return info

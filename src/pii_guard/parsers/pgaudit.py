@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
-from typing import Any, ClassVar, Final, Literal
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any, ClassVar, Final, Literal, NamedTuple
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -108,6 +109,22 @@ _AUTHORIZED: Final = re.compile(r"(?:replication )?connection authorized: user=(
 _DISCONNECTION: Final = re.compile(r"disconnection: session time: \S+ user=(\S+) database=(\S*) host=(\S+)")
 _RECEIVED: Final = re.compile(r"connection received: host=(\S+)(?: port=(\d+))?")
 _PORT: Final = re.compile(r" port=(\d+)")
+
+
+# An AccessEvent from a tuple of all its fields, without NamedTuple's Python-level __new__ (one per event).
+_new_event: Final[Callable[[tuple[Any, ...]], AccessEvent]] = partial(tuple.__new__, AccessEvent)
+_MAX_TAIL: Final = 8192  # longer payload tails are decoded every time instead of remembered
+
+
+class _Tail(NamedTuple):
+    """The statement, parameter and rows of an AUDIT payload, decoded and masked once: the lines of one join
+    or COPY (one per relation) and the OBJECT and SESSION lines of one access repeat them verbatim."""
+
+    statement: str  # as logged
+    masked: str  # literals masked (the statement as logged when the source does not mask)
+    rows: int | None
+    rest: str | None  # the payload's re-encoded rest with statement and parameter masked; None: unchanged
+    rest_written: str  # `rest` as stderr writes it (continuation lines led by a TAB)
 
 
 class PgAuditOptions(BaseModel):
@@ -268,8 +285,11 @@ class PgAuditParser(Parser):
         self._mask_literals = context.mask_literals
         self._host = context.host
         self._is_ip: dict[str, bool] = {}
+        self._tails: dict[str, _Tail] = {}  # AUDIT payload from the statement on -> decoded
 
     def feed(self, offset: int, line: str) -> Sequence[Outcome]:
+        if self._mode == STDERR:  # nothing else is ever buffered
+            return self._handle_all(self._stderr.push(offset, line))
         if self._csvlog.pending_offset is not None:  # inside a quoted csvlog field
             return self._handle_all(self._csvlog.push(offset, line))
         mode = self._mode if self._mode != "auto" else destination_of(line)
@@ -342,15 +362,112 @@ class PgAuditParser(Parser):
         return None
 
     def _audit(self, rec: ServerRecord) -> Outcome | None:
+        message = rec.message
+        # Fast route: the seven head fields need no quoting (split at the first seven commas) and the rest
+        # (statement, parameter, rows) is decoded once per distinct text (`_tail`).
+        parts = message.split(",", 7)
+        if len(parts) != 8:
+            return self._audit_fields(rec)
+        rest = parts[7]
+        tail = self._tails.get(rest) or self._tail(rest)
+        at = len(message) - len(rest)  # where the rest starts
+        head = message[:at]
+        # Head fields without quotes or line breaks read the same split at commas as through csv.
+        if tail is None or '"' in head or "\n" in head or "\r" in head or not parts[1].isdecimal() or \
+                not parts[2].isdecimal():  # fmt: skip
+            return self._audit_fields(rec)
+        stmt_id, sub_id, klass, command, name = parts[1], parts[2], parts[3], parts[4], parts[6]
+        logged = tail.statement
+        pid = rec.pid
+        backend = self._backend(pid) if pid is not None else None
+        statement = logged
+        if backend is not None:
+            noted = backend.note(stmt_id, sub_id, name, logged, rec.time_us)
+            if noted is None:
+                return None  # the OBJECT and SESSION lines of one access: keep the first
+            statement = noted
+        found = _classify(klass, command, statement, name)
+        if found is None:
+            return None
+        action, name, from_statement = found
+        rows = None if from_statement and tail.rows == 0 else tail.rows
+        if tail.rest is None:
+            original = rec.text
+        elif rec.kind == STDERR:  # the head is one line as written: splice the new rest in after it
+            text = rec.text
+            ms, me = rec.spans[:2] if rec.spans is not None else (len(text) - len(message), len(text))
+            original = text[: ms + at] + tail.rest_written + text[me:]
+        else:
+            original = self._rebuild(rec, message[:at] + tail.rest, None)
+        masked = tail.masked
+        if statement is not logged:  # `<previously logged>`, recovered from the backend
+            masked = self._mask(statement) if self._mask_literals else statement
+        return self._audit_event(rec, backend, action, name, rows, parts[0][7:], stmt_id, sub_id, klass, command,
+                                 masked, original)  # fmt: skip
+
+    def _tail(self, rest: str) -> _Tail | None:
+        """Decode (and remember) the statement, parameter and rows of an AUDIT payload; None when the
+        payload is malformed or not encoded as pgAudit encodes it (the general route then decides)."""
+        fields = self._split_rest(rest)
+        if fields is None:
+            return None
+        n = len(fields)
+        logged, parameter = fields[0], fields[1]
+        rows_text = "," + fields[2] if n == 3 else ""
+        masked = self._mask(logged) if self._mask_literals else logged
+        keep_parameter = parameter in _KEEP_PARAMETER
+        new_rest = None
+        if not keep_parameter or masked != logged:
+            new_rest = _csv_field(masked) + "," + (parameter if keep_parameter else MASKED) + rows_text
+        tail = _Tail(
+            logged, masked, int(fields[2]) if n == 3 and fields[2].isdecimal() else None, new_rest,
+            new_rest.replace("\n", "\n\t") if new_rest is not None else "",
+        )  # fmt: skip
+        tails = self._tails
+        if len(rest) <= _MAX_TAIL:
+            if len(tails) >= 256:
+                tails.clear()
+            tails[rest] = tail
+        return tail
+
+    def _split_rest(self, rest: str) -> list[str] | None:
+        """The 2 or 3 fields of an AUDIT payload's rest (statement, parameter, rows) if it is written exactly
+        as pgAudit writes it, each field quoted only when it holds a comma, quote or line break; else None."""
+        if '"' not in rest:  # nothing quoted
+            fields = rest.split(",")
+            return fields if len(fields) in (2, 3) and "\n" not in rest and "\r" not in rest else None
+        if rest[0] == '"':  # the usual shape: only the statement quoted; decoded without the csv reader
+            end = rest.find('",', 1)
+            while end > 0 and rest.count('"', 1, end) & 1:  # the second quote of a doubled pair
+                end = rest.find('",', end + 1)
+            inner, after = rest[1:end], rest[end + 2 :]
+            # Every quote inside doubled, none after, and a statement that needs its quotes: then `rest` is
+            # exactly the encoding of these fields, which csv reads back as them.
+            if end > 0 and '"' not in after and "\n" not in after and "\r" not in after and \
+                    '"' not in inner.replace('""', ""):  # fmt: skip
+                statement = inner.replace('""', '"')
+                fields = [statement, *after.split(",")]
+                if len(fields) in (2, 3) and ("," in statement or '"' in statement or "\n" in statement or
+                                              "\r" in statement):  # fmt: skip
+                    return fields
+        # Any other quoting: the csv reader, at the start of a field as after the plain head fields.
+        fields = self._reader.parse("x," + rest)[1:]
+        if len(fields) not in (2, 3):
+            return None
+        rows_text = "," + fields[2] if len(fields) == 3 else ""
+        return fields if rest == _csv_field(fields[0]) + "," + _csv_field(fields[1]) + rows_text else None
+
+    def _audit_fields(self, rec: ServerRecord) -> Outcome | None:
+        """`_audit` for any payload: split into all its fields, re-encoded field by field when masked."""
         payload = rec.message[7:]
         # pgAudit quotes only fields that need it, so without quotes a split is exactly what csv would read.
         fields = payload.split(",") if '"' not in payload else self._reader.parse(payload)
         n = len(fields)
-        if (n != 9 and n != 10) or not fields[1].isdigit() or not fields[2].isdigit():
+        if (n != 9 and n != 10) or not fields[1].isdecimal() or not fields[2].isdecimal():
             return ParseFailure(rec.offset, "malformed pgAudit AUDIT payload (expected 9 or 10 CSV fields)", rec.text)
         audit_type, stmt_id, sub_id, klass, command, _kind, name, logged, parameter = fields[:9]
         rows_text = fields[9] if n == 10 else ""
-        rows = int(rows_text) if rows_text.isdigit() else None
+        rows = int(rows_text) if rows_text.isdecimal() else None
         backend = self._backend(rec.pid) if rec.pid is not None else None
         statement = logged
         if backend is not None:
@@ -364,8 +481,6 @@ class PgAuditParser(Parser):
         action, name, from_statement = found
         if from_statement and rows == 0:
             rows = None
-        database = rec.database or (backend.database if backend is not None else None)
-        obj = None if not name else f"db:{database}.{name}" if database else f"db:{name}"
         masked = self._mask(logged) if self._mask_literals else logged
         keep_parameter = parameter in _KEEP_PARAMETER
         if keep_parameter and masked == logged:
@@ -375,14 +490,25 @@ class PgAuditParser(Parser):
             original = self._rebuild(rec, payload, None)
         if statement is not logged:  # `<previously logged>`, recovered from the backend
             masked = self._mask(statement) if self._mask_literals else statement
+        return self._audit_event(rec, backend, action, name, rows, audit_type, stmt_id, sub_id, klass, command,
+                                 masked, original)  # fmt: skip
+
+    def _audit_event(
+        self, rec: ServerRecord, backend: _Backend | None, action: str, name: str, rows: int | None,
+        audit_type: str, stmt_id: str, sub_id: str, klass: str, command: str, masked: str, original: str,
+    ) -> AccessEvent:  # fmt: skip
+        database = rec.database or (backend.database if backend is not None else None)
+        obj = None if not name else f"db:{database}.{name}" if database else f"db:{name}"
+        pid = rec.pid
         extra: dict[str, Any] = {
-            "process.pid": rec.pid, "postgresql.audit.type": audit_type, "postgresql.audit.class": klass,
+            "process.pid": pid, "postgresql.audit.type": audit_type, "postgresql.audit.class": klass,
+            "postgresql.audit.statement_id": int(stmt_id), "postgresql.audit.substatement_id": int(sub_id),
+        } if pid is not None else {
+            "postgresql.audit.type": audit_type, "postgresql.audit.class": klass,
             "postgresql.audit.statement_id": int(stmt_id), "postgresql.audit.substatement_id": int(sub_id),
         }  # fmt: skip
         if rec.application is not None:
             extra["postgresql.log.application_name"] = rec.application
-        if rec.pid is None:
-            del extra["process.pid"]
         return self._event(
             rec, backend, action, SUCCESS, rec.user, obj, rows, command,
             None if masked in _NO_STATEMENT else masked, original, None, extra,
@@ -488,10 +614,10 @@ class PgAuditParser(Parser):
                 fields["source.domain"] = host
         else:
             port = None
-        return AccessEvent(
+        return _new_event((
             self.ids.make(rec.offset, rec.text), rec.time_us, DATASET, action, outcome, user, ip, port,
             self._host, obj, rows, None, command, statement, original, error_code, (), fields, rec.offset,
-        )  # fmt: skip
+        ))  # fmt: skip
 
     def _rebuild(self, rec: ServerRecord, message: str | None, statement: str | None) -> str:
         """The record's text with its message and/or statement replaced by masked ones."""

@@ -15,6 +15,7 @@ import csv
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
+from functools import partial
 from typing import Any, Final, NamedTuple
 
 import orjson
@@ -153,6 +154,10 @@ class ServerRecord(NamedTuple):
     json: dict[str, Any] | None = None  # jsonlog: the decoded object
 
 
+# A ServerRecord from a tuple of all its fields, without NamedTuple's Python-level __new__ (one per record).
+_new_record: Final[Callable[[tuple[Any, ...]], ServerRecord]] = partial(tuple.__new__, ServerRecord)
+
+
 class PgClock:
     """PostgreSQL stamps (`2026-11-27 16:20:40.910 UTC`) to epoch microseconds.
 
@@ -205,12 +210,13 @@ def split_remote(text: str) -> tuple[str | None, int | None]:
         return None, None
     if text[-1] == ")":
         host, _, port = text[:-1].rpartition("(")
-        if host and port.isdigit():
+        if host and port.isdecimal():
             return host, int(port)
     return text, None
 
 
 NO_RECORDS: Final[tuple[ServerRecord | ParseFailure, ...]] = ()
+_MILLIS_US: Final = {f".{ms:03d}": ms * 1000 for ms in range(1000)}
 MAX_RECORD: Final = 1 << 20  # characters of one record; a longer one is given up as a failure
 
 
@@ -225,19 +231,21 @@ class StderrFraming:
     log and produce nothing."""
 
     __slots__ = (
-        "_clock", "_first", "_groups", "_lines", "_msg_start", "_offset", "_prefix", "_prefixes", "_size",
-        "_wanted",
+        "_clock", "_first", "_groups", "_keep", "_lines", "_main", "_msg_start", "_offset", "_others", "_prefix",
+        "_size", "_wanted",
     )  # fmt: skip
 
     def __init__(self, prefixes: Sequence[CompiledPrefix], clock: PgClock, wanted: Wanted | None = None) -> None:
-        self._prefixes = tuple(prefixes)
+        self._main, *others = prefixes
+        self._others = tuple(others)
         self._clock = clock
         self._wanted = wanted
         self._offset: int | None = None
         self._first = ""
-        self._prefix = self._prefixes[0]
+        self._prefix = self._main
         self._groups: tuple[str | Any, ...] = ()
         self._msg_start = 0
+        self._keep = True  # what `wanted` said of the buffered record
         self._lines: list[tuple[str, int, str | None]] | None = None  # (line, message start, level) after the first
         self._size = 0  # characters buffered, bounded by MAX_RECORD
 
@@ -252,21 +260,29 @@ class StderrFraming:
                 return (ParseFailure(offset, "continuation line (TAB) without a record before it", line),)
             self._add(line, 1, None)
             return NO_RECORDS
-        for prefix in self._prefixes:  # the configured prefix first, then the extra ones, in order
-            m = prefix.regex.match(line)
-            if m is not None:
-                break
-        else:
-            failure = ParseFailure(offset, "line matches no configured log_line_prefix", line)
-            return (*self.take(), failure) if self._offset is not None else (failure,)
+        prefix = self._main
+        m = prefix.regex.match(line)
+        if m is None:
+            for prefix in self._others:  # the configured prefix first, then the extra ones, in order
+                m = prefix.regex.match(line)
+                if m is not None:
+                    break
+            else:
+                failure = ParseFailure(offset, "line matches no configured log_line_prefix", line)
+                return (*self.take(), failure) if self._offset is not None else (failure,)
         groups = m.groups()
         level = groups[prefix.level]
-        if level in SUBSIDIARY_LEVELS and self._offset is not None and self._same_backend(prefix, groups):
-            self._add(line, m.end(), level)
-            return NO_RECORDS
-        done = self.take() if self._offset is not None else NO_RECORDS
+        done: Sequence[ServerRecord | ParseFailure] = NO_RECORDS
+        if self._offset is not None:
+            if level in SUBSIDIARY_LEVELS and self._same_backend(prefix, groups):
+                self._add(line, m.end(), level)
+                return NO_RECORDS
+            done = self.take()
+        start = m.end()
+        wanted = self._wanted
+        self._keep = wanted is None or wanted(level, line, start)
         self._offset, self._first, self._prefix, self._groups = offset, line, prefix, groups
-        self._msg_start, self._size = m.end(), len(line)
+        self._msg_start, self._size = start, len(line)
         return done
 
     def take(self) -> Sequence[ServerRecord | ParseFailure]:
@@ -279,8 +295,7 @@ class StderrFraming:
         if self._size > MAX_RECORD:
             text = "\n".join([self._first, *(x[0] for x in lines or ())])
             return (ParseFailure(offset, f"stderr record longer than {MAX_RECORD} characters", text[:MAX_RECORD]),)
-        wanted = self._wanted
-        if wanted is not None and not wanted(self._groups[self._prefix.level], self._first, self._msg_start):
+        if not self._keep:
             return NO_RECORDS
         try:
             return (self._record(offset, lines),)
@@ -307,7 +322,8 @@ class StderrFraming:
             time_us = self._clock.seconds(g[si], g[zi]) * 1_000_000
             frac = g[fi] if fi >= 0 else None
             if frac:
-                time_us += int(frac[1:]) * 1000 if len(frac) == 4 else fraction_us(frac)
+                ms = _MILLIS_US.get(frac)  # %m writes milliseconds: a lookup instead of int()
+                time_us += ms if ms is not None else int(frac[1:]) * 1000 if len(frac) == 4 else fraction_us(frac)
         else:
             frac = g[fi]
             time_us = int(g[ei]) * 1_000_000 + (fraction_us(frac) if frac else 0)
@@ -325,14 +341,14 @@ class StderrFraming:
             message, text, statement, spans = first[self._msg_start :], first, None, None
         else:
             text, message, statement, spans = _assemble(first, self._msg_start, lines)
-        return ServerRecord(
+        return _new_record((
             offset, text, time_us, int(pid) if pid else None,
             None if not user or user == "[unknown]" else user,  # `[unknown]` before authentication
             None if not database or database == "[unknown]" else database,
             host, port,
             None if not application or application == "[unknown]" else application,
-            g[prefix.level], g[qi] if qi >= 0 else None, message, statement, STDERR, spans,
-        )  # fmt: skip
+            g[prefix.level], g[qi] if qi >= 0 else None, message, statement, STDERR, spans, None,
+        ))  # fmt: skip
 
 
 def _assemble(
@@ -471,7 +487,7 @@ class CsvFraming:
         host, port = _split_address(row[4])
         pid = row[3]
         return ServerRecord(
-            offset, text, time_us, int(pid) if pid.isdigit() else None, row[1] or None, row[2] or None,
+            offset, text, time_us, int(pid) if pid.isdecimal() else None, row[1] or None, row[2] or None,
             host, port, row[22] or None, row[11], row[12] or None, row[13], row[19] or None, CSVLOG,
         )  # fmt: skip
 
@@ -481,7 +497,7 @@ def _split_address(text: str) -> tuple[str | None, int | None]:
     if not text:
         return None, None
     host, sep, port = text.rpartition(":")
-    if sep and port.isdigit() and host:
+    if sep and port.isdecimal() and host:
         return host, int(port)
     return text, None
 

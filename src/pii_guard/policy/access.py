@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from pii_guard.model import EnrichedEvent, Match
 from pii_guard.policy.context import PolicyContext, make_match, verb, who
 from pii_guard.policy.models import Exception_, Honeytoken, RolePolicy, RoleZone, ZoneRestriction
@@ -67,11 +69,21 @@ class ZoneRestrictionDetector(_ZoneRule):
         self._hosts = GlobSet(rule.hosts)
         self._allowed = frozenset(rule.allow_zones)
 
+    @staticmethod
+    def prefilter_key(item: EnrichedEvent) -> object:
+        """What `prefilter` reads of an event (the engine decides all zone restrictions of one key together)."""
+        return item.data.classified, item.data.categories, item.zone
+
     def prefilter(self, item: EnrichedEvent) -> bool:
-        cats = self.ctx.categories(item)
+        cats = item.data.categories if item.data.classified else self.ctx.unclassified  # ctx.categories(item)
         if (self._cats and self._cats.isdisjoint(cats)) or (not self._cats and not cats):
             return False
         return self.ctx.zone(item) not in self._allowed
+
+    def accepts_object(self, obj: str | None) -> bool:
+        """Whether the rule's `objects` admit `obj`; the engine routes only such events here (an event on any
+        other object is out of scope: no match, nothing recorded)."""
+        return not self._objects or self._objects(obj)
 
     def _in_scope(self, item: EnrichedEvent) -> bool:
         cats = self.ctx.categories(item)
@@ -143,6 +155,16 @@ class RoleZoneDetector(_ZoneRule):
                            sentence=sentence)]
 
 
+class _Verdict(NamedTuple):
+    """What a user's roles say about some categories (the same for every event with these roles and categories)."""
+
+    denied: tuple[str, ...]  # categories none of the roles may view
+    timed: list[tuple[str, RolePolicy]]  # the roles' policies limited to some hours or days
+    rule: str  # the role named in a category match
+    may: str  # what the roles may view, for the sentence
+    severity: str  # of a category match
+
+
 class RoleAccessDetector(_Stateless):
     """Categories a user's roles may not view, outside allowed hours, or a user not in the directory."""
 
@@ -150,8 +172,7 @@ class RoleAccessDetector(_Stateless):
 
     def __init__(self, roles: dict[str, RolePolicy], ctx: PolicyContext) -> None:
         super().__init__()
-        self._verdicts: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[list[tuple[str, RolePolicy]],
-                                                                             tuple[str, ...]]] = {}
+        self._verdicts: dict[tuple[tuple[str, ...], tuple[str, ...]], _Verdict] = {}
         self.roles = roles
         self.ctx = ctx
         self._actions = frozenset(ctx.defaults.view_actions)
@@ -160,7 +181,7 @@ class RoleAccessDetector(_Stateless):
         ctx = self.ctx
         if item.event.action not in self._actions or item.user is None:
             return []
-        cats = ctx.categories(item)
+        cats = item.data.categories if item.data.classified else ctx.unclassified  # ctx.categories(item)
         if not cats:
             return []
         if not item.user.known:
@@ -170,16 +191,14 @@ class RoleAccessDetector(_Stateless):
             self.exercised.add("role-access:unknown-user")
             return [make_match(item, ctx, rule_id="role-access:unknown-user", kind=self.kind,
                                severity=ctx.defaults.unknown_user_severity, sentence=sentence)]
-        policies, denied = self._verdict(item.user.roles, cats)
+        verdict = self._verdict(item.user.roles, cats)
+        denied, timed = verdict.denied, verdict.timed
         if denied:
-            rule = policies[0][0] if policies else (item.user.roles[0] if item.user.roles else "no-role")
-            may = ", ".join(sorted({c for _, r in policies for c in r.may_view})) or "nothing"
-            sentence = f"{who(item)} {verb(item)} {_what(item, denied)}; their roles may view {may}"
-            severity = max((r.severity for _, r in policies), key=_rank, default="high")
+            rule = verdict.rule
+            sentence = f"{who(item)} {verb(item)} {_what(item, denied)}; their roles may view {verdict.may}"
             self.exercised.add(f"role-access:{rule}:category")
             return [make_match(item, ctx, rule_id=f"role-access:{rule}", kind=self.kind,
-                               severity=severity, sentence=sentence, categories=denied)]
-        timed = [(name, r) for name, r in policies if r.hours is not None or r.days]
+                               severity=verdict.severity, sentence=sentence, categories=denied)]
         if timed and not any(ctx.in_hours(r.hours, list(r.days), item.event.time_us) for _, r in timed):
             name, role = timed[0]
             hours = role.hours
@@ -200,20 +219,23 @@ class RoleAccessDetector(_Stateless):
             return False
         if not item.user.known:
             return self.ctx.defaults.unknown_user == "alert"
-        policies, denied = self._verdict(item.user.roles, cats)
-        return bool(denied) or any(r.hours is not None or r.days for _, r in policies)
+        verdict = self._verdict(item.user.roles, cats)
+        return bool(verdict.denied) or bool(verdict.timed)
 
-    def _verdict(
-        self, roles: tuple[str, ...], cats: tuple[str, ...]
-    ) -> tuple[list[tuple[str, RolePolicy]], tuple[str, ...]]:
-        """The role policies of a user and the categories they may not view; memoized per roles+categories."""
+    def _verdict(self, roles: tuple[str, ...], cats: tuple[str, ...]) -> _Verdict:
+        """What the roles say about the categories; memoized per roles+categories."""
         key = (roles, cats)
         hit = self._verdicts.get(key)
         if hit is None:
             policies = [(name, self.roles[name]) for name in roles if name in self.roles]
             allowed = {c for _, r in policies for c in r.may_view}
-            denied = () if "*" in allowed else tuple(c for c in cats if c not in allowed)
-            hit = (policies, denied)
+            hit = _Verdict(
+                () if "*" in allowed else tuple(c for c in cats if c not in allowed),
+                [(name, r) for name, r in policies if r.hours is not None or r.days],
+                policies[0][0] if policies else (roles[0] if roles else "no-role"),
+                ", ".join(sorted({c for _, r in policies for c in r.may_view})) or "nothing",
+                max((r.severity for _, r in policies), key=_rank, default="high"),
+            )
             self._verdicts[key] = hit
         return hit
 

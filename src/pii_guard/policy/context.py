@@ -18,6 +18,12 @@ _VERBS = {"read": "read", "export": "exported", "write": "wrote", "delete": "del
 
 
 class Detector(Protocol):
+    """What the detection engine calls. Optional, for speed (the engine looks them up and does without):
+    `prefilter_key(item)`, a static method: the part of the signature `prefilter` reads, shared by the whole
+    class, so the engine decides many rules of one class per key at once; `accepts_object(obj)`: False only
+    when `observe` would neither match nor record anything for events on `obj`, so the engine skips the
+    detector for them; `observe_routed(item)`: `observe` for an event `prefilter` admitted."""
+
     kind: str
 
     def observe(self, item: EnrichedEvent) -> list[Match]:

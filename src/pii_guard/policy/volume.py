@@ -40,6 +40,7 @@ class QuotaDetector:
         self.ctx = ctx
         self._cats = frozenset(quota.categories)
         self._objects = GlobSet(quota.objects)
+        self._scoped = bool(self._objects)
         self._actions = frozenset(ctx.defaults.view_actions)
         self._bucket_us = max(1, quota.per // BUCKETS)
         self._state: KeyedWindows[Any] = KeyedWindows(max_keys)
@@ -67,13 +68,20 @@ class QuotaDetector:
     def expire(self, watermark_us: int) -> None:
         self._state.evict_idle(watermark_us - self.quota.per)
 
+    @staticmethod
+    def prefilter_key(item: EnrichedEvent) -> object:
+        """What `prefilter` reads of an event (the engine decides all quotas of one key together)."""
+        ev, data = item.event, item.data
+        roles = item.user.roles if item.user is not None else None
+        return ev.outcome, ev.action, roles, data.classified, data.categories
+
     def prefilter(self, item: EnrichedEvent) -> bool:
         ev = item.event
         if ev.outcome == FAILURE or ev.action not in self._actions or item.user is None:
             return False
         if self.role not in item.user.roles:
             return False
-        cats = self.ctx.categories(item)
+        cats = item.data.categories if item.data.classified else self.ctx.unclassified  # ctx.categories(item)
         return bool(cats) and (not self._cats or not self._cats.isdisjoint(cats))
 
     def _applies(self, item: EnrichedEvent) -> bool:
@@ -82,34 +90,40 @@ class QuotaDetector:
             return False  # a refused attempt never counts towards a quota
         if item.user is None or self.role not in item.user.roles:
             return False
-        if self._objects and not self._objects(ev.object):
+        if self._scoped and not self._objects(ev.object):
             return False
-        cats = self.ctx.categories(item)
+        cats = item.data.categories if item.data.classified else self.ctx.unclassified  # ctx.categories(item)
         return bool(cats) and (not self._cats or not self._cats.isdisjoint(cats))
 
     def observe(self, item: EnrichedEvent) -> list[Match]:
-        if not self._applies(item):
+        return self._count(item) if self._applies(item) else []
+
+    def observe_routed(self, item: EnrichedEvent) -> list[Match]:
+        """`observe` for an event `prefilter` admitted (outcome, action, role and categories are known to
+        apply): the engine's route, once per event for each of a role's quotas."""
+        ev = item.event
+        if ev.user is None or (self._scoped and not self._objects(ev.object)):
             return []
+        return self._count(item)
+
+    def _count(self, item: EnrichedEvent) -> list[Match]:
         ev = item.event
         user = ev.user or ""
-        window = self._state.get(user)
         q = self.quota
         if self._distinct:
-            if window is None:
-                window = DistinctSet()
-                self._state.put(user, window)
-            else:
-                self._state.touch(user)
-            window.add(ev.time_us, ev.object or "", q.per, int(q.max) * 2 + 1, ev.id)
+            distinct = self._state.get_or_add(user, DistinctSet)
+            distinct.add(ev.time_us, ev.object or "", q.per, int(q.max) * 2 + 1, ev.id)
+            window: SlidingSum | DistinctSet = distinct
         else:
-            if window is None:
-                window = SlidingSum()
-                self._state.put(user, window)
-            else:
-                self._state.touch(user)
-            window.add(ev.time_us, _amount(item, q.measure), self._bucket_us, BUCKETS, ev.id)
-        self.peak = max(self.peak, window.total)
-        if window.total <= q.max:
+            sliding = self._state.get_or_add(user, SlidingSum)
+            records = q.measure == "records"  # the common measure, without a call
+            amount = (float(ev.rows) if ev.rows is not None else 1.0) if records else _amount(item, q.measure)
+            sliding.add(ev.time_us, amount, self._bucket_us, BUCKETS, ev.id)
+            window = sliding
+        total = window.total
+        if total > self.peak:
+            self.peak = total
+        if total <= q.max:
             window.fired = False
             return []
         if window.fired:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 from array import array
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import lru_cache
 from typing import Any, Generic, Protocol, TypeVar
 
 EVIDENCE_KEPT = 16  # most recent event ids kept per key (16 bytes each)
 
 
+@lru_cache(maxsize=1024)  # one event usually lands in several windows (quotas of each of the user's roles)
 def id_bytes(event_id: str) -> bytes:
     """Event ids are 32 hex digits; keep them as 16 bytes. Other ids are hashed (and then not shown back)."""
     try:
@@ -43,20 +45,29 @@ class SlidingSum:
     def add(self, time_us: int, amount: float, bucket_us: int, buckets: int, event_id: str) -> bool:
         """Count `amount` at `time_us`; False if the event is older than the window already is."""
         b = time_us // bucket_us
-        newest = max(b, self.idx[-1]) if self.idx else b
-        self.expire(newest, buckets)
+        idx = self.idx
+        if idx:
+            newest = idx[-1] if idx[-1] > b else b
+            if idx[0] <= newest - buckets:
+                self.expire(newest, buckets)
+        else:
+            newest = b
         if b <= newest - buckets:
             return False
-        pos = len(self.idx) - 1
-        while pos >= 0 and self.idx[pos] > b:
-            pos -= 1
-        if pos >= 0 and self.idx[pos] == b:
-            self.sums[pos] += amount
+        if idx and idx[-1] == b:  # the usual case: the newest bucket
+            self.sums[-1] += amount
         else:
-            self.idx.insert(pos + 1, b)
-            self.sums.insert(pos + 1, amount)
+            pos = len(idx) - 1
+            while pos >= 0 and idx[pos] > b:
+                pos -= 1
+            if pos >= 0 and idx[pos] == b:
+                self.sums[pos] += amount
+            else:
+                idx.insert(pos + 1, b)
+                self.sums.insert(pos + 1, amount)
         self.total += amount
-        self.last_us = max(self.last_us, time_us)
+        if time_us > self.last_us:
+            self.last_us = time_us
         self.evidence = (self.evidence + id_bytes(event_id))[-16 * EVIDENCE_KEPT :]
         return True
 
@@ -175,6 +186,17 @@ class KeyedWindows(Generic[W]):
     def touch(self, key: str) -> None:
         self._items.move_to_end(key)
         self.dirty.add(key)
+
+    def get_or_add(self, key: str, factory: Callable[[], W]) -> W:
+        """The state of `key`, touched; a new `factory()` one, put, if there is none."""
+        item = self._items.get(key)
+        if item is None:
+            item = factory()
+            self.put(key, item)
+        else:
+            self._items.move_to_end(key)
+            self.dirty.add(key)
+        return item
 
     def evict_idle(self, cutoff_us: int) -> int:
         """Drop keys whose last event is older than `cutoff_us`; their windows are empty by then."""
