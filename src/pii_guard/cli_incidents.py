@@ -251,7 +251,7 @@ def silences(config_path: Path | None, as_json: bool) -> None:
 def unsilence(config_path: Path | None, actor: str | None, silence_id: str) -> None:
     """End a silence now."""
     raw = silence_id.upper().removeprefix("S-")
-    if not raw.isdigit():
+    if not raw.isdecimal():
         raise UsageError(f"{silence_id!r} is not a silence id (S-3)")
     with _state(config_path) as (loaded, state):
         _responder(loaded, state, actor).expire_silence(int(raw), _now_us())

@@ -29,7 +29,7 @@ def parse_label(text: str) -> int | None:
     raw = text.strip()
     if raw.upper().startswith("INC-"):
         raw = raw[4:]
-    return int(raw) if raw.isdigit() else None
+    return int(raw) if raw.isdecimal() else None
 
 
 @dataclass

@@ -205,7 +205,7 @@ class JsonLinesParser(Parser):
         microseconds as a number or digit string, told apart by magnitude (1e11 s is the year 5138)."""
         if isinstance(value, bool):
             raise TimestampError("a boolean is not a time")
-        if isinstance(value, str) and value.replace(".", "", 1).isdigit():
+        if isinstance(value, str) and value.replace(".", "", 1).isdecimal():
             value = float(value) if "." in value else int(value)
         if isinstance(value, int | float):
             magnitude = abs(value)

@@ -92,7 +92,7 @@ def _dash(value: str | None) -> str | None:
 
 
 def _count(value: str) -> int | None:
-    return int(value) if value.isdigit() and len(value) < 20 else None
+    return int(value) if value.isdecimal() and len(value) < 20 else None
 
 
 class S3AccessParser(Parser):

@@ -352,7 +352,7 @@ def parse_remote(remote: str) -> tuple[str | None, int | None]:
     if kind not in ("ipv4", "ipv6") or not rest:
         return None, None
     host, _, port = rest.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not port.isdecimal():
         return _clean_ip(rest), None
     return _clean_ip(host.strip("[]")), int(port)
 

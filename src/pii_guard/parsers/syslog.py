@@ -49,7 +49,7 @@ class SyslogFraming:
         self._trad_cache = EpochCache(self._trad_seconds)
 
     def split(self, line: str) -> SyslogLine:
-        if line[:1].isdigit():
+        if line[:1].isdecimal():
             m = _RFC3339.match(line)
             if m is not None:
                 # key: date, time and offset, without the fraction

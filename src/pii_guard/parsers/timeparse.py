@@ -70,7 +70,7 @@ def offset_seconds(text: str) -> int:
     """'+0000', '-05:00', '+01' -> seconds east of UTC."""
     sign = -1 if text[0] == "-" else 1
     digits = text[1:].replace(":", "")
-    if not digits.isdigit() or len(digits) not in (2, 4):
+    if not digits.isdecimal() or len(digits) not in (2, 4):
         raise TimestampError(f"bad UTC offset {text!r}")
     hours = int(digits[:2])
     minutes = int(digits[2:4]) if len(digits) == 4 else 0
@@ -104,6 +104,8 @@ def fraction_us(text: str) -> int:
         return 0
     if text[0] in ".,":
         text = text[1:]
+    if not text.isdecimal():
+        raise TimestampError(f"bad fraction of a second {text!r}")
     return int((text + "000000")[:6])
 
 

@@ -643,7 +643,7 @@ class _WebLogParser(Parser):
                 if ip and ip != "-":
                     fields["pii.peer_ip"] = ip
                 ip = client
-        return ip, (int(port) if port and port.isdigit() else None)
+        return ip, (int(port) if port and port.isdecimal() else None)
 
 
 class NginxParser(_WebLogParser):

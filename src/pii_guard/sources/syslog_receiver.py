@@ -65,7 +65,7 @@ DRAIN_S: Final = 5.0  # at stop, a connection is half-closed and read on until q
 def parse_address(text: str) -> tuple[str, int]:
     """`127.0.0.1:5140`, `[::1]:5140`, `:5140` (all interfaces) → (host, port). ValueError if not one."""
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not port.isdecimal() or not 0 <= int(port) <= 65535:
         raise ValueError(f"{text!r} is not host:port (e.g. 127.0.0.1:5140, [::1]:5140)")
     host = host.removeprefix("[").removesuffix("]")
     return host or "0.0.0.0", int(port)

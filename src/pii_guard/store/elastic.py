@@ -356,7 +356,7 @@ class ElasticsearchEventStore:
         except TransportError as exc:
             raise StoreError(f"Elasticsearch at {where}: {_describe(exc)}") from None
         version = str(info.get("version", {}).get("number", "0"))
-        major = int(version.split(".")[0]) if version.split(".")[0].isdigit() else 0
+        major = int(version.split(".")[0]) if version.split(".")[0].isdecimal() else 0
         if major < 8:
             raise StoreError(f"Elasticsearch at {where} is version {version}", hint="pii-guard needs 8.x or 9.x")
         log.info("connected to Elasticsearch", extra={"hosts": where, "cluster": info.get("cluster_name"),
