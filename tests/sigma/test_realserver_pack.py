@@ -69,3 +69,26 @@ def test_pack_on_a_real_postgresql_day(tmp_path: Path) -> None:
     if not HourRange.parse("07:00-20:00").contains(local.hour * 60 + local.minute) or local.weekday() >= 5:
         expected.append(("sigma:sensitive-read-off-hours", "bob"))
     assert got == sorted(expected)
+
+
+def test_mariadb_turning_its_audit_off_is_caught(tmp_path: Path) -> None:
+    """server_audit logs the statement that switches it off (and a plugin removal is logged before the plugin
+    goes): the parser keeps both as events and the pack's rule matches them."""
+    with servers.mariadb() as db:
+        assert db.sql("CREATE DATABASE crm;", db=None).returncode == 0
+        assert db.sql("SET GLOBAL server_audit_events = 'CONNECT,QUERY';").returncode == 0
+        assert db.sql("SET GLOBAL server_audit_logging = OFF;").returncode == 0
+        servers.wait_for(servers.has_text(db.audit_log, "server_audit_logging"), "the SET GLOBAL line")
+        log = db.audit_log.read_bytes()
+    path = tmp_path / "server_audit.log"
+    path.write_bytes(log)
+    parser = parser_class("mariadb-audit")
+    spec = FileSpec(parser, parser.Options(), tz=UTC)
+    events: list[AccessEvent] = []
+    FileIngest(events.append, lambda dead: None, RunStats(), FixedClock(0)).run(path, spec)
+    changes = [(e.command, e.statement) for e in events if e.statement and "server_audit" in e.statement]
+    assert changes == [("SET", "SET GLOBAL server_audit_events = '?'"),
+                       ("SET", "SET GLOBAL server_audit_logging = OFF")]
+    ctx = PolicyContext("UTC", load_policy(RULES / "access-policy.yaml").policy.defaults)
+    found = run(load_ruleset([PACK / "audit_logging_reduced.yml"]), [golden_enricher()(e) for e in events], ctx)
+    assert [(m.rule_id, m.user) for m in found] == [("sigma:audit-logging-reduced", "root")] * 2

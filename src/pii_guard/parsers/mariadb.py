@@ -13,7 +13,9 @@ space. Three things shape this parser:
   released with outcome "unknown" at DISCONNECT, at `flush()`, or when `max_pending_rows` is reached.
 - A statement without table rows matters in three cases: permission changes (GRANT/REVOKE/… USER), DDL,
   and failed DML, since a table-level denial (1142) logs the QUERY row alone. Other statements (SET, SHOW,
-  SELECT without tables, a successful DML whose rows all were ignored) yield nothing.
+  SELECT without tables, a successful DML whose rows all were ignored) yield nothing, except a change of the
+  audit plugin itself (`SET GLOBAL server_audit_logging=OFF`, `UNINSTALL PLUGIN server_audit`), which the
+  plugin logs as it switches off and which is one "other" event with `pii.command` SET/UNINSTALL.
 
 What each QUERY becomes, checked against a real 10.11 server (tests/realservers/test_mariadb.py):
 - READ → read (export if the statement has INTO OUTFILE/DUMPFILE, with `file.path`), WRITE → write,
@@ -43,6 +45,7 @@ from pii_guard.model import (
     FAILURE,
     LOGIN,
     LOGOUT,
+    OTHER,
     PERMISSION,
     READ,
     SUCCESS,
@@ -73,6 +76,7 @@ _KIND_WRITE: Final = "write"
 _KIND_DDL: Final = "ddl"
 _KIND_PERMISSION: Final = "permission"
 _KIND_OTHER: Final = "other"
+_KIND_AUDIT: Final = "audit"  # the audit plugin's own settings changed, or the plugin (un)installed
 _VERB_KINDS: Final = {
     "SELECT": _KIND_READ, "WITH": _KIND_READ, "TABLE": _KIND_READ, "HANDLER": _KIND_READ,
     "INSERT": _KIND_WRITE, "UPDATE": _KIND_WRITE, "DELETE": _KIND_WRITE, "REPLACE": _KIND_WRITE,
@@ -266,6 +270,8 @@ def _statement_kind(sql: str) -> tuple[str, str]:
         return _KIND_PERMISSION, verb
     if verb == "SET" and second == "PASSWORD":
         return _KIND_PERMISSION, verb
+    if verb in ("SET", "INSTALL", "UNINSTALL") and "server_audit" in sql.lower():
+        return _KIND_AUDIT, verb
     return _VERB_KINDS.get(verb, _KIND_OTHER), verb
 
 
@@ -333,7 +339,7 @@ class MariaDbAuditParser(Parser):
     def _record(self, offset: int, line: str) -> _Rec | ParseFailure | None:
         """Split the framing (file stamp or syslog) and the header fields."""
         output = self._opts.output
-        is_file = line[8:9] == " " and line[:8].isdigit()
+        is_file = line[8:9] == " " and line[:8].isdecimal()
         if is_file and output != "syslog":
             try:
                 time_us = self._clock(line[:_FILE_STAMP_LEN]) * 1_000_000
@@ -390,7 +396,7 @@ class MariaDbAuditParser(Parser):
         port: int | None = None
         if self._opts.host_port != "never" and ":" in host:
             head, _, tail = host.rpartition(":")
-            if head and tail.isdigit():
+            if head and tail.isdecimal():
                 whole = _ip(host)
                 if whole is None or self._ports_seen:
                     if whole is None and not self._ports_seen:
@@ -425,7 +431,7 @@ class MariaDbAuditParser(Parser):
     def _on_connection(self, rec: _Rec) -> Sequence[Outcome]:
         tail = rec.line[rec.tail :]
         code = tail.rpartition(",")[2]
-        if not code.lstrip("-").isdigit():
+        if not code.lstrip("-").isdecimal():
             return (ParseFailure(rec.offset, f"{rec.op} without a numeric retcode", rec.line),)
         key = (rec.who.server or "", rec.conn)
         out: list[Outcome] = []
@@ -453,6 +459,9 @@ class MariaDbAuditParser(Parser):
         rows = self._take_rows(rec)
         if stmt.dec.kind == _KIND_PERMISSION:  # its rows are grant-table bookkeeping
             return (self._permission_event(rec, stmt),)
+        if stmt.dec.kind == _KIND_AUDIT:  # turning auditing down is how a reader would hide
+            return (*(self._row_event(r, _TABLE_ACTIONS[r.op], stmt, None) for r in rows),
+                    self._statement_event(rec, stmt, OTHER, None))
         out: list[Outcome] = []
         export_path = stmt.dec.export_path
         # In DDL, a READ is a user's read only when the data lands in a table (CREATE TABLE ... SELECT shows
@@ -484,7 +493,7 @@ class MariaDbAuditParser(Parser):
         line = rec.line
         end = line.rfind("',")
         code = line[end + 2 :]
-        if line[rec.tail : rec.tail + 1] != "'" or end <= rec.tail or not code.lstrip("-").isdigit():
+        if line[rec.tail : rec.tail + 1] != "'" or end <= rec.tail or not code.lstrip("-").isdecimal():
             return ParseFailure(rec.offset, "QUERY object is not a quoted string followed by a retcode", line)
         raw = line[rec.tail + 1 : end]
         dec = self._decoded.get(raw)
