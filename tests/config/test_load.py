@@ -80,6 +80,14 @@ def test_alias_rejected(tmp_path: Path) -> None:
     )
 
 
+def test_impossible_date_is_a_config_error_not_a_crash(tmp_path: Path) -> None:
+    text = GOOD.replace("    host: web1", "    host: 2024-13-45")
+    assert error_of(tmp_path, text) == (
+        "pii-guard.yaml:5: '2024-13-45' is not a valid timestamp: month must be in 1..12 "
+        "(correct the date, or quote the value if it is meant as text)"
+    )
+
+
 def test_unknown_format_suggests(tmp_path: Path) -> None:
     text = GOOD.replace("format: nginx", "format: ngnix")
     assert error_of(tmp_path, text) == "pii-guard.yaml:4: unknown log format 'ngnix' (did you mean 'nginx'?)"

@@ -69,7 +69,14 @@ def _construct(loader: _StrictLoader, node: Node, path: PathKey, out: LoadedYaml
     if isinstance(node, SequenceNode):
         return [_construct(loader, item, (*path, i), out) for i, item in enumerate(node.value)]
     assert isinstance(node, ScalarNode)
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except ValueError as exc:  # YAML resolved it as a date or time that does not exist (2024-13-45)
+        raise ConfigError(
+            f"{node.value!r} is not a valid {node.tag.rpartition(':')[2]}: {exc}",
+            location=Location(out.file, node.start_mark.line + 1),
+            hint="correct the date, or quote the value if it is meant as text",
+        ) from None
 
 
 def load_yaml_text(text: str, file: str) -> LoadedYaml:
