@@ -216,3 +216,30 @@ def test_check_validates_the_access_policy(tmp_path: Path) -> None:
     ok = cli("check", "--config", str(cfg))
     assert ok.returncode == 0, ok.stderr
     assert "rule(s)" in ok.stdout
+
+
+def test_ingest_reads_compressed_logs_as_their_plain_text(tmp_path: Path) -> None:
+    """A rotated log compressed by logrotate (gzip, xz or bzip2) is the same log: ingested plain and then
+    compressed, nothing is stored twice; a damaged archive is a clean error that keeps what came before."""
+    import bz2
+    import gzip
+    import lzma
+
+    text = pg_lines(300).encode()
+    plain = tmp_path / "pg.log"
+    plain.write_bytes(text)
+    cfg = config(tmp_path)
+    assert '"stored":300' in cli("ingest", "--config", str(cfg), "--json", str(plain)).stdout
+    for name, pack in (("pg.log.1.gz", gzip.compress), ("pg.log.2.xz", lzma.compress),
+                       ("pg.log.3.bz2", bz2.compress)):
+        (tmp_path / name).write_bytes(pack(text))
+        again = cli("ingest", "--config", str(cfg), "--json", str(tmp_path / name))
+        assert again.returncode == 0, again.stderr
+        assert '"stored":0' in again.stdout and '"duplicates":300' in again.stdout
+    other = pg_lines(600).encode()[len(text):]
+    damaged = tmp_path / "pg.log.4.gz"
+    damaged.write_bytes(gzip.compress(other)[:-40])
+    result = cli("ingest", "--config", str(cfg), "--json", str(damaged))
+    assert result.returncode != 0
+    assert "cannot decompress" in result.stderr and "Traceback" not in result.stderr
+    assert 300 <= count(tmp_path / "state" / "events.db") < 600

@@ -31,9 +31,10 @@ from pii_guard.incidents.book import IncidentBook
 from pii_guard.logs import configure as configure_logging
 from pii_guard.model import AccessEvent, ecs_document
 from pii_guard.notify.build import notifiers_for, targets_for
-from pii_guard.parsers.detect import describe, format_warnings, guess_file, readable_copy
+from pii_guard.parsers.detect import describe, format_warnings, guess_file
 from pii_guard.parsers.registry import format_names, parser_class
 from pii_guard.pipeline import Batcher, FileIngest, FileSpec, RunStats
+from pii_guard.sources.compressed import rotated_from
 from pii_guard.policy.ruletest import run_rule_test
 from pii_guard.replay import Replayer
 from pii_guard.ruletest_output import print_rule_test
@@ -122,27 +123,23 @@ def parse(fmt: str, tz_name: str | None, host: str | None, sets: tuple[str, ...]
     stats = RunStats()
     out = sys.stdout.buffer
     clock = SystemClock()
-    shown: dict[str, str] = {}  # path read → path given (a gzip file is read from a decompressed copy)
 
     def print_event(event: AccessEvent) -> None:
         out.write(orjson.dumps(ecs_document(event)) + b"\n")
 
     def report_failure(dead: DeadLetter) -> None:
         if stats.failed <= _MAX_FAILURES_SHOWN:
-            click.echo(f"pii-guard: {shown.get(dead.source, dead.source)} offset {dead.offset}: {dead.reason}",
-                       err=True)
+            click.echo(f"pii-guard: {dead.source} offset {dead.offset}: {dead.reason}", err=True)
 
     ingest = FileIngest(print_event, report_failure, stats, clock)
     for path, spec in specs:
-        with readable_copy(path) as readable:
-            shown[str(readable)] = str(path)
-            ingest.run(readable, spec)
+        ingest.run(path, spec)  # a compressed file is decompressed as it is read
     out.flush()
     if stats.failed:
         click.echo(f"pii-guard: {stats.failed} record(s) not parsed, {stats.events} event(s) printed", err=True)
     if stats.unterminated:
         click.echo("pii-guard: last line has no newline (parsed anyway): "
-                   + ", ".join(shown.get(p, p) for p in stats.unterminated), err=True)
+                   + ", ".join(stats.unterminated), err=True)
 
 
 def _parse_spec(path: Path, fmt: str, given: dict[str, Any], tz: tzinfo | None, host: str | None,
@@ -217,10 +214,14 @@ def _spec_for(loaded: LoadedConfig, path: Path, fmt: str | None, sets: tuple[str
         parser = parser_class(fmt)
         return FileSpec(parser, parser_options(parser, _parse_sets(sets)), mask_literals=mask)
     resolved = str(path.resolve())
-    for plan in loaded.sources:
-        pattern = str(loaded.config.resolve(plan.config.path).resolve())
-        if fnmatch.fnmatch(resolved, pattern):
-            return FileSpec(plan.parser, plan.options, plan.tz, plan.config.host, plan.config.max_line_bytes, mask)
+    # a rotated archive (pg.log.2.gz) belongs to the source of the log it was rotated from (pg.log)
+    names = [resolved, *rotated_from(resolved)]
+    for name in names:
+        for plan in loaded.sources:
+            pattern = str(loaded.config.resolve(plan.config.path).resolve())
+            if fnmatch.fnmatch(name, pattern):
+                return FileSpec(plan.parser, plan.options, plan.tz, plan.config.host, plan.config.max_line_bytes,
+                                mask)
     raise UsageError(f"{path}: no source in the config matches this file",
                      hint="add a source for it or pass --format")
 

@@ -22,6 +22,7 @@ from pii_guard.errors import SourceError
 from pii_guard.model import AccessEvent, EnrichedEvent
 from pii_guard.parsers.base import ParseFailure, Parser, SourceContext
 from pii_guard.parsers.sqlmask import SqlMasker
+from pii_guard.sources.compressed import DECOMPRESS_ERRORS, open_log
 from pii_guard.sources.files import file_fingerprint, iter_lines
 from pii_guard.store.base import DeadLetter, EventStore, PipelinedEventStore, WriteResult
 
@@ -155,21 +156,28 @@ class FileIngest:
 
     def run(self, path: Path, spec: FileSpec, progress: Callable[[int], None] | None = None) -> None:
         try:
-            fh = path.open("rb")
+            raw, fh = open_log(path)
         except OSError as exc:
             raise SourceError(f"cannot read {path}: {exc.strerror}") from None
-        with fh:
-            fingerprint = file_fingerprint(fh)
-            context = SourceContext(
-                fingerprint=fingerprint,
-                path=str(path),
-                host=spec.host,
-                tz=spec.tz,
-                reference_time=os.fstat(fh.fileno()).st_mtime,
-                mask_literals=spec.mask_literals,
-            )
-            parser = spec.parser(context, spec.options)
-            self._run_lines(parser, fh, spec, progress, fingerprint.hex())
+        with raw, fh:
+            try:
+                fingerprint = file_fingerprint(fh)
+                context = SourceContext(
+                    fingerprint=fingerprint,
+                    path=str(path),
+                    host=spec.host,
+                    tz=spec.tz,
+                    reference_time=os.fstat(raw.fileno()).st_mtime,
+                    mask_literals=spec.mask_literals,
+                )
+                parser = spec.parser(context, spec.options)
+                self._run_lines(parser, fh, spec, progress, fingerprint.hex())
+            except DECOMPRESS_ERRORS as exc:
+                if fh is raw:
+                    raise SourceError(f"cannot read {path}: {exc}") from None
+                # what was read before the damage is kept (and a rerun stores it once)
+                raise SourceError(f"cannot decompress {path} past what was read: {exc}",
+                                  hint="the archive is damaged or still being written") from None
             self._take(parser.flush(), parser, fingerprint.hex())
         self.stats.files += 1
         if self._on_file_done is not None:

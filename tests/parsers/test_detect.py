@@ -22,9 +22,9 @@ from pii_guard.parsers.detect import (
     guess_lines,
     head_lines,
     is_gzip,
-    readable_copy,
 )
 from pii_guard.parsers.registry import parser_class
+from pii_guard.sources.compressed import open_log
 from pii_guard.sources.files import file_fingerprint, iter_lines
 from tests.goldens import Case, all_cases
 
@@ -60,8 +60,9 @@ def test_the_guessed_options_parse_the_sample_as_its_case_does(case: Case) -> No
     """(An application's JSON lines need a field mapping that no guess can make up.)"""
     best = guess_file(case.log)[0]
     cls = parser_class(best.format)
-    with readable_copy(case.log) as path, path.open("rb") as fh:
-        parser = cls(SourceContext(fingerprint=file_fingerprint(fh), path=str(path)),
+    raw, fh = open_log(case.log)
+    with raw, fh:
+        parser = cls(SourceContext(fingerprint=file_fingerprint(fh), path=str(case.log)),
                      cls.Options.model_validate(best.options))
         out = [o for line in iter_lines(fh) for o in parser.feed(line.offset, line.text)]
         out.extend(parser.flush())
@@ -112,19 +113,18 @@ def test_long_json_document_is_guessed_from_its_keys(tmp_path: Path) -> None:
     assert "longer than" in best.reason
 
 
-def test_gzip_heads_and_readable_copies(tmp_path: Path) -> None:
+def test_gzip_heads_and_decompressed_reading(tmp_path: Path) -> None:
     plain = SAMPLES / "vsftpd" / "xferlog"
     packed = tmp_path / "xferlog.gz"
     packed.write_bytes(gzip.compress(plain.read_bytes()))
     assert is_gzip(packed)
     assert not is_gzip(plain)
     assert head_lines(packed) == head_lines(plain)
-    with readable_copy(packed) as copy:
-        assert copy.name == "xferlog"
-        assert copy.read_bytes() == plain.read_bytes()
-    assert not copy.exists()
-    with readable_copy(plain) as same:
-        assert same == plain
+    for path in (packed, plain):
+        raw, text = open_log(path)
+        with raw, text:
+            assert text.read() == plain.read_bytes()
+            assert (text is raw) == (path == plain)
     broken = tmp_path / "broken.gz"
     broken.write_bytes(gzip.compress(b"x" * 100)[:20])
     assert head_lines(broken) == ([], True)

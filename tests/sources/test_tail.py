@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 import shutil
 from pathlib import Path
+
+import pytest
 
 from pii_guard.sources.tail import GlobTailer
 
@@ -44,4 +49,67 @@ def test_a_file_shrunk_below_its_first_line_is_not_followed_on(tmp_path: Path) -
     assert list(tailer.read(10)) == []
     assert tailer.files == {}
     assert [e.kind for e in tailer.events] == ["opened", "truncated"]
+    tailer.close()
+
+
+def _read_all(tailer: GlobTailer, checkpoints: dict[str, int], now: float, budget: int = 1000) -> list[str]:
+    tailer.scan(checkpoints.get, now)
+    texts = []
+    for tracked, line in tailer.read(budget):
+        texts.append(line.text)
+        checkpoints[tracked.key] = tracked.offset
+    for done in tailer.close_finished(now):
+        checkpoints[done.key] = done.offset
+    return texts
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".xz", ".bz2"])
+def test_compressed_rotations_are_read_once_whole_and_not_again(tmp_path: Path, suffix: str) -> None:
+    packers = {".gz": gzip.compress, ".xz": lzma.compress, ".bz2": bz2.compress}
+    (tmp_path / f"app.log.2{suffix}").write_bytes(packers[suffix](_lines(0, 2000).encode() + b"unterminated"))
+    tailer = GlobTailer(str(tmp_path / "app.log*"), include_compressed=True)
+    checkpoints: dict[str, int] = {}
+    texts: list[str] = []
+    for step in range(10):  # a small budget: the reader carries on where it stopped
+        texts += _read_all(tailer, checkpoints, float(step), budget=700)
+    assert texts == [*_lines(0, 2000).splitlines(), "unterminated"]
+    assert tailer.files == {}
+    assert [e.kind for e in tailer.events] == ["opened", "closed"]
+    tailer.close()
+
+
+def test_a_rotation_read_plain_is_not_read_again_once_compressed(tmp_path: Path) -> None:
+    log = tmp_path / "app.log.1"
+    log.write_text(_lines(0, 50))
+    tailer = GlobTailer(str(tmp_path / "app.log*"), include_compressed=True)
+    checkpoints: dict[str, int] = {}
+    assert len(_read_all(tailer, checkpoints, 0.0)) == 50
+    (tmp_path / "app.log.1.gz").write_bytes(gzip.compress(log.read_bytes()))
+    log.unlink()
+    assert _read_all(tailer, checkpoints, 10.0) == []
+    assert _read_all(tailer, checkpoints, 20.0) == []
+    tailer.close()
+
+
+def test_a_compressed_file_still_being_written_is_finished_when_it_grows(tmp_path: Path) -> None:
+    packed = gzip.compress(_lines(0, 3000).encode())
+    target = tmp_path / "app.log.1.gz"
+    target.write_bytes(packed[: len(packed) // 2])
+    tailer = GlobTailer(str(tmp_path / "app.log*"), include_compressed=True)
+    checkpoints: dict[str, int] = {}
+    first = _read_all(tailer, checkpoints, 0.0, budget=10_000)  # what decompressed before the cut, if any
+    assert len(first) < 3000
+    assert _read_all(tailer, checkpoints, 1.0) == []  # unchanged: not tried again
+    assert [e.kind for e in tailer.events] == ["opened", "skipped", "closed"]
+    target.write_bytes(packed)
+    rest = _read_all(tailer, checkpoints, 2.0, budget=10_000)
+    assert first + rest == _lines(0, 3000).splitlines()
+    tailer.close()
+
+
+def test_unreadable_compression_is_said_once_and_passed_over(tmp_path: Path) -> None:
+    (tmp_path / "app.log.1.zst").write_bytes(b"\x28\xb5\x2f\xfd" + b"\x00" * 40)
+    tailer = GlobTailer(str(tmp_path / "app.log*"), include_compressed=True)
+    assert _read_all(tailer, {}, 0.0) == [] and _read_all(tailer, {}, 1.0) == []
+    assert [(e.kind, Path(e.path).name) for e in tailer.events] == [("skipped", "app.log.1.zst")]
     tailer.close()

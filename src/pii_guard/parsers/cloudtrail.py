@@ -7,11 +7,11 @@ Input, framed by `jsonframe` (each accepted anywhere in a file):
 - EventBridge envelopes (`{"detail-type": "AWS API Call via CloudTrail", "detail": {...}}`) and CloudWatch
   Logs subscription batches (`{"logEvents": [{"message": "<record as text>"}, ...]}`).
 
-**Gzip.** CloudTrail's `.json.gz` files are compressed. The parser reads text lines, so it cannot undo
-that: `pii-guard parse` decompresses a gzip file itself (and `--format auto` looks inside), while a
-configured source must be given decompressed files (e.g. `aws s3 sync` + `gunzip -k`). A line that is gzip
-data becomes one parse failure saying so, and the rest of that file is skipped, rather than thousands of
-dead letters of binary noise. A delivered document is one line, often larger than the default 1 MiB
+**Gzip.** CloudTrail's `.json.gz` files are compressed. The readers decompress them before the parser sees
+a line: `parse`, `ingest` and `replay` always, and the daemon for a source with `include_compressed: true`
+(each file read once, whole). Should gzip data reach the parser anyway (a source without that option whose
+files lack a compressed suffix), its first line becomes one parse failure saying so, and the rest of that
+file is skipped, rather than thousands of dead letters of binary noise. A delivered document is one line, often larger than the default 1 MiB
 `max_line_bytes`: raise it for the source (`check` warns); `parse` allows 256 MiB.
 
 Only S3 events (`eventSource` s3.amazonaws.com) become events; other services' records are skipped (a
@@ -117,8 +117,8 @@ class CloudTrailParser(Parser):
         if line.startswith(_GZIP_MAGIC):
             self._gzip = True
             return (
-                ParseFailure(offset, "gzip-compressed data: decompress CloudTrail files first (`pii-guard parse` "
-                             "reads .gz itself); the rest of this file is skipped", line[:64]),
+                ParseFailure(offset, "gzip-compressed data: set `include_compressed: true` on the source, or "
+                             "decompress the files first; the rest of this file is skipped", line[:64]),
             )
         framed = self._framer.feed(offset, line)
         if not framed:

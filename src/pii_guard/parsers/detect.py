@@ -26,26 +26,20 @@ line is the same; the byte counts are not), 0.4 for JSON that is only "some JSON
 
 from __future__ import annotations
 
-import gzip
 import re
-import shutil
-import tempfile
-import zlib
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
 import orjson
 
-from pii_guard.errors import SourceError
 from pii_guard.parsers.base import ParseFailure, SourceContext
 from pii_guard.parsers.cloudtrail import records_of
 from pii_guard.parsers.jsonframe import Framed, JsonRecordFramer
 from pii_guard.parsers.registry import format_names, parser_class
 from pii_guard.parsers.syslog import SyslogFraming
 from pii_guard.parsers.win4663 import documents, shape
+from pii_guard.sources.compressed import DECOMPRESS_ERRORS, open_log
 from pii_guard.sources.tail import COMPRESSED
 
 HEAD_LINES: Final = 200
@@ -125,16 +119,13 @@ def is_gzip(path: Path) -> bool:
 
 
 def head_lines(path: Path, max_lines: int = HEAD_LINES, max_bytes: int = HEAD_BYTES) -> tuple[list[str], bool]:
-    """The first lines of a file (gzip decompressed) and whether that is the whole file. A last line cut by
+    """The first lines of a file (decompressed) and whether that is the whole file. A last line cut by
     `max_bytes` is left out; invalid UTF-8 is kept as `\\xNN`, as the reader does."""
     try:
-        if is_gzip(path):
-            with gzip.open(path, "rb") as gz:
-                data = gz.read(max_bytes + 1)
-        else:
-            with path.open("rb") as fh:
-                data = fh.read(max_bytes + 1)
-    except (OSError, EOFError, zlib.error):
+        raw, text = open_log(path)
+        with raw, text:
+            data = text.read(max_bytes + 1)
+    except DECOMPRESS_ERRORS:
         return [], True
     complete = len(data) <= max_bytes
     if not complete:
@@ -147,23 +138,6 @@ def head_lines(path: Path, max_lines: int = HEAD_LINES, max_bytes: int = HEAD_BY
     if len(lines) > max_lines:
         lines, complete = lines[:max_lines], False
     return lines, complete
-
-
-@contextmanager
-def readable_copy(path: Path) -> Iterator[Path]:
-    """`path` itself, or for a gzip file a decompressed copy (same name without `.gz`) in a temporary
-    directory that is removed afterwards: the readers read plain text, and CloudTrail delivers `.json.gz`."""
-    if not is_gzip(path):
-        yield path
-        return
-    with tempfile.TemporaryDirectory(prefix="pii-guard-gunzip-") as tmp:
-        target = Path(tmp) / (path.name.removesuffix(".gz") or "decompressed")
-        try:
-            with gzip.open(path, "rb") as src, target.open("wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise SourceError(f"cannot decompress {path}: {exc}") from None
-        yield target
 
 
 # -- step 1: recognising records ------------------------------------------------------------------------------
@@ -412,7 +386,7 @@ def guess_lines(lines: list[str], complete: bool = True) -> list[Guess]:
 
 
 def guess_file(path: Path, max_lines: int = HEAD_LINES, max_bytes: int = HEAD_BYTES) -> list[Guess]:
-    """Ranked guesses for a file's first lines (gzip decompressed)."""
+    """Ranked guesses for a file's first lines (decompressed)."""
     lines, complete = head_lines(path, max_lines, max_bytes)
     guesses = guess_lines(lines, complete)
     if guesses and guesses[0].confidence > 0:

@@ -6,6 +6,11 @@ those bytes are stored, and `position` is where reading resumes after a restart.
 
 The file system is polled (`poll`), and watchdog only shortens the wait between polls: inotify drops and
 merges events, so it is a wake-up signal, never the source of truth.
+
+Compressed rotations (`include_compressed`) are read once, whole, through a decompressing reader: their
+identity and offsets are those of the decompressed text, so a rotation read while plain is not read again once
+compressed. A compressed file that cannot be decompressed to its end (gzip still writing it, or damaged) is
+read up to there and tried again when its size changes.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from pii_guard.sources.compressed import DECOMPRESS_ERRORS, UNSUPPORTED_SUFFIXES, compression_of, open_decompressed
 from pii_guard.sources.files import FINGERPRINT_BYTES, Line, fingerprint_of, iter_lines
 
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip")
@@ -38,6 +44,9 @@ class TrackedFile:
     detached_at: float | None = None  # monotonic time the path stopped naming this file
     last_growth: float = 0.0
     size: int = 0
+    raw: BinaryIO | None = None  # a compressed file: the file itself (`fh` decompresses it)
+    lines: Iterator[Line] | None = None  # a compressed file: the reader, kept between reads (no re-seeking)
+    done: bool = False  # a compressed file read to its end
 
     @property
     def key(self) -> str:
@@ -65,19 +74,27 @@ class GlobTailer:
     events: list[TailEvent] = field(default_factory=list)
     _started: bool = False
     _unidentified: dict[str, float] = field(default_factory=dict)  # path -> when seen without a full first line
+    # compressed files read to the end, or that failed to decompress: (dev, ino) -> (size, mtime) then
+    _finished: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
+    _refused: set[str] = field(default_factory=set)  # compressed paths of a kind that cannot be read (said once)
 
     def scan(self, checkpoint: Callable[[str], int | None], now: float) -> None:
         """Find new files (and new files under old names), detect truncation and rotation."""
         by_inode = {(t.dev, t.ino): t for t in self.files.values()}
         seen_paths: set[str] = set()
+        finished = {}
         for path in sorted(glob.glob(self.pattern)):
-            if not self.include_compressed and path.endswith(COMPRESSED):
+            if path.endswith(COMPRESSED) and (not self.include_compressed or self._refuse(path)):
                 continue
             try:
                 st = os.stat(path)
             except OSError:
                 continue
             seen_paths.add(path)
+            inode, stamp = (st.st_dev, st.st_ino), (st.st_size, st.st_mtime_ns)
+            if self._finished.get(inode) == stamp:
+                finished[inode] = stamp
+                continue
             tracked = by_inode.get((st.st_dev, st.st_ino))
             if tracked is not None:
                 if tracked.path != path:
@@ -86,6 +103,7 @@ class GlobTailer:
                 self._check_truncation(tracked)
                 continue
             self._open(path, checkpoint, now)
+        self._finished = finished  # forget files that are gone
         for tracked in self.files.values():
             if tracked.detached_at is None and tracked.path not in seen_paths:
                 tracked.detached_at = now
@@ -98,39 +116,63 @@ class GlobTailer:
                     tracked.detached_at = now
         self._started = True
 
+    def _refuse(self, path: str) -> bool:
+        """A compressed file of a kind the standard library cannot read: said once, then passed over."""
+        if not path.endswith(UNSUPPORTED_SUFFIXES):
+            return False
+        if path not in self._refused:
+            self._refused.add(path)
+            self.events.append(TailEvent("skipped", path, "zstd, lz4 and zip files cannot be read: decompress "
+                                         "them, or rotate with gzip, xz or bzip2"))
+        return True
+
     def _open(self, path: str, checkpoint: Callable[[str], int | None], now: float) -> None:
         try:
-            fh = open(path, "rb")  # noqa: SIM115 - kept open while the file is followed
+            fh: BinaryIO = open(path, "rb")  # noqa: SIM115 - kept open while the file is followed
+            head = fh.read(FINGERPRINT_BYTES)
         except OSError as exc:
             self.events.append(TailEvent("skipped", path, exc.strerror or str(exc)))
             return
-        head = fh.read(FINGERPRINT_BYTES)
+        raw = None
+        kind = compression_of(head) if self.include_compressed else None
+        if kind is not None:
+            raw, fh = fh, open_decompressed(fh, kind)
+            try:
+                head = fh.read(FINGERPRINT_BYTES)
+            except DECOMPRESS_ERRORS:
+                head = b""  # not even its first line decompresses yet
         newline = head.find(b"\n")
         if newline < 0 and len(head) < FINGERPRINT_BYTES:
             fh.close()  # the first line is not complete yet: its identity is not known
+            if raw is not None:
+                raw.close()
             self._unidentified.setdefault(path, now)
             return
         self._unidentified.pop(path, None)
         first = head[: newline + 1] if newline >= 0 else head
         fp = fingerprint_of(head)
-        st = os.fstat(fh.fileno())
+        st = os.fstat((raw or fh).fileno())
         if fp.hex() in self.files:
-            fh.close()  # the same content under a second name (a copy): read once
+            fh.close()  # the same content under a second name (a copy, a compressed rotation): read once
+            if raw is not None:
+                raw.close()
             return
         stored = checkpoint(fp.hex())
         if stored is not None:
             offset = stored
-        elif not self._started and self.start_at == "end":
+        elif not self._started and self.start_at == "end" and raw is None:
             offset = _last_line_end(fh, st.st_size)
         else:
             offset = 0
-        tracked = TrackedFile(path, fh, st.st_dev, st.st_ino, fp, offset, first, None, now, st.st_size)
+        tracked = TrackedFile(path, fh, st.st_dev, st.st_ino, fp, offset, first, None, now, st.st_size, raw)
         self.files[fp.hex()] = tracked
         self.events.append(TailEvent("opened", path, f"at offset {offset}"))
 
     def _check_truncation(self, tracked: TrackedFile) -> None:
         """copytruncate: the file shrank, or was rewritten (its first line changed, or the byte before our
         position is no longer a line end), even to the same size."""
+        if tracked.raw is not None:
+            return  # compressed: written once, never appended to
         try:
             st = os.fstat(tracked.fh.fileno())
         except OSError:
@@ -160,8 +202,12 @@ class GlobTailer:
         ready: list[tuple[int, TrackedFile]] = []
         for tracked in list(self.files.values()):
             try:
-                st = os.fstat(tracked.fh.fileno())
+                st = os.fstat((tracked.raw or tracked.fh).fileno())
             except OSError:
+                continue
+            if tracked.raw is not None:
+                if not tracked.done:
+                    ready.append((st.st_mtime_ns, tracked))
                 continue
             if st.st_size == tracked.offset and st.st_size == tracked.size:
                 continue
@@ -174,6 +220,11 @@ class GlobTailer:
         for _, tracked in ready:
             if budget <= 0:
                 return
+            if tracked.raw is not None:
+                for line in self._read_compressed(tracked, budget):
+                    yield tracked, line
+                    budget -= 1
+                continue
             for line in iter_lines(tracked.fh, tracked.offset, self.max_line_bytes, final=False):
                 tracked.offset = line.offset + line.length
                 yield tracked, line
@@ -181,10 +232,41 @@ class GlobTailer:
                 if budget <= 0:
                     return
 
+    def _read_compressed(self, tracked: TrackedFile, budget: int) -> Iterator[Line]:
+        """Up to `budget` lines of a compressed file, its last line too (the file is complete); `done` at its
+        end, or where it stops decompressing (retried once the file changes)."""
+        if tracked.lines is None:
+            tracked.lines = iter_lines(tracked.fh, tracked.offset, self.max_line_bytes, final=True)
+        while budget > 0:
+            try:
+                line = next(tracked.lines)
+            except StopIteration:
+                tracked.done = True
+                return
+            except DECOMPRESS_ERRORS as exc:
+                tracked.done = True
+                self.events.append(TailEvent("skipped", tracked.path, f"decompressed up to offset {tracked.offset}, "
+                                             f"then: {exc}; read on when the file changes"))
+                return
+            tracked.offset = tracked.size = line.offset + line.length
+            budget -= 1
+            yield line
+
     def close_finished(self, now: float) -> list[TrackedFile]:
-        """Close files that were rotated away or deleted, once read to the end and quiet for a while."""
+        """Close files that were rotated away or deleted, once read to the end and quiet for a while, and
+        compressed files once read."""
         done = []
         for key, tracked in list(self.files.items()):
+            if tracked.raw is not None:
+                if tracked.done:
+                    st = os.fstat(tracked.raw.fileno())
+                    self._finished[(tracked.dev, tracked.ino)] = (st.st_size, st.st_mtime_ns)
+                    self._close(tracked)
+                    del self.files[key]
+                    self.events.append(TailEvent("closed", tracked.path, f"decompressed and read ({tracked.offset} "
+                                                 "bytes)"))
+                    done.append(tracked)
+                continue
             if tracked.detached_at is None:
                 continue
             size = os.fstat(tracked.fh.fileno()).st_size
@@ -200,8 +282,14 @@ class GlobTailer:
 
     def close(self) -> None:
         for tracked in self.files.values():
-            tracked.fh.close()
+            self._close(tracked)
         self.files.clear()
+
+    @staticmethod
+    def _close(tracked: TrackedFile) -> None:
+        tracked.fh.close()
+        if tracked.raw is not None:
+            tracked.raw.close()
 
 
 def _last_line_end(fh: BinaryIO, size: int) -> int:
