@@ -34,10 +34,10 @@ from pii_guard.notify.build import notifiers_for, targets_for
 from pii_guard.parsers.detect import describe, format_warnings, guess_file
 from pii_guard.parsers.registry import format_names, parser_class
 from pii_guard.pipeline import Batcher, FileIngest, FileSpec, RunStats
-from pii_guard.sources.compressed import rotated_from
 from pii_guard.policy.ruletest import run_rule_test
 from pii_guard.replay import Replayer
 from pii_guard.ruletest_output import print_rule_test
+from pii_guard.sources.compressed import rotated_from
 from pii_guard.status import file_status, incident_status
 from pii_guard.store.base import DeadLetter, EventStore
 from pii_guard.store.build import open_event_store

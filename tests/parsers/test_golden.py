@@ -10,8 +10,8 @@ import pytest
 from pii_guard.model import AccessEvent
 from pii_guard.parsers.base import ParseFailure, SourceContext
 from pii_guard.parsers.registry import format_names, parser_class
-from tests.parsers.feeding import run
 from tests.goldens import UPDATE, Case, all_cases, parse_case, render
+from tests.parsers.feeding import run
 
 CASES = all_cases()
 

@@ -48,7 +48,8 @@ ERRORS = [
      "  condition: sel\n", "r.yml:5: Sigma: placeholder %Admins% (|expand) is not supported: write the values out"),
     ("title: t\nlogsource: {product: pii-guard}\ndetection:\n  sel: {user.name: x}\n",
      "r.yml:3: Sigma: Sigma rule must contain at least one condition"),
-    ("title: t\ndate: 2024-13-45\n" + RULE[9:], "r.yml:2: '2024-13-45' is not a valid timestamp: month must be in 1..12 "
+    ("title: t\ndate: 2024-13-45\n" + RULE[9:],
+     "r.yml:2: '2024-13-45' is not a valid timestamp: month must be in 1..12 "
      "(correct the date, or quote the value if it is meant as text)"),
     ("title: t\ntags: [Bad Tag]\n" + RULE[9:],
      "r.yml:2: Sigma: Sigma tag must start with namespace separated with dot from remaining tag."),

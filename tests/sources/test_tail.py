@@ -110,6 +110,7 @@ def test_a_compressed_file_still_being_written_is_finished_when_it_grows(tmp_pat
 def test_unreadable_compression_is_said_once_and_passed_over(tmp_path: Path) -> None:
     (tmp_path / "app.log.1.zst").write_bytes(b"\x28\xb5\x2f\xfd" + b"\x00" * 40)
     tailer = GlobTailer(str(tmp_path / "app.log*"), include_compressed=True)
-    assert _read_all(tailer, {}, 0.0) == [] and _read_all(tailer, {}, 1.0) == []
+    assert _read_all(tailer, {}, 0.0) == []
+    assert _read_all(tailer, {}, 1.0) == []
     assert [(e.kind, Path(e.path).name) for e in tailer.events] == [("skipped", "app.log.1.zst")]
     tailer.close()

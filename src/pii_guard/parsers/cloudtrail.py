@@ -11,8 +11,9 @@ Input, framed by `jsonframe` (each accepted anywhere in a file):
 a line: `parse`, `ingest` and `replay` always, and the daemon for a source with `include_compressed: true`
 (each file read once, whole). Should gzip data reach the parser anyway (a source without that option whose
 files lack a compressed suffix), its first line becomes one parse failure saying so, and the rest of that
-file is skipped, rather than thousands of dead letters of binary noise. A delivered document is one line, often larger than the default 1 MiB
-`max_line_bytes`: raise it for the source (`check` warns); `parse` allows 256 MiB.
+file is skipped, rather than thousands of dead letters of binary noise. A delivered document is one line,
+often larger than the default 1 MiB `max_line_bytes`: raise it for the source (`check` warns); `parse`
+allows 256 MiB.
 
 Only S3 events (`eventSource` s3.amazonaws.com) become events; other services' records are skipped (a
 trail mixes everything). What each S3 record becomes:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
-import zlib
 import re
+import zlib
 from pathlib import Path
 from typing import BinaryIO, Final
 
