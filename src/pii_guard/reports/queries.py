@@ -449,23 +449,32 @@ def prune_events(conn: sqlite3.Connection, cutoff_of: Callable[[tuple[str, ...]]
     after = (-(1 << 62), -1)
     while True:
         rows = conn.execute(
-            "SELECT ts, seq, id, categories, record_ids FROM events WHERE ts < ? AND (ts, seq) > (?, ?)"
-            " ORDER BY ts, seq LIMIT ?",
+            "SELECT ts, seq, id, categories, record_ids, user_name, coalesce(rows, 0), coalesce(bytes, 0)"
+            " FROM events WHERE ts < ? AND (ts, seq) > (?, ?) ORDER BY ts, seq LIMIT ?",
             (oldest_cutoff_us, *after, batch),
         ).fetchall()
         if not rows:
             return deleted
         after = (int(rows[-1][0]), int(rows[-1][1]))
         doomed = []
-        for ts, seq, event_id, cats, records in rows:
+        days: dict[tuple[int, str], list[int]] = {}  # what the deleted events counted in user_days
+        for ts, seq, event_id, cats, records, user, n_rows, n_bytes in rows:
             cutoff = cutoff_of(_cats(cats))
             if cutoff is not None and ts < cutoff:
                 doomed.append((event_id, ts, _cats(cats), _cats(records), seq))
+                if user is not None and ts >= 0:
+                    total = days.setdefault((ts // DAY_US, user), [0, 0, 0])
+                    total[0] += 1
+                    total[1] += n_rows
+                    total[2] += n_bytes
         if not doomed:
             continue
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.executemany("DELETE FROM events WHERE seq = ?", [(d[4],) for d in doomed])
+            conn.executemany("UPDATE user_days SET events = events - ?, rows = rows - ?, bytes = bytes - ?"
+                             " WHERE day = ? AND user_name = ?", [(*t, *k) for k, t in days.items()])
+            conn.executemany("DELETE FROM user_days WHERE day = ? AND user_name = ? AND events <= 0", list(days))
             conn.executemany("DELETE FROM event_categories WHERE category = ? AND ts = ? AND event_id = ?",
                              [(c, ts, eid) for eid, ts, cats, _, _ in doomed for c in cats])
             conn.executemany("DELETE FROM event_records WHERE record_id = ? AND ts = ? AND event_id = ?",

@@ -66,6 +66,17 @@ def _glob(parts: tuple[object, ...]) -> str:
     return "".join(out)
 
 
+DAY_US = 86_400_000_000
+
+
+def _whole_days(since_us: int, until_us: int) -> tuple[int, int] | None:
+    """(first, end): the UTC days wholly inside [since, until), when there are at least two of them."""
+    if since_us < 0:
+        return None
+    first, end = -(-since_us // DAY_US), until_us // DAY_US
+    return (first, end) if end - first >= 2 else None
+
+
 class _Compiler:
     def __init__(self, since_us: int, until_us: int) -> None:
         self.params: list[object] = []
@@ -148,6 +159,7 @@ class SqliteSearch:
         self._conn = open_readonly(path)
         self._conn.create_function("pii_ip_key", 1, _ip_key, deterministic=True)
         self._conn.create_function("pii_in_network", 2, _in_network, deterministic=True)
+        self._user_days: bool | None = None  # whether the store keeps per-day user totals (schema 3 on)
 
     def _where(self, request: SearchRequest) -> tuple[str, list[object]]:
         compiler = _Compiler(request.since_us, request.until_us)
@@ -166,6 +178,40 @@ class SqliteSearch:
         return int(self._conn.execute(f"SELECT count(*) FROM events e WHERE {where}", params).fetchone()[0])
 
     def top(self, request: SearchRequest, field: str, by: str | None, size: int) -> list[TopRow]:
+        days = _whole_days(request.since_us, request.until_us)
+        if field == "user.name" and isinstance(request.query, MatchAll) and days is not None and self._has_days():
+            return self._top_users_by_day(request, by, size, *days)
+        return self._top(request, field, by, size)
+
+    def _has_days(self) -> bool:
+        if self._user_days is None:
+            found = self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'user_days'").fetchone()
+            self._user_days = found is not None
+        return self._user_days
+
+    def _top_users_by_day(self, request: SearchRequest, by: str | None, size: int, first: int, end: int) -> list[
+            TopRow]:  # fmt: skip
+        """Whole UTC days from the per-day totals, the partial days at either end from the events."""
+        volume = {None: "0", "pii.rows": "sum(rows)", "pii.bytes": "sum(bytes)"}[by]
+        totals: dict[str, list[int]] = {}
+        for value, events, vol in self._conn.execute(
+            f"SELECT user_name, sum(events), {volume} FROM user_days WHERE day >= ? AND day < ? GROUP BY user_name",
+            (first, end),
+        ):
+            totals[value] = [int(events), int(vol or 0)]
+        edges = ((request.since_us, first * DAY_US), (end * DAY_US, request.until_us))
+        for since, until in edges:
+            if since < until:
+                part = SearchRequest(request.query, since, until, (), request.limit)
+                for row in self._top(part, "user.name", by, None):
+                    total = totals.setdefault(str(row.value), [0, 0])
+                    total[0] += row.events
+                    total[1] += row.volume
+        ranked = sorted(totals.items(), key=(lambda kv: (-kv[1][1], -kv[1][0], kv[0])) if by else
+                        (lambda kv: (-kv[1][0], -kv[1][1], kv[0])))
+        return [TopRow(value, events, vol) for value, (events, vol) in ranked[:size]]
+
+    def _top(self, request: SearchRequest, field: str, by: str | None, size: int | None) -> list[TopRow]:
         spec = FIELDS[field]
         where, params = self._where(request)
         volume = f"sum(coalesce(e.{FIELDS[by].column}, 0))" if by else "0"
@@ -181,7 +227,7 @@ class SqliteSearch:
             sql = (f"SELECT e.{spec.column} AS value, count(*) AS events, {volume} AS volume FROM events e "
                    f"WHERE {where} GROUP BY e.{spec.column} HAVING value IS NOT NULL "
                    f"ORDER BY {order}, value LIMIT ?")
-        rows = self._conn.execute(sql, [*params, size]).fetchall()
+        rows = self._conn.execute(sql, [*params, -1 if size is None else size]).fetchall()
         return [TopRow(r[0], int(r[1]), int(r[2] or 0)) for r in rows]
 
     def close(self) -> None:

@@ -117,6 +117,21 @@ EVENTS_MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX events_object_ts ON events(object, ts) WHERE object IS NOT NULL;
     CREATE INDEX events_ip_ts ON events(source_ip, ts) WHERE source_ip IS NOT NULL;
     """,
+    # 3: events, rows and bytes per user and UTC day, kept with the events (store/sqlite.py) and the retention
+    #    pruning (reports/queries.py), so "top users by volume" over whole days reads days, not events
+    """
+    CREATE TABLE user_days (
+        day INTEGER NOT NULL,
+        user_name TEXT NOT NULL,
+        events INTEGER NOT NULL,
+        rows INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        PRIMARY KEY (day, user_name)
+    ) WITHOUT ROWID;
+    INSERT INTO user_days (day, user_name, events, rows, bytes)
+    SELECT ts / 86400000000, user_name, count(*), sum(coalesce(rows, 0)), sum(coalesce(bytes, 0))
+    FROM events WHERE user_name IS NOT NULL AND ts >= 0 GROUP BY 1, 2;
+    """,
 )
 
 STATE_MIGRATIONS: Final[tuple[str, ...]] = (

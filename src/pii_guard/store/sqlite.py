@@ -242,6 +242,11 @@ _COPY_CATEGORIES: Final = """INSERT OR IGNORE INTO main.event_categories (catego
     SELECT c.category, b.ts, b.id FROM staging.batch b JOIN staging.object_categories c ON c.ref = b.oref"""
 _COPY_RECORDS: Final = """INSERT OR IGNORE INTO main.event_records (record_id, ts, event_id)
     SELECT record_id, ts, event_id FROM staging.records"""
+_ADD_USER_DAYS: Final = """INSERT INTO main.user_days (day, user_name, events, rows, bytes)
+    SELECT ts / 86400000000, user_name, count(*), sum(coalesce(rows, 0)), sum(coalesce(bytes, 0))
+    FROM main.events WHERE seq > ? AND user_name IS NOT NULL AND ts >= 0 GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (day, user_name) DO UPDATE SET events = events + excluded.events, rows = rows + excluded.rows,
+    bytes = bytes + excluded.bytes"""
 _COPY_DEAD: Final = """INSERT OR IGNORE INTO main.dead_letters (source, fingerprint, offset, format, reason, text, seen)
     SELECT * FROM staging.dead"""
 
@@ -434,6 +439,7 @@ class SqliteEventStore:
             conn.execute("BEGIN IMMEDIATE")
             stored = 0
             if n:
+                last_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM main.events").fetchone()[0]
                 try:
                     stored = conn.execute(_copy_events(plan)).rowcount
                 except sqlite3.IntegrityError:
@@ -442,6 +448,8 @@ class SqliteEventStore:
                     stored = conn.execute(_copy_events(plan)).rowcount
                 conn.execute(_COPY_CATEGORIES)
                 conn.execute(_COPY_RECORDS)
+                if stored:
+                    conn.execute(_ADD_USER_DAYS, (last_seq,))
             dead_stored = conn.execute(_COPY_DEAD).rowcount
             conn.execute("COMMIT")
         except BaseException as exc:
