@@ -667,3 +667,55 @@ def test_samba_day_under_the_daemon(tmp_path: Path, daemon_factory: Callable[[Pa
         "SELECT DISTINCT json_extract(fields, '$.\"samba.share\"') FROM events WHERE object LIKE ?", (f"file:{hr}/%",)
     )
     assert shares == [("hr",)]
+
+
+# -- the Sigma rule pack under the daemon -----------------------------------------------------------------
+
+
+def test_sigma_pack_under_the_daemon_across_a_stop_and_a_kill(tmp_path: Path,
+                                                              daemon_factory: Callable[[Path], Daemon]) -> None:
+    """The shipped Sigma pack (rules/sigma) beside the access policy, on a real PostgreSQL: guessed passwords,
+    then (with the daemon stopped, then killed, in between) the successful login and a bulk read of the whole
+    customer table, then the audit turned down. The correlation's window survives both, and each planted
+    scenario raises its rule once; a colleague's ordinary read raises nothing of the pack."""
+    from tests.sigma.test_realserver_pack import SETUP
+
+    pack = RULES / "sigma"
+    with servers.postgres() as pg:
+        for sql in SETUP.split("\\c crm"):
+            done = pg.psql(sql, db="postgres" if "CREATE DATABASE" in sql else "crm")
+            assert done.returncode == 0, done.stderr
+        wait_for(has_text(pg.log, "GRANT SELECT ON public.customers"), "the setup's last log line")
+        source = {"path": str(pg.log), "format": "pgaudit", "host": "pg1", "start_at": "end",
+                  "options": {"destination": "stderr", "log_line_prefix": servers.PG_PREFIX}}  # fmt: skip
+        config = write_config(tmp_path, source)
+        settings = yaml.safe_load(config.read_text())
+        settings["policy"].update({"directory": str(pack / "golden-directory.yaml"), "sigma": [str(pack)],
+                                   "zones": str(RULES / "zones.yaml")})
+        config.write_text(yaml.safe_dump(settings))
+        daemon = daemon_factory(config)
+        daemon.start()
+        assert pg.psql("SELECT email FROM public.customers WHERE id = 7;", user="alice",
+                       password="alice-pw").returncode == 0
+        for _ in range(6):
+            assert pg.psql("SELECT 1;", user="bob", password="wrong").returncode != 0
+        daemon.wait_events(3 + 6)  # alice's login, read, logout; bob's six refusals
+        daemon.stop()
+        assert pg.psql("SELECT 1;", user="bob", password="bob-pw").returncode == 0  # the guess worked
+        daemon.start()
+        daemon.wait_events(3 + 6 + 3)
+        daemon.kill()
+        assert pg.psql("SELECT * FROM public.customers;", user="bob", password="bob-pw").returncode == 0
+        assert pg.psql("ALTER SYSTEM SET pgaudit.log = 'none';", db="postgres").returncode == 0
+        wait_for(has_text(pg.log, "pgaudit.log"), "the ALTER SYSTEM line")
+        daemon.start()
+        daemon.settle(3 + 6 + 3 + 3 + 3)
+    daemon.check_clean()
+    found = sorted((m.rule, m.user) for m in daemon.matches() if m.rule.startswith("sigma:"))
+    expected = [("sigma:audit-logging-reduced", "postgres"), ("sigma:brute-force-then-bulk-read", "bob")]
+    # the pack's off-hours rule: sensitive data (the ssn column) read at night or at the weekend, Berlin time
+    [(bulk_ts,)] = daemon.rows("SELECT ts FROM events WHERE user_name = 'bob' AND rows = 1500")
+    local = datetime.fromtimestamp(bulk_ts / 1e6, tz=UTC).astimezone(ZoneInfo("Europe/Berlin"))
+    if not 7 <= local.hour < 20 or local.weekday() >= 5:
+        expected.append(("sigma:sensitive-read-off-hours", "bob"))
+    assert found == sorted(expected)
