@@ -1,10 +1,12 @@
 """Builds the detection engine from a loaded config: the access policy (cross-checked against zones and the data
-map) and the Sigma rules beside it, as one list of detectors."""
+map) and the Sigma rules beside it, as one list of detectors. pySigma is imported only when Sigma rules are
+configured (it is a tenth of an idle daemon's memory)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pii_guard.config.models import Config
 from pii_guard.detection.engine import DetectionEngine
@@ -12,9 +14,10 @@ from pii_guard.enrich.enricher import Enricher
 from pii_guard.policy.compile import CompiledPolicy, compile_policy, load_policy
 from pii_guard.policy.context import PolicyContext
 from pii_guard.policy.models import Policy
-from pii_guard.sigma.detector import sigma_detectors
 from pii_guard.sigma.fields import FieldMapping
-from pii_guard.sigma.ruleset import RuleSet, load_ruleset
+
+if TYPE_CHECKING:
+    from pii_guard.sigma.ruleset import RuleSet
 
 
 def field_mapping_for(config: Config) -> FieldMapping:
@@ -24,6 +27,8 @@ def field_mapping_for(config: Config) -> FieldMapping:
 
 def sigma_for(config: Config, paths: list[Path] | None = None) -> RuleSet:
     """The configured Sigma rules (or those under `paths`), loaded and compiled."""
+    from pii_guard.sigma.ruleset import RuleSet, load_ruleset
+
     rule_paths = paths if paths is not None else [config.resolve(p) for p in config.policy.sigma]
     if not rule_paths:
         return RuleSet(mapping=field_mapping_for(config))
@@ -32,6 +37,8 @@ def sigma_for(config: Config, paths: list[Path] | None = None) -> RuleSet:
 
 def with_sigma(policy: CompiledPolicy, rules: RuleSet) -> CompiledPolicy:
     """The policy's detectors followed by the Sigma detectors, which share its time zone and defaults."""
+    from pii_guard.sigma.detector import sigma_detectors
+
     ctx = PolicyContext(policy.policy.timezone, policy.policy.defaults)
     return replace(policy, detectors=(*policy.detectors, *sigma_detectors(rules, ctx)))
 
@@ -49,7 +56,8 @@ def policy_for(config: Config, enricher: Enricher, override: Path | None = None)
     """The configured policy and Sigma rules; with `override`, that policy file alone (`rules test`)."""
     if override is not None:
         return _policy(config, enricher, override)
-    return with_sigma(_policy(config, enricher), sigma_for(config))
+    policy = _policy(config, enricher)
+    return with_sigma(policy, sigma_for(config)) if config.policy.sigma else policy
 
 
 def sigma_test_for(config: Config, enricher: Enricher, paths: list[Path]) -> CompiledPolicy:
