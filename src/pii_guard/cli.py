@@ -21,6 +21,7 @@ from pii_guard import __version__
 from pii_guard.cli_incidents import incidents
 from pii_guard.cli_reports import report_cmd, review
 from pii_guard.cli_search import audit_cmd, search, verify_cmd, who_accessed
+from pii_guard.cli_web import web
 from pii_guard.clock import SystemClock
 from pii_guard.config.load import DEFAULT_CONFIG, LoadedConfig, load_config, parser_options, resolve_timezone
 from pii_guard.daemon import Daemon
@@ -435,5 +436,5 @@ def _print_summary(stats: RunStats, seconds: float, store_path: Path, as_json: b
 
 
 main.add_command(incidents)
-for _command in (search, who_accessed, audit_cmd, verify_cmd, report_cmd, review):
+for _command in (search, who_accessed, audit_cmd, verify_cmd, report_cmd, review, web):
     main.add_command(_command)

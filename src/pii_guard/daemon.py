@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -34,6 +35,9 @@ from pii_guard.store.base import EventStore
 from pii_guard.store.build import open_event_store
 from pii_guard.store.sqlite import connect
 from pii_guard.store.state import StateStore
+
+if TYPE_CHECKING:
+    from pii_guard.web.server import WebThread
 
 log = logging.getLogger("pii_guard.daemon")
 
@@ -172,6 +176,7 @@ class Daemon:
             signal.signal(signum, self._signal)
         listen = runtime.loaded.config.daemon.listen
         server = serve(listen, self.metrics, self.healthy) if listen else None
+        web = self._start_web(runtime.loaded) if runtime.loaded.config.web.serve_from_daemon else None
         observer = self._watch(runtime.loaded)
         runtime.loop.scan(self._clock.monotonic())
         files = sum(len(s.tailer.files) for s in runtime.loop.sources)
@@ -200,8 +205,26 @@ class Daemon:
             observer.stop()
             if server is not None:
                 server.shutdown()
+            if web is not None:
+                web.stop()
         log.info("stopped")
         return 0
+
+    def _start_web(self, loaded: LoadedConfig) -> WebThread | None:
+        """The web console on its own thread (web.serve_from_daemon). It is not restarted on reload; a console
+        that cannot start is logged and monitoring goes on without it."""
+        from pii_guard.web.app import create_app
+        from pii_guard.web.server import WebThread, bind
+
+        settings = loaded.config.web
+        try:
+            app = create_app(loaded.config, self._clock)
+            thread = WebThread(app, bind(settings.bind, settings.port), on_stop=app.state.ctx.close)
+        except PiiGuardError as exc:
+            log.error("web console not started: %s", exc)
+            return None
+        thread.start()
+        return thread
 
     def _idle_wait(self, runtime: _Runtime) -> float:
         return runtime.loop.next_wait(min(runtime.loaded.config.daemon.rescan_s, 1.0))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 from pii_guard.config.secrets import SecretValue
 from pii_guard.duration import DurationUs
@@ -360,6 +360,50 @@ def _check_cron(value: str) -> None:
         raise ValueError(f"{value!r} is not a cron expression (minute hour day month weekday): {exc}") from None
 
 
+WebRole = Literal["viewer", "responder", "admin"]
+
+
+def _network(value: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address or network (10.0.0.5, 10.0.0.0/24)") from None
+
+
+Network = Annotated[str, AfterValidator(_network)]
+
+
+class WebConfig(Strict):
+    """The web console (`pii-guard web`, or served by the daemon): where it listens, who may log in."""
+
+    serve_from_daemon: bool = Field(default=False, description="the daemon serves the console on its own thread")
+    bind: str = Field(default="127.0.0.1", description="address to listen on; put a reverse proxy in front")
+    port: Annotated[int, Field(gt=0, lt=65536)] = 9465
+    accounts: str = Field(default="web-accounts", description="local accounts file (`pii-guard web add-user`); "
+                                                              "relative to state_dir")
+    session_secret: SecretValue | None = Field(default=None, description="key that signs session cookies; "
+                                                                         "prefer session_secret_file")
+    session_secret_file: str | None = None
+    session_secret_env: str | None = None
+    session_max_age: DurationUs = Field(default=28_800_000_000, description="a login lasts this long")
+    cookie_secure: bool = Field(default=True, description="Secure cookies (HTTPS, or http on localhost only)")
+    trusted_proxies: list[Network] = Field(default_factory=list, description="addresses or networks of reverse "
+                                                                          "proxies whose headers are believed")
+    proxy_user_header: str | None = Field(default=None, description="header carrying the SSO user name, e.g. "
+                                                                     "X-Forwarded-User; null: no SSO")
+    proxy_role_header: str | None = Field(default=None, description="header carrying viewer/responder/admin")
+    proxy_default_role: WebRole = Field(default="viewer", description="role of an SSO user without an account "
+                                                                        "or role header")
+    forwarded_for_header: str = Field(default="X-Forwarded-For", description="client address, from trusted "
+                                                                              "proxies only")
+    login_attempts: Annotated[int, Field(gt=0, le=1000)] = Field(
+        default=5, description="failed logins allowed per address and per account within login_window")
+    login_window: DurationUs = Field(default=900_000_000, description="window of the login rate limit")
+    page_size: Annotated[int, Field(gt=0, le=1000)] = 50
+
+
 class Config(Strict):
     state_dir: str = "/var/lib/pii-guard"
     sources: list[SourceConfig] = Field(default_factory=list)
@@ -371,6 +415,7 @@ class Config(Strict):
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
 
     # Set by the loader, not by the file.
     base_dir: Path = Field(default=Path("."), exclude=True)
