@@ -24,6 +24,7 @@ from pii_guard.cli_search import audit_cmd, search, verify_cmd, who_accessed
 from pii_guard.cli_web import web
 from pii_guard.clock import SystemClock
 from pii_guard.config.load import DEFAULT_CONFIG, LoadedConfig, load_config, parser_options, resolve_timezone
+from pii_guard.config.models import Config
 from pii_guard.daemon import Daemon
 from pii_guard.detection.build import engine_for, policy_for
 from pii_guard.enrich.enricher import Enricher
@@ -188,6 +189,7 @@ def check(config_path: Path | None, as_json: bool) -> None:
     report["notify"] = [{"name": t.name, "min_severity": t.min_severity} for t in targets_for(loaded.config)
                         if t.name in notifiers]
     report["incidents"] = {"group_by": list(loaded.config.incidents.group_by)}
+    report["web"] = _check_web(loaded.config)
     report["directory_users"] = len(enricher.directory)
     report["data_map_categories"] = list(enricher.data_map.categories)
     report["zones"] = sorted(enricher.zones.names)
@@ -205,8 +207,22 @@ def check(config_path: Path | None, as_json: bool) -> None:
     click.echo(f"  directory: {report['directory_users']} user(s); zones: {', '.join(report['zones'])}")
     click.echo(f"  data map categories: {', '.join(report['data_map_categories']) or '(none)'}")
     click.echo(f"  access policy {report['policy']}: {len(report['rules'])} rule(s)")
+    web = report["web"]
+    click.echo(f"  web console: {web['accounts']} local account(s) in {web['accounts_file']}; session secret "
+               + ("configured" if web["session_secret"] else "not set (a random key per process: logins end "
+                  "when it stops)"))
     click.echo(f"  incidents grouped by {' + '.join(report['incidents']['group_by'])}; notify: "
                + (", ".join(f"{n['name']} (from {n['min_severity']})" for n in report["notify"]) or "off"))
+
+
+def _check_web(config: Config) -> dict[str, Any]:
+    """The web console's accounts file parses and its session secret can be read (never printed)."""
+    from pii_guard.web.accounts import Accounts
+    from pii_guard.web.context import accounts_path, configured_session_secret
+
+    path = accounts_path(config)
+    return {"accounts_file": str(path), "accounts": len(Accounts(path).all()),
+            "session_secret": configured_session_secret(config) is not None}
 
 
 def _spec_for(loaded: LoadedConfig, path: Path, fmt: str | None, sets: tuple[str, ...] = ()) -> FileSpec:

@@ -95,3 +95,29 @@ def test_the_daemon_serves_the_console_when_asked(tmp_path: Path) -> None:
         assert headers["x-frame-options"] == "DENY"
     finally:
         assert _stop(proc) == 0
+
+
+def test_check_reads_the_console_accounts_and_secret(tmp_path: Path) -> None:
+    """`pii-guard check` counts the console's accounts and reads its session secret (never printing it); a
+    damaged accounts file or an unreadable secret is refused."""
+    config = write_config(tmp_path)
+    (tmp_path / "secret").write_text("s3cret-value-for-sessions\n")
+    config.write_text(config.read_text() + "web:\n  session_secret_file: secret\n")
+
+    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pii_guard", *args], capture_output=True, text=True,
+                              input=stdin, timeout=120, check=False)
+
+    added = run("web", "add-user", "--config", str(config), "--role", "responder", "--password-stdin", "rita",
+                stdin="a long enough password\n")
+    assert added.returncode == 0, added.stderr
+    ok = run("check", "--config", str(config))
+    assert ok.returncode == 0, ok.stderr
+    assert "web console: 1 local account(s)" in ok.stdout
+    assert "session secret configured" in ok.stdout
+    assert "s3cret" not in ok.stdout + ok.stderr
+    (tmp_path / "state" / "web-accounts").write_text("{not the accounts file")
+    damaged = run("check", "--config", str(config))
+    assert damaged.returncode == 2
+    assert "web-accounts" in damaged.stderr
+    assert "Traceback" not in damaged.stderr

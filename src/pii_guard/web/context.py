@@ -32,15 +32,27 @@ from pii_guard.web.sessions import SessionCodec
 log = logging.getLogger("pii_guard.web")
 
 
-def session_secret(config: Config) -> Secret:
-    """The configured secret, or a random one for this process (sessions then end when it stops)."""
+def configured_session_secret(config: Config) -> Secret | None:
+    """web.session_secret, _file or _env; None when none is set. A file or variable that is named but cannot
+    be read is an error."""
     web = config.web
     path = config.resolve(os.path.expandvars(web.session_secret_file)) if web.session_secret_file else None
-    found = resolve_secret("web session_secret", web.session_secret, path, web.session_secret_env)
+    return resolve_secret("web session_secret", web.session_secret, path, web.session_secret_env)
+
+
+def session_secret(config: Config) -> Secret:
+    """The configured secret, or a random one for this process (sessions then end when it stops)."""
+    found = configured_session_secret(config)
     if found is None:
         log.info("web.session_secret not set: a random key for this process, logins end when it stops")
         return Secret(secrets.token_urlsafe(48))
     return found
+
+
+def accounts_path(config: Config) -> Path:
+    """The local accounts file: web.accounts, relative to the state directory."""
+    path = Path(config.web.accounts).expanduser()
+    return path if path.is_absolute() else config.state_path / path
 
 
 @dataclass
@@ -62,11 +74,8 @@ class WebContext:
     @classmethod
     def build(cls, config: Config, clock: Clock, secret: Secret | None = None) -> WebContext:
         web = config.web
-        accounts_path = Path(web.accounts).expanduser()
-        if not accounts_path.is_absolute():
-            accounts_path = config.state_path / accounts_path
         return cls(
-            config=config, clock=clock, accounts=Accounts(accounts_path),
+            config=config, clock=clock, accounts=Accounts(accounts_path(config)),
             codec=SessionCodec(secret or session_secret(config), clock, web.session_max_age),
             limiter=LoginLimiter(web.login_attempts, web.login_window, clock),
             proxy=ProxyTrust(networks(web.trusted_proxies), web.forwarded_for_header, web.proxy_user_header,
