@@ -145,8 +145,12 @@ class LiveLoop:
         elif self.engine.pending:
             idle_us = int((now - self._last_arrival) * 1_000_000)
             self._collect(self.engine.advance(self.engine.newest_us - self.engine.lateness_us + idle_us))
-        if self._batch and (len(self._batch.events) >= self._batch_size or
-                            now - (self._batch.opened or now) >= self._batch_s or not read):
+        # A batch closes when full, when `batch_ms` old, or at once when it holds a match (a match never waits
+        # for events to accumulate). A quiet log alone does not close it: the loop sleeps until it is due
+        # (`next_wait`), so a slow trickle of lines is not one transaction every few lines.
+        batch = self._batch
+        if batch and (len(batch.events) >= self._batch_size or batch.matches or
+                      now - (now if batch.opened is None else batch.opened) >= self._batch_s):
             self._try_commit(now)
         return read
 
@@ -242,7 +246,8 @@ class LiveLoop:
         if self.paused_since is not None:
             return min(wait, 1.0)
         if self._batch:
-            wait = min(wait, max(0.0, (self._batch.opened or now) + self._batch_s - now))
+            opened = now if self._batch.opened is None else self._batch.opened
+            wait = min(wait, max(0.0, opened + self._batch_s - now))
         if self.engine.pending:
             wait = min(wait, 0.05)
         for source in self.sources:
