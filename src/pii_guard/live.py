@@ -81,7 +81,7 @@ class LiveLoop:
         batch_ms: int = 20,
         rescan_s: float = 1.0,
         metrics: Metrics | None = None,
-        on_match: Callable[[Match], None] | None = None,
+        on_match: Callable[[Sequence[Match]], None] | None = None,  # the matches of each committed batch
     ) -> None:
         self.enricher = enricher
         self.engine = engine
@@ -301,8 +301,8 @@ class LiveLoop:
         self._flush_counts()
         for match, _ in batch.matches:
             self.metrics.matched(match.rule_id)
-            if self._on_match is not None:
-                self._on_match(match)
+        if self._on_match is not None and batch.matches:
+            self._on_match([match for match, _ in batch.matches])
         self.metrics.batch_seconds(time.perf_counter() - started)
         self._batch = _Batch()
         self._fed.clear()
