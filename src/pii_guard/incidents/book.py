@@ -63,6 +63,7 @@ class _Touched:
     silenced_by: int | None = None
     first_match: Match | None = None
     matches: list[Match] = field(default_factory=list)
+    evidence: list[tuple[int, str, str, int]] = field(default_factory=list)  # rows for incident_evidence
 
 
 class IncidentBook:
@@ -148,12 +149,7 @@ class IncidentBook:
 
     def _add(self, conn: sqlite3.Connection, item: _Touched, match: Match) -> None:
         record = item.record
-        before = conn.total_changes
-        conn.executemany(
-            "INSERT OR IGNORE INTO incident_evidence (incident_id, event_id, match_id, ts) VALUES (?,?,?,?)",
-            [(record.id, event_id, match.id, match.time_us) for event_id in match.evidence],
-        )
-        record.evidence_count += conn.total_changes - before
+        item.evidence += [(record.id, event_id, match.id, match.time_us) for event_id in match.evidence]
         department = self._department_of(match.user) if self._department_of and match.user else None
         record.facts.add(match, department)
         record.first_us = min(record.first_us, match.time_us)
@@ -167,6 +163,10 @@ class IncidentBook:
     def _finish(self, conn: sqlite3.Connection, item: _Touched, now_us: int) -> None:
         record = item.record
         config = self.config
+        before = conn.total_changes  # the evidence of all its matches in one statement; what was new counts
+        conn.executemany("INSERT OR IGNORE INTO incident_evidence (incident_id, event_id, match_id, ts) "
+                         "VALUES (?,?,?,?)", item.evidence)
+        record.evidence_count += conn.total_changes - before
         exposure = record.facts.exposure()
         if config.raise_severity:
             record.severity = raised_severity(record.severity, exposure, record.facts.categories, self._sensitive)

@@ -66,19 +66,16 @@ class StateStore:
                 "INSERT OR REPLACE INTO engine_state (name, value) VALUES (?,?)",
                 [(k, orjson.dumps(v)) for k, v in changes.engine.items()],
             )
-            fresh: list[Match] = []
-            for m, src in matches:
-                cur = conn.execute(
-                    "INSERT OR IGNORE INTO matches (id, rule_id, kind, severity, ts, user_name, object, source, doc)"
-                    " VALUES (?,?,?,?,?,?,?,?,?)",
-                    (m.id, m.rule_id, m.kind, m.severity, m.time_us, m.user, m.object, src,
-                     orjson.dumps(m.to_json())),
-                )
-                if cur.rowcount == 1:  # a replay after a crash finds its matches already here
-                    fresh.append(m)
+            fresh = self._new_matches(matches)  # a replay after a crash finds its matches already here
+            conn.executemany(
+                "INSERT INTO matches (id, rule_id, kind, severity, ts, user_name, object, source, doc)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
+                [(m.id, m.rule_id, m.kind, m.severity, m.time_us, m.user, m.object, src, orjson.dumps(m.to_json()))
+                 for m, src in fresh],
+            )
             new = len(fresh)
             if self.incidents is not None and fresh:
-                self.incidents.apply(conn, fresh, now_us)
+                self.incidents.apply(conn, [m for m, _ in fresh], now_us)
             conn.executemany(
                 "INSERT OR REPLACE INTO checkpoints (fingerprint, path, offset, updated, size, last_event_us, source)"
                 " VALUES (?,?,?,?,?,?,?)",
@@ -93,6 +90,22 @@ class StateStore:
                 conn.execute("ROLLBACK")
             raise StoreError(f"cannot write state database {self.path}: {exc}") from None
         return new
+
+    def _new_matches(self, matches: Sequence[tuple[Match, str]]) -> list[tuple[Match, str]]:
+        """The matches not stored yet, each once, in their order."""
+        stored: set[str] = set()
+        ids = list(dict.fromkeys(m.id for m, _ in matches))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            stored.update(row[0] for row in self._conn.execute(f"SELECT id FROM matches WHERE id IN ({marks})",
+                                                               chunk))
+        fresh = []
+        for m, src in matches:
+            if m.id not in stored:
+                stored.add(m.id)
+                fresh.append((m, src))
+        return fresh
 
     def checkpoint(self, fingerprint: str) -> int:
         found = self.find_checkpoint(fingerprint)
