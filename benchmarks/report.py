@@ -320,6 +320,21 @@ def run_once(db: Path, out: Path, daily: bool = False) -> tuple[float, float, fl
     return times[0], times[1], times[2] if daily else None
 
 
+def baseline_seconds(db: Path) -> float:
+    """The hand-written SQL a DBA would run for the month's core table (events and rows per user, day and
+    zone), on a read-only connection: the same-run baseline of a report's time."""
+    tz = ZoneInfo(TIMEZONE)
+    start = int(datetime(MONTH_START.year, MONTH_START.month, 1, tzinfo=tz).timestamp() * 1_000_000)
+    end = int(datetime(MONTH_END.year, MONTH_END.month, 1, tzinfo=tz).timestamp() * 1_000_000)
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    started = time.perf_counter()
+    conn.execute("SELECT user_name, ts / 86400000000, zone, count(*), sum(rows) FROM events"
+                 " WHERE ts >= ? AND ts < ? GROUP BY 1, 2, 3", (start, end)).fetchall()
+    seconds = time.perf_counter() - started
+    conn.close()
+    return seconds
+
+
 def _calibration() -> float:
     """Seconds of a fixed pure-Python loop: how fast this machine is right now (idle: ~0.3 s)."""
     started = time.perf_counter()

@@ -101,14 +101,8 @@ def timed(fn: Callable[[], object], runs: int) -> tuple[Figure, object]:
     return figure, result
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--seed", type=int, default=20261127)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    path = ensure_store(args.events, args.seed)
+def measure(path: Path, runs: int) -> list[dict[str, Any]]:
+    """Each case through the product's search path and as hand-written SQL, `runs` times each."""
     search = SqliteSearch(path)
     raw = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     busy = "user00000"
@@ -134,11 +128,25 @@ def main(argv: list[str] | None = None) -> int:
     ]
     results: list[dict[str, Any]] = []
     for name, query, product, baseline, target in cases:
-        ours, answer = timed(product, args.runs)
-        theirs, _ = timed(baseline, args.runs)
+        ours, answer = timed(product, runs)
+        theirs, _ = timed(baseline, runs)
         size = len(answer) if isinstance(answer, list) else 0
         results.append({"case": name, "query": query, "results": size, "pii_guard": ours.to_json(),
-                        "baseline_sql": theirs.to_json(), "ratio": ours.median / theirs.median, "target_ms": target})
+                        "baseline_sql": theirs.to_json(), "ratio": ours.median / theirs.median, "target_ms": target,
+                        "ratios": [a / b for a, b in zip(ours.values, theirs.values, strict=True)]})
+    raw.close()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--seed", type=int, default=20261127)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    path = ensure_store(args.events, args.seed)
+    results = measure(path, args.runs)
     if args.json:
         print(json.dumps({"machine": machine(), "events": args.events, "database": str(path.name),
                           "database_mb": round(path.stat().st_size / 1e6), "results": results}, indent=2))

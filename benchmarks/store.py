@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -79,24 +80,43 @@ def ingest_config(directory: Path, fmt: str, log: Path, policy: dict[str, Path])
 _RSS_WRAPPER: Final = (
     "import resource, subprocess, sys\n"
     "code = subprocess.run(sys.argv[1:]).returncode\n"
-    "print(f'MAXRSS_KIB {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}', file=sys.stderr)\n"
+    "use = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "print(f'CPU_S {use.ru_utime + use.ru_stime}', file=sys.stderr)\n"
+    "print(f'MAXRSS_KIB {use.ru_maxrss}', file=sys.stderr)\n"
     "sys.exit(code)\n"
 )
 
 
-def ingest_run(directory: Path, fmt: str, log: Path, policy: dict[str, Path]) -> tuple[dict[str, Any], float, int]:
-    """`pii-guard ingest --json` in a subprocess: (its summary, wall seconds, its peak RSS in KiB)."""
+@dataclass
+class IngestRun:
+    summary: dict[str, Any]  # the command's --json summary
+    wall: float  # seconds of the whole command
+    cpu: float  # CPU seconds of the command
+    peak_rss_kib: int
+
+
+def ingest_command(config: Path, log: Path) -> list[str]:
+    return [sys.executable, "-m", "pii_guard", "ingest", "--config", str(config), "--json", str(log)]
+
+
+def ingest_measure(directory: Path, fmt: str, log: Path, policy: dict[str, Path]) -> IngestRun:
+    """`pii-guard ingest --json` in a subprocess, through the small wrapper that reports its CPU and peak RSS."""
     config = ingest_config(directory, fmt, log, policy)
-    command = [sys.executable, "-m", "pii_guard", "ingest", "--config", str(config), "--json", str(log)]
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", _RSS_WRAPPER, *command], capture_output=True, text=True,
-                          check=False)  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", _RSS_WRAPPER, *ingest_command(config, log)], capture_output=True,
+                          text=True, check=False)  # fmt: skip
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"pii-guard ingest exited {done.returncode}: {done.stderr.strip()[-2000:]}")
     summary: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    rss = int(done.stderr.strip().splitlines()[-1].split()[-1])
-    return summary, wall, rss
+    tail = dict(line.split(" ", 1) for line in done.stderr.strip().splitlines()[-2:])
+    return IngestRun(summary, wall, float(tail["CPU_S"]), int(tail["MAXRSS_KIB"]))
+
+
+def ingest_run(directory: Path, fmt: str, log: Path, policy: dict[str, Path]) -> tuple[dict[str, Any], float, int]:
+    """`pii-guard ingest --json` in a subprocess: (its summary, wall seconds, its peak RSS in KiB)."""
+    run = ingest_measure(directory, fmt, log, policy)
+    return run.summary, run.wall, run.peak_rss_kib
 
 
 def measure(fmt: str, args: argparse.Namespace, policy: dict[str, Path]) -> dict[str, Any]:

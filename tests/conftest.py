@@ -37,10 +37,12 @@ def samples_dir() -> Path:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
-    """In CI a skipped real-server test is a failure, whatever made it skip."""
+    """In CI a skipped real-server (or benchmark-peer) test is a failure, whatever made it skip: `.ci/run`
+    installs them all."""
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
-    if IN_CI and report.skipped and item.get_closest_marker("realserver") is not None:
+    needs_install = item.get_closest_marker("realserver") or item.get_closest_marker("peers")
+    if IN_CI and report.skipped and needs_install is not None:
         report.outcome = "failed"
         report.longrepr = f"real-server test skipped in CI: {report.longrepr}"
     return None
