@@ -24,7 +24,7 @@ from pii_guard.errors import UsageError
 from pii_guard.search import audit
 from pii_guard.search.fields import FIELDS
 from pii_guard.search.pseudonym import Pseudonyms
-from pii_guard.search.query import ANY, ONE, Node, Term, Wildcard, parse_instant, parse_query
+from pii_guard.search.query import Node, Term, glob_node, parse_instant, parse_query
 from pii_guard.search.request import MAX_LIMIT, SearchBackend, SearchRequest, Sort, check_top
 from pii_guard.store.state import StateStore
 
@@ -217,10 +217,10 @@ def who_accessed(config_path: Path | None, since: str | None, from_: str | None,
     if record_id:
         node = Term(FIELDS["pii.record_ids"], record_id)
     elif obj:
-        node = _glob_node("pii.object", obj)
+        node = glob_node("pii.object", obj)
     else:
         assert path_glob is not None
-        node = _glob_node("pii.object", "file:" + path_glob)
+        node = glob_node("pii.object", "file:" + path_glob)
     loaded = _load(config_path)
     start, until = _window(since, from_, to_, "365d")
     request = SearchRequest(node, start, until, (Sort("@timestamp", False),), limit)
@@ -240,20 +240,6 @@ def who_accessed(config_path: Path | None, since: str | None, from_: str | None,
     if not (as_json or as_csv):
         who = "names revealed (recorded)" if reveal else "staff pseudonymized; --reveal shows names and is recorded"
         click.echo(f"{len(docs)} access(es); {who}", err=True)
-
-
-def _glob_node(field: str, text: str) -> Node:
-    if "*" not in text and "?" not in text:
-        return Term(FIELDS[field], text)
-    parts: list[object] = []
-    for ch in text:
-        if ch in "*?":
-            parts.append(ANY if ch == "*" else ONE)
-        elif parts and isinstance(parts[-1], str):
-            parts[-1] = parts[-1] + ch
-        else:
-            parts.append(ch)
-    return Wildcard(FIELDS[field], tuple(parts))
 
 
 @click.command("audit")

@@ -241,6 +241,19 @@ def _attempted(statement: str) -> tuple[str, str | None]:
     return action, verb.group(1).upper()
 
 
+def _judge(backend: _Backend | None, rec: ServerRecord, stmt_id: str, sub_id: str, klass: str, command: str,
+           name: str, logged: str) -> tuple[tuple[str, str, bool] | None, str] | None:
+    """(what `_classify` says, the statement) of one AUDIT line; None for the second line (OBJECT and SESSION)
+    of one access. The backend's statement text stands in for a `<previously logged>` one."""
+    statement = logged
+    if backend is not None:
+        noted = backend.note(stmt_id, sub_id, name, logged, rec.time_us)
+        if noted is None:
+            return None
+        statement = noted
+    return _classify(klass, command, statement, name), statement
+
+
 def _classify(klass: str, command: str, statement: str, name: str) -> tuple[str, str, bool] | None:
     """(action, object name, name taken from the statement) of an AUDIT line; None when it adds nothing."""
     if command == "COPY":
@@ -378,15 +391,11 @@ class PgAuditParser(Parser):
             return self._audit_fields(rec)
         stmt_id, sub_id, klass, command, name = parts[1], parts[2], parts[3], parts[4], parts[6]
         logged = tail.statement
-        pid = rec.pid
-        backend = self._backend(pid) if pid is not None else None
-        statement = logged
-        if backend is not None:
-            noted = backend.note(stmt_id, sub_id, name, logged, rec.time_us)
-            if noted is None:
-                return None  # the OBJECT and SESSION lines of one access: keep the first
-            statement = noted
-        found = _classify(klass, command, statement, name)
+        backend = self._backend(rec.pid) if rec.pid is not None else None
+        judged = _judge(backend, rec, stmt_id, sub_id, klass, command, name, logged)
+        if judged is None:
+            return None
+        found, statement = judged
         if found is None:
             return None
         action, name, from_statement = found
@@ -469,13 +478,10 @@ class PgAuditParser(Parser):
         rows_text = fields[9] if n == 10 else ""
         rows = int(rows_text) if rows_text.isdecimal() else None
         backend = self._backend(rec.pid) if rec.pid is not None else None
-        statement = logged
-        if backend is not None:
-            noted = backend.note(stmt_id, sub_id, name, logged, rec.time_us)
-            if noted is None:
-                return None  # the OBJECT and SESSION lines of one access: keep the first
-            statement = noted
-        found = _classify(klass, command, statement, name)
+        judged = _judge(backend, rec, stmt_id, sub_id, klass, command, name, logged)
+        if judged is None:
+            return None
+        found, statement = judged
         if found is None:
             return None
         action, name, from_statement = found

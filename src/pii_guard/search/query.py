@@ -34,7 +34,7 @@ from luqum.tree import (
 )
 
 from pii_guard.errors import PiiGuardError
-from pii_guard.search.fields import Field, field_named, suggest
+from pii_guard.search.fields import FIELDS, Field, field_named, suggest
 
 MAX_QUERY_CHARS = 20_000
 MAX_TERMS = 1_000
@@ -303,3 +303,19 @@ def _pattern(raw: str) -> tuple[object, ...]:
 
 def _unescape(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
+
+
+def glob_node(field: str, text: str) -> Node:
+    """A pattern where `*` and `?` are wildcards and everything else is literal (who-accessed's --object
+    and --path, the console's who-accessed form)."""
+    if "*" not in text and "?" not in text:
+        return Term(FIELDS[field], text)
+    parts: list[object] = []
+    for ch in text:
+        if ch in "*?":
+            parts.append(ANY if ch == "*" else ONE)
+        elif parts and isinstance(parts[-1], str):
+            parts[-1] = parts[-1] + ch
+        else:
+            parts.append(ch)
+    return Wildcard(FIELDS[field], tuple(parts))

@@ -10,6 +10,7 @@ from starlette.responses import HTMLResponse
 
 from pii_guard import __version__
 from pii_guard.model import format_timestamp
+from pii_guard.reports.render import human_bytes
 
 
 def _ts(us: int | None) -> str:
@@ -29,14 +30,7 @@ def _iso(text: object) -> str:
 
 
 def _size(n: object) -> str:
-    if not isinstance(n, int):
-        return "-"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
+    return human_bytes(n) if isinstance(n, int) else "-"
 
 
 def _num(n: object) -> str:

@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from pii_guard.duration import duration_us
 from pii_guard.search.fields import FIELDS
-from pii_guard.search.query import ANY, ONE, Node, Term, Wildcard, parse_instant, parse_query
+from pii_guard.search.query import Node, Term, glob_node, parse_instant, parse_query
 from pii_guard.search.request import Sort
 from pii_guard.web.guard import Refused
 
@@ -54,21 +54,6 @@ class WhoSpec:
         if self.kind == "record":
             return Term(FIELDS["pii.record_ids"], self.subject)
         return glob_node("pii.object", self.subject if self.kind == "object" else "file:" + self.subject)
-
-
-def glob_node(field: str, text: str) -> Node:
-    """`*` and `?` as wildcards, everything else literal (as `pii-guard who-accessed --object/--path`)."""
-    if "*" not in text and "?" not in text:
-        return Term(FIELDS[field], text)
-    parts: list[object] = []
-    for ch in text:
-        if ch in "*?":
-            parts.append(ANY if ch == "*" else ONE)
-        elif parts and isinstance(parts[-1], str):
-            parts[-1] = parts[-1] + ch
-        else:
-            parts.append(ch)
-    return Wildcard(FIELDS[field], tuple(parts))
 
 
 def window_from(form: dict[str, str], now_us: int, default: str) -> Window:
