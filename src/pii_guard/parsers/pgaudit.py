@@ -242,16 +242,18 @@ def _attempted(statement: str) -> tuple[str, str | None]:
 
 
 def _judge(backend: _Backend | None, rec: ServerRecord, stmt_id: str, sub_id: str, klass: str, command: str,
-           name: str, logged: str) -> tuple[tuple[str, str, bool] | None, str] | None:
+           name: str, logged: str) -> tuple[tuple[str, str, bool], str] | None:
     """(what `_classify` says, the statement) of one AUDIT line; None for the second line (OBJECT and SESSION)
-    of one access. The backend's statement text stands in for a `<previously logged>` one."""
+    of one access, or a line that adds nothing. The backend's statement text stands in for a `<previously
+    logged>` one."""
     statement = logged
     if backend is not None:
         noted = backend.note(stmt_id, sub_id, name, logged, rec.time_us)
         if noted is None:
             return None
         statement = noted
-    return _classify(klass, command, statement, name), statement
+    found = _classify(klass, command, statement, name)
+    return None if found is None else (found, statement)
 
 
 def _classify(klass: str, command: str, statement: str, name: str) -> tuple[str, str, bool] | None:
@@ -395,10 +397,7 @@ class PgAuditParser(Parser):
         judged = _judge(backend, rec, stmt_id, sub_id, klass, command, name, logged)
         if judged is None:
             return None
-        found, statement = judged
-        if found is None:
-            return None
-        action, name, from_statement = found
+        (action, name, from_statement), statement = judged
         rows = None if from_statement and tail.rows == 0 else tail.rows
         if tail.rest is None:
             original = rec.text
@@ -481,10 +480,7 @@ class PgAuditParser(Parser):
         judged = _judge(backend, rec, stmt_id, sub_id, klass, command, name, logged)
         if judged is None:
             return None
-        found, statement = judged
-        if found is None:
-            return None
-        action, name, from_statement = found
+        (action, name, from_statement), statement = judged
         if from_statement and rows == 0:
             rows = None
         masked = self._mask(logged) if self._mask_literals else logged
