@@ -251,3 +251,34 @@ def test_start_at_end_position_survives_a_crash_before_the_first_commit(tmp_path
     settle(proc)
     proc.stop()
     assert stored_events(tmp_path) == (7, 7)
+
+
+def test_compressed_rotations_are_read_once_under_the_identity_of_their_text(tmp_path: Path) -> None:
+    """With include_compressed: a rotation read while plain and compressed afterwards (logrotate's delaycompress)
+    is not read again, and an archive never seen plain is read whole, once."""
+    import gzip
+
+    from tests.daemon.harness import pg_line
+
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace("    format: pgaudit\n",
+                                                 "    format: pgaudit\n    include_compressed: true\n"))
+    writer = LogWriter(tmp_path)
+    writer.written = 100
+    writer.write(30)
+    proc = Process(config, FixedClock(1_800_000_000))
+    settle(proc)
+    writer.rotate_rename()  # pg.log -> pg.log.1
+    writer.write(20)
+    settle(proc)
+    rotated = tmp_path / "logs" / "pg.log.1"
+    (tmp_path / "logs" / "pg.log.1.gz").write_bytes(gzip.compress(rotated.read_bytes()))
+    rotated.unlink()
+    older = "".join(pg_line(i) for i in range(10))  # an archive from before pii-guard was installed
+    (tmp_path / "logs" / "pg.log.2.gz").write_bytes(gzip.compress(older.encode()))
+    settle(proc)
+    proc.stop()
+    proc = Process(config, FixedClock(1_800_000_100))  # and a restart reads none of them again
+    settle(proc)
+    proc.stop()
+    assert stored_events(tmp_path) == (60, 60)
