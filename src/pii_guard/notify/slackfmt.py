@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pii_guard.notify.base import Change, Exposure, IncidentView
+from pii_guard.sizes import human_bytes
 
 Block = dict[str, Any]
 
@@ -135,15 +136,6 @@ def iso_utc(us: int) -> str:
 
 def deadline_text(us: int) -> str:
     return "notify by " + datetime.fromtimestamp(us / 1_000_000, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def human_bytes(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{n:,} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n:,} B"  # pragma: no cover - the loop always returns
 
 
 def exposure_text(exposure: Exposure) -> str:

@@ -17,8 +17,9 @@ from pii_guard.reports.deliver import SlackDelivery, write_atomic, write_index
 from pii_guard.reports.model import Report
 from pii_guard.reports.period import Period
 from pii_guard.reports.queries import EventFacts
-from pii_guard.reports.render import csv_tables, human_bytes, render_html
+from pii_guard.reports.render import csv_tables, render_html
 from pii_guard.reports.signoff import ReportError, file_sha256, register
+from pii_guard.sizes import human_bytes
 from pii_guard.store.state import StateStore
 
 log = logging.getLogger("pii_guard.reports")

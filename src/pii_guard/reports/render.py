@@ -15,6 +15,7 @@ from markupsafe import Markup
 
 from pii_guard.reports.charts import Chart
 from pii_guard.reports.model import FINDING_KINDS, Report
+from pii_guard.sizes import human_bytes
 
 _ENV: Environment | None = None
 
@@ -29,15 +30,6 @@ def environment() -> Environment:
         env.filters["size"] = human_bytes
         _ENV = env
     return _ENV
-
-
-def human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 def render_html(report: Report, charts: Sequence[Chart], csv_files: Sequence[str] = ()) -> str:

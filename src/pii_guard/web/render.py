@@ -10,7 +10,7 @@ from starlette.responses import HTMLResponse
 
 from pii_guard import __version__
 from pii_guard.model import format_timestamp
-from pii_guard.reports.render import human_bytes
+from pii_guard.sizes import human_bytes
 
 
 def _ts(us: int | None) -> str:
