@@ -50,7 +50,7 @@ _MANGLERS = {"superscript": str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷�
              "arabic-indic": str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")}
 
 
-def _nth_run_mangled(line: str, n: int, table: dict[int, str]) -> str:
+def _nth_run_mangled(line: str, n: int, table: dict[int, int]) -> str:
     """`line` with its n-th run of ASCII digits translated (the rest still parses, so the field is reached)."""
     runs = list(re.finditer(r"[0-9]+", line))
     if n >= len(runs):

@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from pii_guard.model import ACTIONS, AccessEvent, format_timestamp
 from pii_guard.parsers.base import ParseFailure, SourceContext
 from pii_guard.parsers.mysqlent import MySqlEnterpriseAuditParser, MySqlEnterpriseOptions
-from tests.parsers.feeding import events, run
+from tests.parsers.feeding import events, garbled_lines, run
 
 SAMPLES = Path(__file__).parents[1] / "samples" / "mysql-enterprise-audit"
 WHO = {"account": {"user": "alice", "host": "%"}, "login": {"user": "alice", "os": "", "ip": "10.0.0.5", "proxy": ""}}
@@ -150,18 +149,11 @@ def test_ids_are_deterministic_and_state_survives_a_restart() -> None:
 _SEEDS = (SAMPLES / "audit-array.log").read_text().splitlines()
 
 
-@st.composite
-def garbled_lines(draw: st.DrawFn) -> list[str]:
-    out = []
-    for seed in draw(st.lists(st.sampled_from(_SEEDS), min_size=1, max_size=8)):
-        at = draw(st.integers(0, len(seed)))
-        junk = draw(st.text(max_size=12))
-        out.append(draw(st.sampled_from([seed[:at], seed[:at] + junk + seed[at:], seed[:at] + junk, seed])))
-    return out + draw(st.lists(st.text(max_size=60), max_size=2))
+GARBLED = garbled_lines(_SEEDS, max_seeds=8)
 
 
 @settings(max_examples=300, deadline=None)
-@given(garbled_lines())
+@given(GARBLED)
 def test_garbled_input_never_raises(lines: list[str]) -> None:
     for item in run(make(max_pending_rows=3), lines):
         assert isinstance(item, AccessEvent | ParseFailure)

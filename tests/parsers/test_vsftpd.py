@@ -8,12 +8,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from pii_guard.model import ACTIONS, AccessEvent, format_timestamp
 from pii_guard.parsers.base import ParseFailure, SourceContext
 from pii_guard.parsers.vsftpd import VsftpdOptions, VsftpdParser
-from tests.parsers.feeding import events, run
+from tests.parsers.feeding import events, garbled_lines, run
 
 SAMPLES = Path(__file__).parents[1] / "samples" / "vsftpd"
 REFERENCE = datetime(2026, 11, 27, 23, 0, tzinfo=UTC).timestamp()
@@ -141,18 +140,11 @@ def test_samples_give_the_same_ids_twice_and_ids_differ_per_line() -> None:
 _SEEDS = (SAMPLES / "vsftpd.log").read_text().splitlines() + (SAMPLES / "xferlog").read_text().splitlines()
 
 
-@st.composite
-def garbled_lines(draw: st.DrawFn) -> list[str]:
-    out = []
-    for line in draw(st.lists(st.sampled_from(_SEEDS), min_size=1, max_size=6)):
-        at = draw(st.integers(0, len(line)))
-        junk = draw(st.text(max_size=12))
-        out.append(draw(st.sampled_from([line[:at], line[:at] + junk + line[at:], line[:at] + junk, line])))
-    return out + draw(st.lists(st.text(max_size=60), max_size=2))
+GARBLED = garbled_lines(_SEEDS, max_seeds=6)
 
 
 @settings(max_examples=300, deadline=None)
-@given(garbled_lines())
+@given(GARBLED)
 def test_garbled_input_never_raises(lines: list[str]) -> None:
     for item in run(make(ZoneInfo("Europe/Berlin")), lines):
         assert isinstance(item, AccessEvent | ParseFailure)

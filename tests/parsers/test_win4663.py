@@ -9,13 +9,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from pii_guard.model import ACTIONS, AccessEvent, format_timestamp
 from pii_guard.parsers.base import ParseFailure, SourceContext
 from pii_guard.parsers.normalize import windows_path_object
 from pii_guard.parsers.win4663 import Win4663Options, Win4663Parser, action_of, rights
-from tests.parsers.feeding import events, run
+from tests.parsers.feeding import events, garbled_lines, run
 
 SAMPLES = Path(__file__).parents[1] / "samples" / "windows-4663"
 DATA = {"SubjectUserSid": "S-1-5-21-1-2-3-1105", "SubjectUserName": "jdoe", "SubjectDomainName": "CONTOSO",
@@ -151,18 +150,11 @@ _SEEDS = (SAMPLES / "winlogbeat-8.ndjson").read_text().splitlines() + (SAMPLES /
 ).splitlines()[:40]
 
 
-@st.composite
-def garbled_lines(draw: st.DrawFn) -> list[str]:
-    out = []
-    for seed in draw(st.lists(st.sampled_from(_SEEDS), min_size=1, max_size=10)):
-        at = draw(st.integers(0, len(seed)))
-        junk = draw(st.text(max_size=12))
-        out.append(draw(st.sampled_from([seed[:at], seed[:at] + junk + seed[at:], seed[:at] + junk, seed])))
-    return out + draw(st.lists(st.text(max_size=60), max_size=2))
+GARBLED = garbled_lines(_SEEDS, max_seeds=10)
 
 
 @settings(max_examples=300, deadline=None)
-@given(garbled_lines())
+@given(GARBLED)
 def test_garbled_input_never_raises(lines: list[str]) -> None:
     for item in run(make(max_logons=2), lines):
         assert isinstance(item, AccessEvent | ParseFailure)
