@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 
 from pii_guard.parsers.base import ParseFailure, SourceContext
 from pii_guard.parsers.detect import (
+    compression_of_file,
     describe,
     format_warnings,
     guess_file,
     guess_lines,
     head_lines,
-    is_gzip,
 )
 from pii_guard.parsers.registry import parser_class
 from pii_guard.sources.compressed import open_log
@@ -117,8 +117,8 @@ def test_gzip_heads_and_decompressed_reading(tmp_path: Path) -> None:
     plain = SAMPLES / "vsftpd" / "xferlog"
     packed = tmp_path / "xferlog.gz"
     packed.write_bytes(gzip.compress(plain.read_bytes()))
-    assert is_gzip(packed)
-    assert not is_gzip(plain)
+    assert compression_of_file(packed) == "gzip"
+    assert compression_of_file(plain) is None
     assert head_lines(packed) == head_lines(plain)
     for path in (packed, plain):
         raw, text = open_log(path)
@@ -243,3 +243,14 @@ def test_format_warnings_for_gzip_and_unknown_content(tmp_path: Path) -> None:
     assert len(warnings) == 2
     assert "gzip-compressed" in warnings[0]
     assert "look like no known format, not like vsftpd" in warnings[1]
+
+
+def test_a_compressed_file_is_checked_as_its_text_when_the_source_decompresses(tmp_path: Path) -> None:
+    packed = tmp_path / "xferlog.1.gz"
+    packed.write_bytes(gzip.compress((SAMPLES / "vsftpd" / "xferlog").read_bytes()))
+    assert format_warnings("vsftpd", [str(packed)]) == []  # not followed without include_compressed
+    hidden = tmp_path / "xferlog"  # compressed under a plain name: followed, and read as text
+    hidden.write_bytes(packed.read_bytes())
+    assert "gzip-compressed" in format_warnings("vsftpd", [str(hidden)])[0]
+    assert format_warnings("vsftpd", [str(packed), str(hidden)], include_compressed=True) == []
+    assert "not like nginx" in format_warnings("nginx", [str(packed)], include_compressed=True)[0]

@@ -39,12 +39,11 @@ from pii_guard.parsers.jsonframe import Framed, JsonRecordFramer
 from pii_guard.parsers.registry import format_names, parser_class
 from pii_guard.parsers.syslog import SyslogFraming
 from pii_guard.parsers.win4663 import documents, shape
-from pii_guard.sources.compressed import DECOMPRESS_ERRORS, open_log
+from pii_guard.sources.compressed import DECOMPRESS_ERRORS, compression_of, open_log
 from pii_guard.sources.tail import COMPRESSED
 
 HEAD_LINES: Final = 200
 HEAD_BYTES: Final = 1 << 20
-GZIP_MAGIC: Final = b"\x1f\x8b"
 
 SYSLOG_TAGS: Final = {
     "smbd_audit": "samba-full-audit",
@@ -110,12 +109,13 @@ def confidence_word(confidence: float) -> str:
 # -- reading a file's head ------------------------------------------------------------------------------------
 
 
-def is_gzip(path: Path) -> bool:
+def compression_of_file(path: Path) -> str | None:
+    """'gzip', 'xz', 'bzip2' or None, from the file's first bytes (None when it cannot be read)."""
     try:
         with path.open("rb") as fh:
-            return fh.read(2) == GZIP_MAGIC
+            return compression_of(fh.read(6))
     except OSError:
-        return False
+        return None
 
 
 def head_lines(path: Path, max_lines: int = HEAD_LINES, max_bytes: int = HEAD_BYTES) -> tuple[list[str], bool]:
@@ -422,15 +422,18 @@ def format_warnings(fmt: str, paths: list[str], include_compressed: bool = False
                     max_line_bytes: int = 1 << 20) -> list[str]:
     """What `check` says about a source whose files do not look like its configured format: a file another
     format recognises clearly better (confidence at least 0.6 and 0.2 above the configured one's), a file in
-    which nothing is recognised, gzip data a source would read as text, and a first line (a CloudTrail
+    which nothing is recognised, compressed data a source would read as text (it decompresses only with
+    `include_compressed`; the decompressed text is checked then), and a first line (a CloudTrail
     document is one) longer than the source's `max_line_bytes`. At most the first three files a source follows
     are read (rotated `.gz`/`.xz`... files only with `include_compressed`, as the tailer does)."""
     warnings: list[str] = []
     followed = [name for name in paths if include_compressed or not name.endswith(COMPRESSED)]
     for name in followed[:_CHECKED_FILES]:
         path = Path(name)
-        if is_gzip(path):
-            warnings.append(f"{name} is gzip-compressed: a source reads files as text (decompress it first)")
+        kind = None if include_compressed else compression_of_file(path)
+        if kind is not None:
+            warnings.append(f"{name} is {kind}-compressed: a source reads it as text unless it has "
+                            "`include_compressed: true` (or decompress it first)")
             continue
         lines, _ = head_lines(path)
         if not any(line.strip() for line in lines):
