@@ -73,6 +73,19 @@ def test_error_message_with_file_and_line(tmp_path: Path, text: str, message: st
     assert str(caught.value) == f"{tmp_path}/" + message.format(dir=tmp_path)
 
 
+@pytest.mark.parametrize(("bad", "line", "what"), [("date: 2024-13-45\n", 8, "not a valid timestamp"),
+                                                  ("  bad: [\n", 8, "invalid YAML")])
+def test_an_error_in_a_later_document_names_its_line_in_the_file(tmp_path: Path, bad: str, line: int,
+                                                                 what: str) -> None:
+    path = tmp_path / "r.yml"
+    path.write_text(RULE + "---\n" + "title: second\n" + bad + RULE[RULE.index("logsource"):])
+    with pytest.raises(ConfigError) as caught:
+        load_ruleset([path])
+    assert caught.value.location is not None
+    assert caught.value.location.line == line
+    assert what in caught.value.message
+
+
 def test_missing_path(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such Sigma rule file or directory"):
         load_ruleset([tmp_path / "nope"])

@@ -112,8 +112,12 @@ def split_documents(text: str, file: str) -> list[LoadedYaml]:
     for offset, chunk in chunks:
         try:
             loaded = load_yaml_text("".join(chunk), file)
-        except (ValueError, TypeError) as exc:  # a value PyYAML cannot construct, e.g. the date 2024-13-45
-            raise ConfigError(f"invalid YAML value: {exc}", location=Location(file, offset + 1)) from None
+        except ConfigError as exc:  # its line counts from the document's first line: make it the file's
+            where = exc.location
+            if where is None or where.line is None:
+                raise
+            raise ConfigError(exc.message, location=Location(file, where.line + offset, where.column),
+                              hint=exc.hint) from None
         if loaded.data is None:
             continue
         out.append(LoadedYaml(file, loaded.data, {k: v + offset for k, v in loaded.lines.items()}))
