@@ -53,7 +53,7 @@ def line(i: int, user: str, table: str) -> str:
     to the line; other lines come from a pool of 500 client IPs, as a real site's would."""
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
     n = i if table == "customers_archive_2019" else i % 500
-    ip = f"10.20.{n // 256 % 256}.{n % 256}"
+    ip = f"10.{20 + n // 65536}.{n // 256 % 256}.{n % 256}"  # `i` whole up to 15,400,000 (see `_line_of`)
     # a backend (pid) runs 50 statements, with pgAudit's growing statement ids, like a pooled connection
     pid, statement = 100_000 + i // 50, i % 50 + 1
     return (f"{stamp} UTC [{pid}]: user={user},db=crm,app=psql,client={ip} LOG:  AUDIT: SESSION,{statement},1,"
@@ -106,10 +106,15 @@ def _poll_matches(db: Path, seen: dict[int, float], stop: threading.Event) -> No
         now = time.perf_counter()
         for rowid, doc in rows:
             last = max(last, rowid)
-            _, _, c, d = orjson.loads(doc)["source.ip"].split(".")
-            seen.setdefault(int(c) * 256 + int(d), now)
+            seen.setdefault(_line_of(orjson.loads(doc)["source.ip"]), now)
         time.sleep(0.001)
     conn.close()
+
+
+def _line_of(ip: str) -> int:
+    """The line number a honeytoken read's client IP encodes (`line`)."""
+    _, b, c, d = (int(part) for part in ip.split("."))
+    return (b - 20) * 65536 + c * 256 + d
 
 
 def latency_run(rate: int, seconds: float) -> dict[str, float]:
