@@ -157,7 +157,8 @@ class Daemon:
         loop = LiveLoop(loaded.sources, enricher, engine, events, state, self._clock,
                         resolve=lambda p: str(config.resolve(p)), mask_literals=config.privacy.mask_literals,
                         batch_size=config.store.batch_size, batch_ms=config.store.batch_ms,
-                        rescan_s=config.daemon.rescan_s, metrics=self.metrics, on_match=on_match)
+                        rescan_s=config.daemon.rescan_s, metrics=self.metrics, on_match=on_match,
+                        wake=self._wake.set)
         receivers = receivers_for(loaded.receivers, state_path, self._clock, self.metrics, self._wake.set)
         scheduler = Scheduler.from_config(config, self._clock, on_failure=_job_failed)
         return _Runtime(loaded, loop, events, state, outbox, receivers=receivers, scheduler=scheduler)

@@ -9,6 +9,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ from pii_guard.parsers.base import ParseFailure, Parser, SourceContext
 from pii_guard.pipeline import dead_letter
 from pii_guard.sigma.silence import SilentSources
 from pii_guard.sources.tail import GlobTailer, TrackedFile
-from pii_guard.store.base import DeadLetter, EventStore
+from pii_guard.store.base import DeadLetter, EventStore, PipelinedEventStore, WriteResult
 from pii_guard.store.state import Checkpoint, StateStore
 
 log = logging.getLogger("pii_guard.live")
@@ -59,10 +60,23 @@ class _Batch:
     dead: list[DeadLetter] = field(default_factory=list)
     matches: list[tuple[Match, str]] = field(default_factory=list)
     opened: float | None = None  # monotonic time the first item arrived
-    changes: EngineChanges | None = None  # taken once, kept for retries
 
     def __bool__(self) -> bool:
         return bool(self.events or self.dead or self.matches)
+
+
+@dataclass
+class _Sealed:
+    """A closed batch with everything its state transaction needs, taken when it closed: the engine's changes,
+    the checkpoints and the parser states of that moment (reading goes on meanwhile)."""
+
+    batch: _Batch
+    changes: EngineChanges
+    checkpoints: list[Checkpoint]
+    parser_states: dict[str, Any]
+    sealed_at: float  # perf_counter, for the batch latency metric
+    future: Future[WriteResult] | None = None  # the events' commit in the store's writer thread
+    events_done: bool = False  # the events are committed; only the state transaction is left
 
 
 class LiveLoop:
@@ -82,6 +96,7 @@ class LiveLoop:
         rescan_s: float = 1.0,
         metrics: Metrics | None = None,
         on_match: Callable[[Sequence[Match]], None] | None = None,  # the matches of each committed batch
+        wake: Callable[[], None] | None = None,  # called from the store's thread when a batch's events are in
     ) -> None:
         self.enricher = enricher
         self.engine = engine
@@ -94,7 +109,9 @@ class LiveLoop:
         self._rescan_s = rescan_s
         self.metrics = metrics or Metrics()
         self._on_match = on_match
+        self._wake = wake
         self._batch = _Batch()
+        self._sealed: _Sealed | None = None  # closed, its events handed to the store, its state not yet saved
         self._counts: Counter[tuple[str, str]] = Counter()
         self._fed: set[str] = set()  # files whose parser read lines since the last commit
         self._last_scan = -1e9
@@ -121,14 +138,13 @@ class LiveLoop:
         if self.paused_since is not None:
             self._try_commit(now)
             return 0
+        self._settle(now, block=False)
         if now - self._last_scan >= self._rescan_s:
             self.scan(now)
         read = 0
         budget = self._batch_size
         for source in self.sources:
-            for tracked, line in source.tailer.read(budget - read):
-                read += 1
-                self._feed(source, tracked, line.offset, line.text, line.overlong)
+            read += self._read_source(source, budget - read)
             if read >= budget:
                 break
         for name in self._wrote:
@@ -147,11 +163,17 @@ class LiveLoop:
             self._collect(self.engine.advance(self.engine.newest_us - self.engine.lateness_us + idle_us))
         # A batch closes when full, when `batch_ms` old, or at once when it holds a match (a match never waits
         # for events to accumulate). A quiet log alone does not close it: the loop sleeps until it is due
-        # (`next_wait`), so a slow trickle of lines is not one transaction every few lines.
+        # (`next_wait`), so a slow trickle of lines is not one transaction every few lines. A closed batch's
+        # events are committed by the store's writer thread while the next batch is read; its state
+        # transaction follows once they are in (`_settle`). One batch at most is in flight: while it is, the
+        # next one goes on filling unless it is full (then reading waits: backpressure), so under load the
+        # batches grow to what a commit takes and a match waits for one commit at most.
         batch = self._batch
-        if batch and (len(batch.events) >= self._batch_size or batch.matches or
-                      now - (now if batch.opened is None else batch.opened) >= self._batch_s):
-            self._try_commit(now)
+        if batch:
+            full = len(batch.events) >= self._batch_size
+            due = full or batch.matches or now - (now if batch.opened is None else batch.opened) >= self._batch_s
+            if due and self._settle(now, block=full):
+                self._seal()
         return read
 
     def scan(self, now: float) -> None:
@@ -194,37 +216,65 @@ class LiveLoop:
             parser.restore(saved)
         return parser
 
-    def _feed(self, source: _Source, tracked: TrackedFile, offset: int, text: str, overlong: bool) -> None:
+    def _read_source(self, source: _Source, budget: int) -> int:
+        """Feed up to `budget` lines of one source to their files' parsers. The per-line path is only the
+        parser's `feed`; the bookkeeping (counters, which files were read and when) is done per file run."""
+        read = 0
+        current: TrackedFile | None = None
+        parser: Parser | None = None
+        feed: Callable[[int, str], Sequence[Any]] | None = None
+        touched: list[str] = []
+        for tracked, line in source.tailer.read(budget):
+            if tracked is not current:
+                current = tracked
+                parser = self._parser_of(source, tracked)
+                feed = parser.feed
+                touched.append(tracked.key)
+            read += 1
+            if line.overlong:
+                out: Sequence[Any] = (ParseFailure(line.offset, f"line longer than {source.plan.config.max_line_bytes}"
+                                                   " bytes (max_line_bytes)", line.text),)
+            else:
+                out = feed(line.offset, line.text)  # type: ignore[misc]  # set with `current`
+            if out:
+                self._take(source, tracked, parser, out)  # type: ignore[arg-type]  # set with `current`
+        if read:
+            self._counts["lines", source.name] += read
+            self._wrote.add(source.name)
+            now = self._clock.monotonic()
+            for key in touched:
+                source.last_read[key] = now
+                self._fed.add(key)
+        return read
+
+    def _parser_of(self, source: _Source, tracked: TrackedFile) -> Parser:
         parser = source.parsers.get(tracked.key)
         if parser is None:
             parser = source.parsers[tracked.key] = self._new_parser(source, tracked)
-        self._counts["lines", source.name] += 1
-        self._wrote.add(source.name)
-        source.last_read[tracked.key] = self._clock.monotonic()
-        self._fed.add(tracked.key)
-        if overlong:
-            out: Sequence[Any] = (ParseFailure(offset, f"line longer than {source.plan.config.max_line_bytes} "
-                                               "bytes (max_line_bytes)", text),)
-        else:
-            out = parser.feed(offset, text)
-        if out:
-            self._take(source, tracked, parser, out)
+        return parser
 
     def _take(self, source: _Source, tracked: TrackedFile, parser: Parser, out: Sequence[Any]) -> None:
         batch = self._batch
         if batch.opened is None:
             batch.opened = self._clock.monotonic()
+        enrich, process, append, key = self.enricher, self.engine.process, batch.events.append, tracked.key
+        parsed = last_us = 0
         for item in out:
             if isinstance(item, ParseFailure):
                 self._counts["failed", source.name] += 1
                 batch.dead.append(dead_letter(parser, item, int(self._clock.now() * 1_000_000)))
                 continue
-            self._counts["parsed", source.name] += 1
-            enriched = self.enricher(item)
-            batch.events.append(enriched)
-            batch.stored[source.name] += 1
-            source.last_event_us[tracked.key] = item.time_us
-            self._collect(self.engine.process(enriched, tracked.key))
+            parsed += 1
+            enriched = enrich(item)
+            append(enriched)
+            last_us = item.time_us
+            found = process(enriched, key)
+            if found:
+                self._collect(found)
+        if parsed:
+            self._counts["parsed", source.name] += parsed
+            batch.stored[source.name] += parsed
+            source.last_event_us[key] = last_us
 
     def _collect(self, found: list[tuple[Match, str]]) -> None:
         if found:
@@ -245,6 +295,8 @@ class LiveLoop:
         wait = longest
         if self.paused_since is not None:
             return min(wait, 1.0)
+        if self._sealed is not None:  # `wake` ends the wait when its events are in; without it, poll
+            wait = min(wait, 0.05 if self._wake is not None else 0.001)
         if self._batch:
             opened = now if self._batch.opened is None else self._batch.opened
             wait = min(wait, max(0.0, opened + self._batch_s - now))
@@ -272,30 +324,69 @@ class LiveLoop:
         return out
 
     def _try_commit(self, now: float, extra: list[Checkpoint] | None = None) -> bool:
-        """Commit the batch; on a store error keep it, pause reading, and retry on the next step."""
+        """Close the batch (even an empty one: the checkpoints are saved) and commit it before returning. On a
+        store error the batch is kept, reading pauses, and the commit is retried on the next step."""
+        if not self._settle(now, block=True):
+            return False
+        self._seal(extra)
+        return self._settle(now, block=True)
+
+    def settle(self) -> bool:
+        """Wait for the batch in flight, if any, and save its state (False: the store refused; it is retried)."""
+        return self._settle(self._clock.monotonic(), block=True)
+
+    def _seal(self, extra: list[Checkpoint] | None = None) -> None:
+        """Close the current batch: take what its state transaction needs now, hand its events to the store."""
         batch = self._batch
-        started = time.perf_counter()
+        changes = self.engine.take_changes()
+        if self._silent.expect:
+            changes.engine[_SILENT_STATE] = self._silent.state()
+        # only parsers that read lines since the last commit can have changed their state
+        parser_states = {key: st for src in self.sources for key, p in src.parsers.items()
+                         if key in self._fed and (st := p.snapshot()) is not None}
+        sealed = _Sealed(batch, changes, [*self.checkpoints(), *(extra or [])], parser_states, time.perf_counter())
+        self._batch = _Batch()
+        self._fed.clear()
+        self._sealed = sealed
+        self._submit(sealed)
+
+    def _submit(self, sealed: _Sealed) -> None:
+        if isinstance(self._events, PipelinedEventStore):
+            sealed.future = self._events.submit(sealed.batch.events, sealed.batch.dead)
+            if self._wake is not None:
+                wake = self._wake
+                sealed.future.add_done_callback(lambda _: wake())
+
+    def _settle(self, now: float, *, block: bool) -> bool:
+        """Finish the sealed batch: wait for its events (unless `block` is false and they are not in yet),
+        then save its state, matches and checkpoints in one transaction. False while it is not done."""
+        sealed = self._sealed
+        if sealed is None:
+            return True
+        batch = sealed.batch
         try:
-            self._events.write(batch.events, batch.dead)
-            if batch.changes is None:
-                batch.changes = self.engine.take_changes()
-                if self._silent.expect:
-                    batch.changes.engine[_SILENT_STATE] = self._silent.state()
-            # only parsers that read lines since the last commit can have changed their state
-            parser_states = {key: st for src in self.sources for key, p in src.parsers.items()
-                             if key in self._fed and (st := p.snapshot()) is not None}
-            self._state.commit(batch.changes, batch.matches, [*self.checkpoints(), *(extra or [])],
-                               int(self._clock.now() * 1_000_000), parser_states)
+            if not sealed.events_done:
+                if sealed.future is None:
+                    self._events.write(sealed.batch.events, sealed.batch.dead)
+                elif not block and not sealed.future.done():
+                    return False
+                else:
+                    future, sealed.future = sealed.future, None  # a failed write is submitted again
+                    future.result()
+                sealed.events_done = True
+            self._state.commit(sealed.changes, batch.matches, sealed.checkpoints, int(self._clock.now() * 1_000_000),
+                               sealed.parser_states)
         except StoreError as exc:
             if self.paused_since is None:
                 log.error("store refused a write, ingestion paused until it accepts again: %s", exc)
                 self.metrics.store_full(True)
             self.paused_since = now
-            return False
+            return False  # retried by `_try_commit`: the events written again (idempotent), then the state
         if self.paused_since is not None:
             log.info("store accepts writes again, ingestion resumed")
             self.metrics.store_full(False)
             self.paused_since = None
+        self._sealed = None
         for name, n in batch.stored.items():
             self.metrics.stored(name, n)
         self._flush_counts()
@@ -303,9 +394,7 @@ class LiveLoop:
             self.metrics.matched(match.rule_id)
         if self._on_match is not None and batch.matches:
             self._on_match([match for match, _ in batch.matches])
-        self.metrics.batch_seconds(time.perf_counter() - started)
-        self._batch = _Batch()
-        self._fed.clear()
+        self.metrics.batch_seconds(time.perf_counter() - sealed.sealed_at)
         self._report_lag()
         return True
 

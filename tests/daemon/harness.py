@@ -95,9 +95,12 @@ class Process:
         self.clock = clock
 
     def run(self, steps: int) -> None:
+        """`steps` turns of the loop, then the batch in flight committed (the daemon's loop does that when the
+        store's writer thread wakes it)."""
         for _ in range(steps):
             self.loop.step()
             self.clock.advance(0.05)
+        self.loop.settle()
 
     def stop(self) -> None:
         self.loop.shutdown()

@@ -47,10 +47,10 @@ class TrackedFile:
     raw: BinaryIO | None = None  # a compressed file: the file itself (`fh` decompresses it)
     lines: Iterator[Line] | None = None  # a compressed file: the reader, kept between reads (no re-seeking)
     done: bool = False  # a compressed file read to its end
+    key: str = field(init=False)  # the fingerprint in hex: the file's name in checkpoints and parser state
 
-    @property
-    def key(self) -> str:
-        return self.fingerprint.hex()
+    def __post_init__(self) -> None:
+        self.key = self.fingerprint.hex()
 
 
 @dataclass
