@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFIX = "%t [%p]: user=%u,db=%d,app=%a,client=%h "
@@ -215,7 +216,7 @@ def regex_seconds(path: Path) -> float:
     return time.perf_counter() - started
 
 
-def idle_run(seconds: float, soak: float = 0.0) -> dict[str, float]:
+def idle_run(seconds: float, soak: float = 0.0) -> dict[str, Any]:
     """CPU of the idle daemon; with --soak, RSS at start and end while it follows a log written at 1,000/s."""
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
@@ -224,13 +225,16 @@ def idle_run(seconds: float, soak: float = 0.0) -> dict[str, float]:
         cpu0 = cpu_seconds(proc.pid)
         time.sleep(seconds)
         idle = 100 * (cpu_seconds(proc.pid) - cpu0) / seconds
-        result: dict[str, float] = {"idle_cpu_percent": round(idle, 2), "idle_rss_mb": round(rss_mb(proc.pid), 1)}
+        result: dict[str, Any] = {"idle_cpu_percent": round(idle, 2), "idle_rss_mb": round(rss_mb(proc.pid), 1)}
         if soak:
             result["rss_mb_start"] = round(rss_mb(proc.pid), 1)
+            by_minute: list[float] = []
             with (tmp / "logs" / "pg.log").open("a") as fh:
                 t0 = time.perf_counter()
                 i = 1
                 while time.perf_counter() - t0 < soak:
+                    if time.perf_counter() - t0 >= 60 * (len(by_minute) + 1):
+                        by_minute.append(round(rss_mb(proc.pid), 1))
                     for _ in range(10):
                         fh.write(line(i, "bob", "customers"))
                         i += 1
@@ -238,6 +242,7 @@ def idle_run(seconds: float, soak: float = 0.0) -> dict[str, float]:
                     time.sleep(max(0.0, t0 + i / 1000 - time.perf_counter()))
             time.sleep(2)
             result["rss_mb_end"] = round(rss_mb(proc.pid), 1)
+            result["rss_mb_each_minute"] = by_minute
             result["soak_seconds"] = soak
         stop(proc)
         return result
@@ -250,7 +255,11 @@ def main() -> None:
     parser.add_argument("--rates", default="1000,5000,20000")
     parser.add_argument("--lines", type=int, default=1_000_000, help="lines for the throughput run")
     parser.add_argument("--soak", type=float, default=0.0, help="seconds of soak (600 for the 10-minute soak)")
+    parser.add_argument("--soak-only", action="store_true", help="only the idle figures and the soak")
     args = parser.parse_args()
+    if args.soak_only:
+        print(f"idle: {idle_run(10.0, args.soak)}")
+        return
     for rate in (int(r) for r in args.rates.split(",")):
         runs = [latency_run(rate, args.seconds) for _ in range(args.runs)]
         p50 = statistics.median(r["p50_ms"] for r in runs)
