@@ -167,15 +167,20 @@ def latency_run(rate: int, seconds: float) -> dict[str, float]:
         }
 
 
-def throughput_run(lines: int) -> dict[str, float]:
-    """A file of `lines` appended at once: lines/s until all are stored, against `wc -l` on the same file."""
+def throughput_run(lines: int, mix: str = "flood") -> dict[str, float]:
+    """A file of `lines` appended at once: lines/s until all are stored, against `wc -l` on the same file.
+    `flood`: two lines in three are reads by a role the policy forbids (a match each: the leak under way);
+    `normal`: allowed work, one line in 50 a honeytoken read (as in the latency runs)."""
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         cfg = config(tmp)
         big = tmp / "big.log"
         with big.open("w") as fh:
             for i in range(1, lines + 1):
-                fh.write(line(i, "bob" if i % 3 else "alice", "customers" if i % 7 else "orders"))
+                if mix == "normal":
+                    fh.write(line(i, "alice", "customers_archive_2019" if i % 50 == 0 else "customers"))
+                else:
+                    fh.write(line(i, "bob" if i % 3 else "alice", "customers" if i % 7 else "orders"))
         t = time.perf_counter()
         subprocess.run(["wc", "-l", str(big)], check=True, capture_output=True)
         wc_rate = lines / (time.perf_counter() - t)
