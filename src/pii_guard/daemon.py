@@ -203,6 +203,9 @@ class Daemon:
         last_ping = self._clock.monotonic()
         try:
             while not self._stop:
+                # cleared before the step, so that a wake-up during it (a write, a batch's events committed by
+                # the writer thread, a signal) makes the wait below return at once instead of being lost
+                self._wake.clear()
                 read = runtime.loop.step()
                 now = self._clock.monotonic()
                 self._last_tick = now
@@ -212,9 +215,8 @@ class Daemon:
                 if self._reload:
                     self._reload = False
                     runtime, observer = self._reload_config(runtime, observer)
-                if not read:
+                if not read and not self._stop and not self._reload:
                     self._wake.wait(self._idle_wait(runtime))
-                    self._wake.clear()
         finally:
             self._notifier.notify("STOPPING=1")
             log.info("stopping: committing and saving state")

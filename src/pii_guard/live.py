@@ -371,7 +371,7 @@ class LiveLoop:
                 elif not block and not sealed.future.done():
                     return False
                 else:
-                    future, sealed.future = sealed.future, None  # a failed write is submitted again
+                    future, sealed.future = sealed.future, None  # a failed write is retried with `write`
                     future.result()
                 sealed.events_done = True
             self._state.commit(sealed.changes, batch.matches, sealed.checkpoints, int(self._clock.now() * 1_000_000),

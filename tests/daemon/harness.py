@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pii_guard.clock import FixedClock
 from pii_guard.config.load import load_config
+from pii_guard.config.models import SqliteStoreConfig
 from pii_guard.detection.build import engine_for, policy_for
 from pii_guard.enrich.enricher import Enricher
 from pii_guard.live import LiveLoop
@@ -87,6 +88,7 @@ class Process:
         loaded = load_config(config)
         c = loaded.config
         enricher = Enricher.from_config(c)
+        assert isinstance(c.store, SqliteStoreConfig)
         self.events = SqliteEventStore(c.store_path, c.store.synchronous, c.store.max_size_mb)
         self.state = StateStore(c.state_path / "state.db")
         self.loop = LiveLoop(loaded.sources, enricher, engine_for(policy_for(c, enricher)), self.events, self.state,
@@ -94,13 +96,14 @@ class Process:
                              batch_ms=c.store.batch_ms, rescan_s=c.daemon.rescan_s)
         self.clock = clock
 
-    def run(self, steps: int) -> None:
+    def run(self, steps: int, *, settle: bool = True) -> None:
         """`steps` turns of the loop, then the batch in flight committed (the daemon's loop does that when the
-        store's writer thread wakes it)."""
+        store's writer thread wakes it). `settle=False` leaves it in flight, for a crash to interrupt."""
         for _ in range(steps):
             self.loop.step()
             self.clock.advance(0.05)
-        self.loop.settle()
+        if settle:
+            self.loop.settle()
 
     def stop(self) -> None:
         self.loop.shutdown()

@@ -47,10 +47,11 @@ class LiveFaults(RuleBasedStateMachine):
     def write(self, n: int) -> None:
         self.writer.write(n)
 
-    @rule(steps=st.integers(1, 10))
-    def run(self, steps: int) -> None:
+    @rule(steps=st.integers(1, 10), settle=st.booleans())
+    def run(self, steps: int, settle: bool) -> None:
+        """Unsettled, a batch may be in flight: its events committed or not, its state not saved yet."""
         if self.proc is not None:
-            self.proc.run(steps)
+            self.proc.run(steps, settle=settle)
 
     @rule()
     def rotate_rename(self) -> None:
