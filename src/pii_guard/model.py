@@ -34,6 +34,11 @@ UNKNOWN: Final = "unknown"
 
 _EMPTY: Mapping[str, Any] = {}
 
+# In `AccessEvent.fields` of an event whose record carries no time of its own (sshd -E's bare lines): where
+# its time came from ("file": the file's last-write time when it was opened). Such a time differs when the
+# record is read again, so the store de-duplicates these events on their id alone.
+TIME_FROM: Final = "pii.time_from"
+
 
 class AccessEvent(NamedTuple):
     """One access, normalized. Attribute names map to ECS fields in `ecs_document`."""

@@ -8,7 +8,7 @@ from typing import Any
 import pydantic
 import pytest
 
-from pii_guard.model import AccessEvent, format_timestamp
+from pii_guard.model import TIME_FROM, AccessEvent, format_timestamp
 from pii_guard.parsers.base import ParseFailure, SourceContext
 from pii_guard.parsers.sftp import SftpOptions, SftpParser
 from tests.parsers.feeding import events, run
@@ -262,6 +262,11 @@ def test_bare_layout_of_sshd_dash_e() -> None:
         ("failure", "nosuchuser", 36074, "fallback"),
     ]
     assert {e.time_us for e in got} == {int(REFERENCE * 1_000_000)}
+    # the time is the file's, not the record's: said so, so the store knows a re-read moves it
+    assert [e.fields.get(TIME_FROM) for e in got] == ["file", "file"]
+    syslog = events(run(make(), [f"{STAMP} sshd[7]: Accepted publickey for a from 10.0.0.1 port 1 ssh2: X"]))
+    assert len(syslog) == 1
+    assert TIME_FROM not in syslog[0].fields
 
 
 def test_garbage_and_other_programs() -> None:

@@ -16,7 +16,8 @@ as its error code. Any other next line means success.
 
 Two layouts: syslog (both rsyslog stamps, via `SyslogFraming`), and `layout: bare` for `sshd -E <file>`,
 which writes sshd's own messages without stamp, host or tag (and no sftp lines: internal-sftp still logs to
-syslog). Bare lines take the file's last-write time (`reference_time`) as their time, the best there is.
+syslog). Bare lines take the file's last-write time (`reference_time`) as their time, the best there is, and
+say so in `pii.time_from: file` (the store then de-duplicates them on their id alone).
 """
 
 from __future__ import annotations
@@ -29,7 +30,19 @@ from typing import Any, Final, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pii_guard.model import CREATE, DELETE, FAILURE, LOGIN, READ, RENAME, SUCCESS, UNKNOWN, WRITE, AccessEvent
+from pii_guard.model import (
+    CREATE,
+    DELETE,
+    FAILURE,
+    LOGIN,
+    READ,
+    RENAME,
+    SUCCESS,
+    TIME_FROM,
+    UNKNOWN,
+    WRITE,
+    AccessEvent,
+)
 from pii_guard.parsers.base import NOTHING, Outcome, ParseFailure, Parser, SourceContext
 from pii_guard.parsers.syslog import SyslogFraming
 from pii_guard.parsers.timeparse import TimestampError
@@ -126,6 +139,7 @@ class SftpParser(Parser):
         self._opts = opts
         self._framing = SyslogFraming(context.tz, context.reference_time)
         self._bare_time_us = int(context.reference_time * 1_000_000)
+        self._bare = opts.layout == "bare"
         self._sessions: dict[int | None, _Session] = {}
         self._open: dict[int | None, dict[str, str]] = {}  # pid → path → open flags
         self._open_count = 0
@@ -137,7 +151,7 @@ class SftpParser(Parser):
     # -- the Parser interface -------------------------------------------------------------------------
 
     def feed(self, offset: int, line: str) -> Sequence[Outcome]:
-        if self._opts.layout == "bare":
+        if self._bare:
             at = _Line(offset, line, self._bare_time_us, self.context.host, None)
             return self._sshd(at, line) or self._sftp(at, line)
         try:
@@ -320,6 +334,8 @@ class SftpParser(Parser):
             fields["file.target_path"] = request.target
         if at.pid is not None:
             fields["process.pid"] = at.pid
+        if self._bare:
+            fields[TIME_FROM] = "file"
         return AccessEvent(  # positional: this runs per event
             self.ids.make(at.offset, at.text),
             at.time_us,
@@ -387,6 +403,8 @@ class SftpParser(Parser):
         error: str | None,
     ) -> AccessEvent:
         fields: dict[str, Any] = {} if at.pid is None else {"process.pid": at.pid}
+        if self._bare:
+            fields[TIME_FROM] = "file"
         return AccessEvent(
             id=self.ids.make(at.offset, at.text),
             time_us=at.time_us,

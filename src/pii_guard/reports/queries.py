@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 from pii_guard.reports.cache import DayCache
 from pii_guard.reports.period import Segment, segments
-from pii_guard.store.sqlite import open_readonly
+from pii_guard.store.sqlite import event_key, open_readonly
 
 HOUR_US = 3_600_000_000
 DAY_US = 86_400_000_000
@@ -479,6 +479,8 @@ def prune_events(conn: sqlite3.Connection, cutoff_of: Callable[[tuple[str, ...]]
                              [(c, ts, eid) for eid, ts, cats, _, _ in doomed for c in cats])
             conn.executemany("DELETE FROM event_records WHERE record_id = ? AND ts = ? AND event_id = ?",
                              [(r, ts, eid) for eid, ts, _, recs, _ in doomed for r in recs])
+            conn.executemany("DELETE FROM untimed_keys WHERE id_key = ? AND id = ?",
+                             [(event_key(eid), eid) for eid, *_ in doomed])
         except BaseException:
             conn.execute("ROLLBACK")
             raise

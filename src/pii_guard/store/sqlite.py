@@ -1,13 +1,18 @@
 """The embedded event store: one SQLite file in WAL mode, one writer, a transaction per batch.
 
 De-duplication. Event ids are deterministic (a digest of the source, offset and record bytes), so a replay
-after a crash carries the ids it had. `events.id_key` holds 64 bits of the id (`event_key`) under a UNIQUE
-index: a small integer index rather than one on the 32-character text, which cost more per event and fell
-off as the database outgrew the cache. A batch is copied in with plain INSERTs; if one of its keys is taken,
-the batch is sorted out event by event (`_drop_stored`): the same id is a replay and is left out, a different
-id is a 64-bit collision and is stored with a NULL key (found by id among the key-less rows next time). The
-id is kept for display, unindexed: look an event up by `ts` and `id`, or by `id_key = event_key(id)`. The
-category and record-id side tables get rows for the stored events only.
+after a crash carries the ids it had, and the times it had. `events.id_key` holds 64 bits of the id
+(`event_key`), and a UNIQUE index on (ts, id_key) de-duplicates: small integers rather than the 32-character
+text, and ordered by time first, so a batch writes into the index pages of its own times. (A UNIQUE index on
+the key alone, a hash, took one page from anywhere in it per event once it outgrew the cache, and the store
+slowed by more than half between one and four million events.) A batch is copied in with plain INSERTs; if
+one of its (time, key) pairs is taken, the batch is sorted out event by event (`_drop_stored`): the same id
+is a replay and is left out, a different id is a 64-bit collision and is stored with a NULL key (found by
+time and id among those next time). The id is kept for display, unindexed: look an event up by `ts` and
+`id_key = event_key(id)`. A record read again with a different time (its source's `timezone` changed in
+between) is stored again, under its new time. Events whose record carries no time (`model.TIME_FROM`: the
+file's last-write time stands in, and differs on the next read) are also de-duplicated on their key alone, in
+`untimed_keys`. The category and record-id side tables get rows for the stored events only.
 
 Writing. The sqlite3 module needs the GIL to bind values and releases it while SQLite runs a statement, so a
 batch is stored in two halves. `submit` stages it in the caller's thread: one value per column and event into a
@@ -40,7 +45,7 @@ from typing import Any, Final
 import orjson
 
 from pii_guard.errors import StoreError
-from pii_guard.model import AccessEvent, EnrichedEvent, ObjectInfo, UserInfo
+from pii_guard.model import TIME_FROM, AccessEvent, EnrichedEvent, ObjectInfo, UserInfo
 from pii_guard.store.base import MAX_DEAD_LETTER_CHARS, DeadLetter, WriteResult
 from pii_guard.store.migrations import EVENTS_MIGRATIONS
 
@@ -123,7 +128,7 @@ _BATCH: Final[tuple[tuple[str, int | None], ...]] = (
     ("user_name", _TEXT), ("uref", _INT), ("source_ip", _TEXT), ("source_port", _INT), ("zone", _TEXT),
     ("host", _TEXT), ("object", _TEXT), ("oref", None), ("rows", _INT), ("bytes", _INT), ("command", _TEXT),
     ("statement", _TEXT), ("error_code", _TEXT), ("record_ids", _TEXT), ("fields", _TEXT), ("original", None),
-    ("source", _TEXT),
+    ("source", _TEXT), ("untimed", _INT),
 )  # fmt: skip
 _STAGING: Final = f"""
     CREATE TABLE batch ({", ".join(name for name, _ in _BATCH)});
@@ -154,7 +159,7 @@ def _columns(
         ev["rows"], ev["bytes"], ev["command"], ev["statement"], ev["error_code"],
         [" ".join(r) if r else None for r in ev["record_ids"]],
         [dumps(f).decode() if f else None for f in ev["fields"]],
-        ev["original"], [source] * len(events),
+        ev["original"], [source] * len(events), [1 if TIME_FROM in f else None for f in ev["fields"]],
     ]  # fmt: skip
 
 
@@ -247,6 +252,12 @@ _ADD_USER_DAYS: Final = """INSERT INTO main.user_days (day, user_name, events, r
     FROM main.events WHERE seq > ? AND user_name IS NOT NULL AND ts >= 0 GROUP BY 1, 2 ORDER BY 1, 2
     ON CONFLICT (day, user_name) DO UPDATE SET events = events + excluded.events, rows = rows + excluded.rows,
     bytes = bytes + excluded.bytes"""
+# events without a time of their own: those whose key and id are known already are replays; the rest are noted
+_DROP_UNTIMED_SEEN: Final = """DELETE FROM staging.batch WHERE untimed = 1
+    AND id IN (SELECT u.id FROM main.untimed_keys u WHERE u.id_key = staging.batch.id_key)"""
+_NOTE_UNTIMED: Final = """INSERT OR IGNORE INTO main.untimed_keys (id_key, id, ts)
+    SELECT id_key, id, ts FROM staging.batch WHERE untimed = 1"""
+_DROP_ORPHAN_RECORDS: Final = "DELETE FROM staging.records WHERE event_id NOT IN (SELECT id FROM staging.batch)"
 _COPY_DEAD: Final = """INSERT OR IGNORE INTO main.dead_letters (source, fingerprint, offset, format, reason, text, seen)
     SELECT * FROM staging.dead"""
 
@@ -440,6 +451,10 @@ class SqliteEventStore:
             stored = 0
             if n:
                 last_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM main.events").fetchone()[0]
+                if any(name == "untimed" for name, _ in plan):
+                    if conn.execute(_DROP_UNTIMED_SEEN).rowcount:
+                        conn.execute(_DROP_ORPHAN_RECORDS)
+                    conn.execute(_NOTE_UNTIMED)
                 try:
                     stored = conn.execute(_copy_events(plan)).rowcount
                 except sqlite3.IntegrityError:
@@ -462,32 +477,36 @@ class SqliteEventStore:
         return WriteResult(stored, n - stored, dead_stored)
 
     def _drop_stored(self) -> None:
-        """Take the events stored already out of the staged batch, and clear the key of an event whose key
-        another event holds: it is stored without one, and found by id among those on a replay."""
+        """Take the events stored already out of the staged batch, and clear the key of an event whose time and
+        key another event holds: it is stored without a key, and found by time and id among those on a replay."""
         conn = self._conn
-        holders: dict[int, str] = {}  # key → id of the event holding it, stored or earlier in this batch
-        keyless: set[str] = set()  # ids of this batch to store without a key
+        # (time, key) → id of the event holding it, stored or earlier in this batch
+        holders: dict[tuple[int, int], str] = {}
+        keyless: set[tuple[int, str]] = set()  # (time, id) of events of this batch to store without a key
         drop: list[tuple[int]] = []
         unkey: list[tuple[int]] = []
-        for rowid, event_id, key in conn.execute("SELECT rowid, id, id_key FROM staging.batch").fetchall():
-            holder = holders.get(key)
+        rows = conn.execute("SELECT rowid, id, id_key, ts FROM staging.batch").fetchall()
+        for rowid, event_id, key, ts in rows:
+            holder = holders.get((ts, key))
             if holder is None:
-                row = conn.execute("SELECT id FROM main.events WHERE id_key = ?", (key,)).fetchone()
+                row = conn.execute("SELECT id FROM main.events WHERE ts = ? AND id_key = ?", (ts, key)).fetchone()
                 if row is None:
-                    holders[key] = event_id
+                    holders[ts, key] = event_id
                     continue
-                holder = holders[key] = str(row[0])
-            if holder == event_id or event_id in keyless:
+                holder = holders[ts, key] = str(row[0])
+            if holder == event_id or (ts, event_id) in keyless:
                 drop.append((rowid,))  # stored already (a replay), or twice in this batch
-            elif conn.execute("SELECT 1 FROM main.events WHERE id_key IS NULL AND id = ?", (event_id,)).fetchone():
+            elif conn.execute(
+                "SELECT 1 FROM main.events WHERE ts = ? AND id_key IS NULL AND id = ?", (ts, event_id)
+            ).fetchone():
                 drop.append((rowid,))
             else:
                 log.warning("event %s shares its 64-bit key with event %s: stored without a key", event_id, holder)
-                keyless.add(event_id)
+                keyless.add((ts, event_id))
                 unkey.append((rowid,))
         conn.executemany("DELETE FROM staging.batch WHERE rowid = ?", drop)
         conn.executemany("UPDATE staging.batch SET id_key = NULL WHERE rowid = ?", unkey)
-        conn.execute("DELETE FROM staging.records WHERE event_id NOT IN (SELECT id FROM staging.batch)")
+        conn.execute(_DROP_ORPHAN_RECORDS)
 
     def count_events(self) -> int:
         self._drain()
