@@ -91,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.runs < 1:
         ap.error("--runs must be at least 1 (3 or more for a median worth quoting)")
+    problem = chart.missing()
+    if problem is not None:
+        ap.error(problem)
     settings = settings_from(args)
     names = [n for n in STAGES if not args.only or n in args.only]
     started = datetime.now(UTC)
