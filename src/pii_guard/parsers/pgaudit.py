@@ -114,6 +114,12 @@ _PORT: Final = re.compile(r" port=(\d+)")
 # An AccessEvent from a tuple of all its fields, without NamedTuple's Python-level __new__ (one per event).
 _new_event: Final[Callable[[tuple[Any, ...]], AccessEvent]] = partial(tuple.__new__, AccessEvent)
 _MAX_TAIL: Final = 8192  # longer payload tails are decoded every time instead of remembered
+# The statement, parameter and rows of an AUDIT payload as pgAudit's append_valid_csv writes them: each field
+# quoted (quotes inside doubled) or plain (no quote, comma or line break); rows are never quoted (csv reads a
+# quote after a field's first character as text).
+_QUOTED_OR_PLAIN: Final = r'(?:"([^"]*(?:""[^"]*)*)"|([^",\r\n]*))'
+_REST: Final = re.compile(rf'{_QUOTED_OR_PLAIN},{_QUOTED_OR_PLAIN}(?:,((?!")[^,\r\n]*))?\Z').match
+_NEEDS_QUOTES: Final = re.compile(r'[",\r\n]').search
 
 
 class _Tail(NamedTuple):
@@ -438,32 +444,26 @@ class PgAuditParser(Parser):
             tails[rest] = tail
         return tail
 
-    def _split_rest(self, rest: str) -> list[str] | None:
+    @staticmethod
+    def _split_rest(rest: str) -> list[str] | None:
         """The 2 or 3 fields of an AUDIT payload's rest (statement, parameter, rows) if it is written exactly
         as pgAudit writes it, each field quoted only when it holds a comma, quote or line break; else None."""
         if '"' not in rest:  # nothing quoted
             fields = rest.split(",")
             return fields if len(fields) in (2, 3) and "\n" not in rest and "\r" not in rest else None
-        if rest[0] == '"':  # the usual shape: only the statement quoted; decoded without the csv reader
-            end = rest.find('",', 1)
-            while end > 0 and rest.count('"', 1, end) & 1:  # the second quote of a doubled pair
-                end = rest.find('",', end + 1)
-            inner, after = rest[1:end], rest[end + 2 :]
-            # Every quote inside doubled, none after, and a statement that needs its quotes: then `rest` is
-            # exactly the encoding of these fields, which csv reads back as them.
-            if end > 0 and '"' not in after and "\n" not in after and "\r" not in after and \
-                    '"' not in inner.replace('""', ""):  # fmt: skip
-                statement = inner.replace('""', '"')
-                fields = [statement, *after.split(",")]
-                if len(fields) in (2, 3) and ("," in statement or '"' in statement or "\n" in statement or
-                                              "\r" in statement):  # fmt: skip
-                    return fields
-        # Any other quoting: the csv reader, at the start of a field as after the plain head fields.
-        fields = self._reader.parse("x," + rest)[1:]
-        if len(fields) not in (2, 3):
+        m = _REST(rest)
+        if m is None:
             return None
-        rows_text = "," + fields[2] if len(fields) == 3 else ""
-        return fields if rest == _csv_field(fields[0]) + "," + _csv_field(fields[1]) + rows_text else None
+        quoted_statement, statement, quoted_parameter, parameter, rows = m.groups()
+        if quoted_statement is not None:  # quoted: its quotes doubled, and only if it had to be
+            statement = quoted_statement.replace('""', '"')
+            if _NEEDS_QUOTES(statement) is None:
+                return None
+        if quoted_parameter is not None:
+            parameter = quoted_parameter.replace('""', '"')
+            if _NEEDS_QUOTES(parameter) is None:
+                return None
+        return [statement, parameter] if rows is None else [statement, parameter, rows]
 
     def _audit_fields(self, rec: ServerRecord) -> Outcome | None:
         """`_audit` for any payload: split into all its fields, re-encoded field by field when masked."""
