@@ -172,6 +172,32 @@ def test_index_skips_rules_that_cannot_match(tmp_path: Path) -> None:
     assert [r.label for r in web] == ["sigma:web"]  # no rows: the rows rule is passed by
 
 
+def test_index_remembers_literal_searches_without_changing_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The literal search of a field is remembered per text (bounded, short texts only): the same texts in
+    any order, over and over, get the answers a fresh index gives them."""
+    import pii_guard.sigma.index as index_module
+
+    monkeypatch.setattr(index_module, "MAX_REMEMBERED", 3)  # so that the memory is cleared during the test
+    text = "\n---\n".join(
+        f"title: r{i}\nname: r{i}\nlogsource: {{product: pii-guard}}\ndetection:\n"
+        f"  sel: {{pii.statement|contains: 'needle{i}x'}}\n  condition: sel" for i in range(8))
+    rules = ruleset(text, tmp_path)
+    long_tail = " and x = 1" * 120  # over MAX_REMEMBERED_TEXT: searched every time
+    statements = [f"select needle{i}x, needle{(i * 3) % 8}x" + (long_tail if i % 4 == 0 else "")
+                  for i in range(6)] + ["select nothing"]
+    kept = RuleIndex(rules.rules)
+    for statement in [s for s in statements * 3 for _ in range(2)]:  # each twice in a row: remembered
+        doc = {"pii.statement": statement}
+        fresh = RuleIndex(rules.rules).candidates(EventView(event(doc), CTX))
+        assert [r.label for r in kept.candidates(EventView(event(doc), CTX))] == [r.label for r in fresh]
+    [bucket] = kept._buckets.values()
+    [(_, _, _, recent)] = bucket.sub
+    assert 0 < len(recent) <= 3
+    assert all(len(t) <= index_module.MAX_REMEMBERED_TEXT for t in recent)
+
+
 def test_informational_rules_raise_no_match(tmp_path: Path) -> None:
     rules = ruleset(HEAD + "  sel: {user.name: alice}\n  condition: sel\nlevel: informational\n", tmp_path)
     detector = SigmaDetector(rules.rules, rules, CTX)

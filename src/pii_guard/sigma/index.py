@@ -22,6 +22,10 @@ from pii_guard.sigma.values import EventView
 
 R = TypeVar("R", bound=CompiledRule)
 MAX_BUCKETS = 10_000
+# Literal searches are remembered per field text (objects and masked statements repeat), for texts up to
+# 1 KiB: at most 4 MiB per field and bucket.
+MAX_REMEMBERED = 4096
+MAX_REMEMBERED_TEXT = 1024
 
 
 _BEYOND: dict[str, Callable[[float, float], bool]] = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt,
@@ -85,7 +89,8 @@ class _Bucket(Generic[R]):
                     table.setdefault(name, {}).setdefault(lit, []).append(rule)
         for ranges in self.ranges.values():
             ranges.done()
-        self.sub: list[tuple[str, re2.Set, list[list[R]]]] = []
+        # per field: the literals' search, the rules owning each literal, and its recent answers by text
+        self.sub: list[tuple[str, re2.Set, list[list[R]], dict[str, tuple[int, ...]]]] = []
         for name, by_literal in literals.items():
             options = re2.Options()
             options.dot_nl = True
@@ -96,7 +101,7 @@ class _Bucket(Generic[R]):
                 found.Add(lit)
                 owners.append(owned)
             found.Compile()
-            self.sub.append((name, found, owners))
+            self.sub.append((name, found, owners, {}))
 
     def candidates(self, view: EventView) -> list[R]:
         if not (self.eq or self.sub or self.exists or self.ranges):
@@ -118,9 +123,16 @@ class _Bucket(Generic[R]):
                 if owned:
                     for rule in owned:
                         hits[rule.order] = rule
-        for name, found, owners in self.sub:
+        for name, found, owners, recent in self.sub:
             for text in view.texts(name):
-                for i in found.Match(text) or ():
+                which = recent.get(text)
+                if which is None:
+                    which = tuple(found.Match(text) or ())
+                    if len(text) <= MAX_REMEMBERED_TEXT:
+                        if len(recent) >= MAX_REMEMBERED:
+                            recent.clear()
+                        recent[text] = which
+                for i in which:
                     for rule in owners[i]:
                         hits[rule.order] = rule
         if not hits:

@@ -94,10 +94,7 @@ class EventView:
         """The field's values: () when absent, one value, or each value of a multi-valued field."""
         hit = self._values.get(name)
         if hit is None:
-            get = _getters.get(name)
-            if get is None:
-                get = _getters[name] = getter(name)
-            raw = get(self.item, self.ctx)
+            raw = self._raw(name)
             if raw is None:
                 hit = ()
             elif raw.__class__ is str:
@@ -108,11 +105,17 @@ class EventView:
         return hit
 
     def cased(self, name: str) -> tuple[str, ...]:
+        """The values as text. Each of these three views is filled straight from the field (a single string,
+        the usual case, in a few steps), not through the others: most fields are read in one view only."""
         hit = self._cased.get(name)
         if hit is None:
-            values = self.values(name)
-            single = len(values) == 1 and values[0].__class__ is str
-            hit = values if single else tuple([_text(v) for v in values])
+            raw = self._raw(name)
+            if raw is None:
+                hit = ()
+            elif raw.__class__ is str:
+                hit = (raw,)
+            else:
+                hit = tuple([_text(v) for v in _scalars(raw)])
             self._cased[name] = hit
         return hit
 
@@ -120,8 +123,13 @@ class EventView:
         """The values as lowered text, for case-insensitive matching."""
         hit = self._texts.get(name)
         if hit is None:
-            cased = self.cased(name)
-            hit = (cased[0].lower(),) if len(cased) == 1 else tuple([t.lower() for t in cased])
+            raw = self._raw(name)
+            if raw is None:
+                hit = ()
+            elif raw.__class__ is str:
+                hit = (raw.lower(),)
+            else:
+                hit = tuple([_text(v).lower() for v in _scalars(raw)])
             self._texts[name] = hit
         return hit
 
