@@ -422,3 +422,29 @@ def test_options_are_strict() -> None:
         MariaDbAuditOptions.model_validate({"output": "stderr"})
     # `--set ignore_objects=...` on the command line is one comma-separated string.
     assert MariaDbAuditOptions.model_validate({"ignore_objects": "a.b, c.*"}).ignore_objects == ("a.b", "c.*")
+
+
+def test_delete_and_truncate_are_deletes_as_in_the_other_sql_parsers() -> None:
+    # Lines from MariaDB 10.11 server_audit (CONNECT,QUERY,TABLE): TRUNCATE logs its QUERY row before the WRITE
+    # row; a DELETE refused at table level (1142) logs no TABLE row.
+    got = events(
+        run(
+            make(),
+            [
+                "20261128 12:01:35,vm,alice,127.0.0.1,24,61,WRITE,shop,customers,",
+                "20261128 12:01:35,vm,alice,127.0.0.1,24,61,QUERY,shop,'DELETE FROM customers WHERE id = 10',0",
+                "20261128 12:02:45,vm,alice,127.0.0.1,89,265,QUERY,shop,'TRUNCATE TABLE imports',0",
+                "20261128 12:02:45,vm,alice,127.0.0.1,89,266,WRITE,shop,imports,",
+                "20261128 12:02:45,vm,alice,127.0.0.1,89,266,QUERY,shop,'TRUNCATE TABLE imports',0",
+                "20261128 12:02:46,vm,bob,127.0.0.1,90,270,QUERY,shop,'DELETE FROM customers',1142",
+                "20261128 12:02:47,vm,alice,127.0.0.1,89,271,WRITE,shop,imports,",
+                "20261128 12:02:47,vm,alice,127.0.0.1,89,271,QUERY,shop,'UPDATE imports SET a = 1',0",
+            ],
+        )
+    )
+    assert [(e.action, e.outcome, e.object, e.command) for e in got] == [
+        ("delete", "success", "db:shop.customers", "DELETE"),
+        ("delete", "success", "db:shop.imports", "TRUNCATE"),
+        ("delete", "failure", "db:shop.customers", "DELETE"),
+        ("write", "success", "db:shop.imports", "UPDATE"),
+    ]

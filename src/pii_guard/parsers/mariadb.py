@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pii_guard.model import (
     DDL,
+    DELETE,
     EXPORT,
     FAILURE,
     LOGIN,
@@ -65,6 +66,7 @@ _HEAD: Final = re.compile(r"([^,]*),(.*?),([^,]*),(\d+),(\d+),([A-Z_]+),([^,]*),
 _FILE_STAMP_LEN: Final = 17  # "20261127 16:21:56"
 
 _TABLE_ACTIONS: Final = {"READ": READ, "WRITE": WRITE, "CREATE": DDL, "ALTER": DDL, "DROP": DDL, "RENAME": DDL}
+_DELETES: Final = frozenset({"DELETE", "TRUNCATE"})  # their WRITE rows remove data, as pgAudit's DELETE does
 _CONNECTION_OPS: Final = frozenset({"CONNECT", "CHANGEUSER", "FAILED_CONNECT", "DISCONNECT"})
 
 _UNESCAPE: Final = re.compile(r"\\(.)", re.S)
@@ -476,13 +478,16 @@ class MariaDbAuditParser(Parser):
                 continue
             if action == READ and export_path is not None:
                 action = EXPORT
+            elif action == WRITE and stmt.dec.verb in _DELETES:
+                action = DELETE
             ddl_done = ddl_done or action == DDL
             out.append(self._row_event(row, action, stmt, export_path))
         if ddl and not ddl_done:
             out.append(self._statement_event(rec, stmt, DDL, self._ddl_object(stmt.dec.sql, rec.db)))
         elif not rows and stmt.outcome == FAILURE and stmt.dec.kind in (_KIND_READ, _KIND_WRITE):
             # A table-level denial (1142) or a missing table logs no TABLE row: the statement is the event.
-            action = EXPORT if export_path is not None else (READ if stmt.dec.kind == _KIND_READ else WRITE)
+            action = EXPORT if export_path is not None else READ if stmt.dec.kind == _KIND_READ else \
+                DELETE if stmt.dec.verb in _DELETES else WRITE
             out.append(self._statement_event(rec, stmt, action, self._table_ref(stmt.dec.sql, rec.db)))
         return out
 
