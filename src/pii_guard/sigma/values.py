@@ -70,6 +70,15 @@ def _scalars(raw: Any) -> tuple[Any, ...]:
     return (raw,)
 
 
+def _as_texts(raw: Any) -> tuple[str, ...]:
+    """A field's raw value as its texts: () when absent, one text, or one per value of a multi-valued field."""
+    if raw is None:
+        return ()
+    if raw.__class__ is str:
+        return (raw,)
+    return tuple([_text(v) for v in _scalars(raw)])
+
+
 class EventView:
     """One event's fields as rules read them, each fetched and lowered at most once for all rules.
 
@@ -109,14 +118,7 @@ class EventView:
         the usual case, in a few steps), not through the others: most fields are read in one view only."""
         hit = self._cased.get(name)
         if hit is None:
-            raw = self._raw(name)
-            if raw is None:
-                hit = ()
-            elif raw.__class__ is str:
-                hit = (raw,)
-            else:
-                hit = tuple([_text(v) for v in _scalars(raw)])
-            self._cased[name] = hit
+            hit = self._cased[name] = _as_texts(self._raw(name))
         return hit
 
     def texts(self, name: str) -> tuple[str, ...]:
@@ -124,12 +126,7 @@ class EventView:
         hit = self._texts.get(name)
         if hit is None:
             raw = self._raw(name)
-            if raw is None:
-                hit = ()
-            elif raw.__class__ is str:
-                hit = (raw.lower(),)
-            else:
-                hit = tuple([_text(v).lower() for v in _scalars(raw)])
+            hit = (raw.lower(),) if raw.__class__ is str else tuple([t.lower() for t in _as_texts(raw)])
             self._texts[name] = hit
         return hit
 
