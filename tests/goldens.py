@@ -78,7 +78,7 @@ def parse_case(case: Case) -> list[Outcome]:
         out: list[Outcome] = []
         for line in iter_lines(fh):
             out.extend(parser.feed(line.offset, line.text))
-        out.extend(parser.flush())
+        out.extend(parser.finish())
     return out
 
 

@@ -178,7 +178,7 @@ class FileIngest:
                 # what was read before the damage is kept (and a rerun stores it once)
                 raise SourceError(f"cannot decompress {path} past what was read: {exc}",
                                   hint="the archive is damaged or still being written") from None
-            self._take(parser.flush(), parser, fingerprint.hex())
+            self._take(parser.finish(), parser, fingerprint.hex())
         self.stats.files += 1
         if self._on_file_done is not None:
             self._on_file_done()

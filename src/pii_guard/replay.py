@@ -139,7 +139,7 @@ class Replayer:
                     seq += 1
                     last_time = out.time_us
                     yield _Item(out.time_us, index, seq, out, Checkpoint(fp_hex, str(path), safe))
-            for out in parser.flush():
+            for out in parser.finish():
                 if isinstance(out, ParseFailure):
                     stats.failures[out.reason] += 1
                     dead.append(dead_letter(parser, out, int(self._clock.now() * 1_000_000)))

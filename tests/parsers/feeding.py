@@ -1,4 +1,4 @@
-"""Feeding a parser lines in tests, as the reader would (byte offsets, a flush at the end)."""
+"""Feeding a parser lines in tests, as the reader would (byte offsets, `finish` at the end of the input)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def run(parser: Parser, lines: Iterable[str], flush: bool = True) -> list[Outcom
         out.extend(parser.feed(offset, line))
         offset += len(line.encode()) + 1
     if flush:
-        out.extend(parser.flush())
+        out.extend(parser.finish())
     return out
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import ValidationError
@@ -315,3 +316,130 @@ def test_parse_remote() -> None:
     assert parse_remote("ipv4:127.0.0.1:53618") == ("127.0.0.1", 53618)
     assert parse_remote("ipv6:fe80::1:445") == ("fe80::1", 445)
     assert parse_remote("unix:") == (None, None)
+
+
+# -- full_audit in smbd's own log (full_audit:syslog = false) ----------------------------------------------
+
+# Real lines of Samba 4.17.12 (tests/samples/samba-full-audit/smbd-log-full_audit*), smbd at TZ=Europe/Berlin
+DO_LOG = "../../source3/modules/vfs_full_audit.c:643(do_log)"
+LOG_P = "  piis66bbdf7f|127.0.0.1|vm|hr|"
+LOG_SHARE = "/srv/piig-e2e-tsqxjo27/hr"
+AUTH_OK = (
+    "  Auth: [SMB2,(null)] user [WORKGROUP]\\[piis66bbdf7f] at [Sun, 29 Nov 2026 01:26:05.621811 CET] with "
+    "[NTLMv2] status [NT_STATUS_OK] workstation [VM] remote host [ipv4:127.0.0.1:49774] became "
+    "[VM]\\[piis66bbdf7f] [S-1-5-21-4210573831-200798615-611430225-1000]. local host [ipv4:127.0.0.1:53581] "
+)
+SMBD_LOG = [
+    "[2026/11/29 01:26:05.506859,  0] ../../source3/smbd/server.c:1741(main)",
+    "  smbd version 4.17.12-Debian started.",
+    "  Copyright Andrew Tridgell and the Samba Team 1992-2022",
+    "[2026/11/29 01:26:05.583110,  3] ../../auth/auth_log.c:647(log_authentication_event_human_readable)",
+    AUTH_OK,
+    f"[2026/11/29 01:26:05.585450,  1] {DO_LOG}",
+    LOG_P + "connect|ok|hr",
+    f"[2026/11/29 01:26:05.586235,  1] {DO_LOG}",
+    LOG_P + f"openat|ok|r|{LOG_SHARE}/",
+    f"[2026/11/29 01:26:05.586402,  1] {DO_LOG}",
+    LOG_P + f"create_file|ok|0x120089|file|open|{LOG_SHARE}/reports/customers.csv",
+    f"[2026/11/29 01:26:05.591331,  1] {DO_LOG}",
+    LOG_P + f"create_file|fail (No such file or directory)|0x120089|file|open|{LOG_SHARE}/reports/payroll.xlsx",
+]
+
+
+def make_local(**options: Any) -> SambaFullAuditParser:
+    context = SourceContext(
+        fingerprint=b"smbd-log", path="/var/log/samba/log.smbd", host="files1", tz=ZoneInfo("Europe/Berlin")
+    )
+    return SambaFullAuditParser(context, SambaOptions(**options))
+
+
+def at_berlin(*clock: int, us: int = 0) -> int:
+    return int(datetime(2026, 11, 29, *clock, tzinfo=ZoneInfo("Europe/Berlin")).timestamp()) * 1_000_000 + us
+
+
+def test_full_audit_records_in_smbd_log_file() -> None:
+    got = events(run(make_local(), SMBD_LOG))
+    assert [(e.action, e.outcome, e.user, e.source_ip, e.object, e.command) for e in got] == [
+        ("login", "success", "piis66bbdf7f", "127.0.0.1", None, "connect"),
+        ("read", "success", "piis66bbdf7f", "127.0.0.1", f"file:{LOG_SHARE}/reports/customers.csv", "create_file"),
+        ("read", "failure", "piis66bbdf7f", "127.0.0.1", f"file:{LOG_SHARE}/reports/payroll.xlsx", "create_file"),
+    ]
+    read = got[1]
+    assert read.time_us == at_berlin(1, 26, 5, us=586402)  # the header's local time, in the source's zone
+    assert read.host == "files1"  # the log file names no host: the source's
+    assert read.offset == sum(len(x) + 1 for x in SMBD_LOG[:10])  # the record's line
+    assert read.original == SMBD_LOG[10]
+    assert read.fields["samba.share"] == "hr"
+
+
+def test_smbd_log_header_variants() -> None:
+    pid_uid_class = [
+        "[2026/11/29 01:26:07,  1, pid=9237, effective(1001, 1001), real(1001, 0), class=full_audit] " + DO_LOG,
+        LOG_P + "connect|ok|hr",
+    ]
+    (ev,) = events(run(make_local(), pid_uid_class))
+    assert ev.time_us == at_berlin(1, 26, 7)
+    prefix_timestamp = [
+        "[2026/11/29 01:26:09.705492,  0]   smbd version 4.17.12-Debian started.",
+        "  Copyright Andrew Tridgell and the Samba Team 1992-2022",
+        "[2026/11/29 01:26:09.782551,  3]" + AUTH_OK,
+        "[2026/11/29 01:26:09.785312,  1]   piisc5990799|127.0.0.1|vm|hr|connect|ok|hr",
+    ]
+    (ev,) = events(run(make_local(), prefix_timestamp))
+    assert (ev.user, ev.action, ev.time_us) == ("piisc5990799", "login", at_berlin(1, 26, 9, us=785312))
+
+
+def test_smbd_log_through_syslog_pairs_header_and_record_by_pid() -> None:
+    tag = "2026-11-29T01:26:11.877789+01:00 vm smbd"
+    lines = [
+        f"{tag}[9535]: [2026/11/29 01:26:11.877761,  1] {DO_LOG}",
+        f"{tag}[9600]: [2026/11/29 01:26:11.877800,  1] {DO_LOG}",
+        f"{tag}[9535]: {LOG_P}connect|ok|hr",
+        f"{tag}[9600]:   bob|10.0.0.5|pc7|hr|disconnect|ok|hr",
+        "2026-11-29T01:26:11.930047+01:00 vm smbd_audit: piis66bbdf7f|127.0.0.1|vm|pub|connect|ok|pub",
+    ]
+    got = events(run(make_local(), lines))
+    assert [(e.user, e.action, e.host, e.time_us) for e in got] == [
+        ("piis66bbdf7f", "login", "vm", at_berlin(1, 26, 11, us=877761)),
+        ("bob", "logout", "vm", at_berlin(1, 26, 11, us=877800)),
+        ("piis66bbdf7f", "login", "vm", at_berlin(1, 26, 11, us=930047)),
+    ]
+
+
+def test_smbd_log_lines_that_are_not_records() -> None:
+    parser = make_local()
+    lines = [
+        # a message of another module whose body happens to look like a record
+        "[2026/11/29 01:26:05.506859,  1] ../../source3/smbd/service.c:1(make_connection)",
+        LOG_P + "connect|ok|hr",
+        # a record's continuation line (a file name with a newline) and a body without any header
+        f"[2026/11/29 01:26:05.585450,  1] {DO_LOG}",
+        LOG_P + "mkdirat|ok|/srv/a",
+        "  b|c|d|e|mkdirat|ok|/srv/x",
+        # a record after a vfs_full_audit header that does not split is a failure
+        f"[2026/11/29 01:26:05.585451,  1] {DO_LOG}",
+        "  piis66bbdf7f|127.0.0.1",
+        "[2026/13/40 01:26:05.585451,  1] ../../x.c:1(f)",
+    ]
+    out = run(parser, lines)
+    assert [(e.action, e.object) for e in out if isinstance(e, AccessEvent)] == [("create", "file:/srv/a")]
+    failures = [f for f in out if isinstance(f, ParseFailure)]
+    assert [f.text for f in failures] == lines[-2:]
+    assert "prefix" in failures[0].reason
+
+
+def test_a_header_read_before_a_restart_dates_its_record_after() -> None:
+    import orjson
+
+    first = make_local()
+    assert run(first, [*SMBD_LOG[:5], SMBD_LOG[9]]) == []
+    second = make_local()
+    second.restore(orjson.loads(orjson.dumps(first.snapshot())))
+    (ev,) = events(second.feed(900, SMBD_LOG[10]))
+    assert ev.time_us == at_berlin(1, 26, 5, us=586402)
+    assert make_local(log="auth_audit").snapshot() is None
+
+
+def test_auth_audit_reader_ignores_full_audit_records_in_the_same_log() -> None:
+    (ev,) = events(run(make_local(log="auth_audit"), SMBD_LOG))
+    assert (ev.action, ev.user, ev.outcome, ev.dataset) == ("login", "piis66bbdf7f", "success", "samba.auth_audit")

@@ -10,7 +10,7 @@ import pytest
 
 from pii_guard.model import TIME_FROM, AccessEvent, format_timestamp
 from pii_guard.parsers.base import ParseFailure, SourceContext
-from pii_guard.parsers.sftp import SftpOptions, SftpParser
+from pii_guard.parsers.sftp import SftpOptions, SftpParser, unvis
 from tests.parsers.feeding import events, run
 
 REFERENCE = datetime(2026, 11, 27, 23, 0, tzinfo=UTC).timestamp()
@@ -138,14 +138,40 @@ def test_sessions_are_bounded_and_evictions_counted() -> None:
     assert [e.user for e in got] == [None, "u2", "u3"]
 
 
-def test_open_files_are_bounded() -> None:
+def test_open_files_are_bounded_and_an_evicted_one_is_reported_once() -> None:
     parser = make(max_open_files=2)
     lines = [OPENED] + [sftp(f'open "/f{i}" flags WRITE,CREATE mode 0644') for i in range(3)]
-    lines += [sftp(f'close "/f{i}" bytes read 0 written 0') for i in range(3)]
+    lines += [sftp(f'close "/f{i}" bytes read 0 written 5') for i in range(3)]
     got = events(run(parser, lines))
     assert parser.evicted_open_files == 1
-    assert [e.action for e in got] == ["read", "read", "read"]  # the flags were forgotten with the process
-    assert len(got) == 3
+    # /f0 is reported when evicted (at the third open), as what its open says; its close is then dropped
+    assert [(e.object, e.action, e.command, e.bytes, e.user) for e in got] == [
+        ("file:/f0", "write", "open", None, "sftpalice"),
+        ("file:/f1", "write", "close", 5, "sftpalice"),
+        ("file:/f2", "write", "close", 5, "sftpalice"),
+    ]
+    assert got[0].offset == len(OPENED) + 1  # the open line's
+
+
+def test_the_file_just_opened_is_not_evicted_before_its_status() -> None:
+    parser = make(max_open_files=1)
+    got = run(
+        parser,
+        [
+            sftp('open "/a" flags READ mode 0666', pid=1),
+            sftp('opendir "/"', pid=1),  # /a did open
+            sftp('open "/b" flags READ mode 0666', pid=2),  # /a is evicted: reported, its close dropped
+            sftp('open "/c" flags READ mode 0666', pid=3),  # /b is evicted, but its status decides
+            sftp("sent status Permission denied", pid=2),
+            sftp('close "/a" bytes read 3 written 0', pid=1),
+        ],
+    )
+    assert [(e.object, e.outcome, e.command) for e in events(got)] == [
+        ("file:/a", "success", "open"),
+        ("file:/b", "failure", "open"),
+        ("file:/c", "success", "open"),  # never closed: reported at the end of the input
+    ]
+    assert parser.evicted_open_files == 2
 
 
 def test_open_then_sent_status_is_a_failed_access() -> None:
@@ -304,3 +330,142 @@ def test_sessions_survive_a_restart_through_snapshot_and_restore() -> None:
     out += list(second.flush())
     events = [e for e in out if isinstance(e, AccessEvent)]
     assert [(e.user, e.source_ip, e.action, e.bytes) for e in events] == [("sftpalice", "10.20.0.9", "read", 5000)]
+
+
+# -- transfers that never log their close ------------------------------------------------------------------
+
+# Real lines (OpenSSH 9.2p1 internal-sftp, tests/samples/sftp/internal-sftp-vis-names-and-dropped-transfers-*)
+KILLED_CLIENT = [
+    sftp("session opened for local user piig316d943f from [127.0.0.1]", pid=8597, tag="internal-sftp"),
+    sftp('open "/files/big.bin" flags READ mode 0666', pid=8597, tag="internal-sftp"),
+    sftp('forced close "/files/big.bin" bytes read 783360 written 0', pid=8597, tag="internal-sftp"),
+    sftp("session closed for local user piig316d943f from [127.0.0.1]", pid=8597, tag="internal-sftp"),
+]
+KILLED_SERVER = [
+    sftp("session opened for local user piig316d943f from [127.0.0.1]", pid=8603, tag="internal-sftp"),
+    sftp('open "/files/big.bin" flags READ mode 0666', pid=8603, tag="internal-sftp"),
+]
+
+
+def test_forced_close_of_a_client_gone_mid_transfer_is_the_transfer() -> None:
+    got = events(run(make(), KILLED_CLIENT))
+    assert [(e.action, e.outcome, e.bytes, e.command, e.user) for e in got] == [
+        ("read", "success", 783360, "forced close", "piig316d943f")
+    ]
+
+
+def test_a_file_left_open_is_reported_once_at_the_end_of_the_input_not_on_idle() -> None:
+    parser = make()
+    assert run(parser, KILLED_SERVER, flush=False) == []
+    assert parser.flush() == []  # the daemon's idle flush: the transfer may be under way
+    got = events(parser.finish())
+    assert [(e.action, e.outcome, e.bytes, e.command, e.user, e.source_ip, e.object) for e in got] == [
+        ("read", "success", None, "open", "piig316d943f", "127.0.0.1", "file:/files/big.bin")
+    ]
+    assert got[0].offset == len(KILLED_SERVER[0]) + 1
+    assert got[0].time_us == events(run(make(), [KILLED_SERVER[1], sftp("sent status x", pid=8603)]))[0].time_us
+    assert parser.finish() == []
+
+
+def test_a_file_left_open_is_reported_when_its_session_ends_or_its_pid_starts_over() -> None:
+    closed = events(run(make(), [*KILLED_SERVER, sftp("session closed for local user u from [::1]", pid=8603)],
+                        flush=False))  # fmt: skip
+    assert [(e.command, e.bytes) for e in closed] == [("open", None)]
+    reused = run(make(), [*KILLED_SERVER, sftp("session opened for local user bob from [10.0.0.2]", pid=8603)],
+                 flush=False)  # fmt: skip
+    assert [(e.user, e.command) for e in events(reused)] == [("piig316d943f", "open")]
+
+
+def test_a_closed_or_failed_open_is_not_reported_again_at_the_end() -> None:
+    got = events(
+        run(
+            make(),
+            [
+                *KILLED_CLIENT,
+                sftp('open "/x" flags READ mode 0666', pid=9),
+                sftp("sent status Permission denied", pid=9),
+                sftp('open "/y" flags WRITE,CREATE mode 0644', pid=9),
+                sftp('close "/y" bytes read 0 written 4', pid=9),
+            ],
+        )
+    )
+    assert [(e.object, e.command) for e in got] == [
+        ("file:/files/big.bin", "forced close"),
+        ("file:/x", "open"),
+        ("file:/y", "close"),
+    ]
+
+
+def test_an_open_file_survives_a_restart_and_is_still_reported_once() -> None:
+    import orjson
+
+    first = make()
+    run(first, KILLED_SERVER, flush=False)
+    second = make()
+    second.restore(orjson.loads(orjson.dumps(first.snapshot())))
+    (ev,) = events(second.finish())
+    assert (ev.user, ev.command, ev.offset, ev.original) == ("piig316d943f", "open", len(KILLED_SERVER[0]) + 1,
+                                                             KILLED_SERVER[1])  # fmt: skip
+    assert ev.id == events(first.finish())[0].id
+    third = make()
+    third.restore({"open": [[8603, "/files/big.bin", "READ"]]})  # an older version's state: kept quiet
+    assert third.finish() == []
+
+
+# -- names as OpenSSH's strnvis writes them ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("logged", "name"),
+    [
+        (r"/data/na\303\257ve file \303\251.txt", "/data/naïve file é.txt"),
+        (r"/files/back\\slash.txt", "/files/back\\slash.txt"),
+        (r"/files/back\\303", "/files/back\\303"),  # a backslash, then digits: not an octal escape
+        (r"/files/tab\there\nnl\r\a\b\f\v", "/files/tab\there\nnl\r\a\b\f\v"),
+        (r"/files/latin1-\351.txt", "/files/latin1-\\xe9.txt"),  # not UTF-8: the bytes as \xNN
+        (r"/files/del\177", "/files/del\x7f"),
+        (r'/files/quo"te', '/files/quo"te'),
+        (r"/files/odd\q\M-a", r"/files/odd\q\M-a"),  # not written by OpenSSH: left as it is
+        ("/plain/path", "/plain/path"),
+    ],
+)
+def test_unvis(logged: str, name: str) -> None:
+    assert unvis(logged) == name
+
+
+def test_vis_escaped_paths_and_user_names_are_decoded() -> None:
+    """Real lines of OpenSSH 9.2p1 internal-sftp; the user names through the same log function."""
+    lines = [
+        sftp(r"session opened for local user j\303\274rgen from [127.0.0.1]"),
+        sftp(r'open "/files/na\303\257ve file \303\251.txt" flags READ mode 0666'),
+        sftp(r'close "/files/na\303\257ve file \303\251.txt" bytes read 10 written 0'),
+        sftp(r'open "/files/back\\slash.txt" flags READ mode 0666'),
+        sftp(r'close "/files/back\\slash.txt" bytes read 10 written 0'),
+        sftp(r'open "/files/up \303\251.txt" flags WRITE,CREATE,TRUNCATE mode 0644'),
+        sftp(r'close "/files/up \303\251.txt" bytes read 0 written 0'),
+        sftp(r'posix-rename old "/files/up \303\251.txt" new "/files/renamed \303\274.txt"'),
+        sftp(r'mkdir name "/files/dir \303\237" mode 0777'),
+        sftp(r'remove name "/files/renamed \303\274.txt"'),
+        sftp(r"session closed for local user j\303\274rgen from [127.0.0.1]"),
+        f"{STAMP} sshd[8]: Invalid user n\\303\\266body from 127.0.0.1 port 44534",
+        f"{STAMP} sshd[9]: Accepted publickey for j\\303\\274rgen from 127.0.0.1 port 1 ssh2: ED25519 x",
+    ]
+    got = events(run(make(), lines))
+    assert [(e.user, e.action, e.object) for e in got] == [
+        ("jürgen", "read", "file:/files/naïve file é.txt"),
+        ("jürgen", "read", "file:/files/back\\slash.txt"),
+        ("jürgen", "write", "file:/files/up é.txt"),
+        ("jürgen", "rename", "file:/files/up é.txt"),
+        ("jürgen", "create", "file:/files/dir ß"),
+        ("jürgen", "delete", "file:/files/renamed ü.txt"),
+        ("nöbody", "login", None),
+        ("jürgen", "login", None),
+    ]
+    assert got[0].fields["file.path"] == "/files/naïve file é.txt"
+    assert got[3].fields["file.target_path"] == "/files/renamed ü.txt"
+    assert "\\303" in got[0].original  # the line itself stays as written
+
+
+def test_bare_sshd_dash_e_names_are_decoded() -> None:
+    got = events(run(make(layout="bare"), [r"Invalid user n\303\266body from 127.0.0.1 port 44534"]))
+    assert [e.user for e in got] == ["nöbody"]

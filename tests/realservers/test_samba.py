@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 import pytest
@@ -138,6 +139,10 @@ def _write_configs(lab: Lab) -> None:
         "renameat unlinkat mkdirat\n"
         "  full_audit:failure = connect create_file openat renameat unlinkat\n"
         "  full_audit:facility = LOCAL5\n  full_audit:priority = NOTICE\n"
+        # the same directory as a share whose records go to smbd's own log file, not to syslog
+        f"[hrlog]\n  path = {lab.share}\n  read only = no\n  vfs objects = full_audit\n"
+        "  full_audit:prefix = %u|%I|%m|%S\n  full_audit:success = connect disconnect create_file\n"
+        "  full_audit:failure = connect create_file\n  full_audit:syslog = false\n"
     )  # fmt: skip
     # smbd's view of /dev: the real nodes, plus `log` -> the private rsyslogd's socket
     (w / "run-smbd.sh").write_text(
@@ -205,17 +210,17 @@ def _has_text(path: Path, text: str) -> Callable[[], bool]:
     return lambda: path.exists() and text in path.read_text()
 
 
-def _smbclient(lab: Lab, password: str, commands: str) -> subprocess.CompletedProcess[str]:
-    args = [lab.smbclient, "//127.0.0.1/hr", "-p", str(lab.port), "-U", f"{lab.user}%{password}", "-m", "SMB3"]
+def _smbclient(lab: Lab, password: str, commands: str, share: str = "hr") -> subprocess.CompletedProcess[str]:
+    args = [lab.smbclient, f"//127.0.0.1/{share}", "-p", str(lab.port), "-U", f"{lab.user}%{password}", "-m", "SMB3"]
     return subprocess.run([*args, "-c", commands], capture_output=True, text=True, timeout=60, cwd=lab.work)
 
 
-def _parse(path: Path, **options: object) -> list[AccessEvent]:
+def _parse(path: Path, tz: tzinfo | None = None, **options: object) -> list[AccessEvent]:
     with path.open("rb") as fh:
-        context = SourceContext(file_fingerprint(fh), str(path), reference_time=time.time())
+        context = SourceContext(file_fingerprint(fh), str(path), tz=tz, reference_time=time.time())
         parser = SambaFullAuditParser(context, SambaOptions.model_validate(options))
         out = [o for line in iter_lines(fh) for o in parser.feed(line.offset, line.text)]
-        out.extend(parser.flush())
+        out.extend(parser.finish())
     assert [o for o in out if isinstance(o, ParseFailure)] == []
     return [o for o in out if isinstance(o, AccessEvent)]
 
@@ -263,3 +268,31 @@ def test_samba_full_audit_of_a_real_smbd(lab: Lab) -> None:
         ("login", "failure", u, "127.0.0.1", "NT_STATUS_WRONG_PASSWORD"),
     ]
     assert all(e.source_port for e in logins)
+
+
+def test_samba_full_audit_to_smbd_log_file(lab: Lab) -> None:
+    """`full_audit:syslog = false`: the records are in smbd's own log, beside its auth_audit lines, each as a
+    `[date, level] vfs_full_audit.c:...(do_log)` header and the record; the header's time is smbd's local time."""
+    started = time.time()
+    name = "naïve é.csv"
+    (lab.share / "reports" / name).write_bytes(CUSTOMERS)
+    done = _smbclient(lab, PASSWORD, f'cd reports; get customers.csv dl.csv; get "{name}" dl2.csv', share="hrlog")
+    assert (lab.work / "dl2.csv").read_bytes() == CUSTOMERS, done.stdout + done.stderr
+    smbd_log = lab.work / "log" / "smbd.log"
+    _wait_for(_has_text(smbd_log, "|hrlog|disconnect|ok|"), "the disconnect record in smbd.log")
+
+    local = datetime.now().astimezone().tzinfo  # smbd's headers are in this machine's local time
+    got = _parse(smbd_log, tz=local)
+    assert all(abs(e.time_us / 1e6 - started) < 120 for e in got)
+    reports = f"file:{lab.share}/reports"
+    assert [(e.action, e.outcome, e.user, e.source_ip, e.object) for e in got] == [
+        ("login", "success", lab.user, "127.0.0.1", None),
+        ("read", "success", lab.user, "127.0.0.1", f"{reports}/customers.csv"),
+        ("read", "success", lab.user, "127.0.0.1", f"{reports}/{name}"),
+        ("logout", "success", lab.user, "127.0.0.1", None),
+    ]
+    assert {e.fields["samba.share"] for e in got} == {"hrlog"}
+    syslog = lab.work / "messages.log"  # smbd's level-0 start-up lines (`syslog = 1`), no full_audit record
+    assert not syslog.exists() or not _parse(syslog)
+    logins = _parse(smbd_log, log="auth_audit")  # the auth_audit reader of the same file skips the records
+    assert [(e.action, e.outcome, e.user) for e in logins] == [("login", "success", lab.user)]

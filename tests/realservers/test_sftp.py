@@ -168,11 +168,16 @@ def lab() -> Iterator[Lab]:
         shutil.rmtree(jail, ignore_errors=True)
 
 
-def _sftp(lab: Lab, batch: str, key: str = "client_key", user: str | None = None) -> tuple[int, str]:
+def _sftp_args(lab: Lab, batch: str, key: str = "client_key", user: str | None = None) -> list[str]:
     (lab.work / "batch").write_text(batch)
     args = [lab.sftp, "-F", "/dev/null", "-P", str(lab.port), "-i", str(lab.work / key), "-b", str(lab.work / "batch")]
     args += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes"]
     args += ["-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR", f"{user or lab.user}@127.0.0.1"]
+    return args
+
+
+def _sftp(lab: Lab, batch: str, key: str = "client_key", user: str | None = None) -> tuple[int, str]:
+    args = _sftp_args(lab, batch, key, user)
     done = subprocess.run(args, capture_output=True, text=True, timeout=30, check=False, cwd=lab.work)
     return done.returncode, done.stderr
 
@@ -182,7 +187,7 @@ def _parse(path: Path, **options: object) -> list[AccessEvent]:
         context = SourceContext(file_fingerprint(fh), str(path), reference_time=path.stat().st_mtime)
         parser = SftpParser(context, SftpOptions.model_validate(options))
         out = [o for line in iter_lines(fh) for o in parser.feed(line.offset, line.text)]
-        out.extend(parser.flush())
+        out.extend(parser.finish())
     assert [o for o in out if isinstance(o, ParseFailure)] == []
     return [o for o in out if isinstance(o, AccessEvent)]
 
@@ -230,3 +235,48 @@ def test_sftp_session_of_a_real_sshd(lab: Lab) -> None:
         ("login", "failure", "nosuchuser" + u[4:], "127.0.0.1", "invalid user"),
     ]
     assert all(e.source_port for e in logins)
+
+
+def test_sftp_names_outside_printable_ascii(lab: Lab) -> None:
+    """OpenSSH logs names through strnvis: `na\\303\\257ve` for `naïve`, `\\\\` for a backslash, `\\t` for
+    a tab; the events carry the names themselves, so data-map globs and honeytokens match them."""
+    names = ["naïve file é.csv", "back\\slash.txt", "tab\tname.txt"]
+    for name in names:
+        (lab.jail / "files" / name).write_bytes(DATA[:100])
+        shutil.chown(lab.jail / "files" / name, lab.user)
+    (lab.work / "up é.txt").write_bytes(UPLOAD)
+    batch = 'get "/files/naïve file é.csv" dl1\nget /files/back* dl2\nget /files/tab* dl3\n'
+    code, stderr = _sftp(lab, batch + 'put "up é.txt" "/files/up ü.txt"\nrm "/files/up ü.txt"\n')
+    assert code == 0, stderr
+    _wait_for(partial(_has_line, lab.work / "sftp.log", "session closed"), "sftp.log", time.monotonic() + 10)
+    assert "\\303\\257" in (lab.work / "sftp.log").read_text()  # as OpenSSH wrote it
+
+    got = _parse(lab.work / "sftp.log")
+    assert [(e.action, e.object, e.bytes) for e in got] == [
+        *(("read", f"file:/files/{name}", 100) for name in names),
+        ("write", "file:/files/up ü.txt", len(UPLOAD)),
+        ("delete", "file:/files/up ü.txt", None),
+    ]
+
+
+def test_sftp_download_of_a_killed_client_is_reported(lab: Lab) -> None:
+    """The client dies mid-transfer: sftp-server logs no `close` but a `forced close` with the bytes sent."""
+    (lab.jail / "files" / "big.bin").write_bytes(DATA * 200)  # 1 MB at 100 KB/s (sftp -l 800)
+    args = _sftp_args(lab, "get /files/big.bin big.bin\n")
+    args[1:1] = ["-l", "800"]
+    proc = subprocess.Popen(args, cwd=lab.work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        log = lab.work / "sftp.log"
+        _wait_for(partial(_has_line, log, 'open "/files/big.bin"'), "the open", time.monotonic() + 10)
+        time.sleep(0.3)
+    finally:
+        proc.kill()
+        proc.wait()
+    _wait_for(partial(_has_line, log, "session closed"), "the session's end", time.monotonic() + 10)
+
+    (ev,) = _parse(log)
+    assert (ev.action, ev.outcome, ev.user, ev.object, ev.command) == (
+        "read", "success", lab.user, "file:/files/big.bin", "forced close"
+    )  # fmt: skip
+    assert ev.bytes is not None
+    assert 0 < ev.bytes < len(DATA) * 200

@@ -87,8 +87,14 @@ class Parser(ABC):
         """Consume one physical line; return what it completes."""
 
     def flush(self) -> Sequence[Outcome]:
-        """End of input (or the log went quiet): return what is still buffered."""
+        """The log went quiet (or its input ended): return what is still buffered. The daemon calls it on
+        idle, so it must not close what later lines may still continue (a transfer under way)."""
         return NOTHING
+
+    def finish(self) -> Sequence[Outcome]:
+        """End of input: no line of this file will follow (parse, ingest, replay, detection of a whole
+        file). What `flush` returns, plus what waited for lines that will now never come; by default `flush`."""
+        return self.flush()
 
     def pending_offset(self) -> int | None:
         """Offset of the earliest line still buffered, so a checkpoint never skips past it."""

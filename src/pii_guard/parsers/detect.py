@@ -7,7 +7,8 @@ Two steps:
    decompressed) is matched against the layout signatures the formats are built for: ctime-stamped xferlog
    and vsftpd.log lines, S3 access lines, server_audit file lines, PostgreSQL stderr/csvlog lines, combined
    web lines, syslog lines (the program tag says which format: `smbd_audit`, `sftp-server`, `sshd`,
-   `mysql-server_auditing`, `vsftpd`, `percona-audit`), Samba's auth_audit log, bare `sshd -E` messages,
+   `mysql-server_auditing`, `vsftpd`, `percona-audit`, `smbd`), smbd's own log (auth_audit lines, and
+   vfs_full_audit records with `full_audit:syslog = false`), bare `sshd -E` messages,
    Percona CSV and XML records. JSON is framed into records first (`jsonframe`: one per line, arrays with
    trailing commas, pretty-printed documents) and each record is recognised by its keys: `audit_record`
    (Percona), `class` + `account`/`login` (MySQL Enterprise), `Records`/`eventSource` (CloudTrail),
@@ -15,7 +16,8 @@ Two steps:
    Lines that continue a record (TAB-led PostgreSQL lines, the inside of XML or multi-line CSV records) count
    for nobody. A format's *coverage* is the share of recognised records that are its own.
 2. **Try the parser.** The best candidates, with the options the content suggests (PostgreSQL's
-   `log_line_prefix` among the common ones, Samba's `full_audit:prefix` width, `log: auth_audit`,
+   `log_line_prefix` among the common ones, Samba's `full_audit:prefix` width (full_audit records win over
+   auth_audit lines in one smbd log), `log: auth_audit`,
    `layout: bare`), parse the same lines; the share of records that fail lowers the confidence.
 
 confidence = coverage × specificity × (1 − failure share). Specificity says how unmistakable a signature is:
@@ -47,6 +49,7 @@ HEAD_BYTES: Final = 1 << 20
 
 SYSLOG_TAGS: Final = {
     "smbd_audit": "samba-full-audit",
+    "smbd": "samba-full-audit",  # smbd's debug log through syslog (`logging = syslog`)
     "sftp-server": "sftp",
     "internal-sftp": "sftp",
     "sshd": "sftp",
@@ -79,7 +82,10 @@ _PG_STDERR: Final = re.compile(
 )
 _PG_CSV: Final = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? [A-Za-z][A-Za-z0-9_/+-]*,")
 _WEB: Final = re.compile(r'\S+ \S+ \S+ \[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "')
-_SAMBA_AUTH: Final = re.compile(r"\[\d{4}/\d\d/\d\d \d\d:\d\d:\d\d[.,]\d+, +\d+\]|\s+Auth: \[|\s+\{\"timestamp\": ")
+# smbd's debug-log header, whole or fractional seconds, `, pid=...` etc. before the `]`
+_SMBD_HEADER: Final = re.compile(r"\[\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:[.,]\d+)?, +\d+[^\]]*\]")
+_SAMBA_AUTH: Final = re.compile(r"\s+Auth: \[|\s+\{\"timestamp\": ")
+_SMBD_AUTH_NOTE: Final = "smbd auth_audit log lines"
 _SSHD_BARE: Final = re.compile(
     r"(?:Accepted|Failed|Postponed) \S+ for |Connection from \S+ port \d+|Server listening on |Invalid user |"
     r"Connection closed by |Disconnected from |Received disconnect from |User \S+ (?:from \S+ )?not allowed|"
@@ -196,6 +202,7 @@ def _recognise(lines: list[str]) -> _Tally:
     csv_open = False
     web_escapes: Counter[str] = Counter()
     samba_widths: Counter[int] = Counter()
+    samba_auth = False  # smbd auth_audit lines seen
     for offset, line in enumerate(lines):
         s = line.strip()
         pending = framer.pending_offset() is not None
@@ -207,7 +214,7 @@ def _recognise(lines: list[str]) -> _Tally:
                     fmt, note = _json_kind(item.value)
                     tally.add(fmt, note)
                     if fmt == "samba-full-audit":
-                        tally.options[fmt] = {"log": "auth_audit"}
+                        samba_auth = True
                 else:
                     tally.add(None, "not JSON")
             continue
@@ -246,9 +253,11 @@ def _recognise(lines: list[str]) -> _Tally:
         elif _PERCONA_CSV.match(line):
             tally.add("percona-audit", "Percona CSV records")
             csv_open = line.count('"') % 2 == 1
-        elif _SAMBA_AUTH.match(line):
-            tally.add("samba-full-audit", "smbd auth_audit log lines")
-            tally.options["samba-full-audit"] = {"log": "auth_audit"}
+        elif (smbd := _smbd_log(line)) is not None:
+            tally.add("samba-full-audit", smbd[0])
+            if smbd[1] is not None:
+                samba_widths[smbd[1]] += 1
+            samba_auth = samba_auth or smbd[0] == _SMBD_AUTH_NOTE
         else:
             try:
                 framed = framing.split(line)
@@ -267,13 +276,37 @@ def _recognise(lines: list[str]) -> _Tally:
                 m = _SAMBA_OPS.search(framed.message)
                 if m is not None:
                     samba_widths[framed.message[: m.start()].count("|") + 1] += 1
+                samba_auth = samba_auth or _SAMBA_AUTH.match(framed.message) is not None
     _settle_web(tally, web_escapes)
-    if samba_widths:
-        width = samba_widths.most_common(1)[0][0]
-        prefix = {1: "%u", 2: "%u|%I", 3: "%u|%I|%m", 4: "%u|%I|%m|%S"}.get(width)
-        if prefix is not None and "samba-full-audit" not in tally.options:
-            tally.options["samba-full-audit"] = {"prefix": prefix}
+    _settle_samba(tally, samba_widths, samba_auth)
     return tally
+
+
+def _smbd_log(line: str) -> tuple[str, int | None] | None:
+    """A line of smbd's own log: (what it is, the full_audit prefix width of a vfs_full_audit record), or None.
+    Records are indented under their header, or follow it on its line (`debug prefix timestamp`)."""
+    header = _SMBD_HEADER.match(line)
+    if header is None and not line.startswith("  "):
+        return None
+    body = line if header is None else line[header.end() :]
+    m = _SAMBA_OPS.search(body)
+    if m is not None:
+        return "smbd log lines of vfs_full_audit", body[: m.start()].count("|") + 1
+    if _SAMBA_AUTH.match(body):
+        return _SMBD_AUTH_NOTE, None
+    return ("smbd log headers", None) if header is not None else None
+
+
+def _settle_samba(tally: _Tally, widths: Counter[int], auth: bool) -> None:
+    """A Samba log's options: the prefix of its full_audit records; `log: auth_audit` if it has none but
+    auth_audit lines (one smbd log may hold both: the records are the accesses)."""
+    if widths:
+        width = widths.most_common(1)[0][0]
+        prefix = {1: "%u", 2: "%u|%I", 3: "%u|%I|%m", 4: "%u|%I|%m|%S"}.get(width)
+        if prefix is not None:
+            tally.options["samba-full-audit"] = {"prefix": prefix}
+    elif auth:
+        tally.options["samba-full-audit"] = {"log": "auth_audit"}
 
 
 def _settle_web(tally: _Tally, escapes: Counter[str]) -> None:
@@ -306,7 +339,7 @@ def _trial(fmt: str, options: dict[str, Any], lines: list[str], complete: bool) 
             outs.extend(parser.feed(offset, line))
             offset += len(line.encode("utf-8", "surrogateescape")) + 1
         if complete:
-            outs.extend(parser.flush())
+            outs.extend(parser.finish())
     except Exception:  # a parser bug must not break detection: the candidate just loses
         return None
     for item in outs:

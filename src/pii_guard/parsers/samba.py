@@ -1,4 +1,4 @@
-"""Samba: vfs_full_audit lines (through syslog) and smbd's own auth_audit log.
+"""Samba: vfs_full_audit lines (through syslog, or in smbd's own log) and smbd's auth_audit log.
 
 vfs_full_audit logs VFS calls, not user actions: one smbclient `get` writes a dozen lines (stat-opens of the
 share root and parent directories through `openat`, `close`s, one `pread_recv` per chunk). Only the
@@ -13,6 +13,12 @@ deletes, mkdirs and connects still do. Read-chunk counts are not kept: pread_rec
 
 A failed logon writes no full_audit line at all; it is in smbd's debug log with
 `log level = 1 auth_audit:3 auth_json_audit:3` (option `log: auth_audit`).
+
+With `full_audit:syslog = false` the records go to smbd's debug log instead (its `log file`, or syslog tagged
+`smbd` with `logging = syslog`), at level 1: each one a header `[2026/11/28 17:24:51.460440,  1]
+../../source3/modules/vfs_full_audit.c:643(do_log)` and the record, indented, on the next line. The record's
+time is the header's, local time without a zone (the source's timezone). The same source reads both forms
+and ignores the rest of smbd's debug log (auth_audit and other messages may share the file).
 """
 
 from __future__ import annotations
@@ -29,9 +35,10 @@ from pii_guard.model import CREATE, DELETE, FAILURE, LOGIN, LOGOUT, PERMISSION, 
 from pii_guard.model import AccessEvent as Event
 from pii_guard.parsers.base import NOTHING, Outcome, ParseFailure, Parser, SourceContext
 from pii_guard.parsers.syslog import SyslogFraming
-from pii_guard.parsers.timeparse import MONTHS, EpochCache, TimestampError, fraction_us, zoned_epoch
+from pii_guard.parsers.timeparse import MONTHS, EpochCache, TimestampError, fraction_us, local_epoch, zoned_epoch
 
 TAG: Final = "smbd_audit"  # vfs_full_audit's fixed syslog ident (openlog("smbd_audit", ...)), no pid
+SMBD_TAG: Final = "smbd"  # smbd's debug log through syslog (`logging = syslog`)
 
 # Access-mask bits (MS-SMB2 2.2.13.1.1). The mask is logged as the client sent it, before generic mapping.
 FILE_READ_DATA: Final = 0x1
@@ -144,7 +151,7 @@ class _Record(NamedTuple):
     offset: int
     line: str
     time_us: int
-    host: str
+    host: str | None
     user: str | None
     ip: str | None
     machine: str | None
@@ -161,13 +168,16 @@ def _clean_ip(ip: str) -> str | None:
 
 
 class SambaFullAuditParser(Parser):
-    """vfs_full_audit lines in a syslog file (rsyslog RFC 3339 or traditional stamps)."""
+    """vfs_full_audit lines in a syslog file (rsyslog RFC 3339 or traditional stamps) or in smbd's log."""
 
     name = "samba-full-audit"
     dataset = "samba.full_audit"
-    description = "Samba vfs_full_audit through syslog (tag smbd_audit), or smbd's auth_audit debug log"
+    description = (
+        "Samba vfs_full_audit through syslog (tag smbd_audit) or in smbd's log file (full_audit:syslog = false), "
+        "or smbd's auth_audit debug log"
+    )
     Options = SambaOptions
-    needs_timezone = True  # traditional syslog stamps (older Debian, syslog-ng) have no zone
+    needs_timezone = True  # traditional syslog stamps and smbd's log-file headers have no zone
 
     def __init__(self, context: SourceContext, options: BaseModel | None = None) -> None:
         super().__init__(context, options)
@@ -175,7 +185,8 @@ class SambaFullAuditParser(Parser):
         assert isinstance(opts, SambaOptions)
         self._prefix_text = opts.prefix
         self._prefix = _Prefix.compile(opts.prefix)
-        self._framing = SyslogFraming(context.tz, context.reference_time)
+        self._debug_log = _SmbdDebugLog(context)
+        self._audit_log = _FullAuditInDebugLog(self._debug_log)
         self._auth = _AuthAuditReader(self) if opts.log == "auth_audit" else None
 
     def feed(self, offset: int, line: str) -> Sequence[Outcome]:
@@ -183,19 +194,17 @@ class SambaFullAuditParser(Parser):
             return self._auth.feed(offset, line)
         if not line.strip():
             return NOTHING
+        if line[0] in _DEBUG_LOG_STARTS:  # smbd's own log file
+            return self._from_debug_log(offset, line, _DebugText(line, self.context.host, None))
         try:
-            framed = self._framing.split(line)
+            framed = self._debug_log.syslog.split(line)
         except TimestampError as exc:
             return (ParseFailure(offset, str(exc), line),)
-        if framed.tag != TAG:
-            return NOTHING
-        record = self._split(offset, line, framed.time_us, framed.host, framed.message)
-        if isinstance(record, str):
-            return (ParseFailure(offset, record, line),)
-        try:
-            return self._dispatch(record)
-        except ValueError as exc:
-            return (ParseFailure(offset, f"{record.op}: {exc}", line),)
+        if framed.tag == TAG:
+            return self._parse(offset, line, framed.time_us, framed.host, framed.message, True)
+        if framed.tag == SMBD_TAG:
+            return self._from_debug_log(offset, line, _DebugText(framed.message, framed.host, framed.pid))
+        return NOTHING
 
     def flush(self) -> Sequence[Outcome]:
         return self._auth.flush() if self._auth is not None else NOTHING
@@ -203,7 +212,39 @@ class SambaFullAuditParser(Parser):
     def pending_offset(self) -> int | None:
         return self._auth.pending_offset() if self._auth is not None else None
 
-    def _split(self, offset: int, line: str, time_us: int, host: str, message: str) -> _Record | str:
+    def snapshot(self) -> Any:
+        """A debug-log header whose record is on a line not read yet: a restart between the two keeps its time."""
+        return None if self._auth is not None else {"full_audit_headers": self._audit_log.held()}
+
+    def restore(self, state: Any) -> None:
+        if self._auth is None:
+            self._audit_log.hold(state.get("full_audit_headers", ()))
+
+    def _from_debug_log(self, offset: int, line: str, text: _DebugText) -> Sequence[Outcome]:
+        try:
+            found = self._audit_log.record(text)
+        except TimestampError as exc:
+            return (ParseFailure(offset, str(exc), line),)
+        if found is None:
+            return NOTHING
+        time_us, message, certain = found
+        return self._parse(offset, line, time_us, text.host, message, certain)
+
+    def _parse(
+        self, offset: int, line: str, time_us: int, host: str | None, message: str, certain: bool
+    ) -> Sequence[Outcome]:
+        """One full_audit record. `certain`: it is one (a syslog line tagged smbd_audit, a debug-log message
+        after a vfs_full_audit header), so one that does not split is a failure; otherwise (a message of
+        `debug prefix timestamp`, whose header names no code location) it is simply not a record."""
+        record = self._split(offset, line, time_us, host, message)
+        if isinstance(record, str):
+            return (ParseFailure(offset, record, line),) if certain else NOTHING
+        try:
+            return self._dispatch(record)
+        except ValueError as exc:
+            return (ParseFailure(offset, f"{record.op}: {exc}", line),) if certain else NOTHING
+
+    def _split(self, offset: int, line: str, time_us: int, host: str | None, message: str) -> _Record | str:
         """Prefix fields from the left, then op and status; the rest stays whole (paths may hold `|`)."""
         p = self._prefix
         parts = message.split("|", p.width + 2)
@@ -323,6 +364,106 @@ class SambaFullAuditParser(Parser):
 
 
 # ---------------------------------------------------------------------------------------------------------
+# smbd's debug log: its log file, or the same lines through syslog
+
+_DEBUG_LOG_STARTS: Final = frozenset(" \t[{")  # a header, an indented message line, a bare JSON line
+# `[2026/11/28 17:24:51.460440,  1] ../../source3/modules/vfs_full_audit.c:643(do_log)`; `debug pid`, `debug
+# uid` and `debug class` add `, pid=N, effective(0, 0), real(0, 0), class=full_audit` before the `]`; without
+# `debug hires timestamp` the seconds are whole; with `debug prefix timestamp` the message follows the `] `
+# on the same line instead of the code location.
+_DEBUG_HEADER: Final = re.compile(r"\[(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d)(\.\d{1,6})?, *\d+[^\]]*\] (.*)\Z")
+_LOCATION: Final = re.compile(r"\S+:\d+\(\w+\)\Z")
+_FULL_AUDIT_LOCATION: Final = re.compile(r"\S*vfs_full_audit\.c:\d+\(do_log\)\Z")
+_INDENT: Final = "  "  # smbd indents every message line in its log
+_MAX_HELD_HEADERS: Final = 1024
+
+
+class _DebugText(NamedTuple):
+    """A line of smbd's debug log, unwrapped from syslog where it came that way (then with host and pid)."""
+
+    text: str
+    host: str | None
+    pid: int | None
+
+
+class _SmbdDebugLog:
+    """The framing of smbd's debug log: syslog unwrapping and the `[date time, level ...]` headers, whose times
+    are local without a zone (the source's timezone)."""
+
+    def __init__(self, context: SourceContext) -> None:
+        self.syslog = SyslogFraming(context.tz, context.reference_time)
+        self._tz = context.tz
+        self._seconds = EpochCache(self._local_seconds)
+
+    def unwrap(self, line: str) -> _DebugText | None:
+        """The debug-log text of a line, or None for a syslog line of another program. A line that is neither
+        syslog nor starts like the debug log is returned as it is (its reader decides)."""
+        if not line or line[0] in _DEBUG_LOG_STARTS:
+            return _DebugText(line, None, None)
+        try:
+            framed = self.syslog.split(line)
+        except TimestampError:
+            return _DebugText(line, None, None)
+        return _DebugText(framed.message, framed.host, framed.pid) if framed.tag == SMBD_TAG else None
+
+    def header(self, text: str) -> tuple[int, str] | None:
+        """(time, rest) of a header line: the rest is the code location `file:line(function)`, or the
+        message itself (`debug prefix timestamp`). None if `text` is not a header."""
+        m = _DEBUG_HEADER.match(text)
+        if m is None:
+            return None
+        return self._seconds(m.group(1)) * 1_000_000 + fraction_us(m.group(2) or ""), m.group(3)
+
+    def _local_seconds(self, stamp: str) -> int:
+        """'2026/11/28 17:24:51' in the source's zone -> epoch seconds."""
+        date, clock = stamp.split(" ")
+        year, month, day = date.split("/")
+        hour, minute, second = clock.split(":")
+        return local_epoch(int(year), int(month), int(day), int(hour), int(minute), int(second), self._tz)
+
+
+class _FullAuditInDebugLog:
+    """vfs_full_audit records in smbd's debug log (`full_audit:syslog = false`): a header from
+    vfs_full_audit.c's do_log, then the record on the next line. The header's time is held until the record
+    comes, per process when the lines come through syslog (other processes' lines may come in between); a
+    record's continuation lines (a file name with a newline) are not records."""
+
+    def __init__(self, log: _SmbdDebugLog) -> None:
+        self._log = log
+        self._headers: dict[int | None, int] = {}  # pid → time of a do_log header awaiting its record
+
+    def record(self, text: _DebugText) -> tuple[int, str, bool] | None:
+        """(time, record, certain) for a line holding a full_audit record, None for any other line. Not
+        `certain` with `debug prefix timestamp`: the header names no code location, so any message may be
+        the record. Raises TimestampError for a header with an impossible time."""
+        body = text.text
+        if body.startswith("["):
+            header = self._log.header(body)
+            if header is None:
+                return None
+            self._headers.pop(text.pid, None)
+            time_us, rest = header
+            if _LOCATION.match(rest) is None:
+                return time_us, rest.removeprefix(_INDENT), False
+            if _FULL_AUDIT_LOCATION.match(rest) is not None:
+                self._headers[text.pid] = time_us
+                if len(self._headers) > _MAX_HELD_HEADERS:
+                    del self._headers[next(iter(self._headers))]
+            return None
+        held = self._headers.pop(text.pid, None)
+        if held is None or not body.startswith(_INDENT):
+            return None
+        return held, body[len(_INDENT) :], True
+
+    def held(self) -> list[list[int | None]]:
+        return [[pid, time_us] for pid, time_us in self._headers.items()]
+
+    def hold(self, saved: Any) -> None:
+        for pid, time_us in saved:
+            self._headers[pid] = int(time_us)
+
+
+# ---------------------------------------------------------------------------------------------------------
 # smbd's auth_audit debug log
 
 _HUMAN: Final = re.compile(
@@ -366,7 +507,7 @@ class _AuthAuditReader:
 
     def __init__(self, owner: SambaFullAuditParser) -> None:
         self._owner = owner
-        self._framing = SyslogFraming(owner.context.tz, owner.context.reference_time)
+        self._log = _SmbdDebugLog(owner.context)
         self._pending: tuple[int, str, _Login] | None = None
         self._human_time = EpochCache(self._human_seconds)
 
@@ -378,10 +519,10 @@ class _AuthAuditReader:
         return (self._event(*pending),) if pending is not None else NOTHING
 
     def feed(self, offset: int, line: str) -> Sequence[Outcome]:
-        text = self._unwrap(line)
+        text = self._log.unwrap(line)
         if text is None:
             return NOTHING
-        body = text.lstrip()
+        body = text.text.lstrip()
         out: list[Outcome] = []
         if body.startswith("{"):
             login = self._from_json(offset, line, body)
@@ -400,16 +541,6 @@ class _AuthAuditReader:
             else:
                 self._pending = (offset, line, login_h)
         return out if out else NOTHING
-
-    def _unwrap(self, line: str) -> str | None:
-        """The debug-log text of the line, or None for a syslog line of another program."""
-        if not line or line[0] in " \t[{":
-            return line
-        try:
-            framed = self._framing.split(line)
-        except TimestampError:
-            return line
-        return framed.message if framed.tag == "smbd" else None
 
     def _from_json(self, offset: int, line: str, body: str) -> _Login | ParseFailure | None:
         try:

@@ -1,4 +1,4 @@
-"""OpenSSH sftp-server / internal-sftp (`-l INFO` or `VERBOSE`) and sshd logins → access events
+r"""OpenSSH sftp-server / internal-sftp (`-l INFO` or `VERBOSE`) and sshd logins → access events
 (FORMATS.md §5 and §11).
 
 The file lines (`open`, `close`, `remove` ...) carry neither user nor client address: those come from the
@@ -13,6 +13,19 @@ empty transfer. Errors are separate `sent status <text>` lines without a path, s
 VERBOSE (it then logs `stat`/`realpath` too, so no unlogged request sits in between); at INFO an unlogged
 `stat` of the client's next command may be what failed, so the event says outcome "unknown" with the status
 as its error code. Any other next line means success.
+
+A transfer whose close is never logged is still reported, once: a client that drops the connection
+mid-transfer makes sftp-server log `forced close "..." bytes read N written M` (an event with the bytes moved
+so far, command `forced close`); a process killed outright (server crash, `kill -9`) logs nothing more, so
+its still-open files become events without a volume (command `open`, outcome success: the open worked) when
+its `session closed` line comes, when its pid starts a new session, when the file is evicted to stay within
+`max_open_files` (its close, should it come later, is then dropped), and at the end of the input (`finish`:
+parse, ingest, replay). An idle `flush` in the daemon never does this: the transfer may still be under way.
+
+OpenSSH logs every message through `strnvis(VIS_CSTYLE|VIS_NL|VIS_TAB|VIS_OCTAL)` (`sshd -E`:
+`VIS_SAFE|VIS_OCTAL`): bytes outside printable ASCII become `\ooo` octal (`naïve` -> `na\303\257ve`),
+control characters `\t`, `\n` ..., and a backslash `\\`; a double quote is left as it is. Paths and user
+names are decoded back (`unvis`) before they become `pii.object` or `user.name`.
 
 Two layouts: syslog (both rsyslog stamps, via `SyslogFraming`), and `layout: bare` for `sshd -E <file>`,
 which writes sshd's own messages without stamp, host or tag (and no sftp lines: internal-sftp still logs to
@@ -49,7 +62,8 @@ from pii_guard.parsers.timeparse import TimestampError
 
 _SFTP_TAGS: Final = frozenset({"sftp-server", "internal-sftp"})
 
-# Paths are double-quoted without escaping: greedy groups run to the last quote before the fixed suffix.
+# Paths are double-quoted and a quote inside is not escaped: greedy groups run to the last quote before the
+# fixed suffix.
 _SESSION_OPENED: Final = re.compile(r"session opened for local user (.*) from \[(.*)\]\Z")
 _OPEN: Final = re.compile(r'open "(.*)" flags (\S*) mode \d+\Z')
 _CLOSE: Final = re.compile(r'close "(.*)" bytes read (\d+) written (\d+)\Z')
@@ -66,6 +80,31 @@ _INVALID: Final = re.compile(r"Invalid user (.*?) from (\S+) port (\d+)\b")
 _NOT_ALLOWED: Final = re.compile(r"User (.+?) (?:from (\S+) )?not allowed because (.+)\Z")
 _CONNECTION: Final = re.compile(r"Connection from (\S+) port (\d+) on ")
 
+# vis(3) escapes OpenSSH's strnvis can write (octal first digit 0-3: one byte). `\s` and `\0` are in the
+# C-style set but never written here (a space is printable, a C string has no NUL); the `\M-x` / `\^x` forms
+# are not written with VIS_OCTAL. vis doubles every literal backslash, so decoding is unambiguous; anything
+# else after a backslash is left as written.
+_VIS_ESCAPE: Final = re.compile(rb"\\([0-3][0-7]{2}|[\\abfnrstv])")
+_VIS_CSTYLE: Final = {
+    b"\\": b"\\", b"a": b"\a", b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"s": b" ", b"t": b"\t",
+    b"v": b"\v",
+}  # fmt: skip
+
+
+def _unvis_one(m: re.Match[bytes]) -> bytes:
+    code = m.group(1)
+    return bytes((int(code, 8),)) if len(code) == 3 else _VIS_CSTYLE[code]
+
+
+def unvis(text: str) -> str:
+    """A name as OpenSSH logged it -> the name: vis escapes to bytes, the bytes read as UTF-8. Bytes that are
+    not UTF-8 (a Latin-1 file name) come out as `\\xNN`, as pii-guard reads undecodable bytes of any log line:
+    lone surrogates (surrogateescape) would be lossless but cannot be written to JSON or the store."""
+    if "\\" not in text:
+        return text
+    raw = _VIS_ESCAPE.sub(_unvis_one, text.encode("utf-8", "surrogateescape"))
+    return raw.decode("utf-8", "backslashreplace")
+
 
 class SftpOptions(BaseModel):
     """Layout and memory bounds."""
@@ -76,7 +115,9 @@ class SftpOptions(BaseModel):
         default="syslog", description="syslog file, or bare messages as written by `sshd -E <file>`"
     )
     max_sessions: int = Field(default=50_000, ge=1, description="sftp sessions remembered (oldest evicted)")
-    max_open_files: int = Field(default=100_000, ge=1, description="open files whose flags are remembered")
+    max_open_files: int = Field(
+        default=100_000, ge=1, description="open files remembered until their close (the oldest is reported early)"
+    )
 
 
 class _Session:
@@ -100,6 +141,10 @@ class _Line(NamedTuple):
     pid: int | None
 
 
+def _open_action(flags: str) -> str:
+    return WRITE if "WRITE" in flags else READ
+
+
 class _Request(NamedTuple):
     """A request waiting for the process's next line, which may be its `sent status`."""
 
@@ -111,6 +156,11 @@ class _Request(NamedTuple):
     flags: str | None  # set for an open
     user: str | None
     ip: str | None
+
+
+def _saved_open(pid: int | None, r: _Request) -> list[Any]:
+    """An open file as `snapshot` saves it: what reporting it without its close needs."""
+    return [pid, r.path, r.flags, r.at.offset, r.at.text, r.at.time_us, r.at.host, r.user, r.ip]
 
 
 @lru_cache(maxsize=4096)
@@ -141,12 +191,15 @@ class SftpParser(Parser):
         self._bare_time_us = int(context.reference_time * 1_000_000)
         self._bare = opts.layout == "bare"
         self._sessions: dict[int | None, _Session] = {}
-        self._open: dict[int | None, dict[str, str]] = {}  # pid → path → open flags
+        self._open: dict[int | None, dict[str, _Request]] = {}  # pid → path → its open, until the close
         self._open_count = 0
+        # pid → paths whose open was reported at eviction: their close, if it comes, is not reported again
+        self._reported: dict[int | None, set[str]] = {}
+        self._reported_count = 0
         self._waiting: dict[int | None, _Request] = {}
         self._connections: dict[int, tuple[str | None, int]] = {}  # sshd pid → client ip, port
         self.evicted_sessions = 0  # sessions forgotten to stay within max_sessions
-        self.evicted_open_files = 0
+        self.evicted_open_files = 0  # open files reported before their close to stay within max_open_files
 
     # -- the Parser interface -------------------------------------------------------------------------
 
@@ -172,12 +225,21 @@ class SftpParser(Parser):
         self._waiting.clear()
         return out
 
+    def finish(self) -> Sequence[Outcome]:
+        """End of input: what `flush` settles, then every file still open, whose close will not be read."""
+        out = list(self.flush())
+        for pid in list(self._open):
+            out.extend(self._report_open_files(pid))
+        return out
+
     def snapshot(self) -> Any:
-        """Sessions (who a sftp process works for), open files' flags and sshd connections: saved with the
-        checkpoint so transfers after a daemon restart still carry their user and client IP."""
+        """Sessions (who a sftp process works for), open files (their open line, flags, user and IP), opens
+        already reported at eviction, and sshd connections: saved with the checkpoint so transfers after a
+        daemon restart still carry their user and client IP, and an unclosed file is still reported once."""
         return {
             "sessions": [[pid, s.user, s.ip, s.verbose] for pid, s in self._sessions.items()],
-            "open": [[pid, path, flags] for pid, files in self._open.items() for path, flags in files.items()],
+            "open": [_saved_open(pid, r) for pid, files in self._open.items() for r in files.values()],
+            "reported": [[pid, path] for pid, paths in self._reported.items() for path in paths],
             "connections": [[pid, ip, port] for pid, (ip, port) in self._connections.items()],
         }
 
@@ -186,9 +248,16 @@ class SftpParser(Parser):
             session = _Session(user, ip)
             session.verbose = bool(verbose)
             self._sessions[pid] = session
-        for pid, path, flags in state.get("open", ()):
-            self._open.setdefault(pid, {})[path] = flags
+        for entry in state.get("open", ()):
+            if len(entry) != 9:  # [pid, path, flags] of an older version: no line to report it from
+                continue
+            pid, path, flags, offset, text, time_us, host, user, ip = entry
+            at = _Line(int(offset), text, int(time_us), host, pid)
+            opened = _Request(at, _open_action(flags), "open", path, None, flags, user, ip)
+            self._open.setdefault(pid, {})[path] = opened
             self._open_count += 1
+        for pid, path in state.get("reported", ()):
+            self._remember_reported(pid, path)
         for pid, ip, port in state.get("connections", ()):
             self._connections[int(pid)] = (ip, int(port))
 
@@ -213,87 +282,146 @@ class SftpParser(Parser):
         if word == "open":
             out.extend(self._on_open(at, message))
         elif word == "close":
-            out.extend(self._on_close(at, message))
+            out.extend(self._on_close(at, message, "close"))
+        elif word == "forced" and message.startswith("forced close "):  # the client went away mid-transfer
+            out.extend(self._on_close(at, message[7:], "forced close"))
         elif word in ("remove", "rmdir", "mkdir", "rename", "posix-rename", "symlink", "hardlink"):
             out.extend(self._on_path_request(at, word, message))
         elif word == "session":
-            self._on_session(at, message)
+            out.extend(self._on_session(at, message))
         elif word in _VERBOSE_WORDS:
             session = self._sessions.get(at.pid)
             if session is not None:
                 session.verbose = True
         return out
 
-    def _on_session(self, at: _Line, message: str) -> None:
+    def _on_session(self, at: _Line, message: str) -> Sequence[Outcome]:
+        """`session opened` / `session closed`: either way the process's earlier files will not be closed any
+        more (a reused pid is a new process), so those still open are reported now."""
         pid = at.pid
         if message.startswith("session closed"):
             self._sessions.pop(pid, None)
-            self._open_count -= len(self._open.pop(pid, {}))
-            return
+            return self._end_of_process(pid)
         m = _SESSION_OPENED.match(message)
         if m is None:
-            return
+            return NOTHING
+        out = self._end_of_process(pid)
         self._sessions.pop(pid, None)  # a reused pid starts over, at the end of the eviction order
-        self._sessions[pid] = _Session(m.group(1), _ip(m.group(2)))
+        self._sessions[pid] = _Session(unvis(m.group(1)), _ip(m.group(2)))
         if len(self._sessions) > self._opts.max_sessions:
-            oldest = next(iter(self._sessions))
-            del self._sessions[oldest]
-            self._open_count -= len(self._open.pop(oldest, {}))
+            del self._sessions[next(iter(self._sessions))]  # its open files stay: they carry user and IP
             self.evicted_sessions += 1
+        return out
+
+    def _end_of_process(self, pid: int | None) -> Sequence[Outcome]:
+        reported = self._reported.pop(pid, None)
+        if reported is not None:
+            self._reported_count -= len(reported)
+        return self._report_open_files(pid)
 
     def _on_open(self, at: _Line, message: str) -> Sequence[Outcome]:
         m = _OPEN.match(message)
         if m is None:
             return NOTHING
-        path, flags = m.group(1), m.group(2)
+        path, flags = unvis(m.group(1)), m.group(2)
+        request = self._request(at, _open_action(flags), "open", path, None, flags)
         files = self._open.setdefault(at.pid, {})
         if path not in files:
             self._open_count += 1
-        files[path] = flags
+        files[path] = request
+        reported = self._reported.get(at.pid)
+        if reported is not None and path in reported:  # a new handle: its close is to be reported
+            self._forget_reported(at.pid, path)
+        out = list(self._wait(request))
         if self._open_count > self._opts.max_open_files:
-            oldest = next(iter(self._open))
-            self._open_count -= len(self._open.pop(oldest))
-            self.evicted_open_files += 1
-        action = WRITE if "WRITE" in flags else READ
-        return self._wait(self._request(at, action, "open", path, None, flags))
+            out.extend(self._evict_open_file())
+        return out
 
-    def _on_close(self, at: _Line, message: str) -> Sequence[Outcome]:
+    def _on_close(self, at: _Line, message: str, command: str) -> Sequence[Outcome]:
         m = _CLOSE.match(message)
         if m is None:
             return NOTHING
-        path, read, written = m.group(1), int(m.group(2)), int(m.group(3))
-        files = self._open.get(at.pid)
-        flags = None
-        if files is not None:
-            flags = files.pop(path, None)
-            if flags is not None:
-                self._open_count -= 1
-            if not files:
-                del self._open[at.pid]
+        path, read, written = unvis(m.group(1)), int(m.group(2)), int(m.group(3))
+        reported = self._reported.get(at.pid)
+        if reported is not None and path in reported:  # reported at its open's eviction
+            self._forget_reported(at.pid, path)
+            return NOTHING
+        opened = self._pop_open(at.pid, path)
+        flags = opened.flags if opened is not None else None
         if written > 0:
             action, size = WRITE, written
         elif read > 0:
             action, size = READ, read
         else:
             action, size = (WRITE if flags is not None and "READ" not in flags else READ), 0
-        request = self._request(at, action, "close", path, None, flags)
+        request = self._request(at, action, command, path, None, flags)
         return (self._event(request, SUCCESS, None, size),)
+
+    # -- open files without a close -------------------------------------------------------------------
+
+    def _pop_open(self, pid: int | None, path: str) -> _Request | None:
+        files = self._open.get(pid)
+        if files is None:
+            return None
+        opened = files.pop(path, None)
+        if opened is not None:
+            self._open_count -= 1
+        if not files:
+            del self._open[pid]
+        return opened
+
+    def _report_open_files(self, pid: int | None) -> Sequence[Outcome]:
+        """The files a process still has open when it is gone: each an access of unknown volume."""
+        files = self._open.pop(pid, None)
+        if not files:
+            return NOTHING
+        self._open_count -= len(files)
+        return [self._event(opened, SUCCESS, None, None) for opened in files.values()]
+
+    def _evict_open_file(self) -> Sequence[Outcome]:
+        """Forget the oldest open file (of the process that opened files first) to stay within
+        max_open_files: it is reported now, and its close, should it still come, is dropped. A file opened
+        by the line just read is not: its next line still decides whether the open failed."""
+        pid = next(iter(self._open))
+        path, opened = next(iter(self._open[pid].items()))
+        self._pop_open(pid, path)
+        self.evicted_open_files += 1
+        if self._waiting.get(pid) is opened:
+            return NOTHING
+        self._remember_reported(pid, path)
+        return (self._event(opened, SUCCESS, None, None),)
+
+    def _remember_reported(self, pid: int | None, path: str) -> None:
+        paths = self._reported.setdefault(pid, set())
+        if path not in paths:
+            paths.add(path)
+            self._reported_count += 1
+        while self._reported_count > self._opts.max_open_files:
+            self._reported_count -= len(self._reported.pop(next(iter(self._reported))))
+
+    def _forget_reported(self, pid: int | None, path: str) -> None:
+        paths = self._reported[pid]
+        paths.discard(path)
+        self._reported_count -= 1
+        if not paths:
+            del self._reported[pid]
 
     def _on_path_request(self, at: _Line, word: str, message: str) -> Sequence[Outcome]:
         if word in ("remove", "rmdir", "mkdir"):
             m = _ONE_PATH.match(message)
             if m is None:
                 return NOTHING
-            path, target = m.group(1), None
+            path, target = unvis(m.group(1)), None
             action = CREATE if word == "mkdir" else DELETE
         else:
             m = _TWO_PATHS.match(message)
             if m is None:
                 return NOTHING
+            old, new = unvis(m.group(1)), unvis(m.group(2))
             if word in ("symlink", "hardlink"):  # the new name is what appears
-                path, target, action = m.group(2), m.group(1), CREATE
+                path, target, action = new, old, CREATE
             else:
-                path, target, action = m.group(1), m.group(2), RENAME
+                path, target, action = old, new, RENAME
         return self._wait(self._request(at, action, word, path, target, None))
 
     def _request(
@@ -320,8 +448,8 @@ class SftpParser(Parser):
             return (self._event(request, SUCCESS, None, None),)
         if request.flags is not None:
             files = self._open.get(request.at.pid)
-            if files is not None and files.pop(request.path, None) is not None:
-                self._open_count -= 1
+            if files is not None and files.get(request.path) is request:
+                self._pop_open(request.at.pid, request.path)
             return (self._event(request, FAILURE, error, None),)
         session = self._sessions.get(request.at.pid)
         outcome = FAILURE if session is not None and session.verbose else UNKNOWN
@@ -411,7 +539,7 @@ class SftpParser(Parser):
             dataset=self.dataset,
             action=LOGIN,
             outcome=outcome,
-            user=user or None,
+            user=unvis(user) or None,
             source_ip=None if ip is None else _ip(ip),
             source_port=None if port is None else int(port),
             host=at.host,
