@@ -322,7 +322,7 @@ class SftpParser(Parser):
     def _on_open(self, at: _Line, message: str) -> Sequence[Outcome]:
         m = _OPEN.match(message)
         if m is None:
-            return NOTHING
+            return self._not_understood(at, "open")
         path, flags = unvis(m.group(1)), m.group(2)
         request = self._request(at, _open_action(flags), "open", path, None, flags)
         files = self._open.setdefault(at.pid, {})
@@ -340,7 +340,7 @@ class SftpParser(Parser):
     def _on_close(self, at: _Line, message: str, command: str) -> Sequence[Outcome]:
         m = _CLOSE.match(message)
         if m is None:
-            return NOTHING
+            return self._not_understood(at, command)
         path, read, written = unvis(m.group(1)), int(m.group(2)), int(m.group(3))
         reported = self._reported.get(at.pid)
         if reported is not None and path in reported:  # reported at its open's eviction
@@ -410,19 +410,30 @@ class SftpParser(Parser):
         if word in ("remove", "rmdir", "mkdir"):
             m = _ONE_PATH.match(message)
             if m is None:
-                return NOTHING
+                return self._not_understood(at, word)
             path, target = unvis(m.group(1)), None
             action = CREATE if word == "mkdir" else DELETE
         else:
             m = _TWO_PATHS.match(message)
             if m is None:
-                return NOTHING
+                return self._not_understood(at, word)
             old, new = unvis(m.group(1)), unvis(m.group(2))
             if word in ("symlink", "hardlink"):  # the new name is what appears
                 path, target, action = new, old, CREATE
             else:
                 path, target, action = old, new, RENAME
         return self._wait(self._request(at, action, word, path, target, None))
+
+    @staticmethod
+    def _not_understood(at: _Line, word: str) -> Sequence[Outcome]:
+        """A file request whose message lacks its closing quote or its numbers: OpenSSH cuts a log message
+        at about 500 characters, and every escaped byte of a name takes four (120 `é` are enough). Kept as a
+        failure, since the access happened but its name and volume are lost."""
+        reason = (
+            f"sftp-server {word!r} message cut short or not understood (OpenSSH truncates messages of about "
+            "500 characters: a long or heavily escaped file name)"
+        )
+        return (ParseFailure(at.offset, reason, at.text),)
 
     def _request(
         self, at: _Line, action: str, command: str, path: str, target: str | None, flags: str | None
