@@ -152,8 +152,9 @@ def ecs_document(item: AccessEvent | EnrichedEvent) -> dict[str, Any]:
         if item.zone is not None:
             pii["zone"] = item.zone
             doc.setdefault("source", {})["zone"] = item.zone
-    if pii:
-        doc["pii"] = pii
+    if pii:  # beside the parser's own pii.* fields (pii.claimed_user, pii.forwarded_for ...), not over them
+        existing = doc.get("pii")
+        doc["pii"] = {**existing, **pii} if isinstance(existing, dict) else pii
     return doc
 
 

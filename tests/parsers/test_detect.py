@@ -30,7 +30,9 @@ from tests.goldens import Case, all_cases
 
 ROOT = Path(__file__).parents[2]
 SAMPLES = ROOT / "tests" / "samples"
-CASES = all_cases()
+# Samples in a web server's own LogFormat / log_format are left out: that format is the server's config, which
+# no guess can make up (`parse --format apache --set log_format=...`).
+CASES = [c for c in all_cases() if "log_format" not in c.options]
 
 # The confidence each sample is recognised with, at least: a sample with a broken record on purpose, or
 # with lines of other programs, loses some; plain JSON lines of an application (jsonl) are only ever "some JSON".
@@ -38,6 +40,8 @@ LOWER_CONFIDENCE = {
     "jsonl/crm-audit.log": 0.15,
     "percona-audit/json-sessions.log": 0.6,
     "s3-access/handwritten-objects.log": 0.75,
+    "apache/apache-combined-escaping.log": 0.8,  # 2 of 15 user fields hold a space: not the combined signature
+    "sftp/internal-sftp-long-name-truncated.log": 0.4,  # half its lines are cut short: failures by design
 }
 
 

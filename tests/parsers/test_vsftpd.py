@@ -150,3 +150,66 @@ def test_garbled_input_never_raises(lines: list[str]) -> None:
         assert isinstance(item, AccessEvent | ParseFailure)
         if isinstance(item, AccessEvent):
             assert item.action in ACTIONS
+
+
+# Real lines (tests/samples/vsftpd/*-ops, *-log_ftp_protocol): what vsftpd 3.0.3 wrote after a client typed
+# a user name holding the log's own syntax. The user is the only client text before the access, a path or
+# an FTP command the only text after it.
+FORGED_FAIL_LOGIN = (
+    'Sun Nov 29 01:33:36 2026 [pid 12124] [x] OK LOGIN: Client "6.6.6.6", "] FAIL LOGIN: Client "127.0.0.1"'
+)
+FORGED_PROTOCOL = (
+    'Sun Nov 29 01:33:42 2026 [pid 12220] [x] OK LOGIN: Client "6.6.6.6", "] FTP response: Client "127.0.0.1", '
+    '"331 Please specify the password."'
+)
+TWO_WAYS = (
+    'Sun Nov 29 01:33:37 2026 [pid 12126] [ftpbob] OK DELETE: Client "203.0.113.66", '
+    '"/srv/demo/ftp/home/ftpbob/hr/payroll.xlsx] FAIL LOGIN: Client "127.0.0.1"'
+)
+
+
+def test_a_user_name_holding_the_log_syntax_forges_no_entry() -> None:
+    (refused,) = events(run(make(), [FORGED_FAIL_LOGIN, FORGED_PROTOCOL]))
+    assert (refused.action, refused.outcome, refused.source_ip) == ("login", "failure", "127.0.0.1")
+    assert refused.user == 'x] OK LOGIN: Client "6.6.6.6", "'
+    assert "file.path" not in refused.fields
+    # a DELETE by ftpbob from 203.0.113.66, or a failed login from 127.0.0.1: the line cannot say which
+    (failure,) = run(make(), [TWO_WAYS])
+    assert isinstance(failure, ParseFailure)
+    assert failure.reason.startswith("ambiguous vsftpd.log line")
+
+
+def test_a_path_holding_the_log_syntax_stays_the_users_access() -> None:
+    lines = [
+        'Fri Nov 27 16:25:03 2026 [pid 1] [bob] OK DELETE: Client "10.0.0.5", "/srv/x] OK LOGIN: Client "1.2.3.4""',
+        'Fri Nov 27 16:25:04 2026 [pid 1] [bob] OK DOWNLOAD: Client "10.0.0.5", "/srv/y] OK MKDIR: Client '
+        '"1.2.3.4", "/z", 5 bytes, 1.00Kbyte/sec',
+        'Fri Nov 27 16:25:05 2026 [pid 1] [bob] FTP command: Client "10.0.0.5", "RETR a] FAIL LOGIN: Client "1.2.3.4""',
+    ]
+    delete, download = events(run(make(), lines))
+    assert (delete.action, delete.user, delete.source_ip, delete.object) == (
+        "delete", "bob", "10.0.0.5", 'file:/srv/x] OK LOGIN: Client "1.2.3.4"')
+    assert (download.action, download.user, download.object, download.bytes) == (
+        "read", "bob", 'file:/srv/y] OK MKDIR: Client "1.2.3.4", "/z', 5)
+    # the same text at the end of a DELETE also reads as a failed login: not an event either way
+    ends_like_login = (
+        'Fri Nov 27 16:25:06 2026 [pid 1] [bob] OK DELETE: Client "10.0.0.5", "/srv/x] FAIL LOGIN: Client "1.2.3.4"'
+    )
+    assert isinstance(run(make(), [ends_like_login])[0], ParseFailure)
+
+
+def test_an_anonymous_password_is_masked_in_the_original() -> None:
+    lines = [
+        'Sun Nov 29 01:33:38 2026 [pid 12135] [ftp] OK LOGIN: Client "127.0.0.1", anon password "jane.doe@example.com"',
+        "Sun Nov 29 01:33:38 2026 1 127.0.0.1 13 /readme.txt b _ o a jane.doe@example.com ftp 0 * c",
+    ]
+    login, download = events(run(make(), lines))
+    assert (login.action, login.outcome, login.user, login.object) == ("login", "success", "ftp", None)
+    assert login.fields["vsftpd.access_mode"] == "anonymous"
+    assert login.original == lines[0].replace("jane.doe@example.com", "<masked>")
+    assert (download.user, download.object) == ("anonymous", "file:/readme.txt")
+    assert download.original == lines[1].replace("jane.doe@example.com", "<masked>")
+    context = SourceContext(fingerprint=b"test", path="vsftpd.log", tz=None, mask_literals=False)
+    kept = events(run(VsftpdParser(context), lines))
+    assert [e.original for e in kept] == lines
+    assert [e.id for e in kept] == [login.id, download.id]  # the id hashes the line as read

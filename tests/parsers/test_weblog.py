@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from pii_guard.model import AccessEvent
+from pii_guard.model import AccessEvent, ecs_document
 from pii_guard.parsers.base import ParseFailure, SourceContext
 from pii_guard.parsers.weblog import (
     ApacheOptions,
@@ -288,3 +288,63 @@ def test_unusual_protocol_and_bytes() -> None:
     ap = apache('1.2.3.4 - - [27/Nov/2026:16:24:33 +0000] "GET / HTTP/3" 304 - "-" "-"',
                 log_format='%h %l %u %t \\"%r\\" %>s %b \\"%{Referer}i\\" \\"%{User-Agent}i\\"')  # fmt: skip
     assert (ap.fields["http.version"], ap.bytes) == ("3", 0)
+
+
+# Real lines of Apache 2.4.71 (tests/samples/apache/): %u and %U are escaped (\" \\ \xhh) but keep spaces.
+SPLIT = r'%a %l %u %t \"%m %U%q %H\" %>s %B %D %T \"%{X-Forwarded-For}i\" \"%{User-Agent}i\"'
+
+
+def test_apache_user_names_with_spaces_escapes_and_brackets() -> None:
+    spaced = apache('127.0.0.1 - bob smith [29/Nov/2026:00:37:20 +0000] "GET /exports/payroll%202024%20caf%C3%A9.csv '
+                    'HTTP/1.1" 200 305 "-" "-"')  # fmt: skip
+    assert (spaced.user, spaced.object, spaced.bytes) == ("bob smith", "url:/exports/payroll 2024 café.csv", 305)
+    utf8 = apache('127.0.0.1 - j\\xc3\\xbcrgen [29/Nov/2026:00:37:20 +0000] "GET /exports/customers.csv HTTP/1.1" '
+                  '200 274 "-" "-"')  # fmt: skip
+    assert utf8.user == "jürgen"
+    claimed = apache('127.0.0.1 - ev\\"il\\\\ [x] \\"GET /forged HTTP/1.1\\" 200 [29/Nov/2026:00:37:20 +0000] '
+                     '"GET /exports/customers.csv HTTP/1.1" 401 626 "-" "-"')  # fmt: skip
+    assert (claimed.user, claimed.fields["pii.claimed_user"]) == (None, 'ev"il\\ [x] "GET /forged HTTP/1.1" 200')
+    assert (claimed.object, claimed.fields["http.response.status_code"]) == ("url:/exports/customers.csv", 401)
+    assert claimed.time_us == int(datetime(2026, 11, 29, 0, 37, 20, tzinfo=UTC).timestamp()) * 1_000_000
+    bracket = apache('1.2.3.4 - a [b [27/Nov/2026:16:24:33 +0000] "GET / HTTP/1.1" 200 1 "-" "-"')
+    assert (bracket.user, bracket.time_us) == ("a [b", T0)
+    quoted = apache('1.2.3.4 "bob smith" "GET / HTTP/1.1" 200 [27/Nov/2026:16:24:33 +0000]',
+                    log_format=r'%a \"%u\" \"%r\" %>s %t')  # fmt: skip
+    assert quoted.user == "bob smith"
+
+
+def test_apache_split_request_decoded_path_escapes_and_dashes() -> None:
+    spaced = apache('127.0.0.1 - bob smith [29/Nov/2026:00:37:20 +0000] "GET /exports/payroll 2024 caf\\xc3\\xa9.csv '
+                    'HTTP/1.1" 200 100 91 0 "-" "-"', log_format=SPLIT)  # fmt: skip
+    assert (spaced.user, spaced.object, spaced.bytes) == ("bob smith", "url:/exports/payroll 2024 café.csv", 100)
+    assert (spaced.fields["url.path"], spaced.fields["http.version"]) == ("/exports/payroll 2024 café.csv", "1.1")
+    escaped = apache('127.0.0.1 - - [29/Nov/2026:00:37:20 +0000] "GET /caf\\xc3\\xa9/\\"q\\"?a=\\"b\\"\\\\c HTTP/1.1" '
+                     '404 236 29 0 "-" "a\\"b\\\\c\\xc3\\xa9"', log_format=SPLIT)  # fmt: skip
+    assert (escaped.object, escaped.fields["url.original"]) == ('url:/café/"q"', '/café/"q"?a=<masked>')
+    assert escaped.fields["user_agent.original"] == 'a"b\\cé'
+    assert '"b"' not in escaped.original
+    unreadable = apache('127.0.0.1 - - [29/Nov/2026:00:37:20 +0000] "- - HTTP/1.0" 400 266 82 0 "-" "-"',
+                        log_format=SPLIT)  # fmt: skip
+    assert (unreadable.action, unreadable.object, unreadable.command) == ("other", None, None)
+    assert "url.path" not in unreadable.fields
+    assert "http.request.method" not in unreadable.fields
+
+
+def test_apache_time_units_may_say_begin_or_end() -> None:
+    fmt = r'%{end:msec}t %a \"%u\" \"%r\" %>s %b %{ms}T \"%{X-Forwarded-For}i\" %q'
+    ev = apache('1795912640392 127.0.0.1 "alice" "GET /exports/customers.csv?email=jane.doe@example.com&page=2 '
+                'HTTP/1.1" 200 70 3 "203.0.113.9, 10.0.0.1" ?email=jane.doe@example.com&page=2',
+                log_format=fmt)  # fmt: skip
+    assert ev.time_us == 1795912640392_000
+    assert (ev.user, ev.bytes, ev.fields["event.duration"]) == ("alice", 70, 3_000_000)
+    assert "jane" not in ev.original
+    begin = apache('1795912640 1.2.3.4 "-" "GET / HTTP/1.1" 200 - 0 "-" ',
+                   log_format=fmt.replace("end:msec", "begin:sec"))  # fmt: skip
+    assert (begin.time_us, begin.bytes) == (1795912640_000_000, 0)
+
+
+def test_the_ecs_document_keeps_the_parsers_own_pii_fields() -> None:
+    ev = apache('127.0.0.1 - alice [29/Nov/2026:00:37:20 +0000] "GET /exports/customers.csv HTTP/1.1" 401 626 "-" "-"')
+    doc = ecs_document(ev)
+    assert doc["pii"] == {"claimed_user": "alice", "object": "url:/exports/customers.csv", "bytes": 626,
+                          "command": "GET"}  # fmt: skip

@@ -6,14 +6,24 @@ Three layouts, decided per line (`layout: auto`):
   `_` (`payroll 2024.xlsx` → `payroll_2024.xlsx`) and unprintable bytes as `?`, so `pii.object` may differ from
   the real path (data-map globs with `*` still match); the name is split from the right, so a server that
   keeps spaces is read right too. Direction o → read, i → write, d (ProFTPD) → delete; completion `i` →
-  outcome failure with error "incomplete". Anonymous sessions (access mode a) log the e-mail given as a
-  password in the user field: the user is `anonymous`.
+  outcome failure with error "incomplete" (a failed download, or one the client cut short: the bytes sent).
+  Anonymous sessions (access mode a) log the e-mail given as a password in the user field: the user is
+  `anonymous`, and the e-mail is masked in `event.original`.
 - **vsftpd.log** (vsftpd's own format, Debian's default): `... [pid 17816] [ftpalice] OK DOWNLOAD: Client
-  "127.0.0.1", "/srv/payroll 2024.xlsx", 150000 bytes, 486659.05Kbyte/sec`. Real path names (quotes
-  unescaped: the path runs to the line's last quote), logins (`OK LOGIN` / `FAIL LOGIN`), DOWNLOAD → read,
-  UPLOAD → write, MKDIR → create, RMDIR/DELETE → delete, RENAME (`"old new"`, split at ` /` when both are
-  absolute) → rename, CHMOD → permission. `CONNECT`, `FTP command`/`FTP response` (log_ftp_protocol) and
-  `DEBUG` lines are not accesses. A transfer line without `N bytes` moved nothing (vsftpd omits a zero).
+  "127.0.0.1", "/srv/payroll 2024.xlsx", 150000 bytes, 486659.05Kbyte/sec`. Path names keep their spaces
+  (quotes unescaped: the path runs to the line's last quote), but vsftpd 3.0.3 writes every byte outside
+  printable ASCII as `?` here too (`café` → `caf??`). Logins (`OK LOGIN` / `FAIL LOGIN`; an anonymous one
+  adds `anon password "<e-mail>"`, masked in `event.original`; its user is vsftpd's `ftp_username`, `ftp`,
+  and its paths are inside `anon_root`), DOWNLOAD → read, UPLOAD → write, MKDIR → create, RMDIR/DELETE →
+  delete, RENAME (`"old new"`, split at ` /` when both are absolute) → rename, CHMOD → permission.
+  `CONNECT`, `FTP command`/`FTP response` (log_ftp_protocol) and `DEBUG` lines are not accesses. A transfer
+  line without `N bytes` moved nothing (vsftpd omits a zero).
+  **Forged entries.** The user in brackets is whatever the client typed at USER, written as it came (spaces,
+  quotes, `]`), and a path is any name: `USER x] OK LOGIN: Client "6.6.6.6", "` makes the FAIL LOGIN line
+  start like an OK LOGIN from 6.6.6.6. So a line is read at every `] ` that could end the user, keeping the
+  readings whose rest fits vsftpd's exact grammar (a plain client address; absolute paths; an anonymous
+  password without spaces; a transfer ending in its rate). A real line has one reading; one with several,
+  any of them an access, is a ParseFailure ("ambiguous"), never a guess.
 - **syslog** (`syslog_enable=YES`): the vsftpd.log message after a syslog header with tag `vsftpd`.
 
 Both file layouts stamp **server local time without a zone** (even with `use_localtime=NO`): the source's
@@ -41,18 +51,28 @@ _CTIME: Final = re.compile(r"[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d 
 _XFERLOG: Final = re.compile(
     r" (\d{1,19}) (\S+) (\d{1,19}) (.+) ([ab]) (\S) ([oid]) ([rag]) (\S*) (\S+) (\d) (\S+) ([ci])\Z", re.S
 )
-_VSFTPD: Final = re.compile(
-    r"\s*(?:\[pid (\d{1,19})\] )?(?:\[(.*?)\] )?(?:(OK|FAIL) )?([A-Z][A-Za-z ]*?): Client \"([^\"]*)\"(.*)\Z", re.S
-)
-_DETAILS: Final = re.compile(
-    r'(?:, anon password "(.*?)")?(?:, "(.*)")?(?:, (\d{1,19}) bytes)?(?:, [^,]*Kbyte/sec)?\Z', re.S
-)
+_PID: Final = re.compile(r"\s*\[pid (\d{1,19})\] ")
+# What follows the user: `OK DOWNLOAD: Client "127.0.0.1"` or `CONNECT: Client "::ffff:10.0.0.1"`. The client
+# is the socket's peer as vsftpd printed it: no quote and no space, whoever sent what.
+_MARKER: Final = re.compile(r'(?:(OK|FAIL) )?([A-Z][A-Za-z ]*?): Client "([^"\s]+)"')
+_PATH_ONLY: Final = re.compile(r', "(/.*)"\Z', re.S)
+_TRANSFER: Final = re.compile(r', "(/.*)"(?:, (\d{1,19}) bytes)?, [^,"]*Kbyte/sec\Z', re.S)
+# What each kind of line carries after the client, exactly (vsftpd 3.0.3 logging.c): logged paths are always
+# absolute (vsftpd puts the working directory before a relative name), an anonymous password never holds a
+# space (vsftpd writes `_`), a transfer ends with its rate.
+_DETAILS: Final = {
+    "LOGIN": re.compile(r'(?:, anon password "(\S*)")?\Z'),
+    "DOWNLOAD": _TRANSFER, "UPLOAD": _TRANSFER,
+    "MKDIR": _PATH_ONLY, "RMDIR": _PATH_ONLY, "DELETE": _PATH_ONLY, "RENAME": _PATH_ONLY, "CHMOD": _PATH_ONLY,
+}  # fmt: skip
+_NOT_ACCESS: Final = re.compile(r'(?:, "(.*)")?\Z', re.S)  # CONNECT, FTP command/response, DEBUG
 _ACTIONS: Final = {
     "DOWNLOAD": READ, "UPLOAD": WRITE, "MKDIR": CREATE, "RMDIR": DELETE, "DELETE": DELETE, "RENAME": RENAME,
     "CHMOD": PERMISSION, "LOGIN": LOGIN,
 }  # fmt: skip
 _DIRECTIONS: Final = {"o": READ, "i": WRITE, "d": DELETE}
 _TRANSFERS: Final = frozenset({"DOWNLOAD", "UPLOAD"})
+_MASK: Final = "<masked>"
 
 
 class VsftpdOptions(BaseModel):
@@ -127,37 +147,51 @@ class VsftpdParser(Parser):
         ip = ip_or_none(host)
         if ip is None:
             fields["source.domain"] = host
+        original = line
+        if mode == "a" and username and self.context.mask_literals:  # the anonymous "password": an e-mail
+            start, end = m.span(9)
+            base = len(line) - len(rest)
+            original = line[: base + start] + _MASK + line[base + end :]
         return (
             self._event(
-                offset, line, time_us, _DIRECTIONS[direction], SUCCESS if ok else FAILURE,
+                offset, original, time_us, _DIRECTIONS[direction], SUCCESS if ok else FAILURE,
                 "anonymous" if mode == "a" else (username or None), ip, "file:" + path, int(size),
                 {"o": "RETR", "i": "STOR", "d": "DELE"}[direction], None if ok else "incomplete", None, fields,
+                line,
             ),
         )  # fmt: skip
 
     def _vsftpd(self, offset: int, line: str, time_us: int, rest: str, host: str | None,
                 syslog_pid: int | None = None) -> Sequence[Outcome]:
-        m = _VSFTPD.match(rest)
-        if m is None:
+        pid_match = _PID.match(rest)
+        text = rest[pid_match.end() :] if pid_match else rest.lstrip()
+        found = self._readings(text)
+        if not found:
             return (ParseFailure(offset, "not a vsftpd.log line ('[pid N] [user] OK|FAIL WHAT: Client ...')", line),)
-        pid, user, result, what, client, details = m.groups()
-        action = _ACTIONS.get(what)
-        if action is None:
+        if all(what not in _ACTIONS for _, _, what, _, _ in found):
             return NOTHING  # CONNECT, FTP command, FTP response, DEBUG
-        d = _DETAILS.match(details)
-        if d is None:
-            return (ParseFailure(offset, f"unexpected {what} details", line),)
-        _anon, target, size = d.groups()
+        if len(found) > 1:
+            return (ParseFailure(offset, "ambiguous vsftpd.log line: a user or file name holds the log's own "
+                                 "'] OK|FAIL WHAT: Client \"...\"' (a forged entry?)", line),)  # fmt: skip
+        user, result, what, client, d = found[0]
+        action = _ACTIONS[what]
+        target = d.group(1)
         ok = result != "FAIL"
         fields: dict[str, Any] = {"vsftpd.layout": "vsftpd" if host is None else "syslog"}
-        pid_value = int(pid) if pid else syslog_pid
+        pid_value = int(pid_match.group(1)) if pid_match else syslog_pid
         if pid_value is not None:
             fields["process.pid"] = pid_value
         ip = ip_or_none(client)
-        if ip is None and client:
+        if ip is None:
             fields["source.domain"] = client
         obj = None
-        if target is not None:
+        original = line
+        if what == "LOGIN":
+            if target is not None:  # an anonymous login: the "password" is, by convention, an e-mail address
+                fields["vsftpd.access_mode"] = "anonymous"
+                if target and self.context.mask_literals:
+                    original = line[: len(line) - len(target) - 1] + _MASK + '"'
+        else:
             path = target
             if what == "RENAME":
                 path, new = self._split_rename(target)
@@ -171,11 +205,40 @@ class VsftpdParser(Parser):
                     fields["file.mode"] = mode
             fields["file.path"] = path
             obj = "file:" + path
+        size = d.group(2) if what in _TRANSFERS else None
         nbytes = int(size) if size else (0 if what in _TRANSFERS else None)
         return (
-            self._event(offset, line, time_us, action, SUCCESS if ok else FAILURE, user or None, ip, obj, nbytes,
-                        what, None, host, fields),
-        )
+            self._event(offset, original, time_us, action, SUCCESS if ok else FAILURE, user or None, ip, obj,
+                        nbytes, what, None, host, fields, line),
+        )  # fmt: skip
+
+    @staticmethod
+    def _readings(text: str) -> list[tuple[str | None, str | None, str, str, re.Match[str]]]:
+        """Every way to read `[user] OK|FAIL WHAT: Client "ip"<details>` that fits vsftpd's grammar: (user,
+        OK/FAIL, WHAT, client, details match). The user is what the client typed at USER (so a failed login can
+        carry any text) and a path is any name: the split between them is tried at each `] `, and a real
+        line has exactly one reading."""
+        starts: list[tuple[str | None, int]] = []
+        if text.startswith("["):
+            cut = text.find("] ", 1)
+            while cut >= 0:
+                starts.append((text[1:cut], cut + 2))
+                cut = text.find("] ", cut + 1)
+        else:
+            starts.append((None, 0))
+        found = []
+        for user, start in starts:
+            m = _MARKER.match(text, start)
+            if m is None:
+                continue
+            result, what, client = m.groups()
+            grammar = _DETAILS.get(what) if result is not None else None
+            if grammar is None and what in _ACTIONS:
+                continue  # OK/FAIL without an access, or an access without OK/FAIL: not vsftpd's
+            d = (grammar or _NOT_ACCESS).match(text, m.end())
+            if d is not None:
+                found.append((user, result, what, client, d))
+        return found
 
     @staticmethod
     def _split_rename(text: str) -> tuple[str, str | None]:
@@ -206,9 +269,11 @@ class VsftpdParser(Parser):
         error: str | None,
         host: str | None,
         fields: dict[str, Any],
+        raw: str | None = None,
     ) -> AccessEvent:
+        """`line` is event.original (masked); `raw`, when it differs, the line as read (the id's input)."""
         return AccessEvent(
-            id=self.ids.make(offset, line),
+            id=self.ids.make(offset, line if raw is None else raw),
             time_us=time_us,
             dataset=self.dataset,
             action=action,

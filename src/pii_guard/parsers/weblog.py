@@ -11,7 +11,11 @@ Quirks that shape the code (shared/samples/FORMATS.md §6):
 - `$remote_user` / `%u` is whatever the client claimed, even when the password was wrong (401): only a
   non-401 response makes it `user.name`; a 401's claimed name goes to `pii.claimed_user`. On locations without
   authentication nginx still logs the name from any `Authorization` header, so it is a claim there too.
-- Apache drops the protocol of a malformed request line (two tokens); nginx logs the garbage as sent.
+- Apache drops the protocol of a malformed request line (two tokens); nginx logs the garbage as sent. With
+  `%m %U%q %H` instead of `%r`, Apache writes `- - HTTP/1.0` for a request line it could not read.
+- Apache escapes `%u`, `%U` and `%q` but not their spaces: a user from Basic auth or LDAP ("bob smith", or any
+  name a 401 was claimed with) and `%U`, the *decoded* path (`/payroll 2024 caf\\xc3\\xa9.csv`), may hold
+  spaces, so Apache's user and path patterns allow them and the path and query are unescaped.
 - URLs carry personal data (emails, names in search queries): query-string values are masked in `url.*`,
   `http.request.referrer` and `event.original` alike, keys kept (`?q=<masked>`). Cookies and Authorization
   headers, when a custom format logs them, are masked whole.
@@ -61,10 +65,11 @@ _NGINX_ROLES: Final = {
     "http_cookie": "secret", "http_authorization": "secret", "request_body": "secret",
 }  # fmt: skip
 _APACHE_ROLES: Final = {
-    "h": "addr", "a": "addr", "u": "user", "r": "request", "s": "status", "b": "bytes", "B": "bytes",
-    "O": "bytes", "m": "method", "U": "path", "q": "apache_query", "H": "protocol", "v": "host", "V": "host",
-    "D": "duration_us", "T": "duration_s",
+    "h": "addr", "a": "addr", "u": "apache_user", "r": "request", "s": "status", "b": "bytes", "B": "bytes",
+    "O": "bytes", "m": "method", "U": "apache_path", "q": "apache_query", "H": "apache_protocol", "v": "host",
+    "V": "host", "D": "duration_us", "T": "duration_s",
 }  # fmt: skip
+# `apache_*` roles fill the slot after the prefix, with Apache's patterns: spaces in %u and %U, escapes in %q.
 _APACHE_HEADERS: Final = {
     "referer": "referer", "user-agent": "agent", "x-forwarded-for": "xff", "host": "host",
     "cookie": "secret", "authorization": "secret", "proxy-authorization": "secret",
@@ -74,13 +79,13 @@ _TIME_ROLES: Final = frozenset({"time_local", "time_iso", "time_msec", "time_sec
 # Roles with a pattern of their own; the others take "anything up to the next literal character".
 _ROLE_PATTERNS: Final = {
     "status": r"\d{3}|-", "bytes": r"\d+|-", "time_msec": r"\d+(?:\.\d+)?", "time_sec": r"\d+",
-    "time_ms": r"\d+", "time_usec": r"\d+", "apache_query": r'[^ "]*',
+    "time_ms": r"\d+", "time_usec": r"\d+", "apache_query": r'(?:[^ "\\]|\\.)*', "apache_protocol": r'[^ "]*',
     "time_local": r"\d\d?/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}",
 }  # fmt: skip
 _MASKED_ROLES: Final = {"request": "url", "uri": "url", "referer": "url", "query": "query",
                         "apache_query": "query", "secret": "secret"}  # fmt: skip
 _NGINX_QUOTED: Final = r'[^"]*'
-_SPACED_ROLES: Final = frozenset({"request", "referer", "agent"})
+_SPACED_ROLES: Final = frozenset({"request", "referer", "agent", "apache_user", "apache_path"})
 _REQUEST_PARTS: Final = ("method", "path", "query", "protocol")
 _REQUEST_LINE: Final = r'([A-Z]+) ([^ ?"\\]*)(?:\?([^ "\\]*))? (HTTP/[0-9.]+)'
 _ESCAPED_QUOTED: Final = r'[^"\\]*(?:\\.[^"\\]*)*'
@@ -104,6 +109,7 @@ class Layout(NamedTuple):
     duration_ns: int  # nanoseconds per unit of the duration field
     masked: tuple[tuple[int, str], ...]  # (group index, "url" | "query" | "secret")
     has_extras: bool  # port, X-Forwarded-For, host or duration: read outside the hot path
+    escaped_parts: bool  # Apache's %m/%U/%q captured by themselves: escaped, `-` when absent
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -143,8 +149,10 @@ def _apache_items(fmt: str) -> list[_Item]:
         elif letter == "t":
             if arg is None:  # %t prints its own brackets
                 items += [("lit", "["), ("time_local", "%t"), ("lit", "]")]
-            else:
-                items.append((_APACHE_TIME_ARGS.get(arg, "opaque"), m.group(0)))
+            else:  # %{sec}t ...; `begin:` / `end:` say when (the request's start, the default, or its end)
+                when, colon, unit = arg.partition(":")
+                unit = unit if colon and when in ("begin", "end") else arg
+                items.append((_APACHE_TIME_ARGS.get(unit, "opaque"), m.group(0)))
         elif letter == "i" and arg is not None:
             items.append((_APACHE_HEADERS.get(arg.lower(), "opaque"), m.group(0)))
         elif letter == "C":
@@ -165,12 +173,16 @@ def _pattern(items: list[_Item], k: int, quoted: str) -> str:
     before = items[k - 1] if k > 0 else ("", "")
     after = items[k + 1] if k + 1 < len(items) else ("", "")
     if role == "time_local" and after[1].startswith("]"):
-        return r"[^\]]*"  # [$time_local]: cheaper than the stamp's own pattern, needed when unbracketed
+        # [$time_local]: cheaper than the stamp's own pattern, which is needed when unbracketed. After Apache's %u,
+        # whose text may hold " [", the stamp must start like one (`27/`) to end the user name.
+        return r"\d\d?/[^\]]*" if any(r == "apache_user" for r, _ in items[:k]) else r"[^\]]*"
     specific = _ROLE_PATTERNS.get(role)
     if specific is not None:
         return specific
-    if role == "path" and after[0] not in ("lit", ""):  # %U%q: the path stops where the query starts
+    if role == "path" and after[0] not in ("lit", ""):  # $uri$is_args: the path stops where the query starts
         return r'[^ ?"]*'
+    if role == "apache_path" and after[0] not in ("lit", ""):  # %U%q, spaces and escapes allowed
+        return r'(?:[^?"\\]|\\.)*'
     if before[0] == "lit" and before[1].endswith('"') and after[0] == "lit" and after[1].startswith('"'):
         return quoted
     if role in _SPACED_ROLES:  # unquoted text with spaces: the anchored regex backtracks to the next field
@@ -186,7 +198,7 @@ def _role_key(role: str) -> str:
         return "time"
     if role.startswith("duration"):
         return "duration"
-    return "query" if role == "apache_query" else role
+    return role[7:] if role.startswith("apache_") else role
 
 
 def _assemble(items: list[_Item], quoted: str) -> tuple[str, dict[str, int], list[tuple[int, str]]]:
@@ -251,6 +263,7 @@ def compile_layout(items: list[_Item], quoted: str, fallback_quoted: str | None,
         scale,
         tuple(masked),
         any(role in seen for role in ("port", "xff", "host", "duration")),
+        any(role == "apache_path" for role, _ in items),
     )
 
 
@@ -347,6 +360,20 @@ def split_request(request: str) -> tuple[str | None, str | None, str | None]:
     if n > 3 and parts[-1].startswith("HTTP/"):
         return parts[0], " ".join(parts[1:-1]), parts[-1]
     return parts[0], " ".join(parts[1:]), None
+
+
+def _apache_parts(method: str | None, path: str, query: str | None) -> tuple[str | None, str | None, str | None]:
+    """Apache's %m, %U and %q read by themselves: escapes undone (%U is the decoded path, so `\\xc3\\xa9` is a
+    UTF-8 byte and `\\"` a quote), and `- -` (what Apache writes for a request line it could not read) absent."""
+    if method == "-":
+        method = None
+    if path == "-":
+        return method, None, None
+    if "\\" in path:
+        path = unescape(path)
+    if query and "\\" in query:
+        query = unescape(query)
+    return method, path, query
 
 
 def _forwarded_client(value: str) -> str | None:
@@ -467,6 +494,7 @@ class _WebLogParser(Parser):
         # URLs need masking only when the line has a "?"; $args / %q / secrets carry no such sign
         self._mask_always = any(kind in ("query", "secret") for _, kind in layout.masked)
         self._has_extras = layout.has_extras
+        self._escaped_parts = layout.escaped_parts
         self._duration_ns = layout.duration_ns
         self._trust_xff = opts.trust_forwarded_for
         self._make_id = self.ids.make
@@ -494,6 +522,8 @@ class _WebLogParser(Parser):
             time_us = converted
         if path is None:
             method, path, query, proto = self._request_parts(g)
+        elif self._escaped_parts:
+            method, path, query = _apache_parts(method, path, query)
         status = _STATUS_CODES.get(status_text)  # type: ignore[arg-type]  # None -> None
         if path is not None and method is not None:  # the common case, in one dict display
             fields: dict[str, Any] = {
