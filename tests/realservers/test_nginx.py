@@ -40,10 +40,11 @@ class Server:
     work: Path
     port: int
 
-    def get(self, path: str, password: str | None = None, method: str = "GET", **headers: str) -> int:
+    def get(self, path: str, password: str | None = None, method: str = "GET", user: str = "alice",
+            **headers: str) -> int:
         request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method, headers=headers)
         if password is not None:
-            token = base64.b64encode(f"alice:{password}".encode()).decode()
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
             request.add_header("Authorization", f"Basic {token}")
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
@@ -73,7 +74,7 @@ def _write_site(work: Path, port: int) -> None:
     exports.mkdir(parents=True)
     (exports / "customers.csv").write_bytes(CUSTOMERS)
     digest = base64.b64encode(hashlib.sha1(PASSWORD.encode()).digest()).decode()
-    (work / "htpasswd").write_text(f"alice:{{SHA}}{digest}\n")
+    (work / "htpasswd").write_text(f"alice:{{SHA}}{digest}\nbob smith:{{SHA}}{digest}\n")  # Basic auth allows spaces
     kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     temp = "".join(f" {kind}_temp_path {work}/tmp/{kind};" for kind in kinds)
     (work / "nginx.conf").write_text(
@@ -132,9 +133,10 @@ def test_nginx_access_log_of_a_real_server(server: Server) -> None:
     assert server.get("/exports/missing.csv", PASSWORD) == 404
     assert server.get(f"/exports/customers.csv?email={EMAIL}&page=2", PASSWORD) == 200
     assert server.get("/exports/customers.csv", PASSWORD, method="PUT") == 405
+    assert server.get("/exports/customers.csv", PASSWORD, user="bob smith") == 200  # logged with its space
     log = server.work / "access.log"
     deadline = time.monotonic() + 10
-    while log.read_text().count("\n") < 5:
+    while log.read_text().count("\n") < 6:
         assert time.monotonic() < deadline, log.read_text()
         time.sleep(0.05)
 
@@ -147,8 +149,9 @@ def test_nginx_access_log_of_a_real_server(server: Server) -> None:
         ("read", "failure", "alice", "127.0.0.1", "url:/exports/missing.csv", 404),
         ("read", "success", "alice", "127.0.0.1", "url:/exports/customers.csv", 200),
         ("write", "failure", "alice", "127.0.0.1", "url:/exports/customers.csv", 405),
+        ("read", "success", "bob smith", "127.0.0.1", "url:/exports/customers.csv", 200),
     ]  # fmt: skip
-    download, refused, _, queried, _ = got
+    download, refused, _, queried, _, _ = got
     assert download.bytes == len(CUSTOMERS)  # $body_bytes_sent: the file, no headers
     assert download.fields["http.request.referrer"] == "https://intranet.example/reports?owner=<masked>"
     assert download.fields["user_agent.original"] == "pii-guard-test"

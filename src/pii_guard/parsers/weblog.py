@@ -251,7 +251,10 @@ def compile_layout(items: list[_Item], quoted: str, fallback_quoted: str | None,
     absent = re.compile(text).groups  # index of the never-matching group in groups()
     fallback = None
     if fallback_quoted is not None:
-        fallback = re.compile(_assemble(items, fallback_quoted)[0] + tail, re.S)
+        # nginx writes $remote_user unescaped but for `"`, `\` and bytes outside printable ASCII: a Basic-auth name
+        # may hold spaces ("bob smith"). Only the fallback reads it with Apache's %u pattern, off the hot path.
+        spaced = [("apache_user" if role == "user" else role, text) for role, text in items]
+        fallback = re.compile(_assemble(spaced, fallback_quoted)[0] + tail, re.S)
     time_role = next(r for r, _ in items if r in _TIME_ROLES)
     duration_role = next((r for r, _ in items if r.startswith("duration")), "duration_s")
     scale = {"duration_s": 1_000_000_000, "duration_ms": 1_000_000, "duration_us": 1_000}[duration_role]
