@@ -51,6 +51,10 @@ class _Source:
     parsers: dict[str, Parser] = field(default_factory=dict)  # by file fingerprint
     last_event_us: dict[str, int] = field(default_factory=dict)
     last_read: dict[str, float] = field(default_factory=dict)  # monotonic time of the last line, by file
+    # Rotation hands the join state (sessions by pid ...) of a path's old file to its new file: a backend or
+    # an sftp session opened before logrotate goes on writing into the new file.
+    fresh: set[str] = field(default_factory=set)  # files whose parser has no saved state and read nothing yet
+    inherited: dict[str, Any] = field(default_factory=dict)  # path -> carry-over of its last retired parser
 
 
 @dataclass
@@ -187,7 +191,7 @@ class LiveLoop:
                                                         "source": source.name})
             source.tailer.events.clear()
             for key in [k for k in source.parsers if k not in source.tailer.files]:
-                source.parsers.pop(key)  # truncated or closed: its identity is gone
+                self._retire(source, key)  # truncated or closed: its identity is gone
             for key, tracked in source.tailer.files.items():
                 if key not in source.parsers:
                     source.parsers[key] = self._new_parser(source, tracked)
@@ -214,7 +218,33 @@ class LiveLoop:
         saved = self._state.parser_state(tracked.key)
         if saved is not None:
             parser.restore(saved)
+        else:
+            source.fresh.add(tracked.key)
         return parser
+
+    def _retire(self, source: _Source, key: str) -> Parser | None:
+        """Drop a file's parser, keeping what it knew of sessions for the next file at its path."""
+        parser = source.parsers.pop(key, None)
+        source.fresh.discard(key)
+        if parser is not None:
+            state = parser.carry_over()
+            if state is not None:
+                source.inherited[parser.context.path] = state
+        return parser
+
+    def _inherit(self, source: _Source, tracked: TrackedFile, parser: Parser) -> None:
+        """A new file at a path (rename rotation, copytruncate) starts its first line knowing the sessions of
+        the file that had the path before: that file's parser if it is still read (rotated away, not yet
+        finished: it has been read to its end, since older files are read first), else the last one retired."""
+        source.fresh.discard(tracked.key)
+        state = source.inherited.pop(tracked.path, None)
+        for other in source.tailer.files.values():
+            if other.path == tracked.path and other.key != tracked.key and other.detached_at is not None:
+                previous = source.parsers.get(other.key)
+                if previous is not None:
+                    state = previous.carry_over()
+        if state is not None:
+            parser.restore(state)
 
     def _read_source(self, source: _Source, budget: int) -> int:
         """Feed up to `budget` lines of one source to their files' parsers. The per-line path is only the
@@ -228,6 +258,8 @@ class LiveLoop:
             if tracked is not current:
                 current = tracked
                 parser = self._parser_of(source, tracked)
+                if tracked.key in source.fresh:
+                    self._inherit(source, tracked, parser)
                 feed = parser.feed
                 touched.append(tracked.key)
             read += 1
@@ -283,9 +315,10 @@ class LiveLoop:
             self._batch.matches.extend(found)
 
     def _finish_file(self, source: _Source, tracked: TrackedFile) -> None:
-        parser = source.parsers.pop(tracked.key, None)
+        parser = source.parsers.get(tracked.key)
         if parser is not None:
             self._take(source, tracked, parser, parser.flush())
+            self._retire(source, tracked.key)
         self._try_commit(self._clock.monotonic(), extra=[self._checkpoint(source, tracked, None)])
 
     def next_wait(self, longest: float) -> float:

@@ -106,5 +106,12 @@ class Parser(ABC):
         return None
 
     def restore(self, state: Any) -> None:
-        """Take back what `snapshot` returned (from an earlier run of the same file)."""
+        """Take back what `snapshot` returned (from an earlier run of the same file), or what `carry_over`
+        returned from the file that had this file's path before a rotation."""
         return
+
+    def carry_over(self) -> Any:
+        """What the next file at this file's path needs after a rotation, for `restore`: the joins of
+        sessions that go on writing there (by default the whole `snapshot`). Nothing that this file's own
+        lines still have to complete: that would be reported twice."""
+        return self.snapshot()

@@ -216,6 +216,10 @@ class SambaFullAuditParser(Parser):
         """A debug-log header whose record is on a line not read yet: a restart between the two keeps its time."""
         return None if self._auth is not None else {"full_audit_headers": self._audit_log.held()}
 
+    def carry_over(self) -> Any:
+        """Nothing: a held header's record is in the old file, which is still read to its end."""
+        return None
+
     def restore(self, state: Any) -> None:
         if self._auth is None:
             self._audit_log.hold(state.get("full_audit_headers", ()))

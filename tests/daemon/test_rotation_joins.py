@@ -1,0 +1,117 @@
+"""Sessions outlive log rotation: a PostgreSQL backend (Debian's prefix has no %h: the client comes from its
+`connection received` line) or an sftp session that started before logrotate goes on writing into the new
+file. The new file's parser inherits what the old file's parser knew, so those events keep their user and IP."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from pii_guard.clock import FixedClock
+from tests.daemon.harness import ROOT, Process
+
+PG_PREFIX = "%m [%p] %q%u@%d "
+PG_SESSION = (
+    "2026-11-27 08:00:00.000 UTC [4242] LOG:  connection received: host=10.20.0.5 port=51234\n"
+    "2026-11-27 08:00:00.100 UTC [4242] bob@crm LOG:  connection authorized: user=bob database=crm\n"
+)
+
+
+def _pg_audit(i: int) -> str:
+    return (f"2026-11-27 08:00:{i:02d}.000 UTC [4242] bob@crm LOG:  AUDIT: SESSION,{i},1,READ,SELECT,TABLE,"
+            f"public.customers,SELECT email FROM public.customers WHERE id = {i};,<none>,1\n")
+
+
+SFTP = "2026-11-27T08:00:0{}.000000+00:00 vm internal-sftp[777]: {}\n"
+SFTP_SESSION = SFTP.format(0, "session opened for local user carol from [10.30.0.7]")
+SFTP_OPEN = SFTP.format(1, 'open "/srv/share/hr/payroll.csv" flags READ mode 0666')
+SFTP_CLOSE = SFTP.format(9, 'close "/srv/share/hr/payroll.csv" bytes read 5000 written 0')
+
+
+def _config(tmp: Path, fmt: str, options: str) -> Path:
+    path = tmp / "pii-guard.yaml"
+    path.write_text(f"""\
+state_dir: state
+sources:
+  - path: logs/current.log
+    format: {fmt}
+    options: {options}
+store: {{batch_size: 50, batch_ms: 20}}
+daemon: {{listen: "", rescan_s: 0.2}}
+policy:
+  zones: {ROOT}/rules/zones.yaml
+  data_map: {ROOT}/rules/data-map.yaml
+  directory: {ROOT}/rules/directory.yaml
+  access: {ROOT}/rules/access-policy.yaml
+""")
+    (tmp / "logs").mkdir()
+    return path
+
+
+def _append(path: Path, text: str) -> None:
+    with path.open("a") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _rotate(log: Path, how: str) -> None:
+    if how == "rename":
+        log.rename(log.with_name("current.log.1"))
+    else:  # copytruncate
+        shutil.copyfile(log, log.with_name("current.log.1"))
+        with log.open("r+") as fh:
+            fh.truncate(0)
+
+
+def _settle(proc: Process) -> None:
+    proc.run(60)
+    proc.clock.advance(10)  # rotated files pass their grace period and are finished
+    proc.run(20)
+
+
+def _events(tmp: Path) -> list[tuple[str, str | None, str | None, int | None]]:
+    conn = sqlite3.connect(tmp / "state" / "events.db")
+    try:
+        rows = conn.execute("SELECT action, user_name, source_ip, bytes FROM events ORDER BY ts, seq").fetchall()
+        return [(a, u, ip, b) for a, u, ip, b in rows]
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("how", ["rename", "copytruncate"])
+@pytest.mark.parametrize("restart", [False, True], ids=["running", "restarted-after-rotation"])
+def test_a_postgresql_backend_keeps_its_client_across_rotation(tmp_path: Path, how: str, restart: bool) -> None:
+    config = _config(tmp_path, "pgaudit", f'{{log_line_prefix: "{PG_PREFIX}"}}')
+    log = tmp_path / "logs" / "current.log"
+    _append(log, PG_SESSION + _pg_audit(1))
+    proc = Process(config, FixedClock(1_800_000_000))
+    _settle(proc)
+    _rotate(log, how)
+    _append(log, _pg_audit(2))
+    _settle(proc)
+    if restart:  # the inherited sessions are saved with the new file's checkpoint
+        proc.stop()
+        proc = Process(config, FixedClock(1_800_000_100))
+    _append(log, _pg_audit(3))
+    _settle(proc)
+    proc.stop()
+    assert _events(tmp_path) == [("login", "bob", "10.20.0.5", None)] + [("read", "bob", "10.20.0.5", None)] * 3
+
+
+@pytest.mark.parametrize("how", ["rename", "copytruncate"])
+def test_an_sftp_transfer_spanning_rotation_keeps_its_user_and_is_reported_once(tmp_path: Path, how: str) -> None:
+    config = _config(tmp_path, "sftp", "{}")
+    log = tmp_path / "logs" / "current.log"
+    _append(log, SFTP_SESSION + SFTP_OPEN)
+    proc = Process(config, FixedClock(1_800_000_000))
+    _settle(proc)
+    _rotate(log, how)
+    _append(log, SFTP_CLOSE)
+    _settle(proc)
+    proc.stop()
+    assert _events(tmp_path) == [("read", "carol", "10.30.0.7", 5000)]
