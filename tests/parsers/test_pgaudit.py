@@ -127,8 +127,8 @@ def test_copy_table_to_is_an_export_of_the_table_named_in_the_statement() -> Non
     [
         ("COPY ONLY crm_app.Customers (id, email) TO '/tmp/x.csv'", EXPORT, "db:crm.crm_app.customers"),
         ('COPY "Sales"."Big Table" TO STDOUT', EXPORT, 'db:crm."Sales"."Big Table"'),
-        ('COPY "customers" TO PROGRAM \'gzip > /tmp/c.gz\'', EXPORT, "db:crm.customers"),
-        ("/* nightly */ copy customers to stdout", EXPORT, "db:crm.customers"),
+        ('COPY "customers" TO PROGRAM \'gzip > /tmp/c.gz\'', EXPORT, "db:crm.public.customers"),
+        ("/* nightly */ copy customers to stdout", EXPORT, "db:crm.public.customers"),
         ("COPY public.customers FROM STDIN", WRITE, "db:crm.public.customers"),
     ],
 )
@@ -787,3 +787,39 @@ def test_records_and_events_are_built_with_every_field() -> None:
     framing.push(0, A + "statement: SELECT 1")
     [record] = framing.take()
     assert len(record) == len(pgaudit_prefix.ServerRecord._fields)
+
+
+# Lines of PostgreSQL 15 + pgAudit 1.7 with `log_line_prefix = '< %m %r %u %d >'` (no %p), as in
+# tests/samples/pgaudit/pg15-pgaudit17-no-pid-relation-on.log.
+NO_PID = "< %m %r %u %d >"
+NO_PID_HEAD = "< 2026-11-29 01:10:08.334 UTC 127.0.0.1(54898) alice crm >LOG:  "
+NO_PID_READ = "1,1,READ,SELECT,TABLE,public.customers,SELECT * FROM customers WHERE id < 5;,<not logged>,4"
+
+
+def test_without_the_pid_object_and_session_lines_of_one_access_are_one_event() -> None:
+    evs = events([audit("OBJECT," + NO_PID_READ, NO_PID_HEAD), audit("SESSION," + NO_PID_READ, NO_PID_HEAD)],
+                 log_line_prefix=NO_PID)  # fmt: skip
+    assert [(e.object, e.rows, e.source_port) for e in evs] == [("db:crm.public.customers", 4, 54898)]
+
+
+def test_without_the_pid_two_session_lines_are_two_accesses() -> None:
+    """Two backends of one user, whose client ports are not logged, may run statement 1 on the same table in
+    the same second: only an OBJECT/SESSION pair is one access, two SESSION lines never are."""
+    head = NO_PID_HEAD.replace("127.0.0.1(54898) ", "127.0.0.1 ")
+    evs = events([audit("SESSION," + NO_PID_READ, head)] * 2, log_line_prefix="< %m %h %u %d >")
+    assert [(e.object, e.rows) for e in evs] == [("db:crm.public.customers", 4)] * 2
+
+
+def test_log_relation_off_reads_the_relations_from_the_statement() -> None:
+    """pgAudit's default log_relation = off: a SESSION line without OBJECT_NAME (real line of
+    pg15-pgaudit17-relation-off-debian.log), one event per relation, the write target a write."""
+    head = "2026-11-29 01:10:06.265 UTC [22793] alice@crm LOG:  "
+    evs = events([
+        audit("SESSION,5,1,WRITE,UPDATE,,,UPDATE customers SET email = 'x@example.com' FROM orders WHERE "
+              "orders.cid = customers.id AND orders.id = 7;,<not logged>,1", head),
+        audit("OBJECT,5,1,WRITE,UPDATE,TABLE,public.customers,UPDATE customers SET email = 'x@example.com' FROM "
+              "orders WHERE orders.cid = customers.id AND orders.id = 7;,<not logged>,1", head),
+    ], log_line_prefix=DEBIAN, default_schema="public")  # fmt: skip
+    assert [(e.action, e.object) for e in evs] == [(WRITE, "db:crm.public.customers"), (READ, "db:crm.public.orders")]
+    assert len({e.id for e in evs}) == 2
+    assert all("x@example.com" not in (e.statement or "") + e.original for e in evs)

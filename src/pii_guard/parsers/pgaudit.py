@@ -31,7 +31,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any, ClassVar, Final, Literal, NamedTuple
+from typing import Any, ClassVar, Final, Literal, NamedTuple, cast
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -66,11 +66,13 @@ from pii_guard.parsers.pgaudit_prefix import (
     destination_of,
     json_record,
 )
+from pii_guard.parsers.pgrelations import StatementRelations
 from pii_guard.parsers.sqlmask import SqlMasker
 
 DATASET: Final = "postgresql.pgaudit"
 MAX_BACKENDS: Final = 10_000  # pids remembered for the `connection received` join
 MASKED: Final = "<masked>"
+_RELATION_CLASSES: Final = frozenset({"READ", "WRITE"})  # classes whose lines name a relation (log_relation)
 _SAME_STATEMENT_US: Final = 1_000_000  # the OBJECT and SESSION lines of one access are this close at most
 _KEEP_PARAMETER: Final = frozenset({"<none>", "<not logged>", "<previously logged>"})
 _NO_STATEMENT: Final = frozenset({"<not logged>", "<previously logged>"})
@@ -145,6 +147,10 @@ class PgAuditOptions(BaseModel):
     extra_prefixes: list[str] = Field(
         default_factory=list, description="other prefixes found in the same file, e.g. before a reload"
     )
+    default_schema: str = Field(
+        default="public",
+        description="schema of unqualified table names read from statements (pgaudit.log_relation = off)",
+    )
 
     @field_validator("log_line_prefix")
     @classmethod
@@ -173,21 +179,27 @@ class _Backend:
         self.database: str | None = None
         self.stmt_id = ""
         self.statement = ""
-        self.seen: set[tuple[str, str]] = set()
+        self.seen: set[tuple[str, str, str]] = set()
         self.last_us = 0
 
-    def note(self, stmt_id: str, sub_id: str, name: str, statement: str, time_us: int) -> str | None:
+    def note(self, stmt_id: str, sub_id: str, name: str, statement: str, time_us: int,
+             audit_type: str = "") -> str | None:
         """The statement text of this AUDIT line, or None if the line repeats one already seen.
 
         pgAudit writes the lines of one substatement together, so a line more than a second after the
         previous one starts afresh: without log_connections, a new backend that reuses the pid restarts at
-        statement 1 and must not be taken for a repeat of the old backend's statement 1."""
+        statement 1 and must not be taken for a repeat of the old backend's statement 1.
+
+        `audit_type` is given for a session known without its pid (a prefix without %p): lines of several
+        backends may share it, so only the OBJECT and SESSION lines of one access are repeats of each other,
+        never two lines of the same type."""
         last, self.last_us = self.last_us, time_us
+        key = (sub_id, name, audit_type)
         if stmt_id != self.stmt_id or time_us - last > _SAME_STATEMENT_US:
-            self.stmt_id, self.seen = stmt_id, {(sub_id, name)}
+            self.stmt_id, self.seen = stmt_id, {key}
         else:
-            key = (sub_id, name)
-            if key in self.seen:
+            if (key in self.seen) if not audit_type else \
+                    ((sub_id, name, "SESSION" if audit_type == "OBJECT" else "OBJECT") in self.seen):  # fmt: skip
                 return None
             if len(self.seen) < 4096:
                 self.seen.add(key)
@@ -215,6 +227,11 @@ def _object_name(text: str) -> str:
         else:
             parts.append(part.lower())
     return ".".join(parts)
+
+
+def _spelled(identifier: str) -> str:
+    """An identifier as pgAudit's OBJECT_NAME spells it (quote_identifier): quoted unless plain lower case."""
+    return identifier if _LOWER_IDENT.match(identifier) else '"' + identifier.replace('"', '""') + '"'
 
 
 def _masked_payload(message: str, fields: list[str], statement: str, parameter: str) -> str:
@@ -248,13 +265,13 @@ def _attempted(statement: str) -> tuple[str, str | None]:
 
 
 def _judge(backend: _Backend | None, rec: ServerRecord, stmt_id: str, sub_id: str, klass: str, command: str,
-           name: str, logged: str) -> tuple[tuple[str, str, bool], str] | None:
+           name: str, logged: str, audit_type: str) -> tuple[tuple[str, str, bool], str] | None:
     """(what `_classify` says, the statement) of one AUDIT line; None for the second line (OBJECT and SESSION)
     of one access, or a line that adds nothing. The backend's statement text stands in for a `<previously
     logged>` one."""
     statement = logged
     if backend is not None:
-        noted = backend.note(stmt_id, sub_id, name, logged, rec.time_us)
+        noted = backend.note(stmt_id, sub_id, name, logged, rec.time_us, "" if rec.pid is not None else audit_type)
         if noted is None:
             return None
         statement = noted
@@ -307,6 +324,9 @@ class PgAuditParser(Parser):
         self._host = context.host
         self._is_ip: dict[str, bool] = {}
         self._tails: dict[str, _Tail] = {}  # AUDIT payload from the statement on -> decoded
+        self._relations = StatementRelations()
+        self._default_schema = opts.default_schema
+        self._pidless_sessions: dict[tuple[str | None, int | None, str | None, str | None], _Backend] = {}
 
     def feed(self, offset: int, line: str) -> Sequence[Outcome]:
         if self._mode == STDERR:  # nothing else is ever buffered
@@ -355,15 +375,19 @@ class PgAuditParser(Parser):
             if isinstance(rec, ParseFailure):
                 return (rec,)
             item = self._handle(rec)
-            return NOTHING if item is None else (item,)
+            # events are NamedTuples: only a plain tuple is several of them (`_relation_events`)
+            return NOTHING if item is None else cast(tuple[Outcome, ...], item) if type(item) is tuple else (
+                cast(Outcome, item),)
         out: list[Outcome] = []
         for rec in records:
             item = rec if isinstance(rec, ParseFailure) else self._handle(rec)
-            if item is not None:
-                out.append(item)
+            if type(item) is tuple:
+                out.extend(cast(tuple[Outcome, ...], item))
+            elif item is not None:
+                out.append(cast(Outcome, item))
         return out
 
-    def _handle(self, rec: ServerRecord) -> Outcome | None:
+    def _handle(self, rec: ServerRecord) -> Outcome | tuple[Outcome, ...] | None:
         message = rec.message
         if message.startswith("AUDIT: "):
             return self._audit(rec)
@@ -382,7 +406,7 @@ class PgAuditParser(Parser):
             return self._login_failed(rec)
         return None
 
-    def _audit(self, rec: ServerRecord) -> Outcome | None:
+    def _audit(self, rec: ServerRecord) -> Outcome | tuple[Outcome, ...] | None:
         message = rec.message
         # Fast route: the seven head fields need no quoting (split at the first seven commas) and the rest
         # (statement, parameter, rows) is decoded once per distinct text (`_tail`).
@@ -399,12 +423,14 @@ class PgAuditParser(Parser):
             return self._audit_fields(rec)
         stmt_id, sub_id, klass, command, name = parts[1], parts[2], parts[3], parts[4], parts[6]
         logged = tail.statement
-        backend = self._backend(rec.pid) if rec.pid is not None else None
-        judged = _judge(backend, rec, stmt_id, sub_id, klass, command, name, logged)
+        backend = self._backend(rec.pid) if rec.pid is not None else self._pidless(rec)
+        judged = _judge(backend, rec, stmt_id, sub_id, klass, command, name, logged, parts[0][7:])
         if judged is None:
             return None
         (action, name, from_statement), statement = judged
         rows = None if from_statement and tail.rows == 0 else tail.rows
+        if from_statement and "." not in name:  # `COPY customers TO`: pgAudit would have named public.customers
+            name = f"{self._default_schema}.{name}"
         if tail.rest is None:
             original = rec.text
         elif rec.kind == STDERR:  # the head is one line as written: splice the new rest in after it
@@ -416,6 +442,9 @@ class PgAuditParser(Parser):
         masked = tail.masked
         if statement is not logged:  # `<previously logged>`, recovered from the backend
             masked = self._mask(statement) if self._mask_literals else statement
+        if not name and klass in _RELATION_CLASSES and action != OTHER:  # PREPARE reads nothing yet
+            return self._relation_events(rec, backend, rows, parts[0][7:], stmt_id, sub_id, klass, command, masked,
+                                         original, statement)  # fmt: skip
         return self._audit_event(rec, backend, action, name, rows, parts[0][7:], stmt_id, sub_id, klass, command,
                                  masked, original)  # fmt: skip
 
@@ -465,7 +494,7 @@ class PgAuditParser(Parser):
                 return None
         return [statement, parameter] if rows is None else [statement, parameter, rows]
 
-    def _audit_fields(self, rec: ServerRecord) -> Outcome | None:
+    def _audit_fields(self, rec: ServerRecord) -> Outcome | tuple[Outcome, ...] | None:
         """`_audit` for any payload: split into all its fields, re-encoded field by field when masked."""
         payload = rec.message[7:]
         # pgAudit quotes only fields that need it, so without quotes a split is exactly what csv would read.
@@ -476,13 +505,15 @@ class PgAuditParser(Parser):
         audit_type, stmt_id, sub_id, klass, command, _kind, name, logged, parameter = fields[:9]
         rows_text = fields[9] if n == 10 else ""
         rows = int(rows_text) if rows_text.isdecimal() else None
-        backend = self._backend(rec.pid) if rec.pid is not None else None
-        judged = _judge(backend, rec, stmt_id, sub_id, klass, command, name, logged)
+        backend = self._backend(rec.pid) if rec.pid is not None else self._pidless(rec)
+        judged = _judge(backend, rec, stmt_id, sub_id, klass, command, name, logged, audit_type)
         if judged is None:
             return None
         (action, name, from_statement), statement = judged
         if from_statement and rows == 0:
             rows = None
+        if from_statement and "." not in name:
+            name = f"{self._default_schema}.{name}"
         masked = self._mask(logged) if self._mask_literals else logged
         keep_parameter = parameter in _KEEP_PARAMETER
         if keep_parameter and masked == logged:
@@ -492,8 +523,37 @@ class PgAuditParser(Parser):
             original = self._rebuild(rec, payload, None)
         if statement is not logged:  # `<previously logged>`, recovered from the backend
             masked = self._mask(statement) if self._mask_literals else statement
+        if not name and klass in _RELATION_CLASSES and action != OTHER:  # PREPARE reads nothing yet
+            return self._relation_events(rec, backend, rows, audit_type, stmt_id, sub_id, klass, command, masked,
+                                         original, statement)  # fmt: skip
         return self._audit_event(rec, backend, action, name, rows, audit_type, stmt_id, sub_id, klass, command,
                                  masked, original)  # fmt: skip
+
+    def _relation_events(
+        self, rec: ServerRecord, backend: _Backend | None, rows: int | None, audit_type: str, stmt_id: str,
+        sub_id: str, klass: str, command: str, masked: str, original: str, statement: str,
+    ) -> Outcome | tuple[Outcome, ...] | None:  # fmt: skip
+        """A READ/WRITE line without its relation (`pgaudit.log_relation = off`): one event per relation the
+        statement names, as `log_relation = on` would have logged them (`pgrelations`); the relation an
+        OBJECT line of the same statement names is not counted twice. A statement that names none (or does
+        not parse) stays one event without an object."""
+        found = self._relations.relations(masked, statement)
+        if not found:
+            action = _attempted(statement)[0] if statement else READ
+            return self._audit_event(rec, backend, action, "", rows, audit_type, stmt_id, sub_id, klass, command,
+                                     masked, original)  # fmt: skip
+        out: list[Outcome] = []
+        for relation in found:
+            qualified = _spelled(relation.schema or self._default_schema) + "." + _spelled(relation.name)
+            if backend is not None and backend.note(stmt_id, sub_id, qualified, statement, rec.time_us,
+                                                    "" if rec.pid is not None else audit_type) is None:
+                continue
+            event = self._audit_event(rec, backend, relation.action, qualified, rows, audit_type, stmt_id, sub_id,
+                                      klass, command, masked, original)  # fmt: skip
+            if out:  # the record's id is the first relation's; the others' are told apart by their name
+                event = event._replace(id=self.ids.make(rec.offset, rec.text + "\x00" + qualified))
+            out.append(event)
+        return out[0] if len(out) == 1 else tuple(out) if out else None
 
     def _audit_event(
         self, rec: ServerRecord, backend: _Backend | None, action: str, name: str, rows: int | None,
@@ -652,6 +712,19 @@ class PgAuditParser(Parser):
             self._is_ip.clear()
         self._is_ip[host] = known
         return known
+
+    def _pidless(self, rec: ServerRecord) -> _Backend:
+        """The session of a record written without its pid (a prefix without %p), known by what the prefix
+        has of it: client address and port (%r), user, database. Only OBJECT/SESSION pairs are told apart
+        through it (`_Backend.note`): lines of the same type from backends that share the key all count."""
+        key = (rec.host, rec.port, rec.user, rec.database)
+        sessions = self._pidless_sessions
+        session = sessions.get(key)
+        if session is None:
+            if len(sessions) >= MAX_BACKENDS:
+                del sessions[next(iter(sessions))]
+            session = sessions[key] = _Backend()
+        return session
 
     def _backend(self, pid: int) -> _Backend:
         backend = self._backends.get(pid)

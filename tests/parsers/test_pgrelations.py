@@ -1,0 +1,39 @@
+"""The relations of PostgreSQL statements, as pgAudit would log them with log_relation = on (statements of the
+real-server run in tests/samples/pgaudit/pg15-pgaudit17-relation-off-debian.log, masked as pii-guard masks)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pii_guard.model import DELETE, EXPORT, READ, WRITE
+from pii_guard.parsers.pgrelations import Relation, StatementRelations
+
+
+@pytest.mark.parametrize(("statement", "expected"), [
+    ("SELECT * FROM customers WHERE id < ?;", [(None, "customers", READ)]),
+    ("SELECT c.email, o.amount FROM customers c JOIN public.orders o ON o.cid = c.id WHERE c.name = '?';",
+     [(None, "customers", READ), ("public", "orders", READ)]),
+    ("WITH recent AS (SELECT cid FROM orders WHERE amount > ?) SELECT email FROM customers WHERE id IN "
+     "(SELECT cid FROM recent);", [(None, "customers", READ), (None, "orders", READ)]),  # the CTE is no table
+    ("INSERT INTO archive SELECT * FROM customers WHERE id > ?;",
+     [(None, "archive", WRITE), (None, "customers", READ)]),
+    ("UPDATE customers SET email = '?' FROM orders WHERE orders.cid = customers.id AND orders.id = ?;",
+     [(None, "customers", WRITE), (None, "orders", READ)]),
+    ("DELETE FROM archive WHERE id = ?;", [(None, "archive", DELETE)]),
+    ("TRUNCATE customers, crm.orders", [(None, "customers", DELETE), ("crm", "orders", DELETE)]),
+    ("COPY (SELECT email, ssn FROM customers) TO STDOUT;", [(None, "customers", EXPORT)]),
+    ('COPY "Sales"."Big Table" TO STDOUT', [("Sales", "Big Table", EXPORT)]),
+    ("COPY customers FROM STDIN", [(None, "customers", WRITE)]),
+    ("PREPARE q(int) AS SELECT email FROM customers WHERE id = $1;", [(None, "customers", READ)]),
+    ("SELECT ?;", []),
+    ("not SQL at all", []),
+])  # fmt: skip
+def test_relations_and_their_roles(statement: str, expected: list[tuple[str | None, str, str]]) -> None:
+    assert StatementRelations().relations(statement) == tuple(Relation(*r) for r in expected)
+
+
+def test_an_operator_the_mask_breaks_falls_back_to_the_statement_as_logged() -> None:
+    masked, logged = "SELECT id FROM docs WHERE data ? '?';", "SELECT id FROM docs WHERE data ? 'ssn';"
+    relations = StatementRelations()
+    assert relations.relations(masked) == ()
+    assert relations.relations(masked + " ", logged) == (Relation(None, "docs", READ),)
