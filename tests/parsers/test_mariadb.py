@@ -188,8 +188,13 @@ def test_syslog_info_of_several_words_and_empty_info() -> None:
     assert (ev.user, ev.source_ip) == ("alice", "10.0.0.9")
     empty = "2026-11-27T16:22:52+00:00 db1 mysql-server_auditing:  vm,alice,10.0.0.9,17,0,CONNECT,crm,,0"
     assert events(run(make(), [empty]))[0].user == "alice"
-    # Detection takes the first token with a comma as the record, so a comma in the info needs the option.
-    assert events(run(make(), [line]))[0].user != "alice"
+    # Without the option, the record fits after "audit," too (serverhost "audit", user " eu-west vm,alice"); the
+    # syslog host (db1) is neither serverhost: a parse failure, not an event of a made-up user.
+    out = run(make(), [line])
+    assert len(out) == 1
+    assert isinstance(out[0], ParseFailure)
+    assert "ambiguous" in out[0].reason
+    assert "syslog_info_words" in out[0].reason
 
 
 def test_output_file_rejects_syslog_lines_and_syslog_rejects_file_lines() -> None:
@@ -425,8 +430,10 @@ def test_options_are_strict() -> None:
 
 
 def test_delete_and_truncate_are_deletes_as_in_the_other_sql_parsers() -> None:
-    # Lines from MariaDB 10.11 server_audit (CONNECT,QUERY,TABLE): TRUNCATE logs its QUERY row before the WRITE
-    # row; a DELETE refused at table level (1142) logs no TABLE row.
+    # Lines from MariaDB 10.11 server_audit (CONNECT,QUERY,TABLE): a DELETE refused at table level (1142) logs
+    # no TABLE row; TRUNCATE of a MyISAM table logs a CREATE row (the table is recreated). Query 265, a QUERY
+    # row with no TABLE row of its own, is read from its text, as a query cache hit or an audit without TABLE
+    # must be: whatever made the server log it apart from query 266, it is a delete of its own.
     got = events(
         run(
             make(),
@@ -439,12 +446,236 @@ def test_delete_and_truncate_are_deletes_as_in_the_other_sql_parsers() -> None:
                 "20261128 12:02:46,vm,bob,127.0.0.1,90,270,QUERY,shop,'DELETE FROM customers',1142",
                 "20261128 12:02:47,vm,alice,127.0.0.1,89,271,WRITE,shop,imports,",
                 "20261128 12:02:47,vm,alice,127.0.0.1,89,271,QUERY,shop,'UPDATE imports SET a = 1',0",
+                "20261129 01:18:28,vm,alice,127.0.0.1,6,29,CREATE,shop,log,",
+                "20261129 01:18:28,vm,alice,127.0.0.1,6,29,QUERY,shop,'TRUNCATE TABLE log',0",
             ],
         )
     )
     assert [(e.action, e.outcome, e.object, e.command) for e in got] == [
         ("delete", "success", "db:shop.customers", "DELETE"),
+        ("delete", "success", "db:shop.imports", "TRUNCATE"),  # query 265
         ("delete", "success", "db:shop.imports", "TRUNCATE"),
         ("delete", "failure", "db:shop.customers", "DELETE"),
         ("write", "success", "db:shop.imports", "UPDATE"),
+        ("delete", "success", "db:shop.log", "TRUNCATE"),
     ]
+
+
+# Real lines of MariaDB 10.11.19 (tests/samples/mariadb-audit/server_audit-definer-and-no-table-events.log).
+
+
+def test_a_definer_routine_read_is_the_callers_with_the_definer_as_effective_user() -> None:
+    # The READ row inside a SQL SECURITY DEFINER procedure names the definer (root,localhost) with the caller's
+    # connection and query id; the QUERY row after it names the caller.
+    lines = [
+        "20261129 01:18:28,vm,bob,127.0.0.1,5,21,READ,mysql,proc,",
+        "20261129 01:18:28,vm,root,localhost,5,22,READ,shop,customers,",
+        "20261129 01:18:28,vm,bob,127.0.0.1,5,22,QUERY,shop,'SELECT email, ssn FROM shop.customers WHERE id =  "
+        r"NAME_CONST(\'cid\',1)',0",
+        "20261129 01:18:28,vm,bob,127.0.0.1,5,21,QUERY,shop,'CALL shop.get_customer(1)',0",
+    ]
+    got = events(run(make(), lines))
+    assert [(e.action, e.outcome, e.user, e.source_ip, e.object, e.command) for e in got] == [
+        ("read", "success", "bob", "127.0.0.1", "db:shop.customers", "SELECT"),
+        ("read", "success", "bob", "127.0.0.1", "db:mysql.proc", "CALL"),
+    ]
+    assert got[0].fields["user.effective.name"] == "root"
+    assert got[0].original == lines[1]  # the row as logged: the definer and its host stay in the evidence
+    assert "user.effective.name" not in got[1].fields
+    # A row whose QUERY never comes keeps the user it names.
+    alone = events(run(make(), lines[1:2]))
+    assert [(e.user, e.outcome) for e in alone] == [("root", "unknown")]
+    assert "user.effective.name" not in alone[0].fields
+
+
+def test_without_table_events_the_query_rows_are_the_accesses() -> None:
+    # server_audit_events = 'CONNECT,QUERY': no TABLE rows at all; the statements say what was accessed.
+    lines = [
+        "20261129 01:18:28,vm,alice,127.0.0.1,8,34,QUERY,shop,'SELECT email, ssn FROM customers WHERE id = 1',0",
+        "20261129 01:18:28,vm,alice,127.0.0.1,8,35,QUERY,shop,'SELECT c.email, o.id FROM customers c JOIN orders o "
+        "ON o.customer_id = c.id',0",
+        "20261129 01:18:28,vm,alice,127.0.0.1,8,36,QUERY,shop,'SELECT * FROM customers, orders WHERE customer_id = "
+        "customers.id',0",
+        "20261129 01:18:28,vm,alice,127.0.0.1,8,37,QUERY,shop,'INSERT INTO orders VALUES (1, 1)',0",
+        "20261129 01:18:28,vm,alice,127.0.0.1,8,39,QUERY,shop,'INSERT INTO shop.log VALUES (NEW.a)',0",  # trigger
+        "20261129 01:18:28,vm,alice,127.0.0.1,8,38,QUERY,shop,'INSERT INTO imports SELECT id FROM customers',0",
+        r"20261129 01:18:28,vm,alice,127.0.0.1,8,41,QUERY,shop,'UPDATE `shop`.customers SET email = \'z@x.org\' "
+        "WHERE id = 2',0",
+        "20261129 01:18:28,vm,alice,127.0.0.1,8,42,QUERY,shop,'DELETE FROM orders WHERE id = 1',0",
+        r"20261129 01:18:28,vm,alice,127.0.0.1,8,43,QUERY,shop,'SELECT email, ssn FROM customers INTO OUTFILE "
+        r"\'/srv/demo/maria/export-connect-query.csv\'',0",
+        "20261129 01:18:28,vm,alice,127.0.0.1,8,44,QUERY,shop,'TRUNCATE imports',0",
+        "20261129 01:18:28,vm,alice,127.0.0.1,8,45,QUERY,shop,'WITH c AS (SELECT * FROM customers) SELECT * FROM c',0",
+        "20261129 01:18:28,vm,alice,127.0.0.1,8,46,QUERY,shop,'SELECT 1',0",
+        "20261129 01:18:28,vm,alice,127.0.0.1,8,47,QUERY,shop,'SELECT NOW() FROM DUAL',0",
+        "20261129 01:18:28,vm,alice,127.0.0.1,8,48,QUERY,shop,'SET @x = 5',0",
+        "20261129 01:18:28,vm,alice,127.0.0.1,8,49,QUERY,shop,'SELECT * FROM nosuch',1146",
+    ]
+    got = events(run(make(), lines))
+    assert [(e.fields["mariadb.audit.query_id"], e.action, e.outcome, e.object, e.command) for e in got] == [
+        (34, "read", "success", "db:shop.customers", "SELECT"),
+        (35, "read", "success", "db:shop.customers", "SELECT"),
+        (35, "read", "success", "db:shop.orders", "SELECT"),
+        (36, "read", "success", "db:shop.customers", "SELECT"),
+        (36, "read", "success", "db:shop.orders", "SELECT"),
+        (37, "write", "success", "db:shop.orders", "INSERT"),
+        (39, "write", "success", "db:shop.log", "INSERT"),
+        (38, "write", "success", "db:shop.imports", "INSERT"),
+        (38, "read", "success", "db:shop.customers", "INSERT"),
+        (41, "write", "success", "db:shop.customers", "UPDATE"),
+        (42, "delete", "success", "db:shop.orders", "DELETE"),
+        (43, "export", "success", "db:shop.customers", "SELECT"),
+        (44, "delete", "success", "db:shop.imports", "TRUNCATE"),
+        (45, "read", "success", "db:shop.customers", "WITH"),
+        (49, "read", "failure", "db:shop.nosuch", "SELECT"),
+    ]
+    assert all(e.user == "alice" and e.source_ip == "127.0.0.1" for e in got)
+    assert got[11].fields["file.path"] == "/srv/demo/maria/export-connect-query.csv"
+    assert got[0].statement == "SELECT email, ssn FROM customers WHERE id = ?"
+    assert len({e.id for e in got}) == len(got), "two events of one line have different ids"
+    assert got[1].id != got[2].id
+
+
+def test_rows_of_the_query_id_are_the_accesses_and_its_text_adds_none() -> None:
+    # CONNECT,QUERY,TABLE: the TABLE rows are the accesses, the statement's text is not read again. A SELECT the
+    # query cache answered (28) logs no READ row: its text is. A trigger's statement (26) logs its QUERY row
+    # while the firing INSERT's rows (25, which hold its table) still wait: no event of its own.
+    got = events(
+        run(
+            make(),
+            [
+                "20261129 01:18:28,vm,alice,127.0.0.1,6,25,WRITE,shop,imports,",
+                "20261129 01:18:28,vm,alice,127.0.0.1,6,25,WRITE,shop,log,",
+                "20261129 01:18:28,vm,alice,127.0.0.1,6,26,QUERY,shop,'INSERT INTO shop.log VALUES (NEW.a)',0",
+                "20261129 01:18:28,vm,alice,127.0.0.1,6,25,QUERY,shop,'INSERT INTO imports VALUES (1)',0",
+                "20261129 01:18:28,vm,alice,127.0.0.1,6,27,READ,shop,customers,",
+                "20261129 01:18:28,vm,alice,127.0.0.1,6,27,QUERY,shop,'SELECT email FROM customers WHERE id = 1',0",
+                "20261129 01:18:28,vm,alice,127.0.0.1,6,28,QUERY,shop,'SELECT email FROM customers WHERE id = 1',0",
+                "20261127 16:21:56,vm,alice,127.0.0.1,11,23,READ,crm,customers,",
+                "20261127 16:21:56,vm,alice,127.0.0.1,11,23,READ,crm,orders,",
+                "20261127 16:21:56,vm,alice,127.0.0.1,11,23,QUERY,crm,'SELECT c.full_name FROM customers c JOIN "
+                "orders o ON o.customer_id = c.id',0",
+            ],
+        )
+    )
+    assert [
+        (e.fields["mariadb.audit.query_id"], e.action, e.object, e.fields.get("mariadb.audit.table")) for e in got
+    ] == [
+        (25, "write", "db:shop.imports", "imports"),
+        (25, "write", "db:shop.log", "log"),
+        (27, "read", "db:shop.customers", "customers"),
+        (28, "read", "db:shop.customers", None),
+        (23, "read", "db:crm.customers", "customers"),
+        (23, "read", "db:crm.orders", "orders"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("UPDATE `shop`.customers SET a = 1", [("write", "db:shop.customers")]),
+        ("SELECT * FROM `shop`.`customers`", [("read", "db:shop.customers")]),
+        (
+            "SELECT * FROM crm.`customers` AS c, `orders` o WHERE 1",
+            [("read", "db:crm.customers"), ("read", "db:shop.orders")],
+        ),
+        ("LOAD DATA INFILE '/srv/x.csv' INTO TABLE imports", [("write", "db:shop.imports")]),
+        ("TRUNCATE imports", [("delete", "db:shop.imports")]),
+        ("DELETE QUICK FROM `imports` WHERE a = 1", [("delete", "db:shop.imports")]),
+        (
+            "INSERT INTO t (a) SELECT a FROM s ON DUPLICATE KEY UPDATE a = 2",
+            [("write", "db:shop.t"), ("read", "db:shop.s")],
+        ),
+        ("SELECT a FROM t WHERE id = 1 FOR UPDATE", [("read", "db:shop.t")]),
+        ("SELECT a INTO @v FROM t LIMIT 1, 2", [("read", "db:shop.t")]),
+        ("SELECT * FROM t WHERE x IN (SELECT y FROM crm.u)", [("read", "db:shop.t"), ("read", "db:crm.u")]),
+        ("WITH RECURSIVE r (n) AS (SELECT 1 UNION SELECT n + 1 FROM r WHERE n < 3) SELECT * FROM r", []),
+        ("SELECT * FROM mysql.table_stats", []),  # ignored by default
+        ("SELECT @@version", []),
+        ("HANDLER t READ FIRST", []),
+    ],
+)
+def test_tables_named_by_a_statement_without_table_rows(sql: str, expected: list[tuple[str, str]]) -> None:
+    line = f"20261129 01:18:28,vm,alice,127.0.0.1,8,34,QUERY,shop,'{sql.replace(chr(39), chr(92) + chr(39))}',0"
+    assert [(e.action, e.object) for e in events(run(make(), [line]))] == expected
+
+
+def test_create_temporary_table_as_select_reads_its_source() -> None:
+    # A temporary table shows no WRITE row; the READ of the source is still the user's read.
+    got = events(
+        run(
+            make(),
+            [
+                "20261129 01:18:28,vm,alice,127.0.0.1,6,30,READ,shop,customers,",
+                "20261129 01:18:28,vm,alice,127.0.0.1,6,30,QUERY,shop,'CREATE TEMPORARY TABLE tmp AS SELECT * FROM "
+                "customers',0",
+            ],
+        )
+    )
+    assert [(e.action, e.object) for e in got] == [("read", "db:shop.customers"), ("ddl", "db:shop.tmp")]
+
+
+def test_syslog_info_with_a_comma_is_told_apart_by_the_syslog_host() -> None:
+    # server_audit_syslog_info = 'dc1,rack3': the record also fits from "dc1" (user "rack3 vm,alice").
+    lines = [
+        "2026-11-29T01:18:28.590004+00:00 vm mysql-server_auditing: dc1,rack3 vm,alice,127.0.0.1,19,0,CONNECT,shop,,0",
+        "2026-11-29T01:18:28.590106+00:00 vm mysql-server_auditing: dc1,rack3 vm,alice,127.0.0.1,19,89,QUERY,shop,"
+        "'SELECT email FROM customers WHERE id = 2',0",
+        "2026-11-29T01:18:28.611130+00:00 vm mysql-server_auditing: dc1, rack 3 vm,alice,127.0.0.1,22,95,READ,shop,"
+        "customers,",
+        "2026-11-29T01:18:28.611290+00:00 vm mysql-server_auditing: dc1, rack 3 vm,alice,127.0.0.1,22,95,QUERY,shop,"
+        "'SELECT email FROM customers WHERE id = 1',0",
+    ]
+    got = events(run(make(), lines))
+    assert [(e.action, e.user, e.source_ip, e.host) for e in got] == [
+        ("login", "alice", "127.0.0.1", "vm"),
+        ("read", "alice", "127.0.0.1", "vm"),
+        ("read", "alice", "127.0.0.1", "vm"),
+    ]
+    # Relayed under another host name, nothing tells the two apart: a parse failure that says what to set.
+    relayed = [line.replace(" vm mysql-server_auditing", " 10.0.0.5 mysql-server_auditing") for line in lines[:2]]
+    out = run(make(), relayed)
+    assert [type(o) for o in out] == [ParseFailure, ParseFailure]
+    assert isinstance(out[0], ParseFailure)
+    assert "ambiguous" in out[0].reason
+    assert [e.user for e in events(run(make(syslog_info_words=1), relayed))] == ["alice", "alice"]
+
+
+def test_a_user_name_with_a_space_and_a_comma_keeps_to_the_info_seen_before() -> None:
+    # A failed login's user name is whatever the client sent: "x pii-guard-lab,vm" must not move the record.
+    head = "2026-11-27T16:22:52.6+00:00 relay mysql-server_auditing: pii-guard-lab "
+    got = events(
+        run(
+            make(),
+            [
+                head + "vm,alice,127.0.0.1,17,0,CONNECT,crm,,0",
+                head + "vm,a b,c,10.0.0.7,18,0,FAILED_CONNECT,,,1045",
+            ],
+        )
+    )
+    assert [(e.action, e.user, e.source_ip) for e in got] == [
+        ("login", "alice", "127.0.0.1"),
+        ("login", "a b,c", "10.0.0.7"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("sql", "shown"),
+    [
+        ("SET GLOBAL server_audit_events = 'CONNECT,QUERY'", "SET GLOBAL server_audit_events = 'CONNECT,QUERY'"),
+        ("SET GLOBAL server_audit_excl_users='app', GLOBAL server_audit_query_log_limit=10",
+         "SET GLOBAL server_audit_excl_users='app', GLOBAL server_audit_query_log_limit=10"),
+        ("SET @@global.server_audit_logging = 0", "SET @@global.server_audit_logging = 0"),
+        ("INSTALL SONAME 'server_audit'", "INSTALL SONAME 'server_audit'"),
+        # anything else in the statement: all its literals masked as usual
+        ("SET GLOBAL server_audit_logging = OFF, @ssn = '000000001'",
+         "SET GLOBAL server_audit_logging = OFF, @ssn = '?'"),
+        ("SET @note = 'server_audit 123-45-6789'", "SET @note = '?'"),
+    ],
+)  # fmt: skip
+def test_audit_settings_keep_their_values(sql: str, shown: str) -> None:
+    # The value is the evidence: server_audit_events without TABLE stops the table rows (rules/sigma).
+    escaped = sql.replace("'", r"\'")
+    got = events(run(make(), [f"20261129 01:18:28,vm,root,localhost,7,32,QUERY,,'{escaped}',0"]))
+    assert [(e.action, e.command, e.statement) for e in got] == [("other", sql.split()[0], shown)]
+    assert got[0].original.endswith(",7,32,QUERY,,'" + shown.replace("'", r"\'") + "',0")

@@ -179,3 +179,41 @@ def test_audit_log_of_a_real_server(mariadb: Server) -> None:
     assert find(action="permission", command="GRANT", object="db:crm.customers")
     assert find(action="ddl", object="db:crm.customers", outcome="success")
     assert not find(outcome="unknown"), "every table row found its QUERY row"
+
+
+def test_definer_routine_and_auditing_without_table_events(mariadb: Server) -> None:
+    """A SQL SECURITY DEFINER procedure's READ row names its definer: the read is the caller's. Then the
+    TABLE events are switched off at runtime, and the statements alone must still be the accesses."""
+    mariadb.sql(
+        "CREATE DATABASE crm;"
+        "CREATE TABLE crm.customers (id INT PRIMARY KEY, email VARCHAR(100), ssn CHAR(9));"
+        "INSERT INTO crm.customers VALUES (1, 'c1@example.com', '000000001'), (2, 'c2@example.com', '000000002');"
+        "CREATE DEFINER = 'root'@'localhost' PROCEDURE crm.get_customer(cid INT) SQL SECURITY DEFINER"
+        " SELECT email, ssn FROM crm.customers WHERE id = cid;"
+        "CREATE USER 'bob'@'127.0.0.1' IDENTIFIED BY 'bob-pw';"
+        "GRANT EXECUTE ON PROCEDURE crm.get_customer TO 'bob'@'127.0.0.1';"
+        "CREATE USER 'alice'@'127.0.0.1' IDENTIFIED BY 'alice-pw';"
+        "GRANT SELECT, INSERT, DELETE ON crm.* TO 'alice'@'127.0.0.1';"
+    )
+    mariadb.sql("CALL crm.get_customer(1);", "bob", "bob-pw")
+    mariadb.sql("SET GLOBAL server_audit_events = 'CONNECT,QUERY';")
+    mariadb.sql(
+        "SELECT email FROM customers WHERE id = 2;"
+        "INSERT INTO customers VALUES (3, 'c3@example.com', '000000003');"
+        "DELETE FROM customers WHERE id = 3;",
+        "alice",
+        "alice-pw",
+    )
+    _stop(mariadb)
+
+    got, failures = _parse(mariadb.audit_log)
+    assert failures == []
+    reads = [e for e in got if e.action == "read" and e.object == "db:crm.customers"]
+    assert [(e.user, e.source_ip, e.outcome, e.fields.get("user.effective.name")) for e in reads] == [
+        ("bob", "127.0.0.1", "success", "root"),
+        ("alice", "127.0.0.1", "success", None),
+    ]
+    alice = [(e.action, e.outcome, e.command) for e in got if e.user == "alice" and e.object == "db:crm.customers"]
+    assert alice == [("read", "success", "SELECT"), ("write", "success", "INSERT"), ("delete", "success", "DELETE")]
+    settings = [e.statement for e in got if e.command == "SET"]
+    assert settings == ["SET GLOBAL server_audit_events = 'CONNECT,QUERY'"]

@@ -2,7 +2,9 @@
 
 A record is `serverhost,user,host,connid,queryid,operation,db,object,retcode`, preceded by a zone-less
 `YYYYMMDD HH:MM:SS,` in the plugin's own file, or by syslog framing plus `server_audit_syslog_info` and a
-space. Three things shape this parser:
+space (the info may hold commas and spaces: the record starts where its fields fit, and a line where they fit
+twice is decided by the info seen before or the syslog host, else it is a parse failure). Four things shape
+this parser:
 
 - The QUERY object is single-quoted SQL with backslash escapes that may hold commas, so a CSV reader fails:
   the head is split by a regex, and the quoted field is taken up to the record's final `',retcode`.
@@ -11,15 +13,24 @@ space. Three things shape this parser:
   are held per connection until the QUERY row says how the statement ended, so that a denied read becomes a
   failure, not an access. Rows whose QUERY never comes (TABLE-only auditing, the install bootstrap) are
   released with outcome "unknown" at DISCONNECT, at `flush()`, or when `max_pending_rows` is reached.
-- A statement without table rows matters in three cases: permission changes (GRANT/REVOKE/… USER), DDL,
-  and failed DML, since a table-level denial (1142) logs the QUERY row alone. Other statements (SET, SHOW,
-  SELECT without tables, a successful DML whose rows all were ignored) yield nothing, except a change of the
-  audit plugin itself (`SET GLOBAL server_audit_logging=OFF`, `UNINSTALL PLUGIN server_audit`), which the
-  plugin logs as it switches off and which is one "other" event with `pii.command` SET/UNINSTALL.
+- TABLE rows name the user whose rights were used: in a SQL SECURITY DEFINER routine or view, the definer.
+  The QUERY row names the client; the access is credited to it, with the definer as `user.effective.name`.
+- A read or write statement without TABLE rows of its own is the event, with its tables taken from its text:
+  `server_audit_events` without TABLE (CONNECT,QUERY; QUERY_DML) logs no TABLE rows, nor does a SELECT the
+  query cache answers, and a table-level denial (1142) logs the QUERY row alone. A trigger's statements are
+  the exception: their tables are among the rows of the statement that fired them. Permission changes
+  (GRANT/REVOKE/… USER) and DDL are events too. Other statements (SET, SHOW, SELECT without tables, DML whose
+  tables all are ignored) yield nothing, except a change of the audit plugin itself (`SET GLOBAL
+  server_audit_logging=OFF`, `UNINSTALL PLUGIN server_audit`), which the plugin logs as it switches off and
+  which is one "other" event with `pii.command` SET/UNINSTALL. A statement that only sets server_audit_*
+  variables keeps its values unmasked: they say what is no longer audited.
 
 What each QUERY becomes, checked against a real 10.11 server (tests/realservers/test_mariadb.py):
-- READ → read (export if the statement has INTO OUTFILE/DUMPFILE, with `file.path`), WRITE → write,
-  CREATE/ALTER/RENAME/DROP → ddl; outcome and error code from the QUERY row; `pii.command` its first word.
+- READ → read (export if the statement has INTO OUTFILE/DUMPFILE, with `file.path`), WRITE → write
+  (delete for DELETE and TRUNCATE, whose MyISAM rows are a CREATE), CREATE/ALTER/RENAME/DROP → ddl; outcome
+  and error code from the QUERY row; `pii.command` its first word.
+- Without TABLE rows: a read names every table after FROM/JOIN (comma joins too, not WITH's own names); a
+  write its target first, then the tables it reads (INSERT ... SELECT) as reads.
 - GRANT/REVOKE/CREATE|DROP|ALTER|RENAME USER|ROLE/SET PASSWORD → one "permission" event (object: the ON
   target, `user.target.name`: the grantee); their WRITEs to the mysql grant tables are dropped.
 - DDL → its CREATE/ALTER/... rows, or one "ddl" event naming the object from the statement. Its READ rows
@@ -62,7 +73,12 @@ from pii_guard.parsers.timeparse import TimestampError, local_epoch
 # serverhost, user (lazy: a user name may hold commas), host, connid, queryid, operation, db; the object and
 # retcode follow the match. Anchoring on the numeric ids and the upper-case operation keeps a comma in the
 # user name from shifting the fields.
-_HEAD: Final = re.compile(r"([^,]*),(.*?),([^,]*),(\d+),(\d+),([A-Z_]+),([^,]*),")
+_HEAD_TAIL: Final = r"(.*?),([^,]*),(\d+),(\d+),([A-Z_]+),([^,]*),"
+_HEAD: Final = re.compile(r"([^,]*)," + _HEAD_TAIL)
+# In a syslog message the record follows `server_audit_syslog_info` and a space; the serverhost (a host name)
+# has no space, which tells where a record may start.
+_SYSLOG_HEAD: Final = re.compile(r"([^, ]*)," + _HEAD_TAIL)
+_MAX_START_TRIES: Final = 64  # positions tried as a syslog record's start (the info's words, plus one)
 _FILE_STAMP_LEN: Final = 17  # "20261127 16:21:56"
 
 _TABLE_ACTIONS: Final = {"READ": READ, "WRITE": WRITE, "CREATE": DDL, "ALTER": DDL, "DROP": DDL, "RENAME": DDL}
@@ -89,10 +105,36 @@ _VERB_KINDS: Final = {
 _ACCOUNT_OBJECTS: Final = frozenset({"USER", "ROLE"})
 _FIRST_WORDS: Final = re.compile(r"(?:\s|\(|/\*.*?\*/)*([A-Za-z]+)(?:\s+([A-Za-z]+))?", re.S)
 
-_NAME: Final = r"(`[^`]+`(?:\.`[^`]+`)?|[\w$.`*]+)"
+# A name as written: `db`.`t`, `db`.t, db.`t`, `t`, db.t, t (the qualified forms first: an alternation takes
+# the first that fits, and `db` alone would).
+_NAME: Final = r"(`[^`]+`\.`[^`]+`|`[^`]+`\.[\w$]+|[\w$]+\.`[^`]+`|`[^`]+`|[\w$.*]+)"
 _OUTFILE: Final = re.compile(r"\bINTO\s+(?:OUTFILE|DUMPFILE)\s+'((?:[^'\\]|\\.|'')*)'", re.I)
+# A table a DML statement names: group 1 the keyword before it, group 2 the name.
 _TABLE_REF: Final = re.compile(
-    r"\b(?:FROM|JOIN|UPDATE|TABLE|INTO(?!\s+(?:OUTFILE|DUMPFILE|@)))\s+(?:(?:LOW_PRIORITY|IGNORE)\s+)*" + _NAME,
+    r"\b(FROM|JOIN|UPDATE|TABLE|TRUNCATE|INTO(?!\s+(?:OUTFILE|DUMPFILE|@)))\s+"
+    r"(?:(?:LOW_PRIORITY|HIGH_PRIORITY|DELAYED|IGNORE|QUICK|TABLE)\s+)*" + _NAME,
+    re.I,
+)
+_CLAUSE_WORDS: Final = (
+    r"(?:WHERE|JOIN|INNER|LEFT|RIGHT|CROSS|NATURAL|STRAIGHT_JOIN|FULL|OUTER|ON|USING|GROUP|ORDER|LIMIT|HAVING|"
+    r"UNION|EXCEPT|INTERSECT|FOR|LOCK|INTO|WINDOW|PARTITION|USE|FORCE|IGNORE|SET|RETURNING|PROCEDURE)\b"
+)
+# The further tables of a comma join, after `FROM a [[AS] x]`.
+_NEXT_TABLE: Final = re.compile(r"(?:\s+(?:AS\s+)?(?!" + _CLAUSE_WORDS + r")[\w$]+)?\s*,\s*" + _NAME, re.I)
+# The names a WITH clause defines: not tables.
+_CTE_NAME: Final = re.compile(r"(?:\bWITH(?:\s+RECURSIVE)?|,)\s*`?([\w$]+)`?\s*(?:\([^()]*\)\s*)?AS\s*\(", re.I)
+_NOT_TABLES: Final = frozenset({"dual"})
+_TEMPORARY_TABLE_SELECT: Final = re.compile(
+    r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?TEMPORARY\s+TABLE\b.*\bSELECT\b", re.I | re.S
+)
+# A statement that only sets server_audit_* variables, or (un)installs the plugin: its values are the evidence
+# (which events are no longer audited) and hold no personal data, so they are not masked.
+_AUDIT_VALUE: Final = r"""(?:'(?:[^'\\]|''|\\.)*'|"(?:[^"\\]|""|\\.)*"|[\w.+-]+)"""
+_AUDIT_ASSIGNMENT: Final = r"(?:GLOBAL\s+|@@GLOBAL\.|@@)?server_audit_\w+\s*:?=\s*" + _AUDIT_VALUE
+_AUDIT_SETTINGS: Final = re.compile(
+    r"\s*(?:SET\s+" + _AUDIT_ASSIGNMENT + r"(?:\s*,\s*" + _AUDIT_ASSIGNMENT + r")*"
+    r"|(?:UN)?INSTALL\s+(?:PLUGIN\s+server_audit(?:\s+SONAME\s+'server_audit(?:\.so)?')?"
+    r"|SONAME\s+'server_audit(?:\.so)?'))\s*;?\s*",
     re.I,
 )
 _DDL_OBJECT: Final = re.compile(
@@ -120,7 +162,9 @@ class MariaDbAuditOptions(BaseModel):
     syslog_info_words: int | None = Field(
         default=None,
         ge=0,
-        description="words in server_audit_syslog_info; unset: the record starts at the first token with a comma",
+        description="words in server_audit_syslog_info; unset: the record starts where a record fits, and a line "
+        "where it fits at two places (a comma in the info) is a parse failure unless one matches the info seen "
+        "before or names the syslog host as serverhost",
     )
     host_port: Literal["auto", "always", "never"] = Field(
         default="auto",
@@ -262,6 +306,21 @@ def _qualify(name: str, db: str) -> str | None:
     return f"db:{db}.{name}" if db else None
 
 
+def _access_action(dec: _Decoded) -> str:
+    """What a read or write statement does to the tables it names (its target, for a write)."""
+    if dec.export_path is not None:
+        return EXPORT
+    if dec.kind == _KIND_READ:
+        return READ
+    return DELETE if dec.verb in _DELETES else WRITE
+
+
+def _same_host(server: str, syslog_host: str) -> bool:
+    """The record's serverhost and the syslog host name the same machine (one may be fully qualified)."""
+    a, b = server.lower(), syslog_host.lower()
+    return a == b or a.partition(".")[0] == b.partition(".")[0]
+
+
 def _statement_kind(sql: str) -> tuple[str, str]:
     m = _FIRST_WORDS.match(sql)
     if m is None:
@@ -275,6 +334,45 @@ def _statement_kind(sql: str) -> tuple[str, str]:
     if verb in ("SET", "INSTALL", "UNINSTALL") and "server_audit" in sql.lower():
         return _KIND_AUDIT, verb
     return _VERB_KINDS.get(verb, _KIND_OTHER), verb
+
+
+def _audit_settings_only(kind: str, sql: str) -> bool:
+    return kind == _KIND_AUDIT and _AUDIT_SETTINGS.fullmatch(sql) is not None
+
+
+def _statement_tables(sql: str, kind: str) -> tuple[str, ...]:
+    """The tables a read or write statement names, without backquotes, each once, in order: for a read, those
+    after FROM, JOIN and TABLE (and the rest of a comma join); for a write, its target (after INSERT/REPLACE
+    INTO, UPDATE, DELETE FROM, TRUNCATE, LOAD ... INTO TABLE) first, then the tables it reads."""
+    if kind not in (_KIND_READ, _KIND_WRITE):
+        return ()
+    names: list[str] = []
+    for m in _TABLE_REF.finditer(sql):
+        keyword = m.group(1).upper()
+        # INTO, UPDATE and TRUNCATE name a table only as a write's target: not in SELECT ... INTO @v, FOR
+        # UPDATE or ON DUPLICATE KEY UPDATE col = ...
+        if keyword in ("INTO", "UPDATE", "TRUNCATE") and (names or kind != _KIND_WRITE):
+            continue
+        names.append(m.group(2))
+        if keyword == "FROM":
+            names.extend(_comma_joined(sql, m.end()))
+    ctes = {c.lower() for c in _CTE_NAME.findall(sql)} if "with" in sql.lower() else set()
+    found: dict[str, None] = {}
+    for name in names:
+        bare = _bare(name)
+        if "*" in bare or bare.lower() in _NOT_TABLES or bare.lower() in ctes:
+            continue
+        found[bare] = None
+    return tuple(found)
+
+
+def _comma_joined(sql: str, pos: int) -> list[str]:
+    """The further tables of `FROM a [[AS] x], b [[AS] y] ...`, from the end of `a`."""
+    names = []
+    while (m := _NEXT_TABLE.match(sql, pos)) is not None:
+        names.append(m.group(1))
+        pos = m.end()
+    return names
 
 
 class MariaDbAuditParser(Parser):
@@ -302,6 +400,7 @@ class MariaDbAuditParser(Parser):
         self._ignored_cache: dict[str, bool] = {}
         self._who_cache: dict[tuple[str, str, str], _Who] = {}
         self._decoded: dict[str, _Decoded] = {}
+        self._tables: dict[str, tuple[str, ...]] = {}  # statement → the tables it names, when it has no rows
         self._ports_seen = opts.host_port == "always"
         # TABLE rows waiting for their QUERY row, per (serverhost, connection). Insertion order is the order
         # of each connection's first waiting row, so the first entry holds the earliest offset.
@@ -309,6 +408,8 @@ class MariaDbAuditParser(Parser):
         self._pending_rows = 0
         # Connections whose login failed: their DISCONNECT is not a logout. Bounded, oldest dropped.
         self._failed_logins: dict[tuple[str, str], None] = {}
+        # The server_audit_syslog_info before each syslog host's last record (None: none, not even a space).
+        self._infos: dict[str, str | None] = {}
 
     # -- the Parser interface -------------------------------------------------------------------------
 
@@ -349,7 +450,10 @@ class MariaDbAuditParser(Parser):
                 return ParseFailure(offset, str(exc), line)
             if line[_FILE_STAMP_LEN : _FILE_STAMP_LEN + 1] != ",":
                 return ParseFailure(offset, "no comma after the timestamp", line)
-            return self._header(offset, line, _FILE_STAMP_LEN + 1, time_us, None)
+            m = _HEAD.match(line, _FILE_STAMP_LEN + 1)
+            if m is None:
+                return ParseFailure(offset, "not a server_audit record (fields 2-8 do not fit)", line)
+            return self._header(offset, line, m, time_us, None)
         if output == "file":
             return ParseFailure(offset, "not a server_audit file line (expected 'YYYYMMDD HH:MM:SS,')", line)
         try:
@@ -358,30 +462,83 @@ class MariaDbAuditParser(Parser):
             return ParseFailure(offset, str(exc), line)
         if framed.tag != self._opts.syslog_ident:
             return None  # another program in a shared syslog file
-        start = self._record_start(framed.message)
-        if start < 0:
-            return ParseFailure(offset, "no server_audit record after the syslog info", line)
-        return self._header(offset, line, len(line) - len(framed.message) + start, framed.time_us, framed.host)
+        base = len(line) - len(framed.message)
+        if self._opts.syslog_info_words is not None:
+            m = self._after_info_words(line, base, self._opts.syslog_info_words)
+            if m is None:
+                return ParseFailure(offset, "no server_audit record after the syslog info", line)
+        else:
+            found = self._record_start(offset, line, base, framed.host)
+            if isinstance(found, ParseFailure):
+                return found
+            m = found
+        return self._header(offset, line, m, framed.time_us, framed.host)
 
-    def _record_start(self, message: str) -> int:
-        """Where the record starts in a syslog message: after `syslog_info_words` words, or at the start of
-        the first token with a comma (the record's `serverhost,user,...` has one; the info usually not)."""
-        words = self._opts.syslog_info_words
-        if words is None:
-            comma = message.find(",")
-            return -1 if comma < 0 else message.rfind(" ", 0, comma) + 1
-        pos = 0
+    @staticmethod
+    def _after_info_words(line: str, base: int, words: int) -> re.Match[str] | None:
+        """The record after the configured number of words of `server_audit_syslog_info`."""
+        pos = base
         for _ in range(words):
-            pos = message.find(" ", pos)
+            pos = line.find(" ", pos)
             if pos < 0:
-                return -1
+                return None
             pos += 1
-        return pos
+        return _HEAD.match(line, pos)
 
-    def _header(self, offset: int, line: str, pos: int, time_us: int, syslog_host: str | None) -> _Rec | ParseFailure:
-        m = _HEAD.match(line, pos)
-        if m is None:
-            return ParseFailure(offset, "not a server_audit record (fields 2-8 do not fit)", line)
+    def _record_start(self, offset: int, line: str, base: int, host: str) -> re.Match[str] | ParseFailure:
+        """The record in a syslog message that starts at `base`: `<server_audit_syslog_info> <record>`.
+
+        The record starts where its fields fit, after a space (or at `base`). An info with a comma
+        ('dc1,rack3') fits as the serverhost and user of a record too; so may a user name with a space and a
+        comma. Of several starts, the one after the info this host's earlier lines had wins, else the one
+        whose serverhost is the syslog host; if neither decides, the line is a parse failure rather than an
+        event of the wrong user."""
+        starts = self._record_starts(line, base)
+        if not starts:
+            return ParseFailure(offset, "no server_audit record after the syslog info", line)
+        chosen = starts[0] if len(starts) == 1 else self._choose_start(line, base, starts, host)
+        if chosen is None:
+            return ParseFailure(
+                offset,
+                "ambiguous syslog record: server_audit_syslog_info (or the user name) holds a comma, so the "
+                f"record fits at {len(starts)} places; set the option syslog_info_words",
+                line,
+            )
+        info = line[base : chosen.start() - 1] if chosen.start() > base else None
+        if host not in self._infos or self._infos[host] != info:
+            if len(self._infos) >= 1024:
+                self._infos.clear()
+            self._infos[host] = info
+        return chosen
+
+    @staticmethod
+    def _record_starts(line: str, base: int) -> list[re.Match[str]]:
+        """Every place after a space where a record fits. A later start lies before the end of the first
+        match's header: the first match took the info's words as its serverhost and user."""
+        found: list[re.Match[str]] = []
+        pos, end = base, len(line)
+        for _ in range(_MAX_START_TRIES):
+            m = _SYSLOG_HEAD.match(line, pos)
+            if m is not None:
+                if not found:
+                    end = m.end()
+                found.append(m)
+            space = line.find(" ", pos, end)
+            if space < 0:
+                break
+            pos = space + 1
+        return found
+
+    def _choose_start(self, line: str, base: int, starts: list[re.Match[str]], host: str) -> re.Match[str] | None:
+        if host in self._infos:
+            info = self._infos[host]
+            same_info = [m for m in starts if (line[base : m.start() - 1] if m.start() > base else None) == info]
+            if len(same_info) == 1:
+                return same_info[0]
+        named = [m for m in starts if _same_host(m.group(1), host)]
+        return named[0] if len(named) == 1 else None
+
+    def _header(self, offset: int, line: str, m: re.Match[str], time_us: int, syslog_host: str | None) -> _Rec:
         server, user, host, conn, query_id, op, db = m.groups()
         who = self._who_cache.get((server, user, host))
         if who is None:
@@ -462,15 +619,21 @@ class MariaDbAuditParser(Parser):
         if stmt.dec.kind == _KIND_PERMISSION:  # its rows are grant-table bookkeeping
             return (self._permission_event(rec, stmt),)
         if stmt.dec.kind == _KIND_AUDIT:  # turning auditing down is how a reader would hide
-            return (*(self._row_event(r, _TABLE_ACTIONS[r.op], stmt, None) for r in rows),
-                    self._statement_event(rec, stmt, OTHER, None))
+            return (
+                *(self._row_event(r, _TABLE_ACTIONS[r.op], stmt, None, rec.who) for r in rows),
+                self._statement_event(rec, stmt, OTHER, None),
+            )
         out: list[Outcome] = []
         export_path = stmt.dec.export_path
         # In DDL, a READ is a user's read only when the data lands in a table (CREATE TABLE ... SELECT shows
         # a WRITE); a view or trigger definition and ALTER's table copy read for the server's own sake, and
         # WRITEs to the mysql schema are its bookkeeping (mysql.proc for routines).
         ddl = stmt.dec.kind == _KIND_DDL
-        keep_reads = not ddl or any(r.op == "WRITE" and r.db != "mysql" for r in rows)
+        keep_reads = (
+            not ddl
+            or any(r.op == "WRITE" and r.db != "mysql" for r in rows)
+            or _TEMPORARY_TABLE_SELECT.match(stmt.dec.sql) is not None  # no WRITE row for a temporary table
+        )
         ddl_done = False
         for row in rows:
             action = _TABLE_ACTIONS[row.op]
@@ -478,17 +641,39 @@ class MariaDbAuditParser(Parser):
                 continue
             if action == READ and export_path is not None:
                 action = EXPORT
-            elif action == WRITE and stmt.dec.verb in _DELETES:
+            elif action != READ and stmt.dec.verb in _DELETES:  # TRUNCATE of a MyISAM table: a CREATE row
                 action = DELETE
             ddl_done = ddl_done or action == DDL
-            out.append(self._row_event(row, action, stmt, export_path))
+            out.append(self._row_event(row, action, stmt, export_path, rec.who))
         if ddl and not ddl_done:
             out.append(self._statement_event(rec, stmt, DDL, self._ddl_object(stmt.dec.sql, rec.db)))
-        elif not rows and stmt.outcome == FAILURE and stmt.dec.kind in (_KIND_READ, _KIND_WRITE):
-            # A table-level denial (1142) or a missing table logs no TABLE row: the statement is the event.
-            action = EXPORT if export_path is not None else READ if stmt.dec.kind == _KIND_READ else \
-                DELETE if stmt.dec.verb in _DELETES else WRITE
-            out.append(self._statement_event(rec, stmt, action, self._table_ref(stmt.dec.sql, rec.db)))
+        elif not rows and stmt.dec.kind in (_KIND_READ, _KIND_WRITE):
+            out.extend(self._statement_accesses(rec, stmt))
+        return out
+
+    def _statement_accesses(self, rec: _Rec, stmt: _Statement) -> list[AccessEvent]:
+        """A read or write statement that logged no TABLE row: the tables come from its text.
+
+        Failed, it is one event (a table-level denial, 1142, or a missing table logs no TABLE row). Succeeded,
+        it is one event per table it names: the plugin logs no TABLE rows when `server_audit_events` lacks
+        TABLE (CONNECT,QUERY or QUERY_DML), nor for a SELECT the query cache answered. Not so for a trigger's
+        statement: its tables are among the TABLE rows of the statement that fired it, still waiting."""
+        dec = stmt.dec
+        action = _access_action(dec)
+        tables = self._statement_tables(dec)
+        if stmt.outcome == FAILURE:
+            return [self._statement_event(rec, stmt, action, self._object(tables[0], rec.db) if tables else None)]
+        if (rec.who.server or "", rec.conn) in self._pending:
+            return []
+        out: list[AccessEvent] = []
+        seen: set[str] = set()
+        for i, name in enumerate(tables):
+            obj = self._object(name, rec.db)
+            if obj is not None and obj not in seen:
+                seen.add(obj)
+                # a write's target first; the tables it reads from (INSERT ... SELECT) are reads
+                verb_action = action if i == 0 or dec.kind == _KIND_READ else READ
+                out.append(self._statement_event(rec, stmt, verb_action, obj, index=len(out)))
         return out
 
     # -- helpers --------------------------------------------------------------------------------------
@@ -514,8 +699,9 @@ class MariaDbAuditParser(Parser):
 
     def _decode(self, raw: str) -> _Decoded:
         sql = _unescape(raw)
-        shown = sql if self._masker is None else self._masker(sql)
         kind, verb = _statement_kind(sql)
+        # An audit setting's value is the evidence (server_audit_events='CONNECT,QUERY' drops TABLE): kept.
+        shown = sql if self._masker is None or _audit_settings_only(kind, sql) else self._masker(sql)
         export = _OUTFILE.search(sql) if kind == _KIND_READ and "file" in sql.lower() else None
         dec = _Decoded(
             sql,
@@ -529,6 +715,16 @@ class MariaDbAuditParser(Parser):
             self._decoded.clear()
         self._decoded[raw] = dec
         return dec
+
+    def _statement_tables(self, dec: _Decoded) -> tuple[str, ...]:
+        """`_statement_tables` of the text, memoized: only statements without TABLE rows need it."""
+        tables = self._tables.get(dec.sql)
+        if tables is None:
+            tables = _statement_tables(dec.sql, dec.kind)
+            if len(self._tables) >= 1024:
+                self._tables.clear()
+            self._tables[dec.sql] = tables
+        return tables
 
     def _take_rows(self, rec: _Rec) -> list[_Rec]:
         """The waiting rows of this statement; rows of other query ids (a stored routine's outer CALL,
@@ -563,9 +759,8 @@ class MariaDbAuditParser(Parser):
             self._ignored_cache[name] = hit
         return hit
 
-    def _table_ref(self, sql: str, db: str) -> str | None:
-        m = _TABLE_REF.search(sql)
-        return None if m is None else self._unless_ignored(_qualify(m.group(1), db))
+    def _object(self, name: str, db: str) -> str | None:
+        return self._unless_ignored(_qualify(name, db))
 
     def _ddl_object(self, sql: str, db: str) -> str | None:
         m = _DDL_OBJECT.search(sql)
@@ -580,7 +775,7 @@ class MariaDbAuditParser(Parser):
 
     # -- events ---------------------------------------------------------------------------------------
 
-    def _fields(self, rec: _Rec, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def _fields(self, rec: _Rec, who: _Who, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
         fields: dict[str, Any] = {
             "mariadb.audit.connection_id": int(rec.conn),
             "mariadb.audit.query_id": int(rec.query_id),
@@ -588,8 +783,8 @@ class MariaDbAuditParser(Parser):
         }
         if rec.db:
             fields["mariadb.audit.database"] = rec.db
-        if rec.who.domain is not None:
-            fields["source.domain"] = rec.who.domain
+        if who.domain is not None:
+            fields["source.domain"] = who.domain
         if extra:
             fields.update(extra)
         return fields
@@ -605,10 +800,14 @@ class MariaDbAuditParser(Parser):
         stmt: _Statement | None = None,
         error: str | None = None,
         extra: Mapping[str, Any] | None = None,
+        who: _Who | None = None,
+        index: int = 0,
     ) -> AccessEvent:
-        who = rec.who
+        """`who`: the client, when not the record's own; `index`: the event's number among those of one
+        record (the first keeps the plain id)."""
+        who = rec.who if who is None else who
         return AccessEvent(  # positional: this runs per event
-            self.ids.make(rec.offset, rec.line),
+            self.ids.make(rec.offset, f"{index}:{rec.line}" if index else rec.line),
             rec.time_us,
             self.dataset,
             action,
@@ -625,11 +824,16 @@ class MariaDbAuditParser(Parser):
             rec.line if stmt is None or rec.op != "QUERY" else stmt.original,
             error,
             (),
-            self._fields(rec, extra),
+            self._fields(rec, who, extra),
             rec.offset,
         )
 
-    def _row_event(self, row: _Rec, action: str, stmt: _Statement | None, export_path: str | None) -> AccessEvent:
+    def _row_event(
+        self, row: _Rec, action: str, stmt: _Statement | None, export_path: str | None, caller: _Who | None = None
+    ) -> AccessEvent:
+        """A TABLE row as an access of the QUERY row's client (`caller`). In a SQL SECURITY DEFINER routine or
+        view the row names the definer, whose rights were used: the caller made the access, and the definer
+        is `user.effective.name` (the row itself stays in `event.original`)."""
         table = row.line[row.tail : -1]
         old, _, new = table.partition("|")
         extra: dict[str, Any] = {"mariadb.audit.table": old}
@@ -637,17 +841,23 @@ class MariaDbAuditParser(Parser):
             extra["mariadb.audit.new_table"] = new
         if export_path is not None and action == EXPORT:
             extra["file.path"] = export_path
+        if caller is not None and caller != row.who and row.who.user is not None:
+            extra["user.effective.name"] = row.who.user
         if stmt is None:
             return self._event(row, action, UNKNOWN, obj=f"db:{row.db}.{old}", extra=extra)
         return self._event(
             row, action, stmt.outcome, obj=f"db:{row.db}.{old}", command=stmt.dec.verb or row.op,
-            stmt=stmt, error=stmt.error, extra=extra,
+            stmt=stmt, error=stmt.error, extra=extra, who=caller,
         )  # fmt: skip
 
-    def _statement_event(self, rec: _Rec, stmt: _Statement, action: str, obj: str | None) -> AccessEvent:
+    def _statement_event(
+        self, rec: _Rec, stmt: _Statement, action: str, obj: str | None, index: int = 0
+    ) -> AccessEvent:
+        extra = {"file.path": stmt.dec.export_path} if action == EXPORT and stmt.dec.export_path else None
         return self._event(
-            rec, action, stmt.outcome, obj=obj, command=stmt.dec.verb or None, stmt=stmt, error=stmt.error
-        )
+            rec, action, stmt.outcome, obj=obj, command=stmt.dec.verb or None, stmt=stmt, error=stmt.error,
+            extra=extra, index=index,
+        )  # fmt: skip
 
     def _permission_event(self, rec: _Rec, stmt: _Statement) -> AccessEvent:
         on = _GRANT_ON.search(stmt.dec.sql) if stmt.dec.verb in ("GRANT", "REVOKE") else None

@@ -131,7 +131,8 @@ GETTERS: dict[str, Getter] = {
 PARSER_FIELDS = frozenset({
     "url.path", "url.original", "url.query", "url.domain", "http.request.method", "http.request.referrer",
     "http.response.status_code", "http.version", "user_agent.original", "process.pid", "file.path",
-    "file.target_path", "source.domain", "user.domain", "user.target.name", "event.code", "event.duration",
+    "file.target_path", "source.domain", "user.domain", "user.target.name", "user.effective.name", "event.code",
+    "event.duration",
     "samba.share", "samba.service", "samba.password_type", "samba.disposition", "samba.access_mask",
     "postgresql.log.application_name", "postgresql.audit.type", "postgresql.audit.class",
     "postgresql.audit.statement_id", "postgresql.audit.substatement_id", "mariadb.audit.operation",
