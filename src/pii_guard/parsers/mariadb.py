@@ -66,6 +66,7 @@ from pii_guard.model import (
     AccessEvent,
 )
 from pii_guard.parsers.base import NOTHING, Outcome, ParseFailure, Parser, SourceContext
+from pii_guard.parsers.mysqlstmt import DDL_OBJECT, FIRST_WORDS, GRANT_ON, GRANTEE, NAME, OUTFILE, TABLE_REF
 from pii_guard.parsers.sqlmask import SqlMasker
 from pii_guard.parsers.syslog import SyslogFraming
 from pii_guard.parsers.timeparse import TimestampError, local_epoch
@@ -103,24 +104,12 @@ _VERB_KINDS: Final = {
     "GRANT": _KIND_PERMISSION, "REVOKE": _KIND_PERMISSION,
 }  # fmt: skip
 _ACCOUNT_OBJECTS: Final = frozenset({"USER", "ROLE"})
-_FIRST_WORDS: Final = re.compile(r"(?:\s|\(|/\*.*?\*/)*([A-Za-z]+)(?:\s+([A-Za-z]+))?", re.S)
-
-# A name as written: `db`.`t`, `db`.t, db.`t`, `t`, db.t, t (the qualified forms first: an alternation takes
-# the first that fits, and `db` alone would).
-_NAME: Final = r"(`[^`]+`\.`[^`]+`|`[^`]+`\.[\w$]+|[\w$]+\.`[^`]+`|`[^`]+`|[\w$.*]+)"
-_OUTFILE: Final = re.compile(r"\bINTO\s+(?:OUTFILE|DUMPFILE)\s+'((?:[^'\\]|\\.|'')*)'", re.I)
-# A table a DML statement names: group 1 the keyword before it, group 2 the name.
-_TABLE_REF: Final = re.compile(
-    r"\b(FROM|JOIN|UPDATE|TABLE|TRUNCATE|INTO(?!\s+(?:OUTFILE|DUMPFILE|@)))\s+"
-    r"(?:(?:LOW_PRIORITY|HIGH_PRIORITY|DELAYED|IGNORE|QUICK|TABLE)\s+)*" + _NAME,
-    re.I,
-)
 _CLAUSE_WORDS: Final = (
     r"(?:WHERE|JOIN|INNER|LEFT|RIGHT|CROSS|NATURAL|STRAIGHT_JOIN|FULL|OUTER|ON|USING|GROUP|ORDER|LIMIT|HAVING|"
     r"UNION|EXCEPT|INTERSECT|FOR|LOCK|INTO|WINDOW|PARTITION|USE|FORCE|IGNORE|SET|RETURNING|PROCEDURE)\b"
 )
 # The further tables of a comma join, after `FROM a [[AS] x]`.
-_NEXT_TABLE: Final = re.compile(r"(?:\s+(?:AS\s+)?(?!" + _CLAUSE_WORDS + r")[\w$]+)?\s*,\s*" + _NAME, re.I)
+_NEXT_TABLE: Final = re.compile(r"(?:\s+(?:AS\s+)?(?!" + _CLAUSE_WORDS + r")[\w$]+)?\s*,\s*" + NAME, re.I)
 # The names a WITH clause defines: not tables.
 _CTE_NAME: Final = re.compile(r"(?:\bWITH(?:\s+RECURSIVE)?|,)\s*`?([\w$]+)`?\s*(?:\([^()]*\)\s*)?AS\s*\(", re.I)
 _NOT_TABLES: Final = frozenset({"dual"})
@@ -137,16 +126,6 @@ _AUDIT_SETTINGS: Final = re.compile(
     r"|SONAME\s+'server_audit(?:\.so)?'))\s*;?\s*",
     re.I,
 )
-_DDL_OBJECT: Final = re.compile(
-    r"\b(DATABASE|SCHEMA|TABLE|VIEW|PROCEDURE|FUNCTION|TRIGGER|EVENT|SEQUENCE|INDEX\s+\S+\s+ON)\s+"
-    r"(?:IF\s+(?:NOT\s+)?EXISTS\s+)?" + _NAME,
-    re.I,
-)
-_GRANT_ON: Final = re.compile(r"\bON\s+(?:(?:TABLE|FUNCTION|PROCEDURE|PACKAGE)\s+)?" + _NAME, re.I)
-_GRANTEE: Final = re.compile(
-    r"\b(?:TO|FROM|USER|ROLE|FOR)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?['`\"]?([^'`\"@\s,;]+)", re.I
-)
-
 DEFAULT_IGNORED: Final = ("mysql.table_stats", "mysql.column_stats", "mysql.index_stats")
 
 
@@ -322,7 +301,7 @@ def _same_host(server: str, syslog_host: str) -> bool:
 
 
 def _statement_kind(sql: str) -> tuple[str, str]:
-    m = _FIRST_WORDS.match(sql)
+    m = FIRST_WORDS.match(sql)
     if m is None:
         return _KIND_OTHER, ""
     verb = m.group(1).upper()
@@ -347,7 +326,7 @@ def _statement_tables(sql: str, kind: str) -> tuple[str, ...]:
     if kind not in (_KIND_READ, _KIND_WRITE):
         return ()
     names: list[str] = []
-    for m in _TABLE_REF.finditer(sql):
+    for m in TABLE_REF.finditer(sql):
         keyword = m.group(1).upper()
         # INTO, UPDATE and TRUNCATE name a table only as a write's target: not in SELECT ... INTO @v, FOR
         # UPDATE or ON DUPLICATE KEY UPDATE col = ...
@@ -702,7 +681,7 @@ class MariaDbAuditParser(Parser):
         kind, verb = _statement_kind(sql)
         # An audit setting's value is the evidence (server_audit_events='CONNECT,QUERY' drops TABLE): kept.
         shown = sql if self._masker is None or _audit_settings_only(kind, sql) else self._masker(sql)
-        export = _OUTFILE.search(sql) if kind == _KIND_READ and "file" in sql.lower() else None
+        export = OUTFILE.search(sql) if kind == _KIND_READ and "file" in sql.lower() else None
         dec = _Decoded(
             sql,
             shown,
@@ -763,7 +742,7 @@ class MariaDbAuditParser(Parser):
         return self._unless_ignored(_qualify(name, db))
 
     def _ddl_object(self, sql: str, db: str) -> str | None:
-        m = _DDL_OBJECT.search(sql)
+        m = DDL_OBJECT.search(sql)
         if m is None:
             return None
         if m.group(1).upper() in ("DATABASE", "SCHEMA"):
@@ -860,12 +839,12 @@ class MariaDbAuditParser(Parser):
         )  # fmt: skip
 
     def _permission_event(self, rec: _Rec, stmt: _Statement) -> AccessEvent:
-        on = _GRANT_ON.search(stmt.dec.sql) if stmt.dec.verb in ("GRANT", "REVOKE") else None
+        on = GRANT_ON.search(stmt.dec.sql) if stmt.dec.verb in ("GRANT", "REVOKE") else None
         obj = None
         if on is not None:
             name = _bare(on.group(1))
             obj = "db:" + (name if "." in name or not rec.db else f"{rec.db}.{name}")
-        grantee = _GRANTEE.search(stmt.dec.sql)
+        grantee = GRANTEE.search(stmt.dec.sql)
         extra = {"user.target.name": grantee.group(1)} if grantee is not None else None
         return self._event(
             rec, PERMISSION, stmt.outcome, obj=obj, command=stmt.dec.verb, stmt=stmt, error=stmt.error, extra=extra

@@ -28,7 +28,8 @@ _COMMANDS: Final = {
     "call_procedure": EXECUTE, "execute_sql": EXECUTE,
 }  # fmt: skip
 _DDL_PREFIXES: Final = ("create_", "alter_", "drop_", "rename_")
-_FIRST_WORDS: Final = re.compile(r"(?:\s|\(|/\*.*?\*/)*([A-Za-z]+)(?:\s+([A-Za-z]+))?", re.S)
+FIRST_WORDS: Final = re.compile(r"(?:\s|\(|/\*.*?\*/)*([A-Za-z]+)(?:\s+([A-Za-z]+))?", re.S)
+
 _VERBS: Final = {
     "SELECT": READ, "WITH": READ, "TABLE": READ, "HANDLER": READ,
     "INSERT": WRITE, "UPDATE": WRITE, "REPLACE": WRITE, "LOAD": WRITE, "DELETE": DELETE, "TRUNCATE": DELETE,
@@ -37,20 +38,24 @@ _VERBS: Final = {
 }  # fmt: skip
 _ACCOUNT_WORDS: Final = frozenset({"USER", "ROLE"})
 
-_NAME: Final = r"(`[^`]+`(?:\.`[^`]+`)?|`[^`]+`\.[\w$]+|[\w$]+\.`[^`]+`|[\w$.*]+)"
-_OUTFILE: Final = re.compile(r"\bINTO\s+(?:OUTFILE|DUMPFILE)\s+'((?:[^'\\]|\\.|'')*)'", re.I)
-_TABLE_REF: Final = re.compile(
-    r"\b(?:FROM|JOIN|UPDATE|TABLE|INTO(?!\s+(?:OUTFILE|DUMPFILE|@)))\s+(?:(?:LOW_PRIORITY|IGNORE|QUICK)\s+)*"
-    + _NAME,
+# A name as written: `db`.`t`, `db`.t, db.`t`, `t`, db.t, t (the qualified forms first: an alternation takes
+# the first that fits, and `db` alone would).
+NAME: Final = r"(`[^`]+`\.`[^`]+`|`[^`]+`\.[\w$]+|[\w$]+\.`[^`]+`|`[^`]+`|[\w$.*]+)"
+OUTFILE: Final = re.compile(r"\bINTO\s+(?:OUTFILE|DUMPFILE)\s+'((?:[^'\\]|\\.|'')*)'", re.I)
+# A table a DML statement names: group 1 the keyword before it, group 2 the name (`TRUNCATE t`, `LOAD DATA ...
+# INTO TABLE t`, `INSERT LOW_PRIORITY INTO t` ...).
+TABLE_REF: Final = re.compile(
+    r"\b(FROM|JOIN|UPDATE|TABLE|TRUNCATE|INTO(?!\s+(?:OUTFILE|DUMPFILE|@)))\s+"
+    r"(?:(?:LOW_PRIORITY|HIGH_PRIORITY|DELAYED|IGNORE|QUICK|TABLE)\s+)*" + NAME,
     re.I,
 )
-_DDL_OBJECT: Final = re.compile(
-    r"\b(DATABASE|SCHEMA|TABLE|VIEW|PROCEDURE|FUNCTION|TRIGGER|EVENT|INDEX\s+\S+\s+ON)\s+"
-    r"(?:IF\s+(?:NOT\s+)?EXISTS\s+)?" + _NAME,
+DDL_OBJECT: Final = re.compile(
+    r"\b(DATABASE|SCHEMA|TABLE|VIEW|PROCEDURE|FUNCTION|TRIGGER|EVENT|SEQUENCE|INDEX\s+\S+\s+ON)\s+"
+    r"(?:IF\s+(?:NOT\s+)?EXISTS\s+)?" + NAME,
     re.I,
 )
-_GRANT_ON: Final = re.compile(r"\bON\s+(?:(?:TABLE|FUNCTION|PROCEDURE)\s+)?" + _NAME, re.I)
-_GRANTEE: Final = re.compile(
+GRANT_ON: Final = re.compile(r"\bON\s+(?:(?:TABLE|FUNCTION|PROCEDURE|PACKAGE)\s+)?" + NAME, re.I)
+GRANTEE: Final = re.compile(
     r"\b(?:TO|FROM|USER|ROLE|FOR)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?['`\"]?([^'`\"@\s,;]+)", re.I
 )
 
@@ -78,7 +83,7 @@ def qualify(name: str, db: str | None) -> str | None:
 
 def action_of(sql_command: str | None, sql: str) -> tuple[str | None, str]:
     """(action, verb) from the logged command name, else from the statement's first words."""
-    m = _FIRST_WORDS.match(sql)
+    m = FIRST_WORDS.match(sql)
     verb = m.group(1).upper() if m else ""
     second = (m.group(2) or "").upper() if m else ""
     if sql_command:
@@ -105,26 +110,26 @@ def meaning(sql_command: str | None, sql: str, db: str | None) -> Meaning:
     table: str | None = None
     target = None
     if action == READ:
-        out = _OUTFILE.search(sql) if "file" in sql.lower() else None
+        out = OUTFILE.search(sql) if "file" in sql.lower() else None
         if out is not None:
             action, export_path = EXPORT, out.group(1).replace("''", "'")
-        ref = _TABLE_REF.search(sql)
-        table = _bare(ref.group(1)) if ref else None
+        ref = TABLE_REF.search(sql)
+        table = _bare(ref.group(2)) if ref else None
     elif action in (WRITE, DELETE):
-        ref = _TABLE_REF.search(sql)
-        table = _bare(ref.group(1)) if ref else None
+        ref = TABLE_REF.search(sql)
+        table = _bare(ref.group(2)) if ref else None
     elif action == DDL:
-        ddl = _DDL_OBJECT.search(sql)
+        ddl = DDL_OBJECT.search(sql)
         if ddl is not None:
             kind = ddl.group(1).upper()
             table = _bare(ddl.group(2))
             obj = "db:" + table if kind in ("DATABASE", "SCHEMA") else qualify(ddl.group(2), db)
     elif action == PERMISSION:
-        on = _GRANT_ON.search(sql) if verb in ("GRANT", "REVOKE") else None
+        on = GRANT_ON.search(sql) if verb in ("GRANT", "REVOKE") else None
         if on is not None:
             name = _bare(on.group(1))
             obj = "db:" + (name if "." in name or not db else f"{db}.{name}")
-        grantee = _GRANTEE.search(sql)
+        grantee = GRANTEE.search(sql)
         target = grantee.group(1) if grantee else None
     if table is not None and obj is None and action != PERMISSION:
         obj = qualify(table, db)
