@@ -16,7 +16,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any, Final
 
-TEMPLATE_VERSION: Final = 1
+TEMPLATE_VERSION: Final = 2  # 2: user.effective.name
 EVENTS_SUFFIX: Final = "events"
 _DAY_US: Final = 86_400_000_000
 
@@ -51,6 +51,7 @@ FIELDS: Final[dict[str, dict[str, Any]]] = {
     "user.roles": _keyword(),
     "user.domain": _keyword(),
     "user.target.name": _keyword(),
+    "user.effective.name": _keyword(),  # the definer whose rights a routine ran with (MariaDB)
     "user.id": _keyword(),
     "source.ip": {"type": "ip"},
     "source.port": {"type": "long"},
