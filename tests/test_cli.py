@@ -245,3 +245,75 @@ def test_ingest_reads_compressed_logs_as_their_plain_text(tmp_path: Path) -> Non
     assert "cannot decompress" in result.stderr
     assert "Traceback" not in result.stderr
     assert 300 <= count(tmp_path / "state" / "events.db") < 600
+
+
+def _pooled_backend_series(logs: Path) -> list[Path]:
+    """A pooled PostgreSQL backend (Debian's prefix: no %h, the client only in `connection received`) that
+    connects in the oldest rotation and reads in the two newer ones; the oldest is gzipped, as logrotate
+    leaves it. Real line shapes of tests/samples/pgaudit/pg15-pgaudit17-relation-off-debian.log."""
+    head = "2026-11-27 08:00:{:02d}.000 UTC [4242] "
+    read = ("postgres@crm LOG:  AUDIT: SESSION,{0},1,READ,SELECT,TABLE,public.customers,SELECT email FROM "
+            "public.customers WHERE id = {0};,<not logged>,1\n")
+    texts = [
+        head.format(0) + "[unknown]@[unknown] LOG:  connection received: host=203.0.113.9 port=51234\n"
+        + head.format(0) + "postgres@crm LOG:  connection authorized: user=postgres database=crm\n"
+        + head.format(1) + read.format(1),
+        head.format(2) + read.format(2),
+        head.format(3) + read.format(3),
+    ]
+    paths = [logs / "pg.log.2.gz", logs / "pg.log.1", logs / "pg.log"]
+    import gzip
+
+    paths[0].write_bytes(gzip.compress(texts[0].encode()))
+    paths[1].write_text(texts[1])
+    paths[2].write_text(texts[2])
+    for age, path in zip((300, 200, 100), paths, strict=True):
+        os.utime(path, (time.time() - age, time.time() - age))
+    return paths
+
+
+def _series_config(tmp: Path) -> Path:
+    path = tmp / "pii-guard.yaml"
+    path.write_text(f"""\
+state_dir: state
+sources:
+  - path: "logs/pg.log"
+    format: pgaudit
+    options: {{log_line_prefix: "%m [%p] %q%u@%d "}}
+policy:
+  zones: {ROOT}/rules/zones.yaml
+  data_map: {ROOT}/rules/data-map.yaml
+  directory: {ROOT}/rules/directory.yaml
+  access: {ROOT}/rules/access-policy.yaml
+""")
+    (tmp / "logs").mkdir()
+    return path
+
+
+def _reads(db: Path) -> list[tuple[str | None, str | None]]:
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT user_name, source_ip FROM events WHERE action = 'read' ORDER BY ts").fetchall()
+        return [(u, ip) for u, ip in rows]
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("runs", ["one run", "one run per file"])
+def test_replay_of_rotations_keeps_a_pooled_backends_client(tmp_path: Path, runs: str) -> None:
+    """Given newest first (as a shell glob lists them), read oldest first; the client of a connection made in
+    pg.log.2.gz reaches its reads in pg.log.1 and pg.log, in one run or in a run per file, so the dba rule
+    (dba only from the datacenter) sees all three reads from 203.0.113.9."""
+    cfg = _series_config(tmp_path)
+    oldest, middle, newest = _pooled_backend_series(tmp_path / "logs")
+    batches = [[newest, middle, oldest]] if runs == "one run" else [[oldest], [middle], [newest]]
+    rules = []
+    for files in batches:
+        done = cli("replay", "--config", str(cfg), "--json", *map(str, files))
+        assert done.returncode == 1, done.stderr
+        import orjson
+
+        rules += [d["rule"]["id"] for d in map(orjson.loads, done.stdout.splitlines())]
+    assert _reads(tmp_path / "state" / "events.db") == [("postgres", "203.0.113.9")] * 3
+    # the login and the three reads from the internet by a dba; the three reads of personal data from there
+    assert sorted(rules) == ["dba-from-datacenter"] * 4 + ["personal-not-from-internet"] * 3

@@ -1,22 +1,28 @@
 """Replay: historical logs through the whole path (parse → enrich → detect → store), in event-time order
-across files, resuming each file at its checkpoint so a second replay of the same logs counts nothing twice."""
+across files, resuming each file at its checkpoint so a second replay of the same logs counts nothing twice.
+
+Sessions span files and runs as they do in the daemon: the rotations of one log (pg.log.2.gz, pg.log.1, pg.log)
+are read oldest first, each starting with what the one before knew of open sessions (`Parser.carry_over`), and
+a file resumed at its checkpoint gets back the parser state saved with it."""
 
 from __future__ import annotations
 
 import heapq
 import os
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from pii_guard.clock import Clock
 from pii_guard.detection.engine import DetectionEngine
 from pii_guard.enrich.enricher import Enricher
 from pii_guard.errors import SourceError
 from pii_guard.model import AccessEvent, EnrichedEvent, Match
-from pii_guard.parsers.base import ParseFailure, SourceContext
+from pii_guard.parsers.base import ParseFailure, Parser, SourceContext
 from pii_guard.pipeline import FileSpec, RunStats, dead_letter
+from pii_guard.sources.compressed import open_log, rotated_from
 from pii_guard.sources.files import file_fingerprint, iter_lines
 from pii_guard.store.base import DeadLetter, EventStore
 from pii_guard.store.state import Checkpoint, StateStore
@@ -56,12 +62,14 @@ class Replayer:
         self._clock = clock
         self._batch_size = batch_size
         self._on_match = on_match
+        self._parsers: dict[str, Parser] = {}  # by fingerprint: the files being read, whose state is saved
+        self._series: dict[str, Any] = {}  # `series:<log>` -> what the next rotation of that log starts with
         engine.restore(state.load_windows(), state.load_engine(), state.load_buffer())
 
     def run(self, files: list[tuple[Path, FileSpec]]) -> ReplayResult:
         result = ReplayResult(RunStats())
         dead: list[DeadLetter] = []
-        streams = [self._stream(i, path, spec, result, dead) for i, (path, spec) in enumerate(files)]
+        streams = [self._chain(series, result, dead) for series in _rotation_series(files)]
         batch: list[EnrichedEvent] = []
         matches: list[tuple[Match, str]] = []
         checkpoints: dict[str, Checkpoint] = {}
@@ -92,30 +100,53 @@ class Replayer:
         """Events first (idempotent), then one state transaction with windows, matches and checkpoints."""
         result.stats.add_write(self._events.write(batch, dead))
         changes = self._engine.take_changes()
+        parser_states = {fp: st for fp, parser in self._parsers.items() if (st := parser.snapshot()) is not None}
+        parser_states.update(self._series)
+        self._series.clear()
         result.new_matches += self._state.commit(changes, matches, checkpoints.values(),
-                                                 int(self._clock.now() * 1_000_000))
+                                                 int(self._clock.now() * 1_000_000), parser_states)
         if self._on_match is not None:
             for match, _ in matches:
                 self._on_match(match)
         dead.clear()
 
-    def _stream(
-        self, index: int, path: Path, spec: FileSpec, result: ReplayResult, dead: list[DeadLetter]
+    def _chain(
+        self, series: list[tuple[int, Path, FileSpec]], result: ReplayResult, dead: list[DeadLetter]
     ) -> Iterator[_Item]:
+        """The files of one rotation series in turn, each parser starting with its predecessor's sessions; the
+        first with what the last file of the series knew in an earlier run, unless that file is newer."""
+        key = "series:" + _series_base(series[0][1])
+        carried = None
+        saved = self._state.parser_state(key)
+        if isinstance(saved, dict) and _mtime(series[0][1]) >= saved.get("mtime", float("inf")):
+            carried = saved.get("state")
+        for index, path, spec in series:
+            carried = yield from self._stream(index, path, spec, result, dead, carried)
+            if carried is not None:
+                self._series[key] = {"mtime": _mtime(path), "state": carried}
+
+    def _stream(
+        self, index: int, path: Path, spec: FileSpec, result: ReplayResult, dead: list[DeadLetter],
+        carried: Any = None,
+    ) -> Generator[_Item, None, Any]:  # returns what the next file of the series starts with
         try:
-            fh = path.open("rb")
+            raw, fh = open_log(path)
         except OSError as exc:
             raise SourceError(f"cannot read {path}: {exc.strerror}") from None
-        with fh:
+        with raw, fh:
             fp = file_fingerprint(fh)
             fp_hex = fp.hex()
             result.sources.append(fp_hex)
             start = self._state.checkpoint(fp_hex)
-            size = os.fstat(fh.fileno()).st_size
-            result.skipped_bytes += min(start, size)
-            context = SourceContext(fp, str(path), spec.host, spec.tz, os.fstat(fh.fileno()).st_mtime,
+            size = os.fstat(raw.fileno()).st_size
+            result.skipped_bytes += min(start, size) if fh is raw else start
+            context = SourceContext(fp, str(path), spec.host, spec.tz, os.fstat(raw.fileno()).st_mtime,
                                     spec.mask_literals)
             parser = spec.parser(context, spec.options)
+            saved = self._state.parser_state(fp_hex) if start else None
+            if saved is not None or (carried is not None and not start):
+                parser.restore(saved if saved is not None else carried)
+            self._parsers[fp_hex] = parser
             stats = result.stats
             seq = 0
             last_time = 0
@@ -150,3 +181,39 @@ class Replayer:
                 yield _Item(out.time_us, index, seq, out, Checkpoint(fp_hex, str(path), offset))
             stats.files += 1
             yield _Item(max(last_time, 0), index, seq + 1, None, Checkpoint(fp_hex, str(path), offset))
+        del self._parsers[fp_hex]  # read to its end: a later run resumes there, with nothing left to join
+        return parser.carry_over()
+
+
+_ROTATION_NUMBER = re.compile(r"[.-](\d+)(?:\.(?:gz|xz|bz2|zst|lz4|zip))?$")
+
+
+def _rotation_series(files: list[tuple[Path, FileSpec]]) -> list[list[tuple[int, Path, FileSpec]]]:
+    """The files grouped by the log they were rotated from (`pg.log.2.gz`, `pg.log.1` and `pg.log` are one
+    series) and format, oldest first: by modification time, then by rotation number (higher is older)."""
+    series: dict[tuple[str, type[Parser]], list[tuple[int, Path, FileSpec]]] = {}
+    for index, (path, spec) in enumerate(files):
+        series.setdefault((_series_base(path), spec.parser), []).append((index, path, spec))
+
+    def age(item: tuple[int, Path, FileSpec]) -> tuple[float, int, int]:
+        path = item[1]
+        mtime = _mtime(path)
+        m = _ROTATION_NUMBER.search(path.name)
+        number = int(m.group(1)) if m else 0
+        # copies without their times: pg.log.2 before pg.log.1 before pg.log; dated names (-20261128) by date
+        return mtime, -len(rotated_from(str(path))), -number if number < 10_000 else number
+
+    return [sorted(group, key=age) for group in series.values()]
+
+
+def _series_base(path: Path) -> str:
+    """The log a file was rotated from: `/var/log/pg.log` for pg.log, pg.log.1 and pg.log.2.gz."""
+    resolved = str(path.resolve())
+    return ([resolved, *rotated_from(resolved)])[-1]
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
