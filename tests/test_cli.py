@@ -317,3 +317,11 @@ def test_replay_of_rotations_keeps_a_pooled_backends_client(tmp_path: Path, runs
     assert _reads(tmp_path / "state" / "events.db") == [("postgres", "203.0.113.9")] * 3
     # the login and the three reads from the internet by a dba; the three reads of personal data from there
     assert sorted(rules) == ["dba-from-datacenter"] * 4 + ["personal-not-from-internet"] * 3
+
+
+def test_ingest_of_rotations_keeps_a_pooled_backends_client(tmp_path: Path) -> None:
+    cfg = _series_config(tmp_path)
+    oldest, middle, newest = _pooled_backend_series(tmp_path / "logs")
+    done = cli("ingest", "--config", str(cfg), str(newest), str(middle), str(oldest))
+    assert done.returncode == 0, done.stderr
+    assert _reads(tmp_path / "state" / "events.db") == [("postgres", "203.0.113.9")] * 3

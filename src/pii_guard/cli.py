@@ -40,6 +40,7 @@ from pii_guard.policy.ruletest import run_rule_test
 from pii_guard.replay import Replayer
 from pii_guard.ruletest_output import print_rule_test
 from pii_guard.sources.compressed import rotated_from
+from pii_guard.sources.series import rotation_series
 from pii_guard.status import file_status, incident_status
 from pii_guard.store.base import DeadLetter, EventStore
 from pii_guard.store.build import open_event_store
@@ -263,8 +264,10 @@ def ingest(config_path: Path | None, fmt: str | None, as_json: bool, files: tupl
     started = time.perf_counter()
     try:
         with _progress(sum(p.stat().st_size for p in files), "ingesting") as progress:
-            for path, spec in specs:
-                runner.run(path, spec, progress)
+            for series in rotation_series(specs, lambda spec: spec.parser):  # a log's rotations oldest first
+                carried = None
+                for _, path, spec in series:
+                    carried = runner.run(path, spec, progress, carried)
     finally:
         store.close()
     _print_summary(stats, time.perf_counter() - started, loaded.config.store_path, as_json)

@@ -12,7 +12,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from pydantic import BaseModel
 
@@ -154,7 +154,11 @@ class FileIngest:
 
         return cls(on_event, batcher.add_dead, stats, clock, batcher.flush)
 
-    def run(self, path: Path, spec: FileSpec, progress: Callable[[int], None] | None = None) -> None:
+    def run(
+        self, path: Path, spec: FileSpec, progress: Callable[[int], None] | None = None, carried: Any = None
+    ) -> Any:
+        """Read one whole file. `carried` is what the rotation before it left (`Parser.carry_over`); the
+        return value is what the next rotation of the same log starts with."""
         try:
             raw, fh = open_log(path)
         except OSError as exc:
@@ -171,6 +175,8 @@ class FileIngest:
                     mask_literals=spec.mask_literals,
                 )
                 parser = spec.parser(context, spec.options)
+                if carried is not None:
+                    parser.restore(carried)
                 self._run_lines(parser, fh, spec, progress, fingerprint.hex())
             except DECOMPRESS_ERRORS as exc:
                 if fh is raw:
@@ -182,6 +188,7 @@ class FileIngest:
         self.stats.files += 1
         if self._on_file_done is not None:
             self._on_file_done()
+        return parser.carry_over()
 
     def _run_lines(
         self, parser: Parser, fh: BinaryIO, spec: FileSpec, progress: Callable[[int], None] | None, fp: str

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import heapq
 import os
-import re
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +21,9 @@ from pii_guard.errors import SourceError
 from pii_guard.model import AccessEvent, EnrichedEvent, Match
 from pii_guard.parsers.base import ParseFailure, Parser, SourceContext
 from pii_guard.pipeline import FileSpec, RunStats, dead_letter
-from pii_guard.sources.compressed import open_log, rotated_from
+from pii_guard.sources.compressed import open_log
 from pii_guard.sources.files import file_fingerprint, iter_lines
+from pii_guard.sources.series import mtime_of, rotation_series, series_base
 from pii_guard.store.base import DeadLetter, EventStore
 from pii_guard.store.state import Checkpoint, StateStore
 
@@ -69,7 +69,7 @@ class Replayer:
     def run(self, files: list[tuple[Path, FileSpec]]) -> ReplayResult:
         result = ReplayResult(RunStats())
         dead: list[DeadLetter] = []
-        streams = [self._chain(series, result, dead) for series in _rotation_series(files)]
+        streams = [self._chain(series, result, dead) for series in rotation_series(files, lambda spec: spec.parser)]
         batch: list[EnrichedEvent] = []
         matches: list[tuple[Match, str]] = []
         checkpoints: dict[str, Checkpoint] = {}
@@ -115,15 +115,15 @@ class Replayer:
     ) -> Iterator[_Item]:
         """The files of one rotation series in turn, each parser starting with its predecessor's sessions; the
         first with what the last file of the series knew in an earlier run, unless that file is newer."""
-        key = "series:" + _series_base(series[0][1])
+        key = "series:" + series_base(series[0][1])
         carried = None
         saved = self._state.parser_state(key)
-        if isinstance(saved, dict) and _mtime(series[0][1]) >= saved.get("mtime", float("inf")):
+        if isinstance(saved, dict) and mtime_of(series[0][1]) >= saved.get("mtime", float("inf")):
             carried = saved.get("state")
         for index, path, spec in series:
             carried = yield from self._stream(index, path, spec, result, dead, carried)
             if carried is not None:
-                self._series[key] = {"mtime": _mtime(path), "state": carried}
+                self._series[key] = {"mtime": mtime_of(path), "state": carried}
 
     def _stream(
         self, index: int, path: Path, spec: FileSpec, result: ReplayResult, dead: list[DeadLetter],
@@ -183,37 +183,3 @@ class Replayer:
             yield _Item(max(last_time, 0), index, seq + 1, None, Checkpoint(fp_hex, str(path), offset))
         del self._parsers[fp_hex]  # read to its end: a later run resumes there, with nothing left to join
         return parser.carry_over()
-
-
-_ROTATION_NUMBER = re.compile(r"[.-](\d+)(?:\.(?:gz|xz|bz2|zst|lz4|zip))?$")
-
-
-def _rotation_series(files: list[tuple[Path, FileSpec]]) -> list[list[tuple[int, Path, FileSpec]]]:
-    """The files grouped by the log they were rotated from (`pg.log.2.gz`, `pg.log.1` and `pg.log` are one
-    series) and format, oldest first: by modification time, then by rotation number (higher is older)."""
-    series: dict[tuple[str, type[Parser]], list[tuple[int, Path, FileSpec]]] = {}
-    for index, (path, spec) in enumerate(files):
-        series.setdefault((_series_base(path), spec.parser), []).append((index, path, spec))
-
-    def age(item: tuple[int, Path, FileSpec]) -> tuple[float, int, int]:
-        path = item[1]
-        mtime = _mtime(path)
-        m = _ROTATION_NUMBER.search(path.name)
-        number = int(m.group(1)) if m else 0
-        # copies without their times: pg.log.2 before pg.log.1 before pg.log; dated names (-20261128) by date
-        return mtime, -len(rotated_from(str(path))), -number if number < 10_000 else number
-
-    return [sorted(group, key=age) for group in series.values()]
-
-
-def _series_base(path: Path) -> str:
-    """The log a file was rotated from: `/var/log/pg.log` for pg.log, pg.log.1 and pg.log.2.gz."""
-    resolved = str(path.resolve())
-    return ([resolved, *rotated_from(resolved)])[-1]
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
