@@ -28,10 +28,11 @@ from pii_guard.model import (
     AccessEvent,
     format_timestamp,
 )
-from pii_guard.parsers import pgaudit, pgaudit_prefix
+from pii_guard.parsers import pgaudit, pgaudit_prefix, pgrelations
 from pii_guard.parsers.base import Outcome, ParseFailure, SourceContext
 from pii_guard.parsers.pgaudit import PgAuditOptions, PgAuditParser
 from pii_guard.parsers.pgaudit_prefix import CompiledPrefix, split_remote
+from tests.parsers.feeding import run
 
 DEBIAN = "%m [%p] %q%u@%d "
 PGBADGER = "%t [%p]: user=%u,db=%d,app=%a,client=%h "
@@ -634,7 +635,7 @@ def test_compiled_prefix_layout() -> None:
     got = {role: m.groups()[i] for role, i in c.index.items() if i >= 0}
     assert got == {
         "stamp": "2026-11-27 16:20:40", "frac": ".910", "zone": "UTC", "pid": "8719", "sqlstate": "00000",
-        "user": "alice", "database": "crm", "application": "psql", "host": "10.1.2.3",
+        "user": "alice", "database": "crm", "application": "psql", "host": "10.1.2.3", "session_pid": "220f",
     }  # fmt: skip
     assert m.groups()[c.level] == "LOG"
     with pytest.raises(ValueError, match="no timestamp"):
@@ -823,3 +824,128 @@ def test_log_relation_off_reads_the_relations_from_the_statement() -> None:
     assert [(e.action, e.object) for e in evs] == [(WRITE, "db:crm.public.customers"), (READ, "db:crm.public.orders")]
     assert len({e.id for e in evs}) == 2
     assert all("x@example.com" not in (e.statement or "") + e.original for e in evs)
+
+
+# ---- object audit (pgaudit.role) beside session audit: one access, one event ------------------------------
+# Real lines of pg15-pgaudit17-object-audit-*.log and pg15-pgaudit17-session-id.log (PostgreSQL 15.20).
+
+OA_HEAD = "2026-11-29 01:35:05.562 UTC [10689] alice@crm LOG:  "
+OA_PATIENTS = "{},2,1,READ,SELECT,{},SELECT * FROM patients WHERE id < 3;,<not logged>,2"
+
+
+def feed_all(parser: PgAuditParser, lines: list[str]) -> list[Outcome]:
+    return run(parser, lines, flush=False)
+
+
+@pytest.mark.parametrize(("prefix", "head", "tz"), [
+    # the brief's lines (log_timezone Asia/Kolkata): no %p, OBJECT then SESSION of the same access
+    (NO_PID, "< 2026-11-28 22:40:06.052 IST 127.0.0.1(42500) alice crm >LOG:  ", "Asia/Kolkata"),
+    ("%m %c %u@%d ", "2026-11-29 01:35:06.944 UTC 6b0b814a.29d3 alice@crm LOG:  ", "UTC"),
+])  # fmt: skip
+def test_without_pid_object_then_session_line_is_one_read(prefix: str, head: str, tz: str) -> None:
+    read = "1,1,READ,SELECT,TABLE,public.customers,SELECT * FROM public.customers WHERE id < 5;,<none>,4"
+    evs = events([audit("OBJECT," + read, head), audit("SESSION," + read, head)], log_line_prefix=prefix, tz=tz)
+    assert [(e.action, e.object, e.rows) for e in evs] == [(READ, "db:crm.public.customers", 4)]
+
+
+def test_session_id_gives_the_pid_and_joins_the_connection_line() -> None:
+    """%c is `<start time>.<pid>` in hex: a prefix without %p still has the pid, so the client address of
+    `connection received` (this prefix has no %h/%r) reaches the events of the session."""
+    head = "2026-11-29 01:35:06.944 UTC 6b0b814a.29d3 alice@crm LOG:  "
+    evs = events([
+        "2026-11-29 01:35:06.933 UTC 6b0b814a.29d3 [unknown]@[unknown] LOG:  connection received: "
+        "host=127.0.0.1 port=58644",
+        audit("OBJECT,1,1,READ,SELECT,TABLE,public.customers,SELECT 1 FROM public.customers;,<not logged>,4", head),
+        "2026-11-29 01:35:06.363 UTC 6b0b8147.29a9 @ LOG:  parameter \"pgaudit.log_relation\" changed to \"on\"",
+    ], log_line_prefix="%m %c %u@%d ", tz="UTC")  # fmt: skip
+    [ev] = evs
+    assert (ev.fields["process.pid"], ev.source_ip, ev.source_port) == (0x29D3, "127.0.0.1", 58644)
+
+
+@pytest.mark.parametrize("destination", ["stderr", "csvlog"])
+def test_object_line_gives_an_unqualified_relation_its_schema(destination: str) -> None:
+    """log_relation = off and object audit: `FROM patients` resolved through alice's search_path to
+    crm_app.patients, which only the OBJECT line says. One read, of crm_app.patients: not a guess of
+    public.patients (default_schema) beside it."""
+    lines = [OA_PATIENTS.format("SESSION", ","), OA_PATIENTS.format("OBJECT", "TABLE,crm_app.patients")]
+    lines = [audit(x, OA_HEAD) if destination == "stderr" else csv_audit(x) for x in lines]
+    evs = events(lines, destination=destination)
+    assert [(e.object, e.rows, e.fields["postgresql.audit.type"]) for e in evs] == [
+        ("db:crm.crm_app.patients", 2, "SESSION")
+    ]
+
+
+def test_object_lines_replace_a_session_line_whose_statement_names_no_relation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A statement pglast does not read (here: longer than its limit, as a 70 kB one was on the real server)
+    leaves the SESSION line without object; the OBJECT line of the same statement is that access."""
+    monkeypatch.setattr(pgrelations, "_MAX_STATEMENT", 10)
+    read = "{},1,1,READ,SELECT,{},SELECT id FROM public.customers WHERE id < 3 /* long */;,<not logged>,2"
+    evs = events([audit(read.format("SESSION", ","), OA_HEAD), audit(read.format("OBJECT", "TABLE,public.customers"),
+                                                                      OA_HEAD)])  # fmt: skip
+    assert [(e.object, e.rows, e.fields["postgresql.audit.type"]) for e in evs] == [
+        ("db:crm.public.customers", 2, "OBJECT")
+    ]
+
+
+def test_a_session_line_without_object_lines_is_held_only_until_its_backend_goes_on() -> None:
+    """The SESSION line is held for the OBJECT lines that may follow; the backend's next record (here its
+    disconnection) releases it, ahead of that record's own event, and the checkpoint waits for it."""
+    session = audit("SESSION,5,1,READ,SELECT,,,SELECT * FROM orders;,<not logged>,20", OA_HEAD)
+    logout = OA_HEAD + "disconnection: session time: 0:00:00.016 user=alice database=crm host=127.0.0.1 port=58590"
+    other = OA_HEAD.replace("[10689]", "[10690]") + "connection received: host=127.0.0.1 port=58600"
+    parser = make_parser(tz="UTC")
+    assert feed_all(parser, [session, other]) == []  # `other` completes the SESSION record: held
+    assert parser.pending_offset() == 0
+    assert not parser.feed(10_000, logout)  # completes `other`: another backend, nothing released
+    got = parser.feed(20_000, "2026-11-29 01:35:05.600 UTC [1] LOG:  checkpoint starting: time")
+    assert [(e.action, e.object) for e in got if isinstance(e, AccessEvent)] == [
+        (READ, "db:crm.public.orders"), (LOGOUT, "db:crm")
+    ]  # fmt: skip
+    assert parser.pending_offset() == 20_000
+
+
+def test_a_held_session_line_is_released_by_flush_and_by_the_traffic_of_other_backends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A backend that goes quiet after its SESSION line holds nothing back for long: the daemon flushes a
+    quiet file, and on a busy one `_HOLD_RECORDS` records of other backends release it."""
+    session = audit("SESSION,5,1,READ,SELECT,,,SELECT * FROM orders;,<not logged>,20", OA_HEAD)
+    other = audit("SESSION,1,1,READ,SELECT,,,SELECT 1;,<not logged>,1", OA_HEAD.replace("[10689]", "[10690]"))
+    parser = make_parser(tz="UTC")
+    assert feed_all(parser, [session]) == []
+    assert [e.object for e in parser.flush() if isinstance(e, AccessEvent)] == ["db:crm.public.orders"]
+    assert parser.pending_offset() is None
+
+    monkeypatch.setattr(pgaudit, "_HOLD_RECORDS", 3)
+    parser = make_parser(tz="UTC")
+    got = feed_all(parser, [session, *[other.replace("SESSION,1,", f"SESSION,{n},") for n in range(1, 5)]])
+    assert "db:crm.public.orders" in [e.object for e in got if isinstance(e, AccessEvent)]
+
+
+def test_with_session_id_a_statement_line_belongs_to_its_own_backend_only() -> None:
+    b = "2026-11-27 16:20:40.975 UTC 6b0b814a.2231 bob@crm "
+    other = b.replace(".2231", ".2232")
+    [ev] = events([
+        b + "ERROR:  permission denied for table customers",
+        other + "STATEMENT:  SELECT 1;",  # another backend's: not this error's statement
+    ], log_line_prefix="%m %c %u@%d ", tz="UTC")  # fmt: skip
+    assert (ev.outcome, ev.statement, ev.fields["process.pid"]) == (FAILURE, None, 0x2231)
+    [ev] = events([b + "ERROR:  permission denied for table customers", b + "STATEMENT:  SELECT ssn FROM customers;"],
+                  log_line_prefix="%m %c %u@%d ", tz="UTC")  # fmt: skip
+    assert ev.statement == "SELECT ssn FROM customers;"
+
+
+def test_an_object_line_that_confirms_a_guess_leaves_a_same_named_table_of_another_schema_alone() -> None:
+    """bob reads the view v_app (over crm_app.customers) joined to `customers`, which his search_path finds in
+    public; both tables are under object audit. The first OBJECT line confirms public.customers, so the
+    second, crm_app.customers (under the view), is an access of its own, not a correction of the first."""
+    head = "2026-11-29 01:39:39.387 UTC [13397] user=bob,db=crm,app=pii-guard-e2e,client=127.0.0.1 LOG:  "
+    read = "{},1,1,READ,SELECT,{},SELECT * FROM v_app JOIN customers USING (id);,<not logged>,5"
+    lines = [read.format("SESSION", ","), read.format("OBJECT", "TABLE,public.customers"),
+             read.format("OBJECT", "TABLE,crm_app.customers")]  # fmt: skip
+    evs = events([audit(x, head) for x in lines], log_line_prefix="%m [%p] user=%u,db=%d,app=%a,client=%h ", tz="UTC")
+    assert sorted(e.object or "" for e in evs) == [
+        "db:crm.crm_app.customers", "db:crm.public.customers", "db:crm.public.v_app"
+    ]  # fmt: skip

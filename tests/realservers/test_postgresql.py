@@ -160,10 +160,11 @@ def _stop(cluster: Cluster) -> None:
     _as_owner([str(BIN / "pg_ctl"), "-D", str(cluster.root / "data"), "-m", "fast", "-w", "stop"], owner)
 
 
-def _parse(path: Path, destination: str) -> tuple[list[AccessEvent], list[ParseFailure]]:
+def _parse(path: Path, destination: str, options: dict[str, object] | None = None,
+           ) -> tuple[list[AccessEvent], list[ParseFailure]]:  # fmt: skip
     with path.open("rb") as fh:
         context = SourceContext(fingerprint=file_fingerprint(fh), path=str(path), host="pg", tz=ZoneInfo("UTC"))
-        parser = PgAuditParser(context, PgAuditOptions.model_validate({"destination": destination}))
+        parser = PgAuditParser(context, PgAuditOptions.model_validate({"destination": destination, **(options or {})}))
         out = [o for line in iter_lines(fh) for o in parser.feed(line.offset, line.text)]
         out.extend(parser.flush())
     return [o for o in out if isinstance(o, AccessEvent)], [o for o in out if isinstance(o, ParseFailure)]
@@ -218,3 +219,55 @@ def test_the_three_destinations_give_the_same_accesses(cluster: Cluster) -> None
     assert {e.user for e in find(action="logout")} >= {"alice", "bob", "postgres"}
     assert find(action="permission", user="postgres", command="GRANT")
     assert find(action="write", user="postgres", object="db:crm.public.customers", rows=50)
+
+
+OBJECT_AUDIT_SETUP = """
+CREATE EXTENSION pgaudit;
+CREATE ROLE auditor NOLOGIN;
+CREATE ROLE alice LOGIN PASSWORD 'alice-pw';
+CREATE DATABASE crm OWNER postgres;
+\\c crm
+CREATE SCHEMA crm_app;
+CREATE TABLE public.customers (id int PRIMARY KEY, email text);
+INSERT INTO public.customers SELECT g, 'c' || g || '@example.com' FROM generate_series(1, 20) g;
+CREATE TABLE crm_app.patients (id int, diagnosis text);
+INSERT INTO crm_app.patients SELECT g, 'd' || g FROM generate_series(1, 5) g;
+GRANT USAGE ON SCHEMA crm_app TO alice;
+GRANT SELECT ON public.customers, crm_app.patients TO alice, auditor;
+ALTER ROLE alice SET search_path = crm_app, public;
+ALTER SYSTEM SET pgaudit.role = 'auditor';
+ALTER SYSTEM SET log_line_prefix = '< %m %r %u %d >';
+SELECT pg_reload_conf();
+"""
+OBJECT_AUDIT_READS = "SELECT * FROM public.customers WHERE id < 5;\nSELECT * FROM patients WHERE id < 3;\n"
+
+
+def _reloaded(cluster: Cluster, setting: str) -> None:
+    """Wait until the postmaster has logged the change of `setting` (pg_reload_conf only signals it)."""
+    wanted = f'parameter "{setting}" changed'
+    deadline = time.monotonic() + 15
+    while wanted not in (cluster.logs / "postgresql.log").read_text(errors="replace"):
+        assert time.monotonic() < deadline, f"no reload of {setting}"
+        time.sleep(0.05)
+
+
+def test_object_audit_beside_session_audit_without_pid_and_with_log_relation_off(cluster: Cluster) -> None:
+    """Object audit (`pgaudit.role`) and session audit both log each read, and the prefix has no %p: with
+    `log_relation = on` an OBJECT and a SESSION line name each relation, with `off` a SESSION line without
+    object comes first and the OBJECT lines name the relation as the server resolved it (alice's
+    search_path finds `patients` in crm_app). Either way one read per statement, of the right table."""
+    assert cluster.psql_run(OBJECT_AUDIT_SETUP, "postgres", "postgres") == 0
+    _reloaded(cluster, "log_line_prefix")
+    assert cluster.psql_run(OBJECT_AUDIT_READS, "alice", "crm", "alice-pw") == 0
+    off = "ALTER SYSTEM SET pgaudit.log_relation = off;\nSELECT pg_reload_conf();\n"
+    assert cluster.psql_run(off, "postgres", "postgres") == 0
+    _reloaded(cluster, "pgaudit.log_relation")
+    assert cluster.psql_run(OBJECT_AUDIT_READS, "alice", "crm", "alice-pw") == 0
+    _stop(cluster)
+
+    options = {"log_line_prefix": "< %m %r %u %d >", "extra_prefixes": ["%m [%p] %q%u@%d "]}
+    for destination, ext in (("stderr", "log"), ("csvlog", "csv"), ("jsonlog", "json")):
+        got, failures = _parse(cluster.logs / f"postgresql.{ext}", destination, options)
+        assert failures == [], destination
+        reads = [(e.object, e.rows) for e in got if e.user == "alice" and e.action == "read"]
+        assert reads == [("db:crm.public.customers", 4), ("db:crm.crm_app.patients", 2)] * 2, destination

@@ -6,7 +6,10 @@ of rules then turns records into events:
 - `AUDIT: ` lines (pgAudit's CSV payload) are accesses, one event per line, i.e. one per relation of a join.
   pgAudit writes an OBJECT line *and* a SESSION line for the same relation when both audit modes apply; the
   second one is dropped (same backend, statement id, substatement id and object), so rows are not counted
-  twice. Only the current statement of each backend is remembered, so this state stays small.
+  twice. Only the current statement of each backend is remembered, so this state stays small. The backend is
+  the pid (`%p`, or the pid inside the session id `%c`); a prefix with neither has `_pidless` sessions.
+  With `log_relation = off` the SESSION line comes first and names nothing: its relations are read from the
+  statement, and its events wait for the OBJECT lines of the same statement, which complete them (`_Held`).
 - `COPY table TO` is logged with no object and rows=0 (COPY does not run through the executor), so the table
   is taken from the statement text and the event is an "export" with rows unknown (None, not 0: a zero
   would tell volume rules that nothing left). `COPY ... FROM` is a write, read the same way.
@@ -74,6 +77,7 @@ MAX_BACKENDS: Final = 10_000  # pids remembered for the `connection received` jo
 MASKED: Final = "<masked>"
 _RELATION_CLASSES: Final = frozenset({"READ", "WRITE"})  # classes whose lines name a relation (log_relation)
 _SAME_STATEMENT_US: Final = 1_000_000  # the OBJECT and SESSION lines of one access are this close at most
+_HOLD_RECORDS: Final = 256  # records after which a held SESSION line is settled, its backend silent or not
 _KEEP_PARAMETER: Final = frozenset({"<none>", "<not logged>", "<previously logged>"})
 _NO_STATEMENT: Final = frozenset({"<not logged>", "<previously logged>"})
 _CLASS_ACTIONS: Final = {
@@ -209,6 +213,60 @@ class _Backend:
         return statement
 
 
+class _Held:
+    """The events of a SESSION line without OBJECT_NAME (`pgaudit.log_relation = off`), held back until its
+    backend writes a record that is not an OBJECT line of the same statement and substatement.
+
+    pgAudit writes that SESSION line first, at the statement's first relation, then one OBJECT line per
+    relation the audit role (`pgaudit.role`) covers, named as the server resolved it. Those lines complete
+    the held events instead of adding to them: one whose relation the statement left unqualified gets the
+    OBJECT line's schema (the session's search_path, which the statement does not tell), and an object-less
+    event (a statement `pgrelations` could not read) gives way to the OBJECT lines. Nothing is held for long:
+    the backend's next record settles it, so do `_HOLD_RECORDS` records of other backends and `flush` (the
+    daemon flushes a quiet file after `idle_flush_s`)."""
+
+    __slots__ = ("events", "guesses", "objectless", "offset", "seq", "stmt_id", "sub_id")
+
+    def __init__(self, stmt_id: str, sub_id: str, offset: int, seq: int) -> None:
+        self.stmt_id = stmt_id
+        self.sub_id = sub_id
+        self.offset = offset
+        self.seq = seq
+        self.events: list[AccessEvent] = []
+        # per event: (name given, relation as spelled) when the statement left the schema to search_path
+        self.guesses: list[tuple[str, str] | None] = []
+        self.objectless = False
+
+    def continued_by(self, message: str) -> bool:
+        """Whether a record of the same backend is an OBJECT line of the held statement and substatement."""
+        return message.startswith(f"AUDIT: OBJECT,{self.stmt_id},{self.sub_id},")
+
+    def confirm(self, name: str) -> None:
+        """An OBJECT line repeated a held event's name exactly: its schema was guessed right, so no OBJECT
+        line of a table of the same name in another schema (under a view, say) is that relation."""
+        for i, guess in enumerate(self.guesses):
+            if guess is not None and guess[0] == name:
+                self.guesses[i] = None
+
+    def absorb(self, name: str) -> bool:
+        """Whether the OBJECT line naming `name` completes a held event (then it is no event of its own)."""
+        if self.objectless:  # the statement named nothing readable: the OBJECT lines are the accesses
+            self.events.clear()
+            self.guesses.clear()
+            self.objectless = False
+            return False
+        parts = _PART.findall(name)
+        relation = parts[-1] if parts else name
+        for i, guess in enumerate(self.guesses):
+            if guess is not None and guess[1] == relation:
+                event, given = self.events[i], guess[0]
+                obj = event.object or ""
+                self.events[i] = event._replace(object=obj[: len(obj) - len(given)] + name)
+                self.guesses[i] = None
+                return True
+        return False
+
+
 def _csv_field(value: str) -> str:
     """One field as pgAudit's `append_valid_csv` writes it: quoted only when it must be."""
     if "," in value or '"' in value or "\n" in value or "\r" in value:
@@ -327,6 +385,8 @@ class PgAuditParser(Parser):
         self._relations = StatementRelations()
         self._default_schema = opts.default_schema
         self._pidless_sessions: dict[tuple[str | None, int | None, str | None, str | None], _Backend] = {}
+        self._held: dict[_Backend, _Held] = {}  # in the order they were held, i.e. by offset
+        self._records = 0  # records handled, the clock of `_HOLD_RECORDS`
 
     def feed(self, offset: int, line: str) -> Sequence[Outcome]:
         if self._mode == STDERR:  # nothing else is ever buffered
@@ -342,10 +402,17 @@ class PgAuditParser(Parser):
         return self._handle_all(records)
 
     def flush(self) -> Sequence[Outcome]:
-        return self._handle_all((*self._stderr.take(), *self._csvlog.take()))
+        out = self._handle_all((*self._stderr.take(), *self._csvlog.take()))
+        if not self._held:
+            return out
+        held = [event for h in self._held.values() for event in h.events]
+        self._held.clear()
+        return [*out, *held]
 
     def pending_offset(self) -> int | None:
         pending = [o for o in (self._stderr.pending_offset, self._csvlog.pending_offset) if o is not None]
+        if self._held:
+            pending.append(next(iter(self._held.values())).offset)
         return min(pending) if pending else None
 
     def snapshot(self) -> Any:
@@ -388,6 +455,36 @@ class PgAuditParser(Parser):
         return out
 
     def _handle(self, rec: ServerRecord) -> Outcome | tuple[Outcome, ...] | None:
+        self._records += 1
+        if not self._held:
+            return self._dispatch(rec)
+        settled = self._settle(rec)
+        item = self._dispatch(rec)
+        if not settled:
+            return item
+        if item is None:
+            return tuple(settled)
+        return (*settled, *(cast(tuple[Outcome, ...], item) if type(item) is tuple else (cast(Outcome, item),)))
+
+    def _settle(self, rec: ServerRecord) -> list[AccessEvent]:
+        """The held events that `rec` shows complete (`_Held`): its backend's, unless `rec` is an OBJECT line
+        of the held statement, and any held for `_HOLD_RECORDS` records."""
+        held = self._held
+        out: list[AccessEvent] = []
+        backend = self._backends.get(rec.pid) if rec.pid is not None else self._pidless_sessions.get(_session_key(rec))
+        mine = held.get(backend) if backend is not None else None
+        if mine is not None and not mine.continued_by(rec.message):
+            del held[cast(_Backend, backend)]
+            out.extend(mine.events)
+        while held:
+            oldest, first = next(iter(held.items()))
+            if self._records - first.seq < _HOLD_RECORDS:
+                break
+            del held[oldest]
+            out.extend(first.events)
+        return out
+
+    def _dispatch(self, rec: ServerRecord) -> Outcome | tuple[Outcome, ...] | None:
         message = rec.message
         if message.startswith("AUDIT: "):
             return self._audit(rec)
@@ -426,6 +523,8 @@ class PgAuditParser(Parser):
         backend = self._backend(rec.pid) if rec.pid is not None else self._pidless(rec)
         judged = _judge(backend, rec, stmt_id, sub_id, klass, command, name, logged, parts[0][7:])
         if judged is None:
+            if self._held:
+                self._absorbed(backend, parts[0][7:], stmt_id, sub_id, name, repeat=True)
             return None
         (action, name, from_statement), statement = judged
         rows = None if from_statement and tail.rows == 0 else tail.rows
@@ -445,6 +544,8 @@ class PgAuditParser(Parser):
         if not name and klass in _RELATION_CLASSES and action != OTHER:  # PREPARE reads nothing yet
             return self._relation_events(rec, backend, rows, parts[0][7:], stmt_id, sub_id, klass, command, masked,
                                          original, statement)  # fmt: skip
+        if self._held and self._absorbed(backend, parts[0][7:], stmt_id, sub_id, name):
+            return None
         return self._audit_event(rec, backend, action, name, rows, parts[0][7:], stmt_id, sub_id, klass, command,
                                  masked, original)  # fmt: skip
 
@@ -508,6 +609,8 @@ class PgAuditParser(Parser):
         backend = self._backend(rec.pid) if rec.pid is not None else self._pidless(rec)
         judged = _judge(backend, rec, stmt_id, sub_id, klass, command, name, logged, audit_type)
         if judged is None:
+            if self._held:
+                self._absorbed(backend, audit_type, stmt_id, sub_id, name, repeat=True)
             return None
         (action, name, from_statement), statement = judged
         if from_statement and rows == 0:
@@ -526,34 +629,55 @@ class PgAuditParser(Parser):
         if not name and klass in _RELATION_CLASSES and action != OTHER:  # PREPARE reads nothing yet
             return self._relation_events(rec, backend, rows, audit_type, stmt_id, sub_id, klass, command, masked,
                                          original, statement)  # fmt: skip
+        if self._held and self._absorbed(backend, audit_type, stmt_id, sub_id, name):
+            return None
         return self._audit_event(rec, backend, action, name, rows, audit_type, stmt_id, sub_id, klass, command,
                                  masked, original)  # fmt: skip
 
+    def _absorbed(self, backend: _Backend, audit_type: str, stmt_id: str, sub_id: str, name: str,
+                  repeat: bool = False) -> bool:  # fmt: skip
+        """Whether an OBJECT line completes the held events of its statement's SESSION line (`_Held`). One
+        that repeats a held event's name exactly (`repeat`, dropped by `_Backend.note`) confirms it."""
+        held = self._held.get(backend) if audit_type == "OBJECT" else None
+        if held is None or held.stmt_id != stmt_id or held.sub_id != sub_id:
+            return False
+        if repeat:
+            held.confirm(name)
+            return True
+        return held.absorb(name)
+
     def _relation_events(
-        self, rec: ServerRecord, backend: _Backend | None, rows: int | None, audit_type: str, stmt_id: str,
-        sub_id: str, klass: str, command: str, masked: str, original: str, statement: str,
+        self, rec: ServerRecord, backend: _Backend, rows: int | None, audit_type: str, stmt_id: str, sub_id: str,
+        klass: str, command: str, masked: str, original: str, statement: str,
     ) -> Outcome | tuple[Outcome, ...] | None:  # fmt: skip
         """A READ/WRITE line without its relation (`pgaudit.log_relation = off`): one event per relation the
-        statement names, as `log_relation = on` would have logged them (`pgrelations`); the relation an
-        OBJECT line of the same statement names is not counted twice. A statement that names none (or does
-        not parse) stays one event without an object."""
+        statement names, as `log_relation = on` would have logged them (`pgrelations`). A statement that
+        names none (or does not parse) stays one event without an object. The events of a SESSION line are
+        held until the OBJECT lines that may follow it are known (`_Held`)."""
+        held = _Held(stmt_id, sub_id, rec.offset, self._records)
         found = self._relations.relations(masked, statement)
         if not found:
             action = _attempted(statement)[0] if statement else READ
-            return self._audit_event(rec, backend, action, "", rows, audit_type, stmt_id, sub_id, klass, command,
-                                     masked, original)  # fmt: skip
-        out: list[Outcome] = []
+            held.events.append(self._audit_event(rec, backend, action, "", rows, audit_type, stmt_id, sub_id, klass,
+                                                 command, masked, original))  # fmt: skip
+            held.guesses.append(None)
+            held.objectless = True
         for relation in found:
             qualified = _spelled(relation.schema or self._default_schema) + "." + _spelled(relation.name)
-            if backend is not None and backend.note(stmt_id, sub_id, qualified, statement, rec.time_us,
-                                                    "" if rec.pid is not None else audit_type) is None:
+            if backend.note(stmt_id, sub_id, qualified, statement, rec.time_us,
+                            "" if rec.pid is not None else audit_type) is None:  # fmt: skip
                 continue
             event = self._audit_event(rec, backend, relation.action, qualified, rows, audit_type, stmt_id, sub_id,
                                       klass, command, masked, original)  # fmt: skip
-            if out:  # the record's id is the first relation's; the others' are told apart by their name
+            if held.events:  # the record's id is the first relation's; the others' are told apart by their name
                 event = event._replace(id=self.ids.make(rec.offset, rec.text + "\x00" + qualified))
-            out.append(event)
-        return out[0] if len(out) == 1 else tuple(out) if out else None
+            held.events.append(event)
+            held.guesses.append((qualified, _spelled(relation.name)) if relation.schema is None else None)
+        if audit_type == "SESSION" and held.events:
+            self._held[backend] = held
+            return None
+        events = held.events
+        return events[0] if len(events) == 1 else tuple(events) if events else None
 
     def _audit_event(
         self, rec: ServerRecord, backend: _Backend | None, action: str, name: str, rows: int | None,
@@ -714,10 +838,12 @@ class PgAuditParser(Parser):
         return known
 
     def _pidless(self, rec: ServerRecord) -> _Backend:
-        """The session of a record written without its pid (a prefix without %p), known by what the prefix
-        has of it: client address and port (%r), user, database. Only OBJECT/SESSION pairs are told apart
-        through it (`_Backend.note`): lines of the same type from backends that share the key all count."""
-        key = (rec.host, rec.port, rec.user, rec.database)
+        """The session of a record written without its pid (a prefix with neither %p nor %c), known by what
+        the prefix has of it: client address and port (%r, one TCP connection), else the address (%h) or
+        nothing, and user and database. Not "the AUDIT line before": other backends' lines come in between.
+        Backends may share a key (unix-socket or %h-only sessions of one user), so only OBJECT/SESSION pairs
+        are told apart through it (`_Backend.note`): lines of the same type all count."""
+        key = _session_key(rec)
         sessions = self._pidless_sessions
         session = sessions.get(key)
         if session is None:
@@ -745,6 +871,11 @@ def _fields(rec: ServerRecord) -> dict[str, Any]:
     if rec.application is None:
         return {} if rec.pid is None else {"process.pid": rec.pid}
     return {"process.pid": rec.pid, "postgresql.log.application_name": rec.application}
+
+
+def _session_key(rec: ServerRecord) -> tuple[str | None, int | None, str | None, str | None]:
+    """What a record written without its pid (a prefix without %p) has of its session (`_pidless`)."""
+    return rec.host, rec.port, rec.user, rec.database
 
 
 def _str_or_none(value: object) -> str | None:

@@ -47,7 +47,7 @@ _ESCAPES: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
     "p": (r"(\d+)", ("pid",)),
     "P": (r"\d*", ()),
     "l": (r"\d+", ()),
-    "c": (r"[0-9a-f]+\.[0-9a-f]+", ()),
+    "c": (r"[0-9a-f]+\.([0-9a-f]+)", ("session_pid",)),  # session id: start time and pid, in hex
     "e": (r"([0-9A-Z]{5})", ("sqlstate",)),
     "x": (r"\d*", ()),
     "v": (r"[0-9/]*", ()),
@@ -65,7 +65,10 @@ _ESCAPE_TOKEN: Final = re.compile(r"%(-?\d+)?(.)|%\Z", re.S)
 _LEVEL: Final = r"(?P<level>[A-Z]+[0-9]?):  "
 ROLES: Final = (
     "stamp", "frac", "zone", "epoch", "pid", "sqlstate", "user", "database", "application", "host", "remote",
+    "session_pid",
 )  # fmt: skip
+_PID_AT: Final = ROLES.index("pid")
+_SESSION_PID_AT: Final = ROLES.index("session_pid")
 # Lines that PostgreSQL writes as part of the message before them (same elog call, same write).
 SUBSIDIARY_LEVELS: Final = frozenset({"DETAIL", "HINT", "QUERY", "CONTEXT", "STATEMENT", "LOCATION"})
 
@@ -312,12 +315,12 @@ class StderrFraming:
         self._lines.append((line, msg_start, level))
 
     def _same_backend(self, prefix: CompiledPrefix, groups: tuple[str | Any, ...]) -> bool:
-        pid_at, own_at = prefix.index["pid"], self._prefix.index["pid"]
-        return pid_at < 0 or own_at < 0 or groups[pid_at] == self._groups[own_at]
+        pid, own = _pid(prefix.layout, groups), _pid(self._prefix.layout, self._groups)
+        return pid is None or own is None or pid == own
 
     def _record(self, offset: int, lines: list[tuple[str, int, str | None]] | None) -> ServerRecord:
         g, prefix, first = self._groups, self._prefix, self._first
-        si, fi, zi, ei, pi, qi, ui, di, ai, hi, ri = prefix.layout
+        si, fi, zi, ei, _, qi, ui, di, ai, hi, ri, _ = prefix.layout
         if si >= 0:
             time_us = self._clock.seconds(g[si], g[zi]) * 1_000_000
             frac = g[fi] if fi >= 0 else None
@@ -336,19 +339,27 @@ class StderrFraming:
         application = g[ai] if ai >= 0 else None
         if prefix.padded:
             user, database, application = (x.strip() if x else x for x in (user, database, application))
-        pid = g[pi] if pi >= 0 else None
         if lines is None:
             message, text, statement, spans = first[self._msg_start :], first, None, None
         else:
             text, message, statement, spans = _assemble(first, self._msg_start, lines)
         return _new_record((
-            offset, text, time_us, int(pid) if pid else None,
+            offset, text, time_us, _pid(prefix.layout, g),
             None if not user or user == "[unknown]" else user,  # `[unknown]` before authentication
             None if not database or database == "[unknown]" else database,
             host, port,
             None if not application or application == "[unknown]" else application,
             g[prefix.level], g[qi] if qi >= 0 else None, message, statement, STDERR, spans, None,
         ))  # fmt: skip
+
+
+def _pid(layout: tuple[int, ...], groups: tuple[str | Any, ...]) -> int | None:
+    """The backend's pid: `%p`, else the pid that `%c` (the session id) holds in hex. A prefix without
+    either leaves the session to be known by what else it has (`pgaudit.PgAuditParser._pidless`)."""
+    at, session_at = layout[_PID_AT], layout[_SESSION_PID_AT]
+    if at >= 0 and groups[at]:
+        return int(groups[at])
+    return int(groups[session_at], 16) if session_at >= 0 and groups[session_at] else None
 
 
 def _assemble(
