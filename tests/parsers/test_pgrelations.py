@@ -37,3 +37,15 @@ def test_an_operator_the_mask_breaks_falls_back_to_the_statement_as_logged() -> 
     relations = StatementRelations()
     assert relations.relations(masked) == ()
     assert relations.relations(masked + " ", logged) == (Relation(None, "docs", READ),)
+
+
+def test_a_query_of_several_statements_keeps_them_apart() -> None:
+    """A simple query of three statements, as in tests/samples/pgaudit/pg15-pgaudit17-multi-statement-query.log."""
+    text = "BEGIN; SELECT * FROM orders WHERE id = ?; INSERT INTO archive SELECT * FROM customers; COMMIT;"
+    statements = StatementRelations().statements(text)
+    assert [(sorted(s.commands), s.relations) for s in statements] == [
+        ([], ()),
+        (["SELECT"], (Relation(None, "orders", READ),)),
+        (["INSERT"], (Relation(None, "archive", WRITE), Relation(None, "customers", READ))),
+        ([], ()),
+    ]

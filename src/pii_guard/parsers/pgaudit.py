@@ -69,7 +69,7 @@ from pii_guard.parsers.pgaudit_prefix import (
     destination_of,
     json_record,
 )
-from pii_guard.parsers.pgrelations import StatementRelations
+from pii_guard.parsers.pgrelations import Statement, StatementRelations
 from pii_guard.parsers.sqlmask import SqlMasker
 
 DATASET: Final = "postgresql.pgaudit"
@@ -174,7 +174,7 @@ class _Backend:
     """What one server process said earlier: its peer (`connection received`), user and database
     (`connection authorized`), and the statement being audited (dedup, `<previously logged>`)."""
 
-    __slots__ = ("database", "host", "last_us", "port", "seen", "statement", "stmt_id", "user")
+    __slots__ = ("database", "host", "last_us", "multi", "port", "seen", "statement", "stmt_id", "user")
 
     def __init__(self, host: str | None = None, port: int | None = None) -> None:
         self.host = host
@@ -185,6 +185,22 @@ class _Backend:
         self.statement = ""
         self.seen: set[tuple[str, str, str]] = set()
         self.last_us = 0
+        self.multi: tuple[str, int, int] | None = None  # query text of several statements, statement id, index
+
+    def statement_of(self, text: str, statements: tuple[Statement, ...], stmt_id: str, command: str) -> int | None:
+        """Which statement of a query text of several (`psql -c "a; b"`) an AUDIT line is about: pgAudit logs
+        the whole text under each statement's id, and ids go up by one per logged statement (a BEGIN that
+        `pgaudit.log` leaves out takes none). So each new id is the next statement, at least as far on as the
+        ids went, whose command the line names. None: no statement fits (the caller takes them all)."""
+        sid = int(stmt_id)
+        start = 0
+        if self.multi is not None and self.multi[0] == text and sid >= self.multi[1]:
+            if sid == self.multi[1]:
+                return self.multi[2]
+            start = self.multi[2] + sid - self.multi[1]
+        index = next((i for i in range(start, len(statements)) if command in statements[i].commands), None)
+        self.multi = None if index is None else (text, sid, index)
+        return index
 
     def note(self, stmt_id: str, sub_id: str, name: str, statement: str, time_us: int,
              audit_type: str = "") -> str | None:
@@ -655,9 +671,17 @@ class PgAuditParser(Parser):
         names none (or does not parse) stays one event without an object. The events of a SESSION line are
         held until the OBJECT lines that may follow it are known (`_Held`)."""
         held = _Held(stmt_id, sub_id, rec.offset, self._records)
-        found = self._relations.relations(masked, statement)
+        statements = self._relations.statements(masked, statement)
+        found = statements[0].relations if len(statements) == 1 else self._relations.relations(masked, statement)
+        if len(statements) > 1:  # several statements in one query: this line's own, if it can be told
+            index = backend.statement_of(masked, statements, stmt_id, command)
+            if index is not None:
+                found = statements[index].relations
         if not found:
-            action = _attempted(statement)[0] if statement else READ
+            if len(statements) > 1:  # the text's first verb is another statement's
+                action = READ if klass == "READ" else DELETE if command in _DELETES else WRITE
+            else:
+                action = _attempted(statement)[0] if statement else READ
             held.events.append(self._audit_event(rec, backend, action, "", rows, audit_type, stmt_id, sub_id, klass,
                                                  command, masked, original))  # fmt: skip
             held.guesses.append(None)

@@ -90,34 +90,64 @@ class _Collect(Visitor):
             self.found.append(relation)
 
 
+class Statement(NamedTuple):
+    """One statement of a query text: the command words pgAudit may log for it, and its relations."""
+
+    commands: frozenset[str]
+    relations: tuple[Relation, ...]
+
+
+# pgAudit's COMMAND for the statements whose relations are read or written; a COPY (query) TO also logs its
+# SELECT, an EXECUTE the prepared statement's command.
+_COMMANDS: Final = {
+    "SelectStmt": ("SELECT",), "InsertStmt": ("INSERT",), "UpdateStmt": ("UPDATE",), "DeleteStmt": ("DELETE",),
+    "MergeStmt": ("MERGE",), "TruncateStmt": ("TRUNCATE TABLE",), "CopyStmt": ("COPY", "SELECT"),
+    "PrepareStmt": ("PREPARE",), "ExecuteStmt": ("EXECUTE", "SELECT", "INSERT", "UPDATE", "DELETE"),
+    "CreateTableAsStmt": ("CREATE TABLE AS", "SELECT INTO", "SELECT"), "ExplainStmt": ("EXPLAIN", "SELECT"),
+}  # fmt: skip
+
+
 class StatementRelations:
-    """`relations(statement)`: the relations a masked statement touches, or () when it does not parse."""
+    """The relations a masked query text touches, per statement: a simple query may hold several (`psql -c
+    "a; b"`), and pgAudit logs the whole text under each statement's id. () when it does not parse."""
 
     def __init__(self) -> None:
-        self._memo: dict[str, tuple[Relation, ...]] = {}
+        self._memo: dict[str, tuple[Statement, ...]] = {}
 
-    def relations(self, statement: str, original: str | None = None) -> tuple[Relation, ...]:
+    def statements(self, text: str, original: str | None = None) -> tuple[Statement, ...]:
         """`original`, the unmasked text, is parsed when the masked one does not (a jsonb `?` operator)."""
-        found = self._memo.get(statement)
+        found = self._memo.get(text)
         if found is None:
-            found = _parse(statement)
-            if not found and original is not None and original != statement:
+            found = _parse(text)
+            if not found and original is not None and original != text:
                 found = _parse(original, masked=False)
             if len(self._memo) >= _MEMO_SIZE:
                 self._memo.clear()
-            self._memo[statement] = found
+            self._memo[text] = found
         return found
 
+    def relations(self, text: str, original: str | None = None) -> tuple[Relation, ...]:
+        """Every statement's relations together (each relation and role once)."""
+        out: list[Relation] = []
+        for statement in self.statements(text, original):
+            out += [r for r in statement.relations if r not in out]
+        return tuple(out)
 
-def _parse(statement: str, *, masked: bool = True) -> tuple[Relation, ...]:
-    if len(statement) > _MAX_STATEMENT:
+
+def _parse(text: str, *, masked: bool = True) -> tuple[Statement, ...]:
+    if len(text) > _MAX_STATEMENT:
         return ()
     try:
-        tree = pglast.parse_sql(_BARE_MASK.sub("0", statement) if masked else statement)
+        tree = pglast.parse_sql(_BARE_MASK.sub("0", text) if masked else text)
     except pglast.parser.ParseError:
         return ()
-    roles = _Roles()
-    roles(tree)
-    collect = _Collect(roles.roles, roles.ctes)
-    collect(tree)
-    return tuple(collect.found)
+    out = []
+    for raw in tree:
+        if raw.stmt is None:
+            continue
+        roles = _Roles()
+        roles(raw.stmt)
+        collect = _Collect(roles.roles, roles.ctes)
+        collect(raw.stmt)
+        out.append(Statement(frozenset(_COMMANDS.get(type(raw.stmt).__name__, ())), tuple(collect.found)))
+    return tuple(out)
