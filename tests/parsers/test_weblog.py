@@ -3,6 +3,7 @@ custom formats (with X-Forwarded-For), and masking of query strings in URL field
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from datetime import UTC, datetime
 from typing import Any
@@ -135,6 +136,20 @@ def test_query_masking_in_url_referrer_and_original() -> None:
         assert '"GET /search?q=<masked>&page=<masked>&<masked> HTTP/1.1"' in ev.original
         assert ev.object == "url:/search"
     assert mask_query("a=1&&b=x=y&c") == "a=<masked>&&b=<masked>&<masked>"
+
+
+def test_no_mask_keeps_query_strings_but_never_secrets() -> None:
+    """`parse --no-mask` / `privacy.mask_literals: false`: query strings as logged; a logged cookie stays masked."""
+    line = ('10.0.0.1 - alice [27/Nov/2026:16:24:33 +0000] "GET /search?q=jane HTTP/1.1" 200 518 "-" "curl/7.88.1" '
+            '"session=abc123"')
+    unmasked = dataclasses.replace(CTX, mask_literals=False)
+    fmt = '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" ' \
+          '"$http_user_agent" "$http_cookie"'
+    for ctx, query in ((CTX, "q=<masked>"), (unmasked, "q=jane")):
+        (ev,) = NginxParser(ctx, NginxOptions(log_format=fmt)).feed(0, line)
+        assert isinstance(ev, AccessEvent)
+        assert ev.fields["url.original"] == "/search?" + query
+        assert "abc123" not in ev.original
 
 
 def test_bytes_dash_and_object_normalization() -> None:

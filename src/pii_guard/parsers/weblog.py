@@ -493,9 +493,11 @@ class _WebLogParser(Parser):
         self._objects: dict[str, str] = {}  # URL path -> pii.object, cleared past 4096 entries
         self._unescapes: dict[str, str] = {}  # escaped referrer or agent -> unescaped, cleared past 4096
         # masked groups never nest and their spans follow their group numbers: last in the line first
-        self._masked_backwards = tuple((i, kind, dict[str, str]()) for i, kind in sorted(layout.masked, reverse=True))
+        # `--no-mask` / `privacy.mask_literals: false` keeps query strings; secrets (cookies, Authorization) never
+        masked = [(i, kind) for i, kind in layout.masked if context.mask_literals or kind == "secret"]
+        self._masked_backwards = tuple((i, kind, dict[str, str]()) for i, kind in sorted(masked, reverse=True))
         # URLs need masking only when the line has a "?"; $args / %q / secrets carry no such sign
-        self._mask_always = any(kind in ("query", "secret") for _, kind in layout.masked)
+        self._mask_always = any(kind in ("query", "secret") for _, kind in masked)
         self._has_extras = layout.has_extras
         self._escaped_parts = layout.escaped_parts
         self._duration_ns = layout.duration_ns
@@ -514,7 +516,7 @@ class _WebLogParser(Parser):
             return (ParseFailure(offset, self._mismatch, line),)
         g: Sequence[str | None] = m.groups()
         original = line
-        if self._mask_always or "?" in line:
+        if self._mask_always or ("?" in line and self._masked_backwards):
             original, g = self._mask(line, m, g)
         ip, user, time_text, method, path, query, proto, status_text, sent, referer, agent = self._pick(g)
         time_us = self._times.get(time_text)
