@@ -6,6 +6,7 @@ and gives the same result."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ from pii_guard.model import EnrichedEvent, Match
 from pii_guard.parsers.base import ParseFailure, Parser, SourceContext
 from pii_guard.pipeline import dead_letter
 from pii_guard.sigma.silence import SilentSources
+from pii_guard.sources.series import log_family
 from pii_guard.sources.tail import GlobTailer, TrackedFile
 from pii_guard.store.base import DeadLetter, EventStore, PipelinedEventStore, WriteResult
 from pii_guard.store.state import Checkpoint, StateStore
@@ -223,26 +225,37 @@ class LiveLoop:
         return parser
 
     def _retire(self, source: _Source, key: str) -> Parser | None:
-        """Drop a file's parser, keeping what it knew of sessions for the next file at its path."""
+        """Drop a file's parser, keeping what it knew of sessions for the next file of its log."""
         parser = source.parsers.pop(key, None)
         source.fresh.discard(key)
         if parser is not None:
             state = parser.carry_over()
             if state is not None:
-                source.inherited[parser.context.path] = state
+                source.inherited[log_family(parser.context.path)] = state
         return parser
 
     def _inherit(self, source: _Source, tracked: TrackedFile, parser: Parser) -> None:
-        """A new file at a path (rename rotation, copytruncate) starts its first line knowing the sessions of
-        the file that had the path before: that file's parser if it is still read (rotated away, not yet
-        finished: it has been read to its end, since older files are read first), else the last one retired."""
+        """A new file of a log starts its first line knowing the sessions of the file before it: after a
+        rename or copytruncate the file that had its path (still read until finished; older files are read
+        first), or, where the server names its files by date (`postgresql-%Y-%m-%d.log`, `-%a.log`), the
+        latest file of the same name family not newer than this one; else the last one retired."""
         source.fresh.discard(tracked.key)
-        state = source.inherited.pop(tracked.path, None)
+        family = log_family(tracked.path)
+        state = source.inherited.pop(family, None)
+        own = _mtime(tracked)
+        best: tuple[tuple[bool, float], Parser] | None = None
         for other in source.tailer.files.values():
-            if other.path == tracked.path and other.key != tracked.key and other.detached_at is not None:
-                previous = source.parsers.get(other.key)
-                if previous is not None:
-                    state = previous.carry_over()
+            if other.key == tracked.key or log_family(other.path) != family:
+                continue
+            previous = source.parsers.get(other.key)
+            mtime = _mtime(other)
+            if previous is None or mtime > own:
+                continue
+            rank = (other.path == tracked.path and other.detached_at is not None, mtime)
+            if best is None or rank > best[0]:
+                best = (rank, previous)
+        if best is not None:
+            state = best[1].carry_over()
         if state is not None:
             parser.restore(state)
 
@@ -451,3 +464,10 @@ class LiveLoop:
         self._try_commit(self._clock.monotonic())
         for source in self.sources:
             source.tailer.close()
+
+
+def _mtime(tracked: TrackedFile) -> float:
+    try:
+        return os.fstat((tracked.raw or tracked.fh).fileno()).st_mtime
+    except (OSError, ValueError):  # closed
+        return 0.0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -32,12 +33,12 @@ SFTP_OPEN = SFTP.format(1, 'open "/srv/share/hr/payroll.csv" flags READ mode 066
 SFTP_CLOSE = SFTP.format(9, 'close "/srv/share/hr/payroll.csv" bytes read 5000 written 0')
 
 
-def _config(tmp: Path, fmt: str, options: str) -> Path:
+def _config(tmp: Path, fmt: str, options: str, pattern: str = "logs/current.log") -> Path:
     path = tmp / "pii-guard.yaml"
     path.write_text(f"""\
 state_dir: state
 sources:
-  - path: logs/current.log
+  - path: "{pattern}"
     format: {fmt}
     options: {options}
 store: {{batch_size: 50, batch_ms: 20}}
@@ -115,3 +116,36 @@ def test_an_sftp_transfer_spanning_rotation_keeps_its_user_and_is_reported_once(
     _settle(proc)
     proc.stop()
     assert _events(tmp_path) == [("read", "carol", "10.30.0.7", 5000)]
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["running", "restarted-before-the-new-file"])
+def test_a_backend_keeps_its_client_when_postgresql_starts_the_next_dated_file(tmp_path: Path, restart: bool) -> None:
+    """The logging collector with `log_filename = 'postgresql-%Y-%m-%d.log'` (or RHEL's `-%a.log`) starts a new
+    file each day; a pooled backend goes on writing into it. The new file of the same name family inherits."""
+    config = _config(tmp_path, "pgaudit", f'{{log_line_prefix: "{PG_PREFIX}"}}', "logs/postgresql-*.log")
+    day1, day2 = tmp_path / "logs" / "postgresql-2026-11-27.log", tmp_path / "logs" / "postgresql-2026-11-28.log"
+    _append(day1, PG_SESSION + _pg_audit(1))
+    os.utime(day1, (time.time() - 3600, time.time() - 3600))  # yesterday's file is the older one
+    proc = Process(config, FixedClock(1_800_000_000))
+    _settle(proc)
+    if restart:
+        proc.stop()
+    _append(day2, _pg_audit(2))
+    if restart:
+        proc = Process(config, FixedClock(1_800_000_100))
+    _settle(proc)
+    proc.stop()
+    assert _events(tmp_path) == [("login", "bob", "10.20.0.5", None)] + [("read", "bob", "10.20.0.5", None)] * 2
+
+
+def test_files_of_another_log_in_the_same_source_do_not_inherit(tmp_path: Path) -> None:
+    """One glob over two servers' logs: db2's file never takes db1's sessions (a pid means nothing across)."""
+    config = _config(tmp_path, "pgaudit", f'{{log_line_prefix: "{PG_PREFIX}"}}', "logs/*.log")
+    db1, db2 = tmp_path / "logs" / "db1.log", tmp_path / "logs" / "db2.log"
+    _append(db1, PG_SESSION + _pg_audit(1))
+    proc = Process(config, FixedClock(1_800_000_000))
+    _settle(proc)
+    _append(db2, _pg_audit(2).replace("bob@crm", "carol@crm"))
+    _settle(proc)
+    proc.stop()
+    assert ("read", "carol", None, None) in _events(tmp_path)

@@ -12,6 +12,14 @@ from pii_guard.sources.compressed import rotated_from
 
 T = TypeVar("T")
 
+# What tells one day's (or one rotation's) file of a log from the next in its name: numbers of two digits or
+# more (dates, times, sequence numbers) and day or month names. `db1` stays itself.
+_NAME_CHANGES: Final = re.compile(
+    r"\d{2,}|(?<![A-Za-z])(?:mon(?:day)?|tue(?:s(?:day)?)?|wed(?:nesday)?|thu(?:rs(?:day)?)?|fri(?:day)?|"
+    r"sat(?:urday)?|sun(?:day)?|jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+    r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)(?![A-Za-z])",
+    re.I,
+)
 _ROTATION_NUMBER: Final = re.compile(r"[.-](\d+)(?:\.(?:gz|xz|bz2|zst|lz4|zip))?$")
 
 
@@ -48,3 +56,11 @@ def mtime_of(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:
         return 0.0
+
+
+def log_family(path: str) -> str:
+    """The files one writer produces in turn: the same directory and name but for dates, numbers and day
+    names (`postgresql-2026-11-28.log` and `postgresql-2026-11-29.log`, `postgresql-Mon.log` and
+    `postgresql-Tue.log`, `pg.log` and `pg.log.1`)."""
+    head, _, name = path.rpartition("/")
+    return head + "/" + _NAME_CHANGES.sub("#", name)
