@@ -186,7 +186,7 @@ class LiveLoop:
         self._last_scan = now
         opened = False
         for source in self.sources:
-            source.tailer.scan(self._state.find_checkpoint, self._clock.now())
+            source.tailer.scan(self._state.find_checkpoint, now)  # monotonic, as close_finished
             opened = opened or any(e.kind == "opened" for e in source.tailer.events)
             for event in source.tailer.events:
                 log.info("file %s", event.kind, extra={"path": event.path, "detail": event.detail,

@@ -118,6 +118,22 @@ def test_rename_rotation_finishes_the_old_file(tmp_path: Path) -> None:
     assert stored_events(tmp_path) == (50, 50)
 
 
+def test_a_file_rotated_away_is_closed_after_its_grace_period(tmp_path: Path) -> None:
+    """The clock's wall time and monotonic time differ (as in production): the grace period runs on one."""
+    config = write_config(tmp_path, pattern="logs/pg.log")
+    writer = LogWriter(tmp_path)
+    proc = Process(config, FixedClock(1_800_000_000))
+    writer.write(30)
+    proc.run(3)
+    writer.rotate_rename()
+    writer.write(20)
+    settle(proc)
+    (source,) = proc.loop.sources
+    assert [t.path for t in source.tailer.files.values()] == [str(writer.path)]  # the rotated one closed
+    proc.stop()
+    assert stored_events(tmp_path) == (50, 50)
+
+
 def test_partial_last_line_is_completed_exactly_once_across_a_restart(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     writer = LogWriter(tmp_path)
