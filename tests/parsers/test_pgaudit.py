@@ -949,3 +949,13 @@ def test_an_object_line_that_confirms_a_guess_leaves_a_same_named_table_of_anoth
     assert sorted(e.object or "" for e in evs) == [
         "db:crm.crm_app.customers", "db:crm.public.customers", "db:crm.public.v_app"
     ]  # fmt: skip
+
+
+def test_a_query_of_several_statements_run_twice_on_one_backend() -> None:
+    """psql's `\\g` twice, or a pooled connection re-running a batch: ids go on (3, 4), the statements start over."""
+    head = "2026-11-29 01:44:52.565 UTC [21764] alice@crm LOG:  "
+    text = "SELECT * FROM customers WHERE id = 1; SELECT * FROM orders WHERE id = 2;"
+    lines = [audit(f"SESSION,{sid},1,READ,SELECT,,,{text},<not logged>,1", head) for sid in (1, 2, 3, 4)]
+    got = [(e.object, e.fields["postgresql.audit.statement_id"]) for e in events(lines, log_line_prefix=DEBIAN)]
+    assert got == [("db:crm.public.customers", 1), ("db:crm.public.orders", 2),
+                   ("db:crm.public.customers", 3), ("db:crm.public.orders", 4)]

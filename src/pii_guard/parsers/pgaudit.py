@@ -199,6 +199,8 @@ class _Backend:
                 return self.multi[2]
             start = self.multi[2] + sid - self.multi[1]
         index = next((i for i in range(start, len(statements)) if command in statements[i].commands), None)
+        if index is None and start:  # the same text run again on this backend: it starts over
+            index = next((i for i, st in enumerate(statements) if command in st.commands), None)
         self.multi = None if index is None else (text, sid, index)
         return index
 
