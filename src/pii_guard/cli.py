@@ -266,8 +266,8 @@ def ingest(config_path: Path | None, fmt: str | None, as_json: bool, files: tupl
         with _progress(sum(p.stat().st_size for p in files), "ingesting") as progress:
             for series in rotation_series(specs, lambda spec: spec.parser):  # a log's rotations oldest first
                 carried = None
-                for _, path, spec in series:
-                    carried = runner.run(path, spec, progress, carried)
+                for n, (_, path, spec) in enumerate(series):
+                    carried = runner.run(path, spec, progress, carried, last=n == len(series) - 1)
     finally:
         store.close()
     _print_summary(stats, time.perf_counter() - started, loaded.config.store_path, as_json)

@@ -155,10 +155,12 @@ class FileIngest:
         return cls(on_event, batcher.add_dead, stats, clock, batcher.flush)
 
     def run(
-        self, path: Path, spec: FileSpec, progress: Callable[[int], None] | None = None, carried: Any = None
+        self, path: Path, spec: FileSpec, progress: Callable[[int], None] | None = None, carried: Any = None,
+        last: bool = True,
     ) -> Any:
         """Read one whole file. `carried` is what the rotation before it left (`Parser.carry_over`); the
-        return value is what the next rotation of the same log starts with."""
+        return value is what the next rotation of the same log starts with. `last`: no rotation follows, so
+        what waits for lines (an sftp transfer never closed) is settled now; otherwise the next file has it."""
         try:
             raw, fh = open_log(path)
         except OSError as exc:
@@ -184,7 +186,7 @@ class FileIngest:
                 # what was read before the damage is kept (and a rerun stores it once)
                 raise SourceError(f"cannot decompress {path} past what was read: {exc}",
                                   hint="the archive is damaged or still being written") from None
-            self._take(parser.finish(), parser, fingerprint.hex())
+            self._take(parser.finish() if last else parser.flush(), parser, fingerprint.hex())
         self.stats.files += 1
         if self._on_file_done is not None:
             self._on_file_done()

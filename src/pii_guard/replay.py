@@ -23,7 +23,7 @@ from pii_guard.parsers.base import ParseFailure, Parser, SourceContext
 from pii_guard.pipeline import FileSpec, RunStats, dead_letter
 from pii_guard.sources.compressed import open_log
 from pii_guard.sources.files import file_fingerprint, iter_lines
-from pii_guard.sources.series import mtime_of, rotation_series, series_base
+from pii_guard.sources.series import log_family, mtime_of, rotation_series
 from pii_guard.store.base import DeadLetter, EventStore
 from pii_guard.store.state import Checkpoint, StateStore
 
@@ -63,7 +63,8 @@ class Replayer:
         self._batch_size = batch_size
         self._on_match = on_match
         self._parsers: dict[str, Parser] = {}  # by fingerprint: the files being read, whose state is saved
-        self._series: dict[str, Any] = {}  # `series:<log>` -> what the next rotation of that log starts with
+        self._done: dict[str, Parser] = {}  # files read to their end since the last commit
+        self._series: dict[str, Any] = {}  # `series:<format>:<log>` -> what the log's next rotation starts with
         engine.restore(state.load_windows(), state.load_engine(), state.load_buffer())
 
     def run(self, files: list[tuple[Path, FileSpec]]) -> ReplayResult:
@@ -100,9 +101,11 @@ class Replayer:
         """Events first (idempotent), then one state transaction with windows, matches and checkpoints."""
         result.stats.add_write(self._events.write(batch, dead))
         changes = self._engine.take_changes()
-        parser_states = {fp: st for fp, parser in self._parsers.items() if (st := parser.snapshot()) is not None}
+        parser_states = {fp: st for fp, parser in (*self._done.items(), *self._parsers.items())
+                         if (st := parser.snapshot()) is not None}
         parser_states.update(self._series)
         self._series.clear()
+        self._done.clear()
         result.new_matches += self._state.commit(changes, matches, checkpoints.values(),
                                                  int(self._clock.now() * 1_000_000), parser_states)
         if self._on_match is not None:
@@ -115,19 +118,19 @@ class Replayer:
     ) -> Iterator[_Item]:
         """The files of one rotation series in turn, each parser starting with its predecessor's sessions; the
         first with what the last file of the series knew in an earlier run, unless that file is newer."""
-        key = "series:" + series_base(series[0][1])
+        key = f"series:{series[0][2].parser.name}:{log_family(str(series[0][1].resolve()))}"
         carried = None
         saved = self._state.parser_state(key)
         if isinstance(saved, dict) and mtime_of(series[0][1]) >= saved.get("mtime", float("inf")):
             carried = saved.get("state")
-        for index, path, spec in series:
-            carried = yield from self._stream(index, path, spec, result, dead, carried)
-            if carried is not None:
-                self._series[key] = {"mtime": mtime_of(path), "state": carried}
+        for n, (index, path, spec) in enumerate(series):
+            last = n == len(series) - 1  # only the last file's open sessions end with the input
+            carried = yield from self._stream(index, path, spec, result, dead, carried, last)
+            self._series[key] = {"mtime": mtime_of(path), "state": carried}
 
     def _stream(
         self, index: int, path: Path, spec: FileSpec, result: ReplayResult, dead: list[DeadLetter],
-        carried: Any = None,
+        carried: Any = None, last: bool = True,
     ) -> Generator[_Item, None, Any]:  # returns what the next file of the series starts with
         try:
             raw, fh = open_log(path)
@@ -170,7 +173,7 @@ class Replayer:
                     seq += 1
                     last_time = out.time_us
                     yield _Item(out.time_us, index, seq, out, Checkpoint(fp_hex, str(path), safe))
-            for out in parser.finish():
+            for out in parser.finish() if last else parser.flush():
                 if isinstance(out, ParseFailure):
                     stats.failures[out.reason] += 1
                     dead.append(dead_letter(parser, out, int(self._clock.now() * 1_000_000)))
@@ -181,5 +184,6 @@ class Replayer:
                 yield _Item(out.time_us, index, seq, out, Checkpoint(fp_hex, str(path), offset))
             stats.files += 1
             yield _Item(max(last_time, 0), index, seq + 1, None, Checkpoint(fp_hex, str(path), offset))
-        del self._parsers[fp_hex]  # read to its end: a later run resumes there, with nothing left to join
+        # read to its end: its state after the end (saved with the next commit) is what a later run resumes with
+        self._done[fp_hex] = self._parsers.pop(fp_hex, parser)
         return parser.carry_over()

@@ -86,8 +86,10 @@ def _events(tmp: Path) -> list[tuple[str, str | None, str | None, int | None]]:
 
 @pytest.mark.parametrize("how", ["rename", "copytruncate"])
 @pytest.mark.parametrize("restart", [False, True], ids=["running", "restarted-after-rotation"])
-def test_a_postgresql_backend_keeps_its_client_across_rotation(tmp_path: Path, how: str, restart: bool) -> None:
-    config = _config(tmp_path, "pgaudit", f'{{log_line_prefix: "{PG_PREFIX}"}}')
+@pytest.mark.parametrize("pattern", ["logs/current.log", "logs/current.log*"], ids=["path", "glob-with-rotations"])
+def test_a_postgresql_backend_keeps_its_client_across_rotation(tmp_path: Path, how: str, restart: bool,
+                                                               pattern: str) -> None:
+    config = _config(tmp_path, "pgaudit", f'{{log_line_prefix: "{PG_PREFIX}"}}', pattern)
     log = tmp_path / "logs" / "current.log"
     _append(log, PG_SESSION + _pg_audit(1))
     proc = Process(config, FixedClock(1_800_000_000))
@@ -139,9 +141,9 @@ def test_a_backend_keeps_its_client_when_postgresql_starts_the_next_dated_file(t
 
 
 def test_files_of_another_log_in_the_same_source_do_not_inherit(tmp_path: Path) -> None:
-    """One glob over two servers' logs: db2's file never takes db1's sessions (a pid means nothing across)."""
+    """One glob over two servers' logs: db02's file never takes db01's sessions (a pid means nothing across)."""
     config = _config(tmp_path, "pgaudit", f'{{log_line_prefix: "{PG_PREFIX}"}}', "logs/*.log")
-    db1, db2 = tmp_path / "logs" / "db1.log", tmp_path / "logs" / "db2.log"
+    db1, db2 = tmp_path / "logs" / "db01.log", tmp_path / "logs" / "db02.log"
     _append(db1, PG_SESSION + _pg_audit(1))
     proc = Process(config, FixedClock(1_800_000_000))
     _settle(proc)

@@ -8,46 +8,44 @@ from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Final, TypeVar
 
-from pii_guard.sources.compressed import rotated_from
-
 T = TypeVar("T")
 
-# What tells one day's (or one rotation's) file of a log from the next in its name: numbers of two digits or
-# more (dates, times, sequence numbers) and day or month names. `db1` stays itself.
+# What tells one day's (or one rotation's) file of a log from the next in its name: a date (with a time), a
+# day or month name, logrotate's number and compression suffix. Other numbers name other logs (db01, mysql-3306).
 _NAME_CHANGES: Final = re.compile(
-    r"\d{2,}|(?<![A-Za-z])(?:mon(?:day)?|tue(?:s(?:day)?)?|wed(?:nesday)?|thu(?:rs(?:day)?)?|fri(?:day)?|"
+    r"\d{4}[-_.]?\d{2}[-_.]?\d{2}(?:[-_T.]?\d{2}(?:[-_:.]?\d{2}){0,2})?"
+    r"|(?<![A-Za-z])(?:mon(?:day)?|tue(?:s(?:day)?)?|wed(?:nesday)?|thu(?:rs(?:day)?)?|fri(?:day)?|"
     r"sat(?:urday)?|sun(?:day)?|jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
     r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)(?![A-Za-z])",
     re.I,
 )
+_DATE: Final = re.compile(r"\d{4}[-_.]?\d{2}[-_.]?\d{2}(?:[-_T.]?\d{2}(?:[-_:.]?\d{2}){0,2})?")
+_ROTATION_SUFFIX: Final = re.compile(r"(?:[.-]\d{8}(?:\d{2,6})?|\.\d{1,4})?(?:\.(?:gz|xz|bz2|zst|lz4|zip))?$")
 _ROTATION_NUMBER: Final = re.compile(r"[.-](\d+)(?:\.(?:gz|xz|bz2|zst|lz4|zip))?$")
 
 
 def rotation_series(
     files: Sequence[tuple[Path, T]], kind: Callable[[T], Hashable]
 ) -> list[list[tuple[int, Path, T]]]:
-    """(index, path, spec) of the files grouped by the log they were rotated from (`pg.log.2.gz`, `pg.log.1`
-    and `pg.log` are one series) and by `kind` (the format), each group oldest first: by modification time,
-    then by rotation number (higher is older). Groups in the order of their first file."""
+    """(index, path, spec) of the files grouped by log (`log_family`: `pg.log.2.gz`, `pg.log.1` and `pg.log`
+    are one series, so are `postgresql-2026-11-28.log` and `postgresql-2026-11-29.log`) and by `kind` (the
+    format), each group oldest first. Groups in the order of their first file."""
     series: dict[tuple[str, Hashable], list[tuple[int, Path, T]]] = {}
     for index, (path, spec) in enumerate(files):
-        series.setdefault((series_base(path), kind(spec)), []).append((index, path, spec))
+        series.setdefault((log_family(str(path.resolve())), kind(spec)), []).append((index, path, spec))
 
-    def age(item: tuple[int, Path, T]) -> tuple[float, int, int]:
+    def age(item: tuple[int, Path, T]) -> tuple[int, int, float]:
+        """The name first (pg.log.2 before pg.log.1 before pg.log; dated rotations by date), which copies
+        and compression keep; the modification time only between names that do not tell."""
         path = item[1]
-        mtime = mtime_of(path)
         m = _ROTATION_NUMBER.search(path.name)
-        number = int(m.group(1)) if m else 0
-        # copies without their times: pg.log.2 before pg.log.1 before pg.log; dated names (-20261128) by date
-        return mtime, -len(rotated_from(str(path))), -number if number < 10_000 else number
+        if m is None:  # the live log (newest), or a file the server names by date: by that date
+            dated = _DATE.search(path.name)
+            return 1, int(re.sub(r"\D", "", dated.group(0))) if dated else 0, mtime_of(path)
+        number = int(m.group(1))
+        return 0, -number if number < 10_000 else number, mtime_of(path)
 
     return [sorted(group, key=age) for group in series.values()]
-
-
-def series_base(path: Path) -> str:
-    """The log a file was rotated from: `/var/log/pg.log` for pg.log, pg.log.1 and pg.log.2.gz."""
-    resolved = str(path.resolve())
-    return ([resolved, *rotated_from(resolved)])[-1]
 
 
 def mtime_of(path: Path) -> float:
@@ -63,4 +61,4 @@ def log_family(path: str) -> str:
     names (`postgresql-2026-11-28.log` and `postgresql-2026-11-29.log`, `postgresql-Mon.log` and
     `postgresql-Tue.log`, `pg.log` and `pg.log.1`)."""
     head, _, name = path.rpartition("/")
-    return head + "/" + _NAME_CHANGES.sub("#", name)
+    return head + "/" + _NAME_CHANGES.sub("#", _ROTATION_SUFFIX.sub("", name, count=1))
