@@ -151,3 +151,27 @@ def test_files_of_another_log_in_the_same_source_do_not_inherit(tmp_path: Path) 
     _settle(proc)
     proc.stop()
     assert ("read", "carol", None, None) in _events(tmp_path)
+
+
+MARIA_ROWS = ("20261127 08:00:00,vm,alice,10.0.0.7,11,22,READ,crm,customers,\n"
+              "20261127 08:00:00,vm,alice,10.0.0.7,11,22,READ,crm,orders,\n")
+MARIA_QUERY = "20261127 08:09:00,vm,alice,10.0.0.7,11,22,QUERY,crm,'SELECT * FROM customers JOIN orders',0\n"
+
+
+@pytest.mark.parametrize("how", ["none", "rename", "copytruncate"])
+def test_a_long_mariadb_statement_is_seen_while_it_runs_and_counted_once(tmp_path: Path, how: str) -> None:
+    """server_audit writes a statement's TABLE rows when it starts and its QUERY row when it ends: a long
+    export's reads are released once the log is quiet, and the QUERY row (maybe in the file the plugin
+    rotated to meanwhile) adds nothing."""
+    config = _config(tmp_path, "mariadb-audit", "{}")
+    log = tmp_path / "logs" / "current.log"
+    _append(log, MARIA_ROWS)
+    proc = Process(config, FixedClock(1_800_000_000))
+    _settle(proc)
+    assert _events(tmp_path) == [("read", "alice", "10.0.0.7", None)] * 2  # before the statement ends
+    if how != "none":
+        _rotate(log, how)
+    _append(log, MARIA_QUERY)
+    _settle(proc)
+    proc.stop()
+    assert _events(tmp_path) == [("read", "alice", "10.0.0.7", None)] * 2

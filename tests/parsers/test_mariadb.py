@@ -10,7 +10,7 @@ import pydantic
 import pytest
 
 from pii_guard.model import format_timestamp
-from pii_guard.parsers.base import ParseFailure, SourceContext
+from pii_guard.parsers.base import Outcome, ParseFailure, SourceContext
 from pii_guard.parsers.mariadb import MariaDbAuditOptions, MariaDbAuditParser
 from tests.parsers.feeding import events, run
 
@@ -257,6 +257,32 @@ def test_rows_without_a_query_are_released_as_unknown() -> None:
     ]
     at_disconnect = events(run(make(), [*lines, "20261127 16:21:36,vm,boot,,1,0,DISCONNECT,,,0"], flush=False))
     assert [e.outcome for e in at_disconnect] == ["unknown", "unknown", "success"]
+
+
+def test_a_query_row_after_its_rows_were_released_adds_nothing() -> None:
+    """A long SELECT: its READ rows are written when it starts, the log goes quiet, the daemon releases them
+    (idle flush); its QUERY row comes minutes later. Also when the plugin rotated its file in between: the
+    next file's parser gets what the old one released (carry_over), as after a restart (snapshot)."""
+    rows = ["20261127 16:21:56,vm,alice,10.0.0.7,11,22,READ,crm,customers,",
+            "20261127 16:21:56,vm,alice,10.0.0.7,11,22,READ,crm,orders,"]
+    query = "20261127 16:31:02,vm,alice,10.0.0.7,11,22,QUERY,crm,'SELECT * FROM customers JOIN orders',0"
+    other = "20261127 16:31:03,vm,alice,10.0.0.7,11,23,QUERY,crm,'SELECT * FROM orders',0"
+    def accesses(outcomes: list[Outcome]) -> list[tuple[str | None, object]]:
+        return [(e.object, e.fields["mariadb.audit.query_id"]) for e in events(outcomes)]
+
+    parser = make()
+    assert run(parser, rows, flush=False) == []
+    released = events(parser.flush())
+    assert [(e.object, e.outcome) for e in released] == [("db:crm.customers", "unknown"), ("db:crm.orders", "unknown")]
+    assert accesses(run(parser, [query, other], flush=False)) == [("db:crm.orders", 23)]
+
+    old = make()
+    run(old, rows, flush=True)
+    for state in (old.carry_over(), old.snapshot()):
+        successor = make()
+        successor.restore(state)
+        assert accesses(run(successor, [query, other])) == [("db:crm.orders", 23)]
+    assert accesses(run(make(), [query])) == [("db:crm.customers", 22), ("db:crm.orders", 22)]
 
 
 def test_pending_rows_are_bounded() -> None:

@@ -81,6 +81,7 @@ _HEAD: Final = re.compile(r"([^,]*)," + _HEAD_TAIL)
 _SYSLOG_HEAD: Final = re.compile(r"([^, ]*)," + _HEAD_TAIL)
 _MAX_START_TRIES: Final = 64  # positions tried as a syslog record's start (the info's words, plus one)
 _FILE_STAMP_LEN: Final = 17  # "20261127 16:21:56"
+_MAX_RELEASED: Final = 4096  # statements remembered as released before their QUERY row
 
 _TABLE_ACTIONS: Final = {"READ": READ, "WRITE": WRITE, "CREATE": DDL, "ALTER": DDL, "DROP": DDL, "RENAME": DDL}
 _DELETES: Final = frozenset({"DELETE", "TRUNCATE"})  # their WRITE rows remove data, as pgAudit's DELETE does
@@ -363,9 +364,11 @@ class MariaDbAuditParser(Parser):
     description = "MariaDB server_audit plugin log (file or syslog output)"
     Options = MariaDbAuditOptions
     needs_timezone = True
-    # TABLE rows wait for their QUERY row, which comes when the statement ends (seconds later for a long
-    # query): never take them as complete just because the log went quiet.
-    idle_flush_s = None
+    # TABLE rows wait for their QUERY row, which comes when the statement ends. A denied statement's comes
+    # at once; after this long in a quiet log the rows are released as accesses of unknown outcome (a long
+    # export is seen while it runs, and TABLE-only auditing is not held back), and their QUERY row, when it
+    # comes, adds nothing (`_released`).
+    idle_flush_s = 5.0
 
     def __init__(self, context: SourceContext, options: BaseModel | None = None) -> None:
         super().__init__(context, options)
@@ -385,6 +388,9 @@ class MariaDbAuditParser(Parser):
         # of each connection's first waiting row, so the first entry holds the earliest offset.
         self._pending: dict[tuple[str, str], list[_Rec]] = {}
         self._pending_rows = 0
+        # Statements whose rows were released before their QUERY row (idle, flush at a rotation, the bound):
+        # (serverhost, connection, query id). Their QUERY row is no event of its own. Bounded, oldest dropped.
+        self._released: dict[tuple[str, str, str], None] = {}
         # Connections whose login failed: their DISCONNECT is not a logout. Bounded, oldest dropped.
         self._failed_logins: dict[tuple[str, str], None] = {}
         # The server_audit_syslog_info before each syslog host's last record (None: none, not even a space).
@@ -415,6 +421,17 @@ class MariaDbAuditParser(Parser):
         for rows in self._pending.values():
             return rows[0].offset
         return None
+
+    def snapshot(self) -> Any:
+        """The statements released before their QUERY row, so that the row, read after a restart or in the
+        next file of a rotation (a statement running while the plugin rotated its file), is not an event."""
+        return {"released": [list(k) for k in self._released]} if self._released else None
+
+    def restore(self, state: Any) -> None:
+        if isinstance(state, dict):
+            for item in state.get("released", ()):
+                if isinstance(item, list) and len(item) == 3 and all(isinstance(x, str) for x in item):
+                    self._note_released((item[0], item[1], item[2]))
 
     # -- framing --------------------------------------------------------------------------------------
 
@@ -595,6 +612,10 @@ class MariaDbAuditParser(Parser):
         if isinstance(stmt, ParseFailure):
             return (stmt,)
         rows = self._take_rows(rec)
+        if not rows and self._released and (rec.who.server or "", rec.conn, rec.query_id) in self._released:
+            del self._released[(rec.who.server or "", rec.conn, rec.query_id)]
+            if stmt.dec.kind in (_KIND_READ, _KIND_WRITE, _KIND_DDL):
+                return NOTHING  # its rows were the events, with outcome unknown
         if stmt.dec.kind == _KIND_PERMISSION:  # its rows are grant-table bookkeeping
             return (self._permission_event(rec, stmt),)
         if stmt.dec.kind == _KIND_AUDIT:  # turning auditing down is how a reader would hide
@@ -725,7 +746,14 @@ class MariaDbAuditParser(Parser):
         """Rows whose QUERY row will not come: accesses with outcome unknown."""
         rows = self._pending.pop(key, [])
         self._pending_rows -= len(rows)
+        for r in rows:
+            self._note_released((key[0], key[1], r.query_id))
         return [self._row_event(r, _TABLE_ACTIONS[r.op], None, None) for r in rows]
+
+    def _note_released(self, key: tuple[str, str, str]) -> None:
+        self._released[key] = None
+        if len(self._released) > _MAX_RELEASED:
+            del self._released[next(iter(self._released))]
 
     def _is_ignored(self, name: str) -> bool:
         if self._ignored is None:
