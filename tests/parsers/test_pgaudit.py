@@ -924,6 +924,21 @@ def test_a_held_session_line_is_released_by_flush_and_by_the_traffic_of_other_ba
     assert "db:crm.public.orders" in [e.object for e in got if isinstance(e, AccessEvent)]
 
 
+def test_an_object_line_after_its_held_session_line_was_released_is_no_second_read() -> None:
+    """The daemon flushed the quiet file between the SESSION line and its OBJECT line (a busy logging
+    collector): the read was reported with the guessed schema; the late OBJECT line adds no second read.
+    The backend's next statement is judged afresh."""
+    parser = make_parser(tz="UTC")
+    assert feed_all(parser, [audit(OA_PATIENTS.format("SESSION", ","), OA_HEAD)]) == []
+    assert [e.object for e in parser.flush() if isinstance(e, AccessEvent)] == ["db:crm.public.patients"]
+    late = audit(OA_PATIENTS.format("OBJECT", "TABLE,crm_app.patients"), OA_HEAD)
+    assert [e for e in feed_all(parser, [late]) if isinstance(e, AccessEvent)] == []
+    following = [audit(OA_PATIENTS.replace("2,1,", "3,1,").format(kind, table), OA_HEAD)
+                 for kind, table in (("SESSION", ","), ("OBJECT", "TABLE,crm_app.patients"))]  # fmt: skip
+    got = [e.object for e in run(parser, following) if isinstance(e, AccessEvent)]
+    assert got == ["db:crm.crm_app.patients"]
+
+
 def test_with_session_id_a_statement_line_belongs_to_its_own_backend_only() -> None:
     b = "2026-11-27 16:20:40.975 UTC 6b0b814a.2231 bob@crm "
     other = b.replace(".2231", ".2232")

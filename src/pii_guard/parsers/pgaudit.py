@@ -78,6 +78,7 @@ MASKED: Final = "<masked>"
 _RELATION_CLASSES: Final = frozenset({"READ", "WRITE"})  # classes whose lines name a relation (log_relation)
 _SAME_STATEMENT_US: Final = 1_000_000  # the OBJECT and SESSION lines of one access are this close at most
 _HOLD_RECORDS: Final = 256  # records after which a held SESSION line is settled, its backend silent or not
+_MAX_SETTLED: Final = 1024  # statements released early whose late OBJECT lines are still recognized
 _KEEP_PARAMETER: Final = frozenset({"<none>", "<not logged>", "<previously logged>"})
 _NO_STATEMENT: Final = frozenset({"<not logged>", "<previously logged>"})
 _CLASS_ACTIONS: Final = {
@@ -404,6 +405,9 @@ class PgAuditParser(Parser):
         self._default_schema = opts.default_schema
         self._pidless_sessions: dict[tuple[str | None, int | None, str | None, str | None], _Backend] = {}
         self._held: dict[_Backend, _Held] = {}  # in the order they were held, i.e. by offset
+        # held statements released before their backend went on (the daemon's flush of a quiet file, the
+        # traffic of others): an OBJECT line of theirs still coming completes nothing, and adds no second event
+        self._settled: dict[_Backend, _Held] = {}
         self._records = 0  # records handled, the clock of `_HOLD_RECORDS`
 
     def feed(self, offset: int, line: str) -> Sequence[Outcome]:
@@ -424,8 +428,15 @@ class PgAuditParser(Parser):
         if not self._held:
             return out
         held = [event for h in self._held.values() for event in h.events]
+        for backend, h in self._held.items():
+            self._note_settled(backend, h)
         self._held.clear()
         return [*out, *held]
+
+    def _note_settled(self, backend: _Backend, held: _Held) -> None:
+        self._settled[backend] = held
+        if len(self._settled) > _MAX_SETTLED:
+            del self._settled[next(iter(self._settled))]
 
     def pending_offset(self) -> int | None:
         pending = [o for o in (self._stderr.pending_offset, self._csvlog.pending_offset) if o is not None]
@@ -490,6 +501,10 @@ class PgAuditParser(Parser):
         held = self._held
         out: list[AccessEvent] = []
         backend = self._backends.get(rec.pid) if rec.pid is not None else self._pidless_sessions.get(_session_key(rec))
+        if self._settled and backend is not None:
+            settled = self._settled.get(backend)
+            if settled is not None and not settled.continued_by(rec.message):
+                del self._settled[backend]
         mine = held.get(backend) if backend is not None else None
         if mine is not None and not mine.continued_by(rec.message):
             del held[cast(_Backend, backend)]
@@ -499,6 +514,7 @@ class PgAuditParser(Parser):
             if self._records - first.seq < _HOLD_RECORDS:
                 break
             del held[oldest]
+            self._note_settled(oldest, first)
             out.extend(first.events)
         return out
 
@@ -562,7 +578,7 @@ class PgAuditParser(Parser):
         if not name and klass in _RELATION_CLASSES and action != OTHER:  # PREPARE reads nothing yet
             return self._relation_events(rec, backend, rows, parts[0][7:], stmt_id, sub_id, klass, command, masked,
                                          original, statement)  # fmt: skip
-        if self._held and self._absorbed(backend, parts[0][7:], stmt_id, sub_id, name):
+        if (self._held or self._settled) and self._absorbed(backend, parts[0][7:], stmt_id, sub_id, name):
             return None
         return self._audit_event(rec, backend, action, name, rows, parts[0][7:], stmt_id, sub_id, klass, command,
                                  masked, original)  # fmt: skip
@@ -647,7 +663,7 @@ class PgAuditParser(Parser):
         if not name and klass in _RELATION_CLASSES and action != OTHER:  # PREPARE reads nothing yet
             return self._relation_events(rec, backend, rows, audit_type, stmt_id, sub_id, klass, command, masked,
                                          original, statement)  # fmt: skip
-        if self._held and self._absorbed(backend, audit_type, stmt_id, sub_id, name):
+        if (self._held or self._settled) and self._absorbed(backend, audit_type, stmt_id, sub_id, name):
             return None
         return self._audit_event(rec, backend, action, name, rows, audit_type, stmt_id, sub_id, klass, command,
                                  masked, original)  # fmt: skip
@@ -656,7 +672,9 @@ class PgAuditParser(Parser):
                   repeat: bool = False) -> bool:  # fmt: skip
         """Whether an OBJECT line completes the held events of its statement's SESSION line (`_Held`). One
         that repeats a held event's name exactly (`repeat`, dropped by `_Backend.note`) confirms it."""
-        held = self._held.get(backend) if audit_type == "OBJECT" else None
+        if audit_type != "OBJECT":
+            return False
+        held = self._held.get(backend) or self._settled.get(backend)
         if held is None or held.stmt_id != stmt_id or held.sub_id != sub_id:
             return False
         if repeat:
