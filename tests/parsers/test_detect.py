@@ -97,6 +97,15 @@ def test_nginx_and_apache_cannot_be_told_apart_without_an_escape() -> None:
     assert "no escaping here tells them apart" in guesses[0].reason
 
 
+def test_combined_lines_with_a_spaced_user_or_a_virtual_host_are_web_lines() -> None:
+    """Apache writes a Basic-auth user as sent (`John Doe`), and Debian's other_vhosts_access.log
+    (vhost_combined) puts `%v:%p` first: both are still combined lines."""
+    lines = ['10.0.0.5 - John Doe [27/Nov/2026:16:24:33 +0000] "GET /hr/a.csv HTTP/1.1" 200 26 "-" "curl/7.88.1"',
+             'intranet.example:443 10.0.0.5 - - [27/Nov/2026:16:24:34 +0000] "GET / HTTP/1.1" 200 26 "-" "curl/7.88.1"']
+    for line in lines:
+        assert {g.format for g in guess_lines([line] * 3)[:2]} == {"nginx", "apache"}, line
+
+
 def test_a_syslog_file_of_many_programs() -> None:
     lines = [
         "Nov 27 16:23:15 vm smbd_audit: alice|10.0.0.5|vm|hr|connect|ok|hr",

@@ -81,7 +81,8 @@ _PG_STDERR: Final = re.compile(
     r"(?:LOG|ERROR|FATAL|PANIC|WARNING|NOTICE|INFO|DEBUG\d?|STATEMENT|DETAIL|HINT|CONTEXT|LOCATION):  "
 )
 _PG_CSV: Final = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? [A-Za-z][A-Za-z0-9_/+-]*,")
-_WEB: Final = re.compile(r'\S+ \S+ \S+ \[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "')
+# combined: a user may hold spaces (Apache writes a Basic-auth name as sent), `%v:%p` may come first
+_WEB: Final = re.compile(r'\S+ \S+ .+? \[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "')
 # smbd's debug-log header, whole or fractional seconds, `, pid=...` etc. before the `]`
 _SMBD_HEADER: Final = re.compile(r"\[\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:[.,]\d+)?, +\d+[^\]]*\]")
 _SAMBA_AUTH: Final = re.compile(r"\s+Auth: \[|\s+\{\"timestamp\": ")
