@@ -1,8 +1,9 @@
 """A private Apache httpd (FORMATS.md §6) with Basic auth on /exports/, driven by http.client and raw sockets;
-its logs in Debian's `combined` and two custom LogFormats are parsed by `pii-guard parse --format apache` and
-every event checked: user (a name with a space, one with non-ASCII letters, the untrusted name of a 401 with
-quotes and brackets in it), client IP, object, action, outcome, bytes, time, duration, X-Forwarded-For, and
-Apache's escaping (`\\"`, `\\\\`, `\\xhh`) of the URL, the user agent and the user, and of malformed requests."""
+its logs in Debian's `combined` and `vhost_combined` and two custom LogFormats are parsed by
+`pii-guard parse --format apache` and every event checked: user (a name with a space, one with non-ASCII
+letters, the untrusted name of a 401 with quotes and brackets in it), client IP, object, action, outcome,
+bytes, time, duration, X-Forwarded-For, and Apache's escaping (`\\"`, `\\\\`, `\\xhh`) of the URL, the user
+agent and the user, and of malformed requests."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ AGENT = 'Mozilla "quoted" back\\slash café'
 FORMATS = {  # as written in apache2.conf
     "split": r'%a %l %u %t \"%m %U%q %H\" %>s %B %D %T \"%{X-Forwarded-For}i\" \"%{User-Agent}i\"',
     "msec": r'%{end:msec}t %a \"%u\" \"%r\" %>s %b %{ms}T \"%{X-Forwarded-For}i\" %q',
+    # Debian's vhost_combined (other_vhosts_access.log): read without a log_format, as the combined file
+    "vhost": r'%v:%p %h %l %u %t \"%r\" %>s %O \"%{Referer}i\" \"%{User-Agent}i\"',
 }
 
 
@@ -105,7 +108,8 @@ def test_apache_combined_and_custom_formats_of_a_real_server() -> None:
         split, split_err = parse_with_cli("apache", lab.log("split"), "--set", f"log_format={FORMATS['split']}",
                                           "--set", "trust_forwarded_for=true")  # fmt: skip
         msec, msec_err = parse_with_cli("apache", lab.log("msec"), "--set", f"log_format={FORMATS['msec']}")
-    assert (err, split_err, msec_err) == ("", "", "")
+        vhost, vhost_err = parse_with_cli("apache", lab.log("vhost"))
+    assert (err, split_err, msec_err, vhost_err) == ("", "", "", "")
 
     _common_checks(combined, started, EXPECTED)
     first = combined[0]
@@ -130,6 +134,10 @@ def test_apache_combined_and_custom_formats_of_a_real_server() -> None:
     assert msec[3]["pii"]["forwarded_for"] == "203.0.113.9, 10.0.0.1"
     assert msec[3]["source"]["ip"] == "127.0.0.1"  # X-Forwarded-For not trusted
     assert any(d["@timestamp"][20:23] != "000" for d in msec)  # %{end:msec}t: milliseconds
+
+
+    _common_checks(vhost, started, EXPECTED)
+    assert {d["url"]["domain"] for d in vhost} == {"localhost"}  # %v: the ServerName
 
 
 def _epoch(doc: dict[str, Any]) -> float:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from operator import itemgetter
-from typing import Any, Final, NamedTuple
+from typing import Any, ClassVar, Final, NamedTuple
 from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -47,6 +47,9 @@ NGINX_COMBINED: Final = (
     '"$http_referer" "$http_user_agent"'
 )
 APACHE_COMBINED: Final = '%h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i"'
+# Debian's other_vhosts_access.log, where a virtual host without a CustomLog of its own writes
+APACHE_VHOST_COMBINED: Final = '%v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i"'
+_VHOST_HEAD: Final = re.compile(r"[^\s:\[\]]+:\d+ \S+ ")  # `intranet.example:443 10.0.0.5 `, not an IPv6 %h
 
 _METHOD_ACTIONS: Final = {
     "GET": READ, "HEAD": READ, "PUT": WRITE, "POST": WRITE, "PATCH": WRITE, "DELETE": DELETE,
@@ -507,18 +510,36 @@ class _WebLogParser(Parser):
         self._mismatch = f"line does not match the {self.name} log format " + (
             "(combined)" if opts.log_format is None else repr(opts.log_format[:80])
         )
+        # the combined format's file may hold vhost_combined lines too (Apache: `_vhost_parser`)
+        self._vhost_combined = opts.log_format is None and self.vhost_format is not None
+        self._vhost: _WebLogParser | None = None
+
+    vhost_format: ClassVar[str | None] = None
+
+    def _vhost_parser(self) -> _WebLogParser:
+        if self._vhost is None:
+            opts = self.options
+            assert isinstance(opts, WebLogOptions)
+            self._vhost = type(self)(self.context, opts.model_copy(update={"log_format": self.vhost_format}))
+        return self._vhost
 
     def feed(self, offset: int, line: str) -> Sequence[Outcome]:
         """The hot path, kept in one function: absent roles read a never-matching group (None), and a
         well-formed request line arrives from the regex already split."""
         m = self._match(line)
         if m is None and (self._fallback is None or (m := self._fallback(line)) is None):
+            if self._vhost_combined and _VHOST_HEAD.match(line):
+                return self._vhost_parser().feed(offset, line)
             return (ParseFailure(offset, self._mismatch, line),)
         g: Sequence[str | None] = m.groups()
         original = line
         if self._mask_always or ("?" in line and self._masked_backwards):
             original, g = self._mask(line, m, g)
         ip, user, time_text, method, path, query, proto, status_text, sent, referer, agent = self._pick(g)
+        if self._vhost_combined and ip and ":" in ip and _VHOST_HEAD.match(line):  # `%v:%p %h %l %u`: a spaced user?
+            vhost = self._vhost_parser()
+            if vhost._match(line) is not None:
+                return vhost.feed(offset, line)
         time_us = self._times.get(time_text)
         if time_us is None:
             converted = self._time_of(time_text)
@@ -701,6 +722,7 @@ class ApacheParser(_WebLogParser):
     dataset = "apache.access"
     description = "Apache httpd access log (Debian combined, or any LogFormat)"
     Options = ApacheOptions
+    vhost_format = APACHE_VHOST_COMBINED
 
     @classmethod
     def layout_of(cls, log_format: str | None) -> Layout:
