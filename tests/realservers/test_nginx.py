@@ -23,7 +23,7 @@ import pytest
 
 from pii_guard.model import AccessEvent
 from pii_guard.parsers.base import ParseFailure, SourceContext
-from pii_guard.parsers.weblog import NginxParser
+from pii_guard.parsers.weblog import NginxOptions, NginxParser
 from pii_guard.sources.files import file_fingerprint, iter_lines
 from tests.conftest import require_binaries
 
@@ -33,6 +33,10 @@ NGINX = "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else "nginx"
 PASSWORD = "alice-web-pw"
 CUSTOMERS = b"id,name,email\n1,Customer 1,c1@example.com\n2,Customer 2,c2@example.com\n"
 EMAIL = "jane.doe@example.com"
+# the `main` format of nginx's own nginx.conf (nginx.org and RHEL packages): combined plus X-Forwarded-For
+MAIN_FORMAT = """'$remote_addr - $remote_user [$time_local] "$request" '
+                      '$status $body_bytes_sent "$http_referer" '
+                      '"$http_user_agent" "$http_x_forwarded_for"'"""
 
 
 @dataclass
@@ -81,6 +85,7 @@ def _write_site(work: Path, port: int) -> None:
         f"worker_processes 1;\npid {work}/nginx.pid;\nerror_log {work}/error.log;\n"
         "events { worker_connections 64; }\n"
         f"http {{\n {temp}\n  access_log {work}/access.log combined;\n"
+        f"  log_format main {MAIN_FORMAT};\n  access_log {work}/main.log main;\n"
         f"  server {{\n    listen 127.0.0.1:{port};\n    root {work}/html;\n"
         f'    location /exports/ {{ auth_basic "exports"; auth_basic_user_file {work}/htpasswd; autoindex on; }}\n'
         "  }\n}\n"
@@ -117,9 +122,10 @@ def server() -> Iterator[Server]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _parse(path: Path) -> list[AccessEvent]:
+def _parse(path: Path, trust_forwarded_for: bool = False) -> list[AccessEvent]:
     with path.open("rb") as fh:
-        parser = NginxParser(SourceContext(file_fingerprint(fh), str(path), host="web1"))
+        parser = NginxParser(SourceContext(file_fingerprint(fh), str(path), host="web1"),
+                             NginxOptions(trust_forwarded_for=trust_forwarded_for))
         out = [o for line in iter_lines(fh) for o in parser.feed(line.offset, line.text)]
     assert [o for o in out if isinstance(o, ParseFailure)] == []
     return [o for o in out if isinstance(o, AccessEvent)]
@@ -131,12 +137,13 @@ def test_nginx_access_log_of_a_real_server(server: Server) -> None:
     assert server.get("/exports/customers.csv", PASSWORD, Referer=referer, **{"User-Agent": "pii-guard-test"}) == 200
     assert server.get("/exports/customers.csv", "wrong-password") == 401
     assert server.get("/exports/missing.csv", PASSWORD) == 404
-    assert server.get(f"/exports/customers.csv?email={EMAIL}&page=2", PASSWORD) == 200
+    assert server.get(f"/exports/customers.csv?email={EMAIL}&page=2", PASSWORD,
+                      **{"X-Forwarded-For": "203.0.113.9, 10.0.0.1"}) == 200  # fmt: skip
     assert server.get("/exports/customers.csv", PASSWORD, method="PUT") == 405
     assert server.get("/exports/customers.csv", PASSWORD, user="bob smith") == 200  # logged with its space
     log = server.work / "access.log"
     deadline = time.monotonic() + 10
-    while log.read_text().count("\n") < 6:
+    while log.read_text().count("\n") < 6 or (server.work / "main.log").read_text().count("\n") < 6:
         assert time.monotonic() < deadline, log.read_text()
         time.sleep(0.05)
 
@@ -160,3 +167,10 @@ def test_nginx_access_log_of_a_real_server(server: Server) -> None:
     assert queried.bytes == len(CUSTOMERS)
     assert all(EMAIL not in e.original and EMAIL.replace("@", "%40") not in e.original for e in got)
     assert all(e.host == "web1" and e.dataset == "nginx.access" for e in got)
+
+    # the `main` format, read without a log_format: the same events, and the X-Forwarded-For header
+    main = _parse(server.work / "main.log")
+    assert [(e.action, e.outcome, e.user, e.source_ip, e.object) for e in main] == [s[:5] for s in seen]
+    assert [e.fields.get("pii.forwarded_for") for e in main] == [None, None, None, "203.0.113.9, 10.0.0.1", None, None]
+    trusted = _parse(server.work / "main.log", trust_forwarded_for=True)[3]
+    assert (trusted.source_ip, trusted.fields["pii.peer_ip"]) == ("203.0.113.9", "127.0.0.1")

@@ -512,6 +512,7 @@ class _WebLogParser(Parser):
         )
         # the combined format's file may hold vhost_combined lines too (Apache: `_vhost_parser`)
         self._vhost_combined = opts.log_format is None and self.vhost_format is not None
+        self._combined = opts.log_format is None
         self._vhost: _WebLogParser | None = None
 
     vhost_format: ClassVar[str | None] = None
@@ -575,6 +576,8 @@ class _WebLogParser(Parser):
         port = None
         if self._has_extras:
             ip, port = self._extras(g, ip, fields)
+        elif self._combined and m.end() != len(line):
+            ip = self._main_tail(line[m.end() :], ip, fields)
         return (
             _new_event((
                 self._make_id(offset, line), time_us, self.dataset, _METHOD_ACTIONS.get(method, OTHER),  # type: ignore[arg-type]
@@ -681,6 +684,25 @@ class _WebLogParser(Parser):
             return None
         return text
 
+    def _main_tail(self, tail: str, ip: str | None, fields: dict[str, Any]) -> str | None:
+        """Fields after combined's: nginx's `main` (its upstream nginx.conf, RHEL's) ends with
+        `"$http_x_forwarded_for"`; anything else there is ignored."""
+        if len(tail) > 3 and tail.startswith(' "') and tail.endswith('"') and '"' not in tail[2:-1]:
+            return self._forwarded(tail[2:-1], ip, fields)
+        return ip
+
+    def _forwarded(self, xff: str, ip: str | None, fields: dict[str, Any]) -> str | None:
+        """An X-Forwarded-For header: kept; its first address is the client when `trust_forwarded_for`."""
+        if xff == "-":
+            return ip
+        fields["pii.forwarded_for"] = xff
+        client = _forwarded_client(xff) if self._trust_xff else None
+        if client is None:
+            return ip
+        if ip and ip != "-":
+            fields["pii.peer_ip"] = ip
+        return client
+
     def _extras(
         self, g: Sequence[str | None], ip: str | None, fields: dict[str, Any]
     ) -> tuple[str | None, int | None]:
@@ -692,13 +714,8 @@ class _WebLogParser(Parser):
         if duration and duration != "-":
             with contextlib.suppress(ValueError):
                 fields["event.duration"] = round(float(duration) * self._duration_ns)
-        if xff and xff != "-":
-            fields["pii.forwarded_for"] = xff
-            client = _forwarded_client(xff) if self._trust_xff else None
-            if client is not None:
-                if ip and ip != "-":
-                    fields["pii.peer_ip"] = ip
-                ip = client
+        if xff:
+            ip = self._forwarded(xff, ip, fields)
         return ip, (int(port) if port and port.isdecimal() else None)
 
 
