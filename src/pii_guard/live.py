@@ -56,7 +56,8 @@ class _Source:
     # Rotation hands the join state (sessions by pid ...) of a path's old file to its new file: a backend or
     # an sftp session opened before logrotate goes on writing into the new file.
     fresh: set[str] = field(default_factory=set)  # files whose parser has no saved state and read nothing yet
-    inherited: dict[str, Any] = field(default_factory=dict)  # path -> carry-over of its last retired parser
+    inherited: dict[str, Any] = field(default_factory=dict)  # log family -> carry-over of its last retired parser
+    inherited_changed: set[str] = field(default_factory=set)  # families to save (or delete) with the next commit
 
 
 @dataclass
@@ -129,6 +130,8 @@ class LiveLoop:
                                plan.config.max_line_bytes))
             for plan in plans
         ]
+        for source in self.sources:  # handed over by a file retired before the last stop, its successor not seen yet
+            source.inherited.update(state.parser_states_under(_inherited_key(source.name, "")))
         saved = state.load_engine()
         engine.restore(state.load_windows(), saved, state.load_buffer())
         # switched-off auditing looks like silence: sources with `expect_every` raise a match when quiet too long
@@ -231,7 +234,9 @@ class LiveLoop:
         if parser is not None:
             state = parser.carry_over()
             if state is not None:
-                source.inherited[log_family(parser.context.path)] = state
+                family = log_family(parser.context.path)
+                source.inherited[family] = state
+                source.inherited_changed.add(family)
         return parser
 
     def _inherit(self, source: _Source, tracked: TrackedFile, parser: Parser) -> None:
@@ -242,6 +247,8 @@ class LiveLoop:
         source.fresh.discard(tracked.key)
         family = log_family(tracked.path)
         state = source.inherited.pop(family, None)
+        if state is not None:
+            source.inherited_changed.add(family)
         own = _mtime(tracked)
         best: tuple[tuple[bool, float], Parser] | None = None
         for other in source.tailer.files.values():
@@ -390,6 +397,10 @@ class LiveLoop:
         # only parsers that read lines since the last commit can have changed their state
         parser_states = {key: st for src in self.sources for key, p in src.parsers.items()
                          if key in self._fed and (st := p.snapshot()) is not None}
+        for src in self.sources:
+            for family in src.inherited_changed:  # None: taken by its successor, deleted
+                parser_states[_inherited_key(src.name, family)] = src.inherited.get(family)
+            src.inherited_changed.clear()
         sealed = _Sealed(batch, changes, [*self.checkpoints(), *(extra or [])], parser_states, time.perf_counter())
         self._batch = _Batch()
         self._fed.clear()
@@ -471,3 +482,8 @@ def _mtime(tracked: TrackedFile) -> float:
         return os.fstat((tracked.raw or tracked.fh).fileno()).st_mtime
     except (OSError, ValueError):  # closed
         return 0.0
+
+
+def _inherited_key(source: str, family: str) -> str:
+    """Where a retired file's carry-over waits in the state database (beside parser states by fingerprint)."""
+    return f"inherited\x1f{source}\x1f{family}"

@@ -175,3 +175,31 @@ def test_a_long_mariadb_statement_is_seen_while_it_runs_and_counted_once(tmp_pat
     _settle(proc)
     proc.stop()
     assert _events(tmp_path) == [("read", "alice", "10.0.0.7", None)] * 2
+
+
+@pytest.mark.parametrize("fmt", ["pgaudit", "sftp"])
+def test_sessions_handed_over_survive_a_restart_before_the_new_file_appears(tmp_path: Path, fmt: str) -> None:
+    """logrotate renamed the log, the daemon finished the old file and restarted before the server wrote its
+    first line to the new one: the sessions of the old file are saved with the state, not lost with the process."""
+    options = f'{{log_line_prefix: "{PG_PREFIX}"}}' if fmt == "pgaudit" else "{}"
+    config = _config(tmp_path, fmt, options)
+    log = tmp_path / "logs" / "current.log"
+    _append(log, PG_SESSION + _pg_audit(1) if fmt == "pgaudit" else SFTP_SESSION + SFTP_OPEN)
+    proc = Process(config, FixedClock(1_800_000_000))
+    _settle(proc)
+    _rotate(log, "rename")
+    _settle(proc)
+    proc.stop()
+    proc = Process(config, FixedClock(1_800_000_100))
+    _append(log, _pg_audit(2) if fmt == "pgaudit" else SFTP_CLOSE)
+    _settle(proc)
+    proc.stop()
+    if fmt == "pgaudit":
+        assert _events(tmp_path) == [("login", "bob", "10.20.0.5", None)] + [("read", "bob", "10.20.0.5", None)] * 2
+    else:
+        assert _events(tmp_path) == [("read", "carol", "10.30.0.7", 5000)]
+    conn = sqlite3.connect(tmp_path / "state" / "state.db")
+    try:  # taken by the new file: no longer waiting
+        assert conn.execute("SELECT count(*) FROM parser_state WHERE fingerprint LIKE 'inherited%'").fetchone() == (0,)
+    finally:
+        conn.close()

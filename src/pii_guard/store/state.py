@@ -83,7 +83,9 @@ class StateStore:
             )
             if parser_states:
                 conn.executemany("INSERT OR REPLACE INTO parser_state (fingerprint, state) VALUES (?,?)",
-                                 [(fp, orjson.dumps(st)) for fp, st in parser_states.items()])
+                                 [(fp, orjson.dumps(st)) for fp, st in parser_states.items() if st is not None])
+                conn.executemany("DELETE FROM parser_state WHERE fingerprint=?",
+                                 [(fp,) for fp, st in parser_states.items() if st is None])
             conn.execute("COMMIT")
         except Exception as exc:
             if conn.in_transaction:
@@ -124,6 +126,12 @@ class StateStore:
     def parser_state(self, fingerprint: str) -> Any:
         row = self._conn.execute("SELECT state FROM parser_state WHERE fingerprint=?", (fingerprint,)).fetchone()
         return orjson.loads(row[0]) if row else None
+
+    def parser_states_under(self, prefix: str) -> dict[str, Any]:
+        """The saved states whose key starts with `prefix`, by the rest of the key."""
+        rows = self._conn.execute("SELECT fingerprint, state FROM parser_state WHERE substr(fingerprint, 1, ?) = ?",
+                                  (len(prefix), prefix)).fetchall()
+        return {key[len(prefix):]: orjson.loads(state) for key, state in rows}
 
     def load_windows(self) -> list[tuple[str, str, list[Any]]]:
         rows = self._conn.execute("SELECT store, key, state FROM window_state").fetchall()
