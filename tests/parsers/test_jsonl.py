@@ -127,6 +127,23 @@ def test_mapping_and_action_map() -> None:
     assert native.action == "delete"  # already a pii-guard verb
 
 
+@pytest.mark.parametrize(("verb", "action"), [
+    ("customer-export", "export"), ("exportReport", "export"), ("file-downloaded", "export"),
+    ("customer.viewed", "read"), ("CustomerRecordViewed", "read"), ("search", "read"), ("GET", "read"),
+    ("user_role_granted", "permission"), ("role-update", "permission"), ("shareFolder", "permission"),
+    ("user-login-failed", "login"), ("sign-in", "login"), ("logOut", "logout"),
+    ("record-deleted", "delete"), ("patient.updated", "write"), ("file-renamed", "rename"),
+    ("account-created", "create"), ("DDL", "ddl"), ("frobnicate", "other"), ("", "other"),
+])  # fmt: skip
+def test_an_applications_own_verbs_without_an_action_map(verb: str, action: str) -> None:
+    """ECS's event.action is free text (`user-password-change`, `file-downloaded`): its words say the action."""
+    ev = event(parser(), {"@timestamp": "2026-11-27T09:00:14Z", "event.action": verb})
+    assert (ev.action, ev.command) == (action, verb or None)
+    mapped = event(parser(action_map={"customer-export": "read"}), {"@timestamp": "2026-11-27T09:00:14Z",
+                                                                     "event.action": "customer-export"})
+    assert mapped.action == "read"  # the action_map decides first
+
+
 def test_action_map_values_are_checked() -> None:
     with pytest.raises(ValidationError, match="peek"):
         JsonLinesOptions(action_map={"view": "peek"})

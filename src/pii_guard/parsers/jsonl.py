@@ -32,6 +32,7 @@ from pii_guard.model import AccessEvent as Event
 from pii_guard.parsers.base import NOTHING, Outcome, ParseFailure, Parser, SourceContext
 from pii_guard.parsers.normalize import int_of, text_of
 from pii_guard.parsers.timeparse import EpochCache, TimestampError, fraction_us
+from pii_guard.parsers.verbs import verb_action
 
 _MISSING: Final = object()
 _SUCCESS_WORDS: Final = frozenset({"success", "succeeded", "ok", "allowed", "allow", "granted", "passed", "true"})
@@ -133,6 +134,7 @@ class JsonLinesParser(Parser):
         self._map = opts.fields
         self._tz = context.tz or UTC
         self._seconds = EpochCache(self._iso_seconds)
+        self._verbs: dict[str, str] = {}  # verb -> action (`verb_action`), cleared past 4096 verbs
 
     def feed(self, offset: int, line: str) -> Sequence[Outcome]:
         if not line.strip():
@@ -158,7 +160,7 @@ class JsonLinesParser(Parser):
         verb = text_of(lookup(doc, fm.action))
         action = OTHER
         if verb is not None:
-            action = opts.action_map.get(verb) or (verb.lower() if verb.lower() in ACTIONS else OTHER)
+            action = opts.action_map.get(verb) or self._verbs.get(verb) or self._learn(verb)
         record_ids = self._record_ids(lookup(doc, fm.record_ids))
         rows = int_of(lookup(doc, fm.rows))
         if rows is None and record_ids:
@@ -189,6 +191,12 @@ class JsonLinesParser(Parser):
             fields=fields,
             offset=offset,
         )
+
+    def _learn(self, verb: str) -> str:
+        if len(self._verbs) >= 4096:
+            self._verbs.clear()
+        action = self._verbs[verb] = verb_action(verb)
+        return action
 
     def _record_ids(self, value: Any) -> tuple[tuple[str, ...], list[str]] | None:
         """(the ids kept, all ids) from a list or a single value; None when there are none."""
