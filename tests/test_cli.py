@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -364,6 +365,14 @@ def test_a_transfer_across_rotations_is_one_event_however_often_it_is_read(tmp_p
         finally:
             conn.close()
         assert rows == [("carol", "10.30.0.7", 5000, "close")]
+
+
+def test_parse_reads_a_logs_rotations_as_one_log(tmp_path: Path) -> None:
+    _, files = _sftp_series(tmp_path)
+    done = cli("parse", "--format", "sftp", *map(str, files))
+    assert done.returncode == 0, done.stderr
+    docs = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(d["user"]["name"], d["source"]["ip"], d["pii"]["bytes"]) for d in docs] == [("carol", "10.30.0.7", 5000)]
 
 
 def test_replay_of_two_logs_with_the_same_first_line(tmp_path: Path) -> None:

@@ -119,7 +119,8 @@ def _progress(total: int, label: str) -> Iterator[Callable[[int], None] | None]:
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def parse(fmt: str, tz_name: str | None, host: str | None, sets: tuple[str, ...], no_mask: bool,
           files: tuple[Path, ...]) -> None:
-    """Print the events of FILES as ECS JSON lines; failures go to stderr. Gzip files are decompressed."""
+    """Print the events of FILES as ECS JSON lines; failures go to stderr. Gzip files are decompressed. The
+    rotations of one log (pg.log.2.gz pg.log.1 pg.log) are read oldest first, sessions carried across."""
     _require_files(files)
     tz, given = resolve_timezone(tz_name), _parse_sets(sets)
     specs = [(path, _parse_spec(path, fmt, given, tz, host, not no_mask)) for path in files]
@@ -135,8 +136,10 @@ def parse(fmt: str, tz_name: str | None, host: str | None, sets: tuple[str, ...]
             click.echo(f"pii-guard: {dead.source} offset {dead.offset}: {dead.reason}", err=True)
 
     ingest = FileIngest(print_event, report_failure, stats, clock)
-    for path, spec in specs:
-        ingest.run(path, spec)  # a compressed file is decompressed as it is read
+    for series in rotation_series(specs, lambda spec: spec.parser):  # a log's rotations oldest first, as ingest
+        carried = None
+        for n, (_, path, spec) in enumerate(series):  # a compressed file is decompressed as it is read
+            carried = ingest.run(path, spec, None, carried, last=n == len(series) - 1)
     out.flush()
     if stats.failed:
         click.echo(f"pii-guard: {stats.failed} record(s) not parsed, {stats.events} event(s) printed", err=True)
