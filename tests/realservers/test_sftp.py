@@ -11,11 +11,13 @@ file is the syslog layout in the Debian default template and in the traditional 
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -23,6 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -280,3 +283,206 @@ def test_sftp_download_of_a_killed_client_is_reported(lab: Lab) -> None:
     )  # fmt: skip
     assert ev.bytes is not None
     assert 0 < ev.bytes < len(DATA) * 200
+
+
+# -- each way the lines can be logged: who logs the sftp lines, and how sshd logs its own ----------------
+#
+# Found by running each setup (Debian 12, OpenSSH 9.2p1): the sftp code always logs by itself through
+# syslog(3), escaped once with strnvis, under its own name: `internal-sftp[pid]` (also when chrooted: the
+# session child calls log_init again, which drops the privilege-separation log handler, so nothing goes
+# through the monitor, and without a /dev/log in the chroot the lines are lost), `sftp-server[pid]` for the
+# external binary. `sshd -E` at INFO or VERBOSE never holds a sftp line. So `\\303\\251` in a path is a real
+# backslash followed by digits, never a doubly escaped `é`.
+
+
+@dataclass(frozen=True)
+class Setup:
+    chroot: bool  # `internal-sftp -l INFO` in a ChrootDirectory; else `sftp-server -l INFO` without one
+    sshd_to_file: bool  # `sshd -E file`; else sshd too logs to syslog (a private /dev/log)
+    level: str  # sshd's LogLevel
+
+
+SETUPS = {
+    "internal-sftp-chroot-sshd-syslog": Setup(True, False, "INFO"),
+    "internal-sftp-chroot-sshd-E-info": Setup(True, True, "INFO"),
+    "internal-sftp-chroot-sshd-E-verbose": Setup(True, True, "VERBOSE"),
+    "sftp-server-sshd-syslog": Setup(False, False, "INFO"),
+    "sftp-server-sshd-E-verbose": Setup(False, True, "VERBOSE"),
+}
+# Names the client fetches, as they are on disk: UTF-8, a space, a quote, backslashes (one followed by
+# digits, as a doubly escaped `é` would be), a tab, a newline, and the open line's own suffix.
+ODD_NAMES = [
+    "é space.txt",
+    'quo"te.txt',
+    "back\\slash.txt",
+    "back\\303\\251.txt",
+    "tab\tname.txt",
+    'x" flags READ mode 0666.txt',
+    "nl\nname.txt",  # last: fetched by a glob, as a batch cannot quote a newline
+]
+UP_NAME = 'up é\\1"q.txt'
+RENAMED = "ren \\303\\251 é.txt"
+
+
+@dataclass
+class SetupLab:
+    lab: Lab
+    base: str  # the files' directory as the sftp code logs it (inside the chroot: `/files`)
+    setup: Setup
+
+    @property
+    def syslog(self) -> Path:
+        return self.lab.work / "syslog.log"
+
+
+def _setup_configs(setup_lab: SetupLab) -> None:
+    lab, s = setup_lab.lab, setup_lab.setup
+    w, jail = lab.work, lab.jail
+    jail_input = f'input(type="imuxsock" Socket="{jail}/dev/log" CreatePath="on")\n' if s.chroot else ""
+    (w / "rsyslog.conf").write_text(
+        f'global(workDirectory="{w}")\nmodule(load="imuxsock" SysSock.Use="off")\n'
+        f'{jail_input}input(type="imuxsock" Socket="{w}/log.sock")\n*.* {setup_lab.syslog}\n'
+    )
+    subsystem = "internal-sftp -l INFO" if s.chroot else "/usr/lib/openssh/sftp-server -l INFO"
+    config = (
+        f"ListenAddress 127.0.0.1\nPort {lab.port}\nHostKey {w}/host_key\nPidFile {w}/sshd.pid\n"
+        f"LogLevel {s.level}\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        f"PubkeyAuthentication yes\nAuthorizedKeysFile {w}/authorized_keys\nStrictModes no\n"
+        f"Subsystem sftp {subsystem}\n"
+    )
+    if s.chroot:
+        config += f"Match User {lab.user}\n    ChrootDirectory {jail}\n    ForceCommand internal-sftp -l INFO\n"
+    (w / "sshd_config").write_text(config)
+    sshd = f"{SSHD} -D -f {w}/sshd_config" + (f" -E {w}/sshd.log" if s.sshd_to_file else "")
+    # sshd's (and sftp-server's) view of /dev: the real nodes, plus `log` -> the private rsyslogd's socket
+    (w / "run-sshd.sh").write_text(
+        "set -e\nmount --make-rprivate /\n"
+        f"mkdir -p {w}/hostdev {w}/newdev\nmount --rbind /dev {w}/hostdev\n"
+        f'for n in $(ls -A /dev); do ln -s "{w}/hostdev/$n" "{w}/newdev/$n"; done\n'
+        f"ln -sf {w}/log.sock {w}/newdev/log\nmount --bind {w}/newdev /dev\nexec {sshd}\n"
+    )
+
+
+@pytest.fixture(params=list(SETUPS))
+def setup_lab(request: pytest.FixtureRequest) -> Iterator[SetupLab]:
+    setup = SETUPS[request.param]
+    found = require_binaries(SSHD, "sftp", "ssh-keygen", RSYSLOGD, "useradd", "userdel", "unshare")
+    if os.geteuid() != 0 or subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
+        reason = "the sftp real-server test runs as root, with a private mount namespace (unshare -m)"
+        if IN_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    user = "piig" + uuid.uuid4().hex[:8]
+    work = Path(tempfile.mkdtemp(prefix="pii-guard-sftp-"))
+    jail = Path(tempfile.mkdtemp(prefix="pii-guard-sftp-jail-", dir=_jail_base()))
+    os.chmod(jail, 0o755)
+    os.chmod(work, 0o755)  # sshd reads authorized_keys as the user
+    files = jail / "files"
+    base = "/files" if setup.chroot else str(files)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        home = ["-d", base, "-s", "/usr/sbin/nologin"] if setup.chroot else ["-d", base, "-s", "/bin/sh"]
+        subprocess.run([found["useradd"], "-M", *home, "-p", "*", user], check=True)
+        lab = Lab(work, jail, user, _free_port(), found["sftp"])
+        for name in ("host_key", "client_key"):
+            subprocess.run([found["ssh-keygen"], "-q", "-t", "ed25519", "-N", "", "-f", str(work / name)], check=True)
+        shutil.copy(work / "client_key.pub", work / "authorized_keys")
+        files.mkdir()
+        for name in ODD_NAMES:
+            (files / name).write_bytes(DATA[:100])
+        for path in (files, *files.iterdir()):
+            shutil.chown(path, user)
+        (work / "up.txt").write_bytes(UPLOAD)
+        (work / "data.bin").write_bytes(DATA)
+        _setup_configs(SetupLab(lab, base, setup))
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        rsyslog = [found[RSYSLOGD], "-n", "-f", str(work / "rsyslog.conf"), "-i", str(work / "rsyslogd.pid")]
+        procs.append(subprocess.Popen(rsyslog))
+        _wait_for((work / "log.sock").exists, "rsyslogd's socket", time.monotonic() + 10)
+        procs.append(subprocess.Popen([found["unshare"], "-m", "sh", str(work / "run-sshd.sh")]))
+        _wait_for(lambda: _port_open(lab.port), "sshd", time.monotonic() + 10)
+        yield SetupLab(lab, base, setup)
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+        subprocess.run([found["userdel"], user], check=False)
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(jail, ignore_errors=True)
+
+
+def _quoted(path: str) -> str:
+    """A path as an argument of an sftp batch command."""
+    return '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _cli_events(path: Path, *options: str) -> tuple[list[dict[str, Any]], str]:
+    """`pii-guard parse --format sftp`: its ECS documents and its stderr (the failures)."""
+    args = [sys.executable, "-m", "pii_guard", "parse", "--format", "sftp", *options, str(path)]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=True)
+    return [json.loads(line) for line in done.stdout.splitlines()], done.stderr
+
+
+def _row(doc: dict[str, Any]) -> tuple[Any, ...]:
+    pii = doc.get("pii", {})
+    return (
+        doc["event"]["action"],
+        doc["event"]["outcome"],
+        doc.get("user", {}).get("name"),
+        doc.get("source", {}).get("ip"),
+        pii.get("object"),
+        pii.get("bytes"),
+        doc.get("file", {}).get("target_path"),
+    )
+
+
+def test_sftp_odd_names_in_each_logging_setup(setup_lab: SetupLab) -> None:
+    """Downloads, an upload, a rename and a remove of names full of escapes, in each setup: the events
+    carry the names as they are on disk, with the session's user and IP and the bytes moved. Then an upload
+    whose `close` message OpenSSH cuts at 500 characters, inside its byte count: the volume is unknown."""
+    lab, b, setup = setup_lab.lab, setup_lab.base, setup_lab.setup
+    gets = [f"get {_quoted(f'{b}/{n}')} dl{i}" for i, n in enumerate(ODD_NAMES) if "\n" not in n]
+    gets.append(f"get {b}/nl* dl-nl")
+    up, renamed = f"{b}/{UP_NAME}", f"{b}/{RENAMED}"
+    # `close "<path>" bytes read 0 written 5000` is 502 characters: syslog gets `... written 50`
+    long_dir = f"{b}/{'d' * 230}"
+    long_file = f"{long_dir}/{'f' * (502 - len(str(len(DATA))) - 30 - len(long_dir) - 1)}"
+    assert len(f'close "{long_file}" bytes read 0 written {len(DATA)}') == 502
+    batch = [*gets, f"put up.txt {_quoted(up)}", f"rename {_quoted(up)} {_quoted(renamed)}", f"rm {_quoted(renamed)}"]
+    batch += [f"mkdir {long_dir}", f"put data.bin {long_file}", f"rm {long_file}", f"rmdir {long_dir}"]
+    code, stderr = _sftp(lab, "\n".join(batch) + "\n")
+    assert code == 0, stderr
+    _wait_for(partial(_has_line, setup_lab.syslog, "session closed"), "the session's end", time.monotonic() + 10)
+    text = setup_lab.syslog.read_text()
+    tag = "internal-sftp[" if setup.chroot else "sftp-server["
+    # escaped once, by the sftp code itself: a backslash doubled, `é` in octal
+    assert tag in text
+    assert "back\\\\303\\\\251" in text
+    assert "\\303\\251 space" in text
+    assert f'close "{long_file}" bytes read 0 written 50\n' in text
+    if setup.sshd_to_file:
+        sshd_log = lab.work / "sshd.log"
+        _wait_for(partial(_has_line, sshd_log, "Disconnected from"), "sshd.log", time.monotonic() + 10)
+        sftp_words = ("session opened", "open ", "close ", "posix-rename ", "remove ")
+        assert [line for line in sshd_log.read_text().splitlines() if line.startswith(sftp_words)] == []
+
+    docs, failures = _cli_events(setup_lab.syslog)
+    assert failures.count("cut short") == 1  # the upload's open line, cut too
+    assert "'open'" in failures
+    u, ip = lab.user, "127.0.0.1"
+    expected = [("read", "success", u, ip, f"file:{b}/{n}", 100, None) for n in ODD_NAMES]
+    expected += [
+        ("write", "success", u, ip, f"file:{up}", len(UPLOAD), None),
+        ("rename", "success", u, ip, f"file:{up}", None, renamed),
+        ("delete", "success", u, ip, f"file:{renamed}", None, None),
+        # `put` stats its target next: its `sent status No such file` may be the mkdir's (INFO logs no stat)
+        ("create", "unknown", u, ip, f"file:{long_dir}", None, None),
+        ("write", "success", u, ip, f"file:{long_file}", None, None),
+        ("delete", "success", u, ip, f"file:{long_file}", None, None),
+        ("delete", "success", u, ip, f"file:{long_dir}", None, None),
+    ]
+    logins = [("login", "success", u, ip, None, None, None)]
+    assert [_row(d) for d in docs] == (expected if setup.sshd_to_file else logins + expected)
+    assert docs[-3]["pii"]["bytes_at_least"] == 50
+    if setup.sshd_to_file:
+        docs, failures = _cli_events(lab.work / "sshd.log", "--set", "layout=bare")
+        assert (failures, [_row(d) for d in docs]) == ("", logins)

@@ -27,10 +27,30 @@ OpenSSH logs every message through `strnvis(VIS_CSTYLE|VIS_NL|VIS_TAB|VIS_OCTAL)
 control characters `\t`, `\n` ..., and a backslash `\\`; a double quote is left as it is. Paths and user
 names are decoded back (`unvis`) before they become `pii.object` or `user.name`.
 
+Where the file lines go, and how often they are escaped, checked on Debian 12's OpenSSH 9.2p1 (real-server
+tests in tests/realservers/test_sftp.py): the sftp code always logs by itself through syslog(3), escaped
+once, under its own name. `internal-sftp -l INFO` in a ChrootDirectory logs as `internal-sftp[pid]` to the
+chroot's /dev/log (nothing goes through the monitor's mm_log_handler: sftp_server_main's log_init resets
+the log handler; without a /dev/log in the chroot the lines are lost), whether sshd
+logs to syslog or to `sshd -E <file>` at INFO or VERBOSE; `/usr/lib/openssh/sftp-server -l INFO` without a
+chroot logs as `sftp-server[pid]`. No `sshd -E` file holds a sftp line, and the file lines are never tagged
+`sshd`. Only sshd's preauth messages are escaped twice (the `[preauth]` lines, none of them an event). So a
+path is decoded exactly once: `\\303\\251` is a real backslash followed by digits, never a doubled `é`.
+A quote in a name is not escaped: the greedy patterns take the fixed suffix at the end of the line, so
+`x" flags READ mode 0666.txt` is one name; a rename whose old name holds `" new "` is ambiguous and read with
+the split at the last ` new "`.
+
+syslog(3) gets at most 500 characters of a message (`"%.500s"`, after escaping). A cut open, close or other
+line that no longer matches is a parse failure (`_not_understood`). A cut close can still match when the cut
+falls inside the written count (`written 5000` logged as `written 50`, exactly 500 characters: the real
+server does this for an upload to a path of 468 characters, whose open is cut too): a close of exactly 500
+characters with a nonzero written count is a write of unknown volume, with `pii.bytes_at_least` the count
+left. `written 0` and a read count (followed by ` written`) cannot lose digits unseen.
+
 Two layouts: syslog (both rsyslog stamps, via `SyslogFraming`), and `layout: bare` for `sshd -E <file>`,
-which writes sshd's own messages without stamp, host or tag (and no sftp lines: internal-sftp still logs to
-syslog). Bare lines take the file's last-write time (`reference_time`) as their time, the best there is, and
-say so in `pii.time_from: file` (the store then de-duplicates them on their id alone).
+which writes sshd's own messages without stamp, host or tag (and no sftp lines, see above). Bare lines take
+the file's last-write time (`reference_time`) as their time, the best there is, and say so in
+`pii.time_from: file` (the store then de-duplicates them on their id alone).
 """
 
 from __future__ import annotations
@@ -69,6 +89,9 @@ _OPEN: Final = re.compile(r'open "(.*)" flags (\S*) mode \d+\Z')
 _CLOSE: Final = re.compile(r'close "(.*)" bytes read (\d+) written (\d+)\Z')
 _ONE_PATH: Final = re.compile(r'\S+ name "(.*)"(?: mode \d+)?\Z')
 _TWO_PATHS: Final = re.compile(r'\S+ old "(.*)" new "(.*)"\Z')
+# OpenSSH hands syslog(3) at most 500 characters of a message (`syslog(pri, "%.500s", msg)` in log.c), after
+# strnvis: a message of exactly that length may have been cut.
+_SYSLOG_CUT: Final = 500
 _STATUS_PREFIX: Final = "sent status "
 # First words that sftp-server logs at VERBOSE only: a session showing one logs every path request.
 _VERBOSE_WORDS: Final = frozenset({"received", "realpath", "stat", "lstat", "users-groups-by-id"})
@@ -282,9 +305,9 @@ class SftpParser(Parser):
         if word == "open":
             out.extend(self._on_open(at, message))
         elif word == "close":
-            out.extend(self._on_close(at, message, "close"))
+            out.extend(self._on_close(at, message, "close", self._may_be_cut(message)))
         elif word == "forced" and message.startswith("forced close "):  # the client went away mid-transfer
-            out.extend(self._on_close(at, message[7:], "forced close"))
+            out.extend(self._on_close(at, message[7:], "forced close", self._may_be_cut(message)))
         elif word in ("remove", "rmdir", "mkdir", "rename", "posix-rename", "symlink", "hardlink"):
             out.extend(self._on_path_request(at, word, message))
         elif word == "session":
@@ -337,11 +360,20 @@ class SftpParser(Parser):
             out.extend(self._evict_open_file())
         return out
 
-    def _on_close(self, at: _Line, message: str, command: str) -> Sequence[Outcome]:
+    def _may_be_cut(self, message: str) -> bool:
+        """A syslog message of exactly 500 characters: OpenSSH may have cut it there (`sshd -E` files hold
+        no sftp-server lines)."""
+        return not self._bare and len(message) == _SYSLOG_CUT
+
+    def _on_close(self, at: _Line, message: str, command: str, cut: bool) -> Sequence[Outcome]:
         m = _CLOSE.match(message)
         if m is None:
             return self._not_understood(at, command)
         path, read, written = unvis(m.group(1)), int(m.group(2)), int(m.group(3))
+        # A message cut at 500 characters that still matches ends inside the written count (a count has no
+        # leading zero, so `written 0` is whole, and so is the read count before it): `written 5000` may be
+        # logged as `written 50`. The upload's volume is then unknown, and at least the digits left.
+        at_least = written if cut and written > 0 else None
         reported = self._reported.get(at.pid)
         if reported is not None and path in reported:  # reported at its open's eviction
             self._forget_reported(at.pid, path)
@@ -355,6 +387,8 @@ class SftpParser(Parser):
         else:
             action, size = (WRITE if flags is not None and "READ" not in flags else READ), 0
         request = self._request(at, action, command, path, None, flags)
+        if at_least is not None:
+            return (self._event(request, SUCCESS, None, None, at_least),)
         return (self._event(request, SUCCESS, None, size),)
 
     # -- open files without a close -------------------------------------------------------------------
@@ -466,11 +500,15 @@ class SftpParser(Parser):
         outcome = FAILURE if session is not None and session.verbose else UNKNOWN
         return (self._event(request, outcome, error, None),)
 
-    def _event(self, request: _Request, outcome: str, error: str | None, size: int | None) -> AccessEvent:
+    def _event(
+        self, request: _Request, outcome: str, error: str | None, size: int | None, at_least: int | None = None
+    ) -> AccessEvent:
         at = request.at
         fields: dict[str, Any] = {"file.path": request.path}
         if request.target is not None:
             fields["file.target_path"] = request.target
+        if at_least is not None:
+            fields["pii.bytes_at_least"] = at_least
         if at.pid is not None:
             fields["process.pid"] = at.pid
         if self._bare:
