@@ -89,6 +89,15 @@ def test_suggested_options() -> None:
     assert guess_lines(two_field)[0].options == {"prefix": "%u|%I"}
 
 
+def test_postgresql_through_syslog_with_a_prefix_without_time() -> None:
+    for name in ("pg15-pgaudit17-syslog.log", "pg15-pgaudit17-syslog-traditional.log"):
+        best = guess_file(SAMPLES / "pgaudit" / name)[0]
+        assert (best.format, best.options) == (
+            "pgaudit", {"destination": "syslog", "log_line_prefix": "[%p] user=%u,db=%d,app=%a,client=%h "}
+        ), name  # fmt: skip
+        assert best.confidence > 0.9
+
+
 def test_nginx_and_apache_cannot_be_told_apart_without_an_escape() -> None:
     lines = ['127.0.0.1 - alice [27/Nov/2026:16:24:33 +0000] "GET /a.csv HTTP/1.1" 200 26 "-" "curl/7.88.1"'] * 3
     guesses = guess_lines(lines)

@@ -661,11 +661,11 @@ def test_a_garbage_line_fails_fast_whatever_the_prefix() -> None:
 
 def test_options_are_validated() -> None:
     with pytest.raises(ValidationError):
-        PgAuditOptions.model_validate({"log_line_prefix": "[%p] "})
+        PgAuditOptions.model_validate({"destination": "stderr", "log_line_prefix": "[%p] "})
     with pytest.raises(ValidationError):
-        PgAuditOptions.model_validate({"extra_prefixes": ["%u@%d "]})
+        PgAuditOptions.model_validate({"destination": "stderr", "extra_prefixes": ["%u@%d "]})
     with pytest.raises(ValidationError):
-        PgAuditOptions.model_validate({"destination": "syslog"})
+        PgAuditOptions.model_validate({"destination": "eventlog"})
     with pytest.raises(ValidationError):
         PgAuditOptions.model_validate({"log_line_prefx": "%m "})
 
@@ -974,3 +974,151 @@ def test_a_query_of_several_statements_run_twice_on_one_backend() -> None:
     got = [(e.object, e.fields["postgresql.audit.statement_id"]) for e in events(lines, log_line_prefix=DEBIAN)]
     assert got == [("db:crm.public.customers", 1), ("db:crm.public.orders", 2),
                    ("db:crm.public.customers", 3), ("db:crm.public.orders", 4)]
+
+
+# ---- log_destination = 'syslog' (rsyslog files; FORMATS.md §11) ----------------------------------------------
+
+# PostgreSQL 15.20 + pgAudit 1.7.0 through rsyslog 8.2302 (Debian 12 defaults), from the real run of
+# tests/samples/pgaudit/pg15-pgaudit17-syslog.log: every message comes in `[N-M]` pieces, cut at each newline
+# (the TAB after it escaped `#011`) and for length at a space before 900 bytes.
+SYS_PREFIX = "[%p] user=%u,db=%d,app=%a,client=%h "
+SYS_A = "2026-11-29T05:03:39.959231+00:00 vm postgres[30985]: "
+SYS_B = "2026-11-29T05:03:39.959240+00:00 vm postgres[30987]: "
+SYS_A_HEAD = "[30985] user=alice,db=crm,app=pii-guard-test,client=127.0.0.1 "
+SYS_B_HEAD = "[30987] user=bob,db=crm,app=pii-guard-test,client=127.0.0.1 "
+MULTI_LINE_PIECES = [
+    SYS_A + "[10-1] " + SYS_A_HEAD + 'LOG:  AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.customers,"SELECT c.full_name,',
+    SYS_A + "[10-2] #011#011c.email",
+    SYS_A + "[10-3] #011  FROM public.customers c",
+    SYS_A + '[10-4] #011 WHERE c.id <= 3;",<not logged>,3',
+]
+LONG_SQL = "SELECT id FROM public.customers WHERE " + " OR ".join(f"email = 'c{i}@example.com'" for i in range(1, 81))
+
+
+def pg_pieces(head: str, seq: int | None, message: str) -> list[str]:
+    """`message` cut as PostgreSQL's write_syslog cuts it (newlines, then 900 bytes at a whitespace)."""
+    pieces: list[str] = []
+    for line in message.split("\n"):
+        while len(line.encode()) > 900:
+            cut = line.rindex(" ", 1, 900)
+            pieces.append(line[:cut])
+            line = line[cut:]
+        pieces.append(line)
+    return [head + (f"[{seq}-{m}] " if seq is not None else f"[{m}] ") + p for m, p in enumerate(pieces, 1)]
+
+
+def sys_events(lines: list[str], **options: Any) -> list[AccessEvent]:
+    return events(lines, tz="UTC", destination="syslog", log_line_prefix=SYS_PREFIX, **options)
+
+
+def test_syslog_pieces_are_one_record_as_stderr_would_have_written_it() -> None:
+    long = pg_pieces(SYS_A, 11, SYS_A_HEAD + "LOG:  AUDIT: SESSION,2,1,READ,SELECT,TABLE,public.customers," + LONG_SQL
+                     + ";,<not logged>,50")  # fmt: skip
+    assert len(long) == 3
+    assert long[1].startswith(SYS_A + "[11-2]  'c")  # cut before a space, which starts the next piece
+    got = sys_events([*MULTI_LINE_PIECES, *long], mask=False)
+    assert [(e.user, e.source_ip, e.object, e.action, e.outcome, e.rows) for e in got] == [
+        ("alice", "127.0.0.1", "db:crm.public.customers", READ, SUCCESS, 3),
+        ("alice", "127.0.0.1", "db:crm.public.customers", READ, SUCCESS, 50),
+    ]  # fmt: skip
+    assert got[0].statement == "SELECT c.full_name,\n\tc.email\n  FROM public.customers c\n WHERE c.id <= 3;"
+    assert got[0].original.startswith(SYS_A_HEAD + "LOG:  AUDIT: SESSION,1,1,")
+    written = '"SELECT c.full_name,\n\t\tc.email\n\t  FROM public.customers c\n\t WHERE c.id <= 3;",<not logged>,3'
+    assert got[0].original.endswith(written)
+    assert got[1].statement == LONG_SQL + ";"
+    assert got[0].time_us == 1795928619959231  # the syslog stamp: the prefix has no time
+    assert got[0].fields["process.pid"] == 30985
+
+
+def test_syslog_pieces_of_two_backends_may_interleave() -> None:
+    a = pg_pieces(SYS_A, 12, SYS_A_HEAD + "LOG:  AUDIT: SESSION,3,1,READ,SELECT,TABLE,public.customers," + LONG_SQL
+                  + ";,<not logged>,50")  # fmt: skip
+    b = pg_pieces(SYS_B, 10, SYS_B_HEAD + 'ERROR:  permission denied for table customers\n' + SYS_B_HEAD
+                  + "STATEMENT:  SELECT ssn\n\t  FROM public.customers;")  # fmt: skip
+    c = [x.replace("[10-", "[13-") for x in MULTI_LINE_PIECES]  # alice's next message, same backend
+    assert (len(a), len(b)) == (3, 3)
+    got = sys_events([a[0], b[0], a[1], b[1], a[2], b[2], *c], mask=False)
+    assert sorted((e.user, e.object, e.action, e.outcome, e.rows, e.statement) for e in got) == [
+        ("alice", "db:crm.public.customers", READ, SUCCESS, 3,
+         "SELECT c.full_name,\n\tc.email\n  FROM public.customers c\n WHERE c.id <= 3;"),
+        ("alice", "db:crm.public.customers", READ, SUCCESS, 50, LONG_SQL + ";"),
+        ("bob", "db:crm.customers", READ, FAILURE, None, "SELECT ssn\n  FROM public.customers;"),
+    ]  # fmt: skip
+
+
+def test_syslog_without_sequence_numbers_pieces_count_from_one() -> None:
+    """`syslog_sequence_numbers = off`: PostgreSQL still numbers the pieces of a message, `[M]`."""
+    lines = [x.replace("[10-", "[") for x in MULTI_LINE_PIECES]
+    assert lines[1] == SYS_A + "[2] #011#011c.email"
+    payload = "SESSION,2,1,READ,SELECT,TABLE,public.orders,SELECT * FROM orders;,<not logged>,20"
+    lines += [SYS_A + "[1] " + SYS_A_HEAD + "LOG:  AUDIT: " + payload]
+    got = sys_events(lines, syslog_sequence_numbers=False)
+    assert [(e.object, e.rows) for e in got] == [("db:crm.public.customers", 3), ("db:crm.public.orders", 20)]
+    assert got[0].statement is not None
+    assert got[0].statement.endswith("\n WHERE c.id <= ?;")
+    # the same lines read as if they had sequence numbers: `[2]` is then a message of its own, not a piece
+    failures = [o for o in parse(lines, tz="UTC", destination="syslog", log_line_prefix=SYS_PREFIX)
+                if isinstance(o, ParseFailure)]  # fmt: skip
+    assert len(failures) == 4  # the first piece as a whole message (its payload cut short), the others
+
+
+DENIED_PIECE = SYS_B + "[10-1] " + SYS_B_HEAD + "ERROR:  permission denied for table customers"
+
+
+def test_syslog_message_whose_next_piece_never_comes_is_emitted_at_flush() -> None:
+    parser = make_parser(tz="UTC", destination="syslog", log_line_prefix=SYS_PREFIX)
+    assert parser.feed(0, DENIED_PIECE) == ()  # its STATEMENT line never comes
+    assert parser.pending_offset() == 0
+    [event] = parser.flush()
+    assert isinstance(event, AccessEvent)
+    assert (event.user, event.object, event.outcome, event.statement, event.offset) == (
+        "bob", "db:crm.customers", FAILURE, None, 0)  # fmt: skip
+    assert parser.pending_offset() is None
+    # an AUDIT line cut short is a failure when it is taken, not an exception
+    assert parser.feed(100, MULTI_LINE_PIECES[0]) == ()
+    assert parser.feed(200, MULTI_LINE_PIECES[1]) == ()
+    [failure] = parser.flush()
+    assert isinstance(failure, ParseFailure)
+    assert failure.offset == 100
+    assert failure.reason.startswith("malformed pgAudit AUDIT payload")
+    # a piece without its first one, a line that is no syslog line, a message of another prefix: failures
+    out = list(parser.feed(300, MULTI_LINE_PIECES[2]))
+    out += parser.feed(400, "#011 WHERE c.id <= 3;")
+    out += parser.feed(500, SYS_A + "[14-1] 2026-11-29 05:03:39.959 UTC [30985] alice@crm LOG:  AUDIT: x")
+    out += parser.feed(600, SYS_A + "[15-1] " + SYS_A_HEAD + "LOG:  AUDIT: SESSION,x")
+    out += parser.flush()
+    assert [(type(o).__name__, o.offset) for o in out] == [
+        ("ParseFailure", 300), ("ParseFailure", 400), ("ParseFailure", 500), ("ParseFailure", 600),
+    ]  # fmt: skip
+
+
+def test_syslog_message_is_complete_when_its_backend_is_quiet() -> None:
+    parser = make_parser(tz="UTC", destination="syslog", log_line_prefix=SYS_PREFIX)
+    assert parser.feed(0, DENIED_PIECE) == ()
+    later = ("2026-11-29T05:03:44.000000+00:00 vm postgres[30985]: [7-1] " + SYS_A_HEAD
+             + "LOG:  connection received: host=127.0.0.1 port=44704")  # fmt: skip
+    assert parser.feed(1, later) == ()  # within 5 s: bob's STATEMENT line may still come
+    assert parser.feed(2, later.replace("05:03:44.", "05:03:44.9").replace("[7-1]", "[8-1]")) == ()
+    [event] = parser.feed(3, later.replace("05:03:44.", "05:03:45.").replace("[7-1]", "[9-1]"))
+    assert isinstance(event, AccessEvent)
+    assert (event.user, event.outcome) == ("bob", FAILURE)
+    assert parser.pending_offset() == 3
+
+
+def test_syslog_traditional_layout_split_off_other_programs_and_auto() -> None:
+    """`syslog_split_messages = off`: one line per message, newlines escaped `#012`; other idents skipped;
+    a prefix with a time gives the time; `auto` recognizes the lines (given a prefix with a time)."""
+    line = ("Nov 29 05:03:39 vm postgres[30985]: [10] 2026-11-29 05:03:39.959 UTC [30985] alice@crm LOG:  AUDIT: "
+            'SESSION,1,1,READ,SELECT,TABLE,public.customers,"SELECT c.full_name,#012#011#011c.email#012#011  FROM '
+            'public.customers c#012#011 WHERE c.id <= 3;",<not logged>,3')  # fmt: skip
+    other = "Nov 29 05:03:39 vm CRON[42]: (root) CMD (true)"
+    for destination in ("syslog", "auto"):
+        got = events([other, line], tz="UTC", destination=destination, log_line_prefix=DEBIAN, mask=False,
+                     syslog_split_messages=False)  # fmt: skip
+        assert [(e.user, e.object, e.rows, e.time_us) for e in got] == [
+            ("alice", "db:crm.public.customers", 3, 1795928619959000)
+        ], destination
+        assert got[0].statement == "SELECT c.full_name,\n\tc.email\n  FROM public.customers c\n WHERE c.id <= 3;"
+    # a prefix without a time is only right for syslog: auto (which may meet stderr lines) refuses it at load
+    with pytest.raises(ValidationError, match="set destination: syslog"):
+        PgAuditOptions(destination="auto", log_line_prefix=SYS_PREFIX)

@@ -546,3 +546,104 @@ def samba(shares: Sequence[str], n_users: int = 2) -> Iterator[Samba]:
             procs.append(subprocess.Popen(smbd, stdout=out, stderr=out, start_new_session=True))
         wait_for(lambda: port_open(lab.port), "smbd")
         yield lab
+
+
+# -- PostgreSQL + pgAudit through syslog -----------------------------------------------------------------
+
+PG_SYSLOG_PREFIX = "[%p] user=%u,db=%d,app=%a,client=%h "
+
+
+@dataclass
+class PostgresSyslog(Postgres):
+    """A cluster with `log_destination = 'syslog'`: its lines go through /dev/log to a private rsyslogd
+    that writes them twice, in Debian's RFC 3339 layout and in the traditional one."""
+
+    @property
+    def syslog(self) -> Path:
+        """rsyslog's default file layout on Debian 12 (RSYSLOG_FileFormat)."""
+        return self.root / "postgresql.log"
+
+    @property
+    def traditional_syslog(self) -> Path:
+        """The same lines in RSYSLOG_TraditionalFileFormat (`Nov 29 05:31:02 host tag[pid]: ...`)."""
+        return self.root / "postgresql-traditional.log"
+
+
+def _pg_syslog_config(root: Path, port: int, prefix: str, settings: str) -> str:
+    return f"""
+listen_addresses = '127.0.0.1'
+port = {port}
+unix_socket_directories = '{root / "sock"}'
+shared_preload_libraries = 'pgaudit'
+fsync = off
+shared_buffers = 16MB
+logging_collector = off
+log_destination = 'syslog'
+syslog_facility = 'LOCAL0'
+syslog_ident = 'postgres'
+log_line_prefix = '{prefix}'
+log_connections = on
+log_disconnections = on
+log_timezone = 'UTC'
+pgaudit.log = 'read,write,ddl,role'
+pgaudit.log_catalog = off
+pgaudit.log_relation = on
+pgaudit.log_rows = on
+{settings}
+"""
+
+
+@contextmanager
+def postgres_syslog(prefix: str = PG_SYSLOG_PREFIX, settings: str = "") -> Iterator[PostgresSyslog]:
+    """PostgreSQL 15 + pgAudit logging to syslog (facility LOCAL0, ident `postgres`), run by `postgres` in a
+    private mount namespace whose /dev/log is a private rsyslogd's socket (as `samba()` does for smbd). The
+    postmaster runs in the foreground in its own session; `settings` are extra postgresql.conf lines."""
+    found = require_binaries(str(PG_BIN / "initdb"), str(PG_BIN / "postgres"), "psql", RSYSLOGD, "unshare",
+                             "setpriv")  # fmt: skip
+    require_root("PostgreSQL syslog")
+    if not PGAUDIT_SO.exists():
+        skip_or_fail(f"real-server test needs {PGAUDIT_SO} (Debian package postgresql-15-pgaudit)")
+    if subprocess.run(["unshare", "-m", "true"], capture_output=True, check=False).returncode != 0:
+        skip_or_fail("the PostgreSQL syslog fixture needs a private mount namespace (unshare -m) for /dev/log")
+    owner = pwd.getpwnam("postgres")
+    with ExitStack() as stack:
+        work = Path(tempfile.mkdtemp(prefix="piig-pgsys-"))  # short: unix socket paths are limited to 107 bytes
+        stack.callback(shutil.rmtree, work, ignore_errors=True)
+        os.chmod(work, 0o755)
+        for sub in ("sock", "data", "rsyslog"):
+            (work / sub).mkdir()
+        for sub in ("sock", "data"):
+            os.chown(work / sub, owner.pw_uid, owner.pw_gid)
+        _as_owner([found[str(PG_BIN / "initdb")], "-D", str(work / "data"), "-U", "postgres", "--auth-local=trust",
+                   "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"], owner)  # fmt: skip
+        port = free_port()
+        with (work / "data" / "postgresql.conf").open("a") as conf:
+            conf.write(_pg_syslog_config(work, port, prefix, settings))
+        (work / "rsyslog.conf").write_text(
+            f'global(workDirectory="{work}/rsyslog")\n'
+            'module(load="imuxsock" SysSock.Use="off")\n'
+            f'input(type="imuxsock" Socket="{work}/log.sock" CreatePath="on")\n'
+            f'local0.* action(type="omfile" file="{work}/postgresql.log")\n'
+            f'local0.* action(type="omfile" file="{work}/postgresql-traditional.log" '
+            'template="RSYSLOG_TraditionalFileFormat")\n'
+        )
+        (work / "run-postgres.sh").write_text(
+            "set -e\nmount --make-rprivate /\n"
+            f"mkdir -p {work}/hostdev {work}/newdev\nmount --rbind /dev {work}/hostdev\n"
+            f'for n in $(ls -A /dev); do ln -s "{work}/hostdev/$n" "{work}/newdev/$n"; done\n'
+            f"ln -sf {work}/log.sock {work}/newdev/log\nmount --bind {work}/newdev /dev\n"
+            f"exec {found['setpriv']} --reuid={owner.pw_uid} --regid={owner.pw_gid} --clear-groups "
+            f"env -i PATH=/usr/bin:/bin LANG=C.UTF-8 TZ=UTC {found[str(PG_BIN / 'postgres')]} -D {work}/data\n"
+        )
+        procs: list[subprocess.Popen[bytes]] = []
+        stack.callback(stop_all, procs)
+        rsyslog = [found[RSYSLOGD], "-n", "-f", str(work / "rsyslog.conf"), "-i", str(work / "rsyslogd.pid")]
+        procs.append(subprocess.Popen(rsyslog, start_new_session=True))
+        wait_for((work / "log.sock").exists, "rsyslogd's socket")
+        with (work / "postgres.out").open("wb") as out:
+            server = [found["unshare"], "-m", "sh", str(work / "run-postgres.sh")]
+            procs.append(subprocess.Popen(server, stdout=out, stderr=out, start_new_session=True))
+        lab = PostgresSyslog(work, port, found["psql"])
+        # up when it says so (a test connection would add its own lines to the log)
+        wait_for(has_text(lab.syslog, "database system is ready to accept connections"), "postgres", timeout=60)
+        yield lab

@@ -56,6 +56,7 @@ SYSLOG_TAGS: Final = {
     "mysql-server_auditing": "mariadb-audit",
     "vsftpd": "vsftpd",
     "percona-audit": "percona-audit",
+    "postgres": "pgaudit",  # log_destination = 'syslog' (syslog_ident's default)
 }
 PG_PREFIXES: Final = (
     "%m [%p] %q%u@%d ",  # Debian's default
@@ -64,6 +65,17 @@ PG_PREFIXES: Final = (
     "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
     "%m [%p] %u@%d ",
     "%t [%p] ",
+)
+# prefixes of servers that log through syslog, which stamps the lines: often without a time of their own
+PG_SYSLOG_PREFIXES: Final = (
+    *PG_PREFIXES,
+    "[%p] user=%u,db=%d,app=%a,client=%h ",
+    "user=%u,db=%d,app=%a,client=%h ",  # pgbadger's recommendation for syslog
+    "[%l-1] user=%u,db=%d,app=%a,client=%h ",
+    "%q%u@%d ",
+    "%u@%d ",
+    "[%p] ",
+    "",
 )
 _SPECIFICITY: Final = {"jsonl": 0.4}
 _DEFAULT_SPECIFICITY: Final = 0.97
@@ -273,6 +285,8 @@ def _recognise(lines: list[str]) -> _Tally:
             tally.add(tagged, f"syslog lines of {framed.tag}" if tagged else "")
             if tagged is None:
                 tally.notes.setdefault("syslog", Counter())[framed.tag] += 1
+            elif tagged == "pgaudit":
+                tally.options["pgaudit"] = {"destination": "syslog"}
             elif tagged == "samba-full-audit":
                 m = _SAMBA_OPS.search(framed.message)
                 if m is not None:
@@ -353,19 +367,21 @@ def _trial(fmt: str, options: dict[str, Any], lines: list[str], complete: bool) 
 
 def _pg_options(lines: list[str], complete: bool, base: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """The log_line_prefix (and extra prefixes after a reload) that leave the fewest failures."""
-    if base.get("destination") == "csvlog" or not any(_PG_STDERR.match(line) for line in lines):
+    destination = base.get("destination")
+    if destination == "csvlog" or (destination != "syslog" and not any(_PG_STDERR.match(line) for line in lines)):
         trial = _trial("pgaudit", base, lines, complete)
         return dict(base), trial[1] if trial else len(lines)
+    destination = destination or "stderr"
     scored = []
-    for prefix in PG_PREFIXES:
-        trial = _trial("pgaudit", {"destination": "stderr", "log_line_prefix": prefix}, lines, complete)
-        if trial is not None:
+    for prefix in PG_SYSLOG_PREFIXES if destination == "syslog" else PG_PREFIXES:
+        trial = _trial("pgaudit", {"destination": destination, "log_line_prefix": prefix}, lines, complete)
+        if trial is not None and trial[0]:  # a prefix that reads no record at all is no candidate
             scored.append((trial[1], prefix))
     if not scored:
-        return {"destination": "stderr"}, len(lines)
+        return {"destination": destination}, len(lines)
     scored.sort(key=lambda item: item[0])
     failures, best = scored[0]
-    options: dict[str, Any] = {"destination": "stderr", "log_line_prefix": best}
+    options: dict[str, Any] = {"destination": destination, "log_line_prefix": best}
     if failures:
         for _, extra in scored[1:]:
             candidate = {**options, "extra_prefixes": [*options.get("extra_prefixes", []), extra]}

@@ -1,7 +1,14 @@
-"""PostgreSQL + pgAudit, in all three log destinations (stderr, csvlog, jsonlog).
+"""PostgreSQL + pgAudit, in all four log destinations (stderr, csvlog, jsonlog, syslog).
 
 Every destination is framed into a `ServerRecord` (stderr in `pgaudit_prefix`, csv and json here); one set
-of rules then turns records into events:
+of rules then turns records into events. `destination: syslog` (`log_destination = 'syslog'`, rsyslog's
+RFC 3339 or traditional file layout) first puts the pieces that `syslog_split_messages` cut each message into
+back together, per process, into the lines stderr would have written (`pgaudit_syslog`); those go through
+the stderr framing with the same log_line_prefix, which there need not have a time (the syslog stamp is
+used then) nor a pid (the syslog pid is used then). Options `syslog_sequence_numbers` and
+`syslog_split_messages` mirror the server's settings of those names; `syslog_ident` picks PostgreSQL's lines
+out of a shared file. `auto` recognizes syslog lines too, but refuses a prefix without a time, as stderr
+does: such a prefix is only right for `destination: syslog`.
 
 - `AUDIT: ` lines (pgAudit's CSV payload) are accesses, one event per line, i.e. one per relation of a join.
   pgAudit writes an OBJECT line *and* a SESSION line for the same relation when both audit modes apply; the
@@ -37,7 +44,7 @@ from functools import partial
 from typing import Any, ClassVar, Final, Literal, NamedTuple, cast
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pii_guard.model import (
     DDL,
@@ -59,7 +66,9 @@ from pii_guard.parsers.pgaudit_prefix import (
     CSVLOG,
     DEBIAN_PREFIX,
     JSONLOG,
+    NO_RECORDS,
     STDERR,
+    SYSLOG,
     CompiledPrefix,
     CsvFraming,
     CsvReader,
@@ -69,8 +78,10 @@ from pii_guard.parsers.pgaudit_prefix import (
     destination_of,
     json_record,
 )
+from pii_guard.parsers.pgaudit_syslog import SyslogAssembler, SyslogMessage
 from pii_guard.parsers.pgrelations import Statement, StatementRelations
 from pii_guard.parsers.sqlmask import SqlMasker
+from pii_guard.parsers.syslog import SyslogFraming
 
 DATASET: Final = "postgresql.pgaudit"
 MAX_BACKENDS: Final = 10_000  # pids remembered for the `connection received` join
@@ -145,10 +156,12 @@ class PgAuditOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    destination: Literal["stderr", "csvlog", "jsonlog", "auto"] = Field(
+    destination: Literal["stderr", "csvlog", "jsonlog", "syslog", "auto"] = Field(
         default="auto", description="log_destination that wrote the file; auto decides per record"
     )
-    log_line_prefix: str = Field(default=DEBIAN_PREFIX, description="the server's log_line_prefix (stderr)")
+    log_line_prefix: str = Field(
+        default=DEBIAN_PREFIX, description="the server's log_line_prefix (stderr, syslog: may lack a time there)"
+    )
     extra_prefixes: list[str] = Field(
         default_factory=list, description="other prefixes found in the same file, e.g. before a reload"
     )
@@ -156,19 +169,21 @@ class PgAuditOptions(BaseModel):
         default="public",
         description="schema of unqualified table names read from statements (pgaudit.log_relation = off)",
     )
+    syslog_sequence_numbers: bool = Field(
+        default=True, description="the server's syslog_sequence_numbers: lines start with [N-M] (off: [M])"
+    )
+    syslog_split_messages: bool = Field(
+        default=True, description="the server's syslog_split_messages: a message comes in pieces to join"
+    )
+    syslog_ident: str = Field(
+        default="postgres", description="the server's syslog_ident; other programs' lines are skipped ('': none)"
+    )
 
-    @field_validator("log_line_prefix")
-    @classmethod
-    def _check_prefix(cls, value: str) -> str:
-        CompiledPrefix(value)
-        return value
-
-    @field_validator("extra_prefixes")
-    @classmethod
-    def _check_prefixes(cls, value: list[str]) -> list[str]:
-        for prefix in value:
-            CompiledPrefix(prefix)
-        return value
+    @model_validator(mode="after")
+    def _check_prefixes(self) -> PgAuditOptions:
+        for prefix in (self.log_line_prefix, *self.extra_prefixes):  # syslog lines have a time of their own
+            CompiledPrefix(prefix, timed=self.destination != SYSLOG)
+        return self
 
 
 class _Backend:
@@ -377,11 +392,11 @@ def _classify(klass: str, command: str, statement: str, name: str) -> tuple[str,
 
 
 class PgAuditParser(Parser):
-    """PostgreSQL server logs with pgAudit lines: stderr (any log_line_prefix), csvlog or jsonlog."""
+    """PostgreSQL server logs with pgAudit lines: stderr (any log_line_prefix), csvlog, jsonlog or syslog."""
 
     name: ClassVar[str] = "pgaudit"
     dataset: ClassVar[str] = DATASET
-    description: ClassVar[str] = "PostgreSQL + pgAudit (stderr with log_line_prefix, csvlog, jsonlog)"
+    description: ClassVar[str] = "PostgreSQL + pgAudit (stderr with log_line_prefix, csvlog, jsonlog, syslog)"
     Options: ClassVar[type[BaseModel]] = PgAuditOptions
 
     def __init__(self, context: SourceContext, options: BaseModel | None = None) -> None:
@@ -391,10 +406,18 @@ class PgAuditParser(Parser):
             raise TypeError(f"pgaudit options must be PgAuditOptions, not {type(opts).__name__}")
         self._mode = opts.destination
         self._clock = PgClock(context.tz)
-        prefixes = [CompiledPrefix(p) for p in (opts.log_line_prefix, *opts.extra_prefixes)]
+        prefixes = [CompiledPrefix(p, timed=False) for p in (opts.log_line_prefix, *opts.extra_prefixes)]
         self._stderr = StderrFraming(prefixes, self._clock, _wanted)
         self._reader = CsvReader()
         self._csvlog = CsvFraming(self._clock, self._reader)
+        self._syslog: SyslogAssembler | None = None
+        self._syslog_lines = self._stderr  # the stderr framing of syslog's messages
+        if self._mode in (SYSLOG, "auto"):
+            self._syslog = SyslogAssembler(
+                SyslogFraming(context.tz, context.reference_time), opts.syslog_ident, opts.syslog_sequence_numbers,
+                opts.syslog_split_messages,
+            )  # fmt: skip
+            self._syslog_lines = StderrFraming(prefixes, self._clock, _wanted)  # syslog's own: one record each
         self._backends: dict[int, _Backend] = {}
         self._mask = SqlMasker("postgresql")
         self._mask_literals = context.mask_literals
@@ -418,13 +441,43 @@ class PgAuditParser(Parser):
         mode = self._mode if self._mode != "auto" else destination_of(line)
         if mode == STDERR:
             return self._handle_all(self._stderr.push(offset, line))
-        records = self._csvlog.push(offset, line) if mode == CSVLOG else (json_record(offset, line, self._clock),)
+        if mode == SYSLOG:
+            records = self._from_syslog(cast(SyslogAssembler, self._syslog).push(offset, line))
+        elif mode == CSVLOG:
+            records = self._csvlog.push(offset, line)
+        else:
+            records = (json_record(offset, line, self._clock),)
         if self._stderr.pending_offset is not None:  # auto: a stderr record ends where another kind begins
             records = (*self._stderr.take(), *records)
         return self._handle_all(records)
 
+    def _from_syslog(self, messages: Sequence[SyslogMessage | ParseFailure]) -> Sequence[ServerRecord | ParseFailure]:
+        """Server records from complete syslog messages: each message's lines through the stderr framing."""
+        if not messages:
+            return NO_RECORDS
+        framing = self._syslog_lines
+        out: list[ServerRecord | ParseFailure] = []
+        for message in messages:
+            if isinstance(message, ParseFailure):
+                out.append(message)
+                continue
+            framing.fallback_us = message.time_us
+            lines = message.lines
+            if framing.push(message.offset, lines[0]):  # its first line is no record's header: one failure
+                text = "\n".join(lines)
+                out.append(ParseFailure(message.offset, "syslog message matches no configured log_line_prefix", text))
+                continue
+            for line in lines[1:]:
+                out.extend(framing.push(message.offset, line))
+            for rec in framing.take():
+                if isinstance(rec, ServerRecord) and rec.pid is None and message.pid is not None:
+                    rec = rec._replace(pid=message.pid)  # a prefix without %p: syslog's pid is the backend's
+                out.append(rec)
+        return out
+
     def flush(self) -> Sequence[Outcome]:
-        out = self._handle_all((*self._stderr.take(), *self._csvlog.take()))
+        syslog = self._from_syslog(self._syslog.take()) if self._syslog is not None else NO_RECORDS
+        out = self._handle_all((*self._stderr.take(), *self._csvlog.take(), *syslog))
         if not self._held:
             return out
         held = [event for h in self._held.values() for event in h.events]
@@ -439,7 +492,8 @@ class PgAuditParser(Parser):
             del self._settled[next(iter(self._settled))]
 
     def pending_offset(self) -> int | None:
-        pending = [o for o in (self._stderr.pending_offset, self._csvlog.pending_offset) if o is not None]
+        syslog = self._syslog.pending_offset if self._syslog is not None else None
+        pending = [o for o in (self._stderr.pending_offset, self._csvlog.pending_offset, syslog) if o is not None]
         if self._held:
             pending.append(next(iter(self._held.values())).offset)
         return min(pending) if pending else None

@@ -27,6 +27,7 @@ DEBIAN_PREFIX: Final = "%m [%p] %q%u@%d "
 STDERR: Final = "stderr"
 CSVLOG: Final = "csvlog"
 JSONLOG: Final = "jsonlog"
+SYSLOG: Final = "syslog"
 
 _STAMP: Final = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)"
 _ZONE: Final = r"([A-Za-z][A-Za-z0-9_/+-]*|[+-]\d\d(?::?\d\d)?)"
@@ -82,9 +83,10 @@ class CompiledPrefix:
     no new way to split the line, no extra backtracking.
     """
 
-    __slots__ = ("index", "layout", "level", "padded", "regex", "text")
+    __slots__ = ("index", "layout", "level", "padded", "regex", "text", "timed")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, timed: bool = True) -> None:
+        """`timed`: the prefix must give the time (a syslog line has its own, so it need not there)."""
         self.text = text
         parts: list[str] = []
         providers: dict[str, str] = {}  # role -> name of the first group that captures it
@@ -126,8 +128,10 @@ class CompiledPrefix:
         self.layout = tuple(self.index[role] for role in ROLES)
         self.level = groups["level"] - 1
         self.padded = any(m.group(1) for m in tokens)
-        if self.index["stamp"] < 0 and self.index["epoch"] < 0:
-            raise ValueError(f"log_line_prefix {text!r} has no timestamp (%m, %t or %n)")
+        self.timed = self.index["stamp"] >= 0 or self.index["epoch"] >= 0
+        if timed and not self.timed:
+            raise ValueError(f"log_line_prefix {text!r} has no timestamp (%m, %t or %n); without one, only a log "
+                             "written through syslog can be read: set destination: syslog")
 
 
 def _named(pattern: str, key: str, roles: tuple[str, ...]) -> str:
@@ -231,11 +235,12 @@ class StderrFraming:
     """Turns stderr lines into `ServerRecord`s. A record is complete when the next header line arrives (or on
     `take()`), so exactly one record is buffered at a time. Records that `wanted` declines (checkpoints,
     `statement:` lines ...) are dropped before their fields are converted: they are a large share of a busy
-    log and produce nothing."""
+    log and produce nothing. A prefix without a time (syslog's lines, `pgaudit_syslog`) gives records the
+    time `fallback_us` holds when they are taken; none (-1) makes such a record a failure."""
 
     __slots__ = (
         "_clock", "_first", "_groups", "_keep", "_lines", "_main", "_msg_start", "_offset", "_others", "_prefix",
-        "_size", "_wanted",
+        "_size", "_wanted", "fallback_us",
     )  # fmt: skip
 
     def __init__(self, prefixes: Sequence[CompiledPrefix], clock: PgClock, wanted: Wanted | None = None) -> None:
@@ -251,6 +256,7 @@ class StderrFraming:
         self._keep = True  # what `wanted` said of the buffered record
         self._lines: list[tuple[str, int, str | None]] | None = None  # (line, message start, level) after the first
         self._size = 0  # characters buffered, bounded by MAX_RECORD
+        self.fallback_us = -1
 
     @property
     def pending_offset(self) -> int | None:
@@ -327,9 +333,13 @@ class StderrFraming:
             if frac:
                 ms = _MILLIS_US.get(frac)  # %m writes milliseconds: a lookup instead of int()
                 time_us += ms if ms is not None else int(frac[1:]) * 1000 if len(frac) == 4 else fraction_us(frac)
-        else:
+        elif ei >= 0:
             frac = g[fi]
             time_us = int(g[ei]) * 1_000_000 + (fraction_us(frac) if frac else 0)
+        else:
+            time_us = self.fallback_us
+            if time_us < 0:
+                raise TimestampError(f"log_line_prefix {prefix.text!r} has no time: a stderr record needs one")
         if ri >= 0:
             host, port = split_remote(g[ri] or "")
         else:
@@ -399,12 +409,22 @@ def _assemble(
 CSV_HEAD: Final = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? [A-Za-z0-9_/+:-]+,")
 
 
+# A syslog line of a process that logs its pid, as rsyslog writes it (RFC 3339 or traditional stamp).
+SYSLOG_HEAD: Final = re.compile(
+    r"(?:\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)\S* \S+ [^\s:\[]+\[\d+\]: "
+)
+
+
 def destination_of(line: str) -> str:
-    """`auto`: which destination wrote this record's first line (Filebeat decides the same way)."""
+    """`auto`: which destination wrote this record's first line (Filebeat decides the same way for csv)."""
     first = line[:1]
     if first == "{":
         return JSONLOG
-    return CSVLOG if first != "\t" and CSV_HEAD.match(line) else STDERR
+    if first == "\t":
+        return STDERR
+    if CSV_HEAD.match(line):
+        return CSVLOG
+    return SYSLOG if SYSLOG_HEAD.match(line) else STDERR
 
 
 class CsvReader:
