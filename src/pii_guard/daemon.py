@@ -30,6 +30,7 @@ from pii_guard.metrics import PrometheusMetrics, serve
 from pii_guard.model import Match
 from pii_guard.notify.build import notifiers_for, targets_for
 from pii_guard.notify.worker import OutboxWorker
+from pii_guard.runlock import StateLock
 from pii_guard.schedule import Scheduler
 from pii_guard.sdnotify import SystemdNotifier
 from pii_guard.sources.syslog_receiver import Receiver, receivers_for
@@ -185,14 +186,25 @@ class Daemon:
         return self._clock.monotonic() - self._last_tick < 30.0
 
     def run(self) -> int:
-        runtime = self._build(load_config(self._config_path))
+        loaded = load_config(self._config_path)
+        with StateLock(loaded.config.state_path):
+            listen = loaded.config.daemon.listen
+            server = serve(listen, self.metrics, self.healthy) if listen else None
+            try:
+                return self._run(loaded)
+            finally:
+                if server is not None:
+                    server.shutdown()
+                    server.server_close()
+
+    def _run(self, loaded: LoadedConfig) -> int:
+        runtime = self._build(loaded)
         runtime.start_receivers()
         runtime.start_outbox()
         runtime.start_scheduler()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._signal)
         listen = runtime.loaded.config.daemon.listen
-        server = serve(listen, self.metrics, self.healthy) if listen else None
         web = self._start_web(runtime.loaded) if runtime.loaded.config.web.serve_from_daemon else None
         observer = self._watch(runtime.loaded)
         runtime.loop.scan(self._clock.monotonic())
@@ -222,8 +234,6 @@ class Daemon:
             log.info("stopping: committing and saving state")
             runtime.close()
             observer.stop()
-            if server is not None:
-                server.shutdown()
             if web is not None:
                 web.stop()
         log.info("stopped")

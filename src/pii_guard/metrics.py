@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from pii_guard.errors import ConfigError
 from pii_guard.live import Metrics
 from pii_guard.sources.spool import ReceiverMetrics
 
@@ -100,6 +101,10 @@ def serve(address: str, metrics: PrometheusMetrics, healthy: Callable[[], bool])
         def log_message(self, format: str, *args: object) -> None:
             return None
 
-    server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), Handler)
+    try:
+        server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), Handler)
+    except OSError as exc:
+        raise ConfigError(f"daemon.listen: cannot listen on {host or '127.0.0.1'}:{port}: {exc.strerror}",
+                          hint='set daemon.listen to a free port, or "" to serve no metrics') from None
     threading.Thread(target=server.serve_forever, name="pii-guard-http", daemon=True).start()
     return server

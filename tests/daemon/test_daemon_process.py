@@ -142,3 +142,30 @@ def test_status_shows_position_and_lag(tmp_path: Path) -> None:
     assert rows[0]["path"].endswith("logs/pg.log")
     assert rows[0]["lag_bytes"] == writer.path.stat().st_size - rows[0]["offset"] > 0
     assert rows[0]["current"] is True
+
+
+def test_a_second_daemon_on_the_same_state_or_a_busy_port_is_refused_cleanly(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    LogWriter(tmp_path).write(5)
+    first = start(config)
+    try:
+        assert wait_for(lambda: count(tmp_path) == 5)
+        second = subprocess.run([sys.executable, "-m", "pii_guard", "run", "--config", str(config)],
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2, second.stderr
+        assert "is in use by another pii-guard run (pid " + str(first.pid) + ")" in second.stderr
+        assert "Traceback" not in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=30) == 0
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        config.write_text(config.read_text().replace('daemon: {listen: ""', f'daemon: {{listen: "127.0.0.1:{port}"'))
+        done = subprocess.run([sys.executable, "-m", "pii_guard", "run", "--config", str(config)],
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert f"daemon.listen: cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert "Traceback" not in done.stderr
