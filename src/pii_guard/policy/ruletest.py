@@ -28,7 +28,11 @@ class ManyRules(Protocol):
 
 
 def detector_labels(detector: Detector) -> list[str]:
-    return detector.labels() if isinstance(detector, ManyRules) else [detector_label(detector)]
+    if isinstance(detector, ManyRules):
+        return detector.labels()
+    if detector.kind == "honeytoken":  # one rule per honeytoken: its matches carry the token's id
+        return [*sorted(detector.branches()), "honeytoken:data-map"]
+    return [detector_label(detector)]
 
 
 def detector_label(detector: Detector) -> str:
