@@ -197,6 +197,8 @@ def check(config_path: Path | None, as_json: bool) -> None:
     report["directory_users"] = len(enricher.directory)
     report["data_map_categories"] = list(enricher.data_map.categories)
     report["zones"] = sorted(enricher.zones.names)
+    if loaded.config.policy.sigma:
+        report["sigma"] = _check_sigma(loaded.config)
     if as_json:
         click.echo(orjson.dumps(report).decode())
         return
@@ -211,12 +213,29 @@ def check(config_path: Path | None, as_json: bool) -> None:
     click.echo(f"  directory: {report['directory_users']} user(s); zones: {', '.join(report['zones'])}")
     click.echo(f"  data map categories: {', '.join(report['data_map_categories']) or '(none)'}")
     click.echo(f"  access policy {report['policy']}: {len(report['rules'])} rule(s)")
+    if "sigma" in report:
+        sigma = report["sigma"]
+        click.echo(f"  Sigma: {sigma['rules']} rule(s), {sigma['correlations']} correlation(s)")
+        for warning in sigma["warnings"]:
+            click.echo(f"    warning: {warning}")
     web = report["web"]
     click.echo(f"  web console: {web['accounts']} local account(s) in {web['accounts_file']}; session secret "
                + ("configured" if web["session_secret"] else "not set (a random key per process: logins end "
                   "when it stops)"))
     click.echo(f"  incidents grouped by {' + '.join(report['incidents']['group_by'])}; notify: "
                + (", ".join(f"{n['name']} (from {n['min_severity']})" for n in report["notify"]) or "off"))
+
+
+def _check_sigma(config: Config) -> dict[str, Any]:
+    """The configured Sigma rules (loading already refused broken ones) and what `rules lint` warns of: a
+    misspelled field makes a rule that silently never fires."""
+    from pii_guard.detection.build import field_mapping_for, sigma_for
+    from pii_guard.sigma.lint import lint
+
+    ruleset = sigma_for(config)
+    problems = lint([config.resolve(p) for p in config.policy.sigma], field_mapping_for(config))
+    return {"rules": len(ruleset.rules), "correlations": len(ruleset.correlations),
+            "warnings": [str(p) for p in problems]}
 
 
 def _check_web(config: Config) -> dict[str, Any]:
@@ -231,9 +250,8 @@ def _check_web(config: Config) -> dict[str, Any]:
 
 def _spec_for(loaded: LoadedConfig, path: Path, fmt: str | None, sets: tuple[str, ...] = ()) -> FileSpec:
     mask = loaded.config.privacy.mask_literals
-    if fmt is not None:
-        parser = parser_class(fmt)
-        return FileSpec(parser, parser_options(parser, _parse_sets(sets)), mask_literals=mask)
+    if fmt is not None:  # auto: guessed from the file's first lines, as `parse --format auto`
+        return _parse_spec(path, fmt, _parse_sets(sets), None, None, mask)
     resolved = str(path.resolve())
     # a rotated archive (pg.log.2.gz) belongs to the source of the log it was rotated from (pg.log)
     names = [resolved, *rotated_from(resolved)]
@@ -249,8 +267,8 @@ def _spec_for(loaded: LoadedConfig, path: Path, fmt: str | None, sets: tuple[str
 
 @main.command()
 @config_option
-@click.option("--format", "fmt", default=None, type=click.Choice(format_names()),
-              help="parse every FILE with this format instead of the config's sources")
+@click.option("--format", "fmt", default=None, type=click.Choice([*format_names(), "auto"]),
+              help="parse every FILE with this format instead of the config's sources (auto: guess it)")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 def ingest(config_path: Path | None, fmt: str | None, as_json: bool, files: tuple[Path, ...]) -> None:
@@ -278,8 +296,8 @@ def ingest(config_path: Path | None, fmt: str | None, as_json: bool, files: tupl
 
 @main.command()
 @config_option
-@click.option("--format", "fmt", default=None, type=click.Choice(format_names()),
-              help="parse every FILE with this format instead of the config's sources")
+@click.option("--format", "fmt", default=None, type=click.Choice([*format_names(), "auto"]),
+              help="parse every FILE with this format instead of the config's sources (auto: guess it)")
 @click.option("--json", "as_json", is_flag=True, help="matches as JSON lines")
 @click.option("--fresh", is_flag=True, help="use a throw-away state and event store (nothing is kept)")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -373,8 +391,8 @@ def rules() -> None:
 
 @rules.command("test")
 @config_option
-@click.option("--format", "fmt", default=None, type=click.Choice(format_names()),
-              help="format of SAMPLE (default: the config source that matches it)")
+@click.option("--format", "fmt", default=None, type=click.Choice([*format_names(), "auto"]),
+              help="format of SAMPLE (default: the config source that matches it; auto: guess it)")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="parser option (with --format), repeatable")
 @click.option("--verbose", "-v", is_flag=True, help="show every event and each rule's verdict")
 @click.option("--json", "as_json", is_flag=True, help="matches as JSON lines")
@@ -414,13 +432,18 @@ def rules_lint(config_path: Path | None, as_json: bool, paths: tuple[Path, ...])
     """Check Sigma rules (PATHS, default: the config's policy.sigma): unknown fields for the logsource, regexes
     RE2 refuses, rules that can never match. Exit 1 if there is an error, 0 for warnings only."""
     from pii_guard.detection.build import field_mapping_for
+    from pii_guard.sigma.fields import FieldMapping
     from pii_guard.sigma.lint import lint
 
-    loaded = _load(config_path)
-    targets = list(paths) or [loaded.config.resolve(p) for p in loaded.config.policy.sigma]
+    if paths and config_path is None and not DEFAULT_CONFIG.exists():  # rules alone: the built-in field mapping
+        targets, mapping = list(paths), FieldMapping()
+    else:
+        loaded = _load(config_path)
+        targets = list(paths) or [loaded.config.resolve(p) for p in loaded.config.policy.sigma]
+        mapping = field_mapping_for(loaded.config)
     if not targets:
         raise UsageError("no Sigma rules to lint", hint="name files or directories, or set policy.sigma")
-    problems = lint(targets, field_mapping_for(loaded.config))
+    problems = lint(targets, mapping)
     for problem in problems:
         if as_json:
             click.echo(orjson.dumps({"location": str(problem.location) if problem.location else None,

@@ -117,3 +117,37 @@ def test_a_bad_sigma_rule_is_a_config_error_with_its_line(tmp_path: Path) -> Non
     out = cli("replay", "--config", str(cfg), "--fresh", *FMT[:2], str(PACK / "audit_logging_reduced.pgaudit.log"))
     assert out.returncode == 2
     assert out.stderr == f"pii-guard: error: {bad}:5: Sigma: Unknown modifier 'nope'\n"
+
+
+def test_the_readme_commands_for_sigma_rules_work_as_written() -> None:
+    """`rules lint PATHS` needs no config; `rules test --format auto` guesses the sample's format and prefix."""
+    lint = subprocess.run([sys.executable, "-m", "pii_guard", "rules", "lint", "rules/sigma"], capture_output=True,
+                          text=True, timeout=300, cwd=ROOT)  # fmt: skip
+    assert lint.returncode == 0, lint.stderr
+    assert lint.stderr.strip() == "no problems found"
+    test = subprocess.run([sys.executable, "-m", "pii_guard", "rules", "test", "--config", "examples/quickstart.yaml",
+                           "--format", "auto", "-v", "rules/sigma/new_client_ip.yml",
+                           "rules/sigma/new_client_ip.pgaudit.log"], capture_output=True, text=True, timeout=300,
+                          cwd=ROOT)  # fmt: skip
+    assert test.returncode == 1, test.stderr
+    assert "    MATCH sigma:new-client-ip: " in test.stdout
+    assert "format pgaudit (confidence" in test.stderr
+
+
+def test_check_counts_the_sigma_rules_and_warns_of_a_misspelled_field(tmp_path: Path) -> None:
+    """A rule on `user.nmae` loads but never fires: `check` (the unit's ExecStartPre) says so."""
+    rules = tmp_path / "sigma"
+    rules.mkdir()
+    (rules / "typo.yml").write_text("title: alice reads\nname: typo\nlevel: high\n"
+                                    "logsource: {product: pii-guard, category: database_access}\n"
+                                    "detection:\n  sel: {user.nmae: alice}\n  condition: sel\n")
+    cfg = config(tmp_path, f"  sigma: [{PACK}, {rules}]\n")
+    out = cli("check", "--config", str(cfg))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    counted = next(line for line in lines if line.startswith("  Sigma: "))
+    assert counted.endswith("correlation(s)")
+    assert not counted.startswith("  Sigma: 0 ")
+    assert any("warning:" in line and "user.nmae" in line and "user.name" in line for line in lines), out.stdout
+    doc = orjson.loads(cli("check", "--config", str(cfg), "--json").stdout)
+    assert any("user.nmae" in w for w in doc["sigma"]["warnings"])
