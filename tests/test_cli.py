@@ -384,3 +384,19 @@ def test_replay_of_two_logs_with_the_same_first_line(tmp_path: Path) -> None:
     done = cli("replay", "--config", str(cfg), str(tmp_path / "a.log"), str(tmp_path / "b.log"))
     assert done.returncode in (0, 1), done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_parse_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """`pii-guard parse ... | head -1`: the reader going away is no error of the log file."""
+    log = tmp_path / "access.log"
+    log.write_text((ROOT / "tests" / "samples" / "nginx" / "nginx-access.log").read_text() * 5000)  # > a pipe's buffer
+    proc = subprocess.Popen([sys.executable, "-m", "pii_guard", "parse", "--format", "nginx", str(log)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    code = proc.wait(timeout=60)
+    err = proc.stderr.read().decode()
+    assert code == 0, err
+    assert "cannot read" not in err

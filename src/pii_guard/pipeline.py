@@ -180,6 +180,8 @@ class FileIngest:
                 if carried is not None:
                     parser.restore(carried)
                 self._run_lines(parser, fh, spec, progress, fingerprint.hex())
+            except BrokenPipeError:  # the reader of our output went away (`| head`): not the log's fault
+                raise
             except DECOMPRESS_ERRORS as exc:
                 if fh is raw:
                     raise SourceError(f"cannot read {path}: {exc}") from None
