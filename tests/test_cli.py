@@ -400,3 +400,17 @@ def test_parse_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     err = proc.stderr.read().decode()
     assert code == 0, err
     assert "cannot read" not in err
+
+
+def test_check_refuses_a_state_dir_run_could_not_create_and_warns_of_no_sources(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("state_dir: a-file/state\n")
+    done = cli("check", "--config", str(bad))
+    assert done.returncode == 2
+    assert "where it would be created, is not a writable directory for this user" in done.stderr
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("state_dir: state\n")
+    done = cli("check", "--config", str(empty))
+    assert done.returncode == 0, done.stderr
+    assert "  warning: no sources: `run` would read nothing" in done.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import os
 import sys
 import tempfile
 import time
@@ -28,7 +29,7 @@ from pii_guard.config.models import Config
 from pii_guard.daemon import Daemon
 from pii_guard.detection.build import engine_for, policy_for
 from pii_guard.enrich.enricher import Enricher
-from pii_guard.errors import PiiGuardError, UsageError
+from pii_guard.errors import ConfigError, PiiGuardError, UsageError
 from pii_guard.incidents.book import IncidentBook
 from pii_guard.logs import configure as configure_logging
 from pii_guard.model import AccessEvent, ecs_document
@@ -175,10 +176,13 @@ def _load(config_path: Path | None) -> LoadedConfig:
 def check(config_path: Path | None, as_json: bool) -> None:
     """Validate the config and every file it names; exit 0 if all is well, 2 if not."""
     loaded = _load(config_path)
+    _check_state_dir(loaded.config.state_path)
     enricher = Enricher.from_config(loaded.config)
     policy = policy_for(loaded.config, enricher)
     report: dict[str, Any] = {"config": str(loaded.file), "sources": [], "policy": policy.file,
-                              "rules": policy.policy.rule_ids()}
+                              "rules": policy.policy.rule_ids(), "state_dir": str(loaded.config.state_path)}
+    if not loaded.sources:
+        report["warnings"] = ["no sources: `run` would read nothing (add sources or receivers)"]
     for plan in loaded.sources:
         src = plan.config
         matches = sorted(glob.glob(str(loaded.config.resolve(src.path))))
@@ -203,6 +207,8 @@ def check(config_path: Path | None, as_json: bool) -> None:
         click.echo(orjson.dumps(report).decode())
         return
     click.echo(f"config {loaded.file}: ok")
+    for warning in report.get("warnings", ()):
+        click.echo(f"  warning: {warning}")
     for item in report["sources"]:
         line = f"  source {item['path']} ({item['format']}): {item['files']} file(s) now"
         if "timezone" in item:
@@ -224,6 +230,17 @@ def check(config_path: Path | None, as_json: bool) -> None:
                   "when it stops)"))
     click.echo(f"  incidents grouped by {' + '.join(report['incidents']['group_by'])}; notify: "
                + (", ".join(f"{n['name']} (from {n['min_severity']})" for n in report["notify"]) or "off"))
+
+
+def _check_state_dir(path: Path) -> None:
+    """`run` must be able to create and write its state: refused here, before a unit's ExecStartPre passes."""
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        where = "it" if existing == path else f"{existing}, where it would be created,"
+        raise ConfigError(f"state_dir {path}: {where} is not a writable directory for this user",
+                          hint="create it owned by the daemon's user, or set state_dir elsewhere")
 
 
 def _check_sigma(config: Config) -> dict[str, Any]:

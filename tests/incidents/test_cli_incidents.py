@@ -100,4 +100,5 @@ def test_the_slack_token_never_appears_in_check_output_or_errors(tmp_path: Path)
                                 "    channel: C0SECURITY\n")
     done = cli("check", "--config", str(missing))
     assert done.returncode == 2
-    assert "cannot read notify.slack token from" in done.stderr
+    assert ("notify.slack.token_file: '${CREDENTIALS_DIRECTORY}/slack-token' names the environment variable "
+            "CREDENTIALS_DIRECTORY, which is not set") in done.stderr

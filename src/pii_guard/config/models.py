@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 from pii_guard.config.secrets import SecretValue
 from pii_guard.duration import DurationUs
+from pii_guard.errors import ConfigError
+
+_VARIABLE: Final = re.compile(r"\$\{([A-Za-z_]\w*)\}|\$([A-Za-z_]\w*)")  # what expandvars left: not set
 
 Severity = Literal["low", "medium", "high", "critical"]
 
@@ -424,6 +429,20 @@ class Config(Strict):
         """A path from the config, relative to the config file's directory."""
         path = Path(value).expanduser()
         return path if path.is_absolute() else self.base_dir / path
+
+    def resolve_file(self, value: str | None, key: str) -> Path | None:
+        """A secret's or certificate's file (`key` names the setting), `${VAR}` expanded as systemd's
+        LoadCredential= needs (`${CREDENTIALS_DIRECTORY}/slack-token`); a variable that is not set is an error."""
+        if value is None:
+            return None
+        expanded = os.path.expandvars(value)
+        unset = _VARIABLE.search(expanded)
+        if unset is not None:
+            raise ConfigError(f"{key}: {value!r} names the environment variable {unset.group(1) or unset.group(2)}, "
+                              "which is not set",
+                              hint="systemd sets CREDENTIALS_DIRECTORY for a unit with LoadCredential=; "
+                                   "elsewhere give the file's path")
+        return self.resolve(expanded)
 
     @property
     def state_path(self) -> Path:

@@ -3,9 +3,6 @@ notifier that sends them."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from pii_guard.config.models import Config
 from pii_guard.config.secrets import resolve_secret
 from pii_guard.errors import ConfigError
@@ -32,17 +29,15 @@ def targets_for(config: Config) -> list[Target]:
 def notifiers_for(config: Config) -> dict[str, Notifier]:
     notify = config.notify
     out: dict[str, Notifier] = {}
-
-    def path(value: str | None) -> Path | None:
-        # `${CREDENTIALS_DIRECTORY}/slack-token`: systemd's LoadCredential= hands secrets over as files
-        return config.resolve(os.path.expandvars(value)) if value is not None else None
+    file = config.resolve_file  # `${CREDENTIALS_DIRECTORY}/slack-token`: systemd's LoadCredential=
 
     if notify.slack is not None:
         from pii_guard.notify.slack import SlackNotifier
 
         s = notify.slack
         if s.mode == "bot":
-            token = resolve_secret("notify.slack token", s.token, path(s.token_file), s.token_env)
+            token = resolve_secret("notify.slack token", s.token, file(s.token_file, "notify.slack.token_file"),
+                                   s.token_env)
             if token is None:
                 raise ConfigError("notify.slack: bot mode needs token, token_file or token_env",
                                   hint="or set mode: webhook with webhook_url_file")
@@ -50,8 +45,8 @@ def notifiers_for(config: Config) -> dict[str, Notifier]:
                 raise ConfigError("notify.slack: bot mode needs a channel (an ID such as C0123456789)")
             out["slack"] = SlackNotifier(s, token=token)
         else:
-            url = resolve_secret("notify.slack webhook_url", s.webhook_url, path(s.webhook_url_file),
-                                 s.webhook_url_env)
+            url = resolve_secret("notify.slack webhook_url", s.webhook_url,
+                                 file(s.webhook_url_file, "notify.slack.webhook_url_file"), s.webhook_url_env)
             if url is None:
                 raise ConfigError("notify.slack: webhook mode needs webhook_url, webhook_url_file or webhook_url_env")
             out["slack"] = SlackNotifier(s, webhook_url=url)
@@ -59,11 +54,13 @@ def notifiers_for(config: Config) -> dict[str, Notifier]:
         from pii_guard.notify.webhook import WebhookNotifier
 
         w = notify.webhook
-        out["webhook"] = WebhookNotifier(w, resolve_secret("notify.webhook secret", w.secret, path(w.secret_file),
+        out["webhook"] = WebhookNotifier(w, resolve_secret("notify.webhook secret", w.secret,
+                                                           file(w.secret_file, "notify.webhook.secret_file"),
                                                            w.secret_env))
     if notify.jira is not None:
         from pii_guard.notify.jira import JiraNotifier
 
         j = notify.jira
-        out["jira"] = JiraNotifier(j, resolve_secret("notify.jira token", j.token, path(j.token_file), j.token_env))
+        out["jira"] = JiraNotifier(j, resolve_secret("notify.jira token", j.token,
+                                                     file(j.token_file, "notify.jira.token_file"), j.token_env))
     return out

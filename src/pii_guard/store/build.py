@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from pii_guard.config.models import Config, SqliteStoreConfig
 from pii_guard.config.secrets import resolve_secret
 from pii_guard.store.base import EventStore
@@ -18,11 +15,11 @@ def open_event_store(config: Config) -> EventStore:
         return SqliteEventStore(config.store_path, store.synchronous, store.max_size_mb)
     from pii_guard.store.elastic import ElasticsearchEventStore
 
-    def path(value: str | None) -> Path | None:
-        return config.resolve(os.path.expandvars(value)) if value is not None else None
-
-    api_key = resolve_secret("store api_key", store.api_key, path(store.api_key_file), store.api_key_env)
-    password = resolve_secret("store password", store.password, path(store.password_file), store.password_env)
-    ca_certs = path(store.ca_certs)
+    file = config.resolve_file
+    api_key = resolve_secret("store api_key", store.api_key, file(store.api_key_file, "store.api_key_file"),
+                             store.api_key_env)
+    password = resolve_secret("store password", store.password, file(store.password_file, "store.password_file"),
+                              store.password_env)
+    ca_certs = config.resolve_file(store.ca_certs, "store.ca_certs")
     return ElasticsearchEventStore(store, api_key=api_key, password=password, ca_certs=ca_certs,
                                    dead_letters=config.store_path)

@@ -5,7 +5,6 @@ hash-chained audit row (written before the answer is shown) and nothing else."""
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,7 +35,7 @@ def configured_session_secret(config: Config) -> Secret | None:
     """web.session_secret, _file or _env; None when none is set. A file or variable that is named but cannot
     be read is an error."""
     web = config.web
-    path = config.resolve(os.path.expandvars(web.session_secret_file)) if web.session_secret_file else None
+    path = config.resolve_file(web.session_secret_file, "web.session_secret_file")
     return resolve_secret("web session_secret", web.session_secret, path, web.session_secret_env)
 
 
