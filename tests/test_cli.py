@@ -414,3 +414,26 @@ def test_check_refuses_a_state_dir_run_could_not_create_and_warns_of_no_sources(
     done = cli("check", "--config", str(empty))
     assert done.returncode == 0, done.stderr
     assert "  warning: no sources: `run` would read nothing" in done.stdout
+
+
+def test_replay_prints_a_forged_user_name_on_one_line_without_its_escape_sequences(tmp_path: Path) -> None:
+    record = {"@timestamp": "2026-11-27T16:00:00Z", "source": {"ip": "8.8.8.8"},
+              "user": {"name": "evil\nINC-1  high  resolved  fake\x1b]0;pwned\x07\u202e"},
+              "event": {"action": "read", "outcome": "success"}, "pii": {"object": "url:/exports/customers.csv"}}
+    (tmp_path / "app.log").write_text(json.dumps(record) + "\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"""\
+state_dir: state
+sources:
+  - {{path: app.log, format: jsonl, options: {{object_prefix: ""}}}}
+policy: {{zones: {ROOT}/rules/zones.yaml, data_map: {ROOT}/rules/data-map.yaml,
+          directory: {ROOT}/rules/directory.yaml, access: {ROOT}/rules/access-policy.yaml}}
+""")
+    done = cli("replay", "--config", str(cfg), str(tmp_path / "app.log"))
+    assert done.returncode == 1, done.stderr
+    matches = done.stdout.splitlines()
+    assert matches
+    assert all(line.startswith("2026-11-27T16:00:00.000000Z ") for line in matches)
+    assert all("evil\\nINC-1  high  resolved  fake\\x1b]0;pwned\\x07\\u202e (not in the directory)" in line
+               for line in matches)
+    assert not any(c in done.stdout for c in "\x1b\x07\u202e")

@@ -47,6 +47,7 @@ from pii_guard.store.base import DeadLetter, EventStore
 from pii_guard.store.build import open_event_store
 from pii_guard.store.sqlite import SqliteEventStore
 from pii_guard.store.state import StateStore
+from pii_guard.terminal import printable
 
 EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
 _MAX_FAILURES_SHOWN = 20
@@ -134,7 +135,7 @@ def parse(fmt: str, tz_name: str | None, host: str | None, sets: tuple[str, ...]
 
     def report_failure(dead: DeadLetter) -> None:
         if stats.failed <= _MAX_FAILURES_SHOWN:
-            click.echo(f"pii-guard: {dead.source} offset {dead.offset}: {dead.reason}", err=True)
+            click.echo(printable(f"pii-guard: {dead.source} offset {dead.offset}: {dead.reason}"), err=True)
 
     ingest = FileIngest(print_event, report_failure, stats, clock)
     for series in rotation_series(specs, lambda spec: spec.parser):  # a log's rotations oldest first, as ingest
@@ -361,8 +362,8 @@ def _print_matches(found: list[dict[str, Any]], as_json: bool) -> None:
             click.echo(orjson.dumps(doc).decode())
         else:
             attempt = " (attempt)" if doc["attempt"] else ""
-            click.echo(f"{doc['@timestamp']} {doc['severity'].upper():8} {doc['rule']['id']}{attempt}: "
-                       f"{doc['sentence']}")
+            click.echo(printable(f"{doc['@timestamp']} {doc['severity'].upper():8} {doc['rule']['id']}{attempt}: "
+                                 f"{doc['sentence']}"))
 
 
 @main.command()

@@ -6,14 +6,18 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from pii_guard.terminal import printable
+
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
 def _quote(value: object) -> str:
+    """logfmt's value: quoted when it holds a space, quote or `=`; control and direction characters escaped
+    (a user name from a log may hold an escape sequence, terminal.printable)."""
     text = str(value)
     if text == "" or any(c in text for c in ' "=\n'):
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    return text
+        return '"' + printable(text.replace("\\", "\\\\").replace('"', '\\"')) + '"'
+    return printable(text)
 
 
 class LogfmtFormatter(logging.Formatter):

@@ -8,6 +8,7 @@ import click
 
 from pii_guard.model import format_timestamp
 from pii_guard.policy.ruletest import RuleTestReport
+from pii_guard.terminal import printable
 
 
 def print_rule_test(report: RuleTestReport, rulefile: Path, sample: Path, verbose: bool) -> None:
@@ -16,22 +17,22 @@ def print_rule_test(report: RuleTestReport, rulefile: Path, sample: Path, verbos
     click.echo(f"{kind} {rulefile}, sample {sample}: {stats.lines} line(s), {stats.events} event(s), "
                f"{stats.failed} not parsed")
     for dead in report.failures[:10]:
-        click.echo(f"  not parsed at offset {dead.offset}: {dead.reason}")
+        click.echo(printable(f"  not parsed at offset {dead.offset}: {dead.reason}"))
     if verbose:
         click.echo("\nEvents:")
         for r in report.results:
             ev = r.event.event
             cats = ", ".join(r.event.data.categories) or "unclassified"
-            click.echo(f"  line {r.line}: {format_timestamp(ev.time_us)} {ev.user or '-'} {ev.action} "
-                       f"{ev.object or '-'} [{cats}] zone {r.event.zone or '-'} {ev.outcome}")
+            click.echo(printable(f"  line {r.line}: {format_timestamp(ev.time_us)} {ev.user or '-'} {ev.action} "
+                                 f"{ev.object or '-'} [{cats}] zone {r.event.zone or '-'} {ev.outcome}"))
             for m in r.matches:
-                click.echo(f"    MATCH {m.rule_id}: {m.sentence}")
+                click.echo(printable(f"    MATCH {m.rule_id}: {m.sentence}"))
             for label, why in r.misses.items():
-                click.echo(f"    no    {label}: {why}")
+                click.echo(printable(f"    no    {label}: {why}"))
     click.echo("\nMatches:" if report.matches else "\nMatches: none")
     for line, m in report.matches:
         attempt = " (attempt)" if m.attempt else ""
-        click.echo(f"  line {line}: {m.rule_id} [{m.kind}, {m.severity}{attempt}] {m.sentence}")
+        click.echo(printable(f"  line {line}: {m.rule_id} [{m.kind}, {m.severity}{attempt}] {m.sentence}"))
     click.echo("\nRules:")
     width = max((len(label) for label in report.labels), default=10)
     for label in report.labels:
@@ -40,7 +41,7 @@ def print_rule_test(report: RuleTestReport, rulefile: Path, sample: Path, verbos
         why = ""
         if reasons:
             top, n = reasons.most_common(1)[0]
-            why = f"; not matched: {sum(reasons.values())} event(s) in scope, e.g. {top} ({n})"
+            why = printable(f"; not matched: {sum(reasons.values())} event(s) in scope, e.g. {top} ({n})")
         click.echo(f"  {label:<{width}}  {hits} match(es){why}")
     if report.unexercised:
         click.echo(f"\nNever exercised by this sample: {', '.join(report.unexercised)}")
