@@ -44,4 +44,7 @@ def print_rule_test(report: RuleTestReport, rulefile: Path, sample: Path, verbos
             why = printable(f"; not matched: {sum(reasons.values())} event(s) in scope, e.g. {top} ({n})")
         click.echo(f"  {label:<{width}}  {hits} match(es){why}")
     if report.unexercised:
-        click.echo(f"\nNever exercised by this sample: {', '.join(report.unexercised)}")
+        # branches: a rule's plain id is its main case (`bulk-export-single`), `id:case` its others
+        # (`bulk-export-single:unknown-volume`); a rule can match by one and leave the other untried
+        click.echo(f"\nBranches never exercised by this sample (rule id = its main case, id:case = the others): "
+                   f"{', '.join(report.unexercised)}")

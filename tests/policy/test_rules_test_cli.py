@@ -25,3 +25,6 @@ def test_each_honeytoken_is_a_rule_of_the_summary_with_its_matches() -> None:
     assert counts["honeytoken-decoy-files"] == "1"
     assert counts["honeytoken-decoy-record"] == counts["honeytoken-decoy-table"] == "0"
     assert "honeytokens" not in counts
+    branches = next(line for line in lines if line.startswith("Branches never exercised by this sample"))
+    assert "honeytoken-decoy-record" in branches
+    assert "honeytoken-decoy-files" not in branches.split(": ", 1)[1].split(", ")
