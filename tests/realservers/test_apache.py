@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -17,6 +17,7 @@ from tests.realservers.ftpweb import Apache, apache, parse_with_cli, publish, wa
 
 pytestmark = pytest.mark.realserver
 
+T = TypeVar("T")
 CUSTOMERS = b"id,name,email\n1,Customer 1,c1@example.com\n2,Customer 2,c2@example.com\n"
 PAYROLL = b"p" * 100
 PASSWORDS = {"alice": "alice-web-pw", "bob smith": "bob-web-pw", "jürgen": "jürgen-web-pw"}
@@ -32,29 +33,40 @@ FORMATS = {  # as written in apache2.conf
 
 
 def _drive(lab: Apache) -> None:
-    """The requests, in order; the tests and the golden samples (tests/samples/apache/) come from them."""
+    """The requests, in order; the tests and the golden samples (tests/samples/apache/) come from them. Apache
+    logs a request after its answer is sent, from whichever worker served it: each request waits for the line of
+    the one before in every log, so the lines keep the order of the requests."""
     exports = lab.docroot / "exports"
     publish(exports / "customers.csv", CUSTOMERS)
     publish(exports / "payroll 2024 café.csv", PAYROLL)
     referer = f"https://intranet.example/reports?owner={EMAIL}"
-    assert lab.request("GET", "/exports/customers.csv", "alice",
-                       headers=[("Referer", referer), ("User-Agent", AGENT.encode())]) == 200  # fmt: skip
-    assert lab.request("GET", "/exports/customers.csv", "alice", "wrong-password") == 401
-    assert lab.request("GET", "/exports/customers.csv") == 401
-    assert lab.request("GET", f"/exports/customers.csv?email={EMAIL}&page=2", "alice",
-                       headers=[("X-Forwarded-For", "203.0.113.9, 10.0.0.1")]) == 200  # fmt: skip
-    assert lab.request("GET", "/exports/payroll%202024%20caf%C3%A9.csv", "bob smith") == 200
-    assert lab.request("GET", "/exports/customers.csv", "jürgen") == 200
-    assert lab.request("GET", "/exports/customers.csv", CLAIMED, "nope") == 401
-    assert lab.request("PUT", "/exports/customers.csv", "alice") == 405
-    assert lab.request("HEAD", "/exports/customers.csv", "alice") == 200
-    assert lab.request("GET", "/missing.html") == 404
-    assert lab.raw(b'GET /\x01weird "quote" \\back caf\xc3\xa9\r\n\r\n').startswith(b"HTTP/1.1 400")
-    assert lab.raw(b'GET /caf\xc3\xa9/"q"?a="b"\\c HTTP/1.1\r\nHost: x\r\nUser-Agent: a"b\\c\xc3\xa9\r\n'
-                   b"Connection: close\r\n\r\n").startswith(b"HTTP/1.1 404")  # fmt: skip
-    assert lab.raw(b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n").startswith(b"HTTP/1.1 400")
-    assert lab.raw(b"\r\n\r\n") == b""  # no request line at all: Apache gives up after Timeout (408)
-    assert lab.raw(b"GET /exports/?x=1 HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 401")
+    done = 0
+
+    def logged(answer: T) -> T:
+        nonlocal done
+        done += 1
+        for name in ("combined", *FORMATS):
+            wait_for_lines(lab.log(name), done, f"the {name} log")
+        return answer
+
+    assert logged(lab.request("GET", "/exports/customers.csv", "alice",
+                              headers=[("Referer", referer), ("User-Agent", AGENT.encode())])) == 200  # fmt: skip
+    assert logged(lab.request("GET", "/exports/customers.csv", "alice", "wrong-password")) == 401
+    assert logged(lab.request("GET", "/exports/customers.csv")) == 401
+    assert logged(lab.request("GET", f"/exports/customers.csv?email={EMAIL}&page=2", "alice",
+                              headers=[("X-Forwarded-For", "203.0.113.9, 10.0.0.1")])) == 200  # fmt: skip
+    assert logged(lab.request("GET", "/exports/payroll%202024%20caf%C3%A9.csv", "bob smith")) == 200
+    assert logged(lab.request("GET", "/exports/customers.csv", "jürgen")) == 200
+    assert logged(lab.request("GET", "/exports/customers.csv", CLAIMED, "nope")) == 401
+    assert logged(lab.request("PUT", "/exports/customers.csv", "alice")) == 405
+    assert logged(lab.request("HEAD", "/exports/customers.csv", "alice")) == 200
+    assert logged(lab.request("GET", "/missing.html")) == 404
+    assert logged(lab.raw(b'GET /\x01weird "quote" \\back caf\xc3\xa9\r\n\r\n')).startswith(b"HTTP/1.1 400")
+    assert logged(lab.raw(b'GET /caf\xc3\xa9/"q"?a="b"\\c HTTP/1.1\r\nHost: x\r\nUser-Agent: a"b\\c\xc3\xa9\r\n'
+                          b"Connection: close\r\n\r\n")).startswith(b"HTTP/1.1 404")  # fmt: skip
+    assert logged(lab.raw(b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n")).startswith(b"HTTP/1.1 400")
+    assert logged(lab.raw(b"\r\n\r\n")) == b""  # no request line at all: Apache gives up after Timeout (408)
+    assert logged(lab.raw(b"GET /exports/?x=1 HTTP/1.0\r\n\r\n")).startswith(b"HTTP/1.1 401")
 
 
 N_REQUESTS = 15
