@@ -224,3 +224,58 @@ def test_blank_lines_are_skipped() -> None:
 )  # fmt: skip
 def test_outcomes(value: Any, outcome: str) -> None:
     assert outcome_of(value) == outcome
+
+
+UAT_LINE = (
+    '{"@timestamp":"2026-11-27T16:00:03Z","user":{"name":"dave"},"source":{"ip":"8.8.8.8"},'
+    '"event":{"action":"read","outcome":"success"},"url":{"original":"/x?email=urlorig@example.com"},'
+    '"pii":{"object":"url:/exports/john.doe@example.com.csv?ssn=123-45-6789",'
+    '"statement":"SELECT * FROM c WHERE email=\'stmt@example.com\'"}}'
+)
+
+
+def masking_parser(mask: bool, **options: Any) -> JsonLinesParser:
+    context = SourceContext(fingerprint=b"jsonl-test", path="/var/log/app.jsonl", mask_literals=mask)
+    return JsonLinesParser(context, JsonLinesOptions(**options))
+
+
+def test_statement_and_url_queries_are_masked_in_the_event_and_its_original() -> None:
+    """With masking on, the statement's literals and the query values of URLs (the object's, url.original) are
+    masked, and `event.original` is the record re-serialised with them: the raw line is not kept."""
+    ev = one(masking_parser(True), UAT_LINE)
+    assert isinstance(ev, AccessEvent)
+    assert ev.object == "app:url:/exports/john.doe@example.com.csv?ssn=<masked>"
+    for raw in ("stmt@example.com", "urlorig@example.com", "123-45-6789"):
+        assert raw not in ev.original
+    doc = orjson.loads(ev.original)
+    assert doc["pii"]["statement"] == "SELECT * FROM c WHERE email='?'"
+    assert doc["url"] == {"original": "/x?email=<masked>"}
+    assert doc["pii"]["object"] == "url:/exports/john.doe@example.com.csv?ssn=<masked>"
+    assert doc["user"] == {"name": "dave"}
+    assert list(doc) == list(orjson.loads(UAT_LINE))  # the record's shape and key order
+    raw_ev = one(masking_parser(False), UAT_LINE)
+    assert isinstance(raw_ev, AccessEvent)
+    assert raw_ev.original == UAT_LINE
+    assert raw_ev.object == "app:url:/exports/john.doe@example.com.csv?ssn=123-45-6789"
+
+
+def test_masked_values_found_at_dotted_keys_and_through_extra() -> None:
+    """Dotted keys (ecs-logging) and `extra` mappings into url.* / pii.statement are masked alike; a record
+    without anything to mask keeps its line as written."""
+    line = orjson.dumps({
+        "@timestamp": "2026-11-27T16:00:03Z", "url.full": "https://crm/x?q=ann@example.com", "url.query": "a=1&b",
+        "http": {"sql": "SELECT 1 FROM t WHERE ssn = '123-45-6789'", "ref": "https://crm/s?name=Ann"},
+    }).decode()  # fmt: skip
+    extra = {"pii.statement": "http.sql", "http.request.referrer": "http.ref", "url.query": "url.query"}
+    ev = one(masking_parser(True, extra=extra), line)
+    assert isinstance(ev, AccessEvent)
+    doc = orjson.loads(ev.original)
+    assert doc["url.full"] == "https://crm/x?q=<masked>"
+    assert doc["url.query"] == "a=<masked>&<masked>"
+    assert doc["http"] == {"sql": "SELECT ? FROM t WHERE ssn = '?'", "ref": "https://crm/s?name=<masked>"}
+    assert ev.fields == {"pii.statement": "SELECT ? FROM t WHERE ssn = '?'",
+                         "http.request.referrer": "https://crm/s?name=<masked>", "url.query": "a=<masked>&<masked>"}
+    plain = '{"@timestamp": "2026-11-27T16:00:03Z", "event": {"action": "read"}, "pii": {"object": "crm:c/1"}}'
+    ev = one(masking_parser(True), plain)
+    assert isinstance(ev, AccessEvent)
+    assert ev.original == plain

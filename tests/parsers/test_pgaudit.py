@@ -1122,3 +1122,165 @@ def test_syslog_traditional_layout_split_off_other_programs_and_auto() -> None:
     # a prefix without a time is only right for syslog: auto (which may meet stderr lines) refuses it at load
     with pytest.raises(ValidationError, match="set destination: syslog"):
         PgAuditOptions(destination="auto", log_line_prefix=SYS_PREFIX)
+
+
+# ---- the other parts of a record (DETAIL, QUERY, CONTEXT) -------------------------------------------------
+# PostgreSQL 15.18 + pgAudit 1.7.0, log_destination = 'stderr,csvlog,jsonlog', Debian prefix: alice calls a
+# SECURITY INVOKER function whose EXECUTE reads a table she may not read; an internal query naming a missing
+# table (QUERY / internal_query); a unique violation and a failing CHECK (DETAIL / detail).
+PG_S = "2026-11-29 05:18:04.538 UTC [11859] alice@crm "
+PG_DENIED_STDERR = [
+    PG_S + "ERROR:  permission denied for table secret",
+    PG_S + "CONTEXT:  SQL statement \"SELECT id FROM public.secret WHERE email = 'peek@example.com'\"",
+    "\tPL/pgSQL function peek(text) line 2 at EXECUTE",
+    PG_S + "STATEMENT:  SELECT public.peek($$peek@example.com$$);",
+]
+PG_CSV = '2026-11-29 05:18:04.538 UTC,"alice","crm",11859,"127.0.0.1:45978",6b0bb58c.2e53,'
+PG_DENIED_CSV = [
+    PG_CSV + '7,"SELECT",2026-11-29 05:18:04 UTC,3/7,0,ERROR,42501,"permission denied for table secret",,,,,'
+    "\"SQL statement \"\"SELECT id FROM public.secret WHERE email = 'peek@example.com'\"\"",
+    'PL/pgSQL function peek(text) line 2 at EXECUTE","SELECT public.peek($$peek@example.com$$);",,,"pii-guard-test",'
+    '"client backend",,0',
+]
+PG_JSON = ('{"timestamp":"2026-11-29 05:18:04.538 UTC","user":"alice","dbname":"crm","pid":11859,'
+           '"remote_host":"127.0.0.1","remote_port":45978,"session_id":"6b0bb58c.2e53",')  # fmt: skip
+PG_DENIED_JSON = [
+    PG_JSON + '"line_num":7,"ps":"SELECT","session_start":"2026-11-29 05:18:04 UTC","vxid":"3/7","txid":0,'
+    '"error_severity":"ERROR","state_code":"42501","message":"permission denied for table secret","context":'
+    '"SQL statement \\"SELECT id FROM public.secret WHERE email = \'peek@example.com\'\\"\\nPL/pgSQL function '
+    'peek(text) line 2 at EXECUTE","statement":"SELECT public.peek($$peek@example.com$$);","application_name":'
+    '"pii-guard-test","backend_type":"client backend","query_id":0}'
+]
+PG_OTHERS_STDERR = [
+    [PG_S + 'ERROR:  relation "public.nosuch" does not exist at character 16',
+     PG_S + "QUERY:  SELECT id FROM public.nosuch WHERE email = 'q@example.com'",
+     PG_S + "CONTEXT:  PL/pgSQL function find_q(text) line 2 at EXECUTE",
+     PG_S + "STATEMENT:  SELECT public.find_q($$q@example.com$$);"],
+    [PG_S + 'ERROR:  duplicate key value violates unique constraint "customers_email_key"',
+     PG_S + "DETAIL:  Key (email)=(jdetail@example.com) already exists.",
+     PG_S + "STATEMENT:  INSERT INTO public.customers VALUES (2, 'jdetail@example.com', '987654321');"],
+    [PG_S + 'ERROR:  new row for relation "customers" violates check constraint "customers_ssn_check"',
+     PG_S + "DETAIL:  Failing row contains (3, check@example.com, 123-45-6789).",
+     PG_S + "STATEMENT:  INSERT INTO public.customers VALUES (3, 'check@example.com', '123-45-6789');"],
+]  # fmt: skip
+PG_OTHERS_CSV = [
+    PG_CSV + '5,"SELECT",2026-11-29 05:18:04 UTC,3/6,0,ERROR,42P01,"relation ""public.nosuch"" does not exist",,,'
+    "\"SELECT id FROM public.nosuch WHERE email = 'q@example.com'\",16,\"PL/pgSQL function find_q(text) line 2 at "
+    'EXECUTE","SELECT public.find_q($$q@example.com$$);",,,"pii-guard-test","client backend",,0',
+    PG_CSV + '14,"INSERT",2026-11-29 05:18:04 UTC,3/11,738,ERROR,23505,"duplicate key value violates unique '
+    'constraint ""customers_email_key""","Key (email)=(jdetail@example.com) already exists.",,,,,"INSERT INTO '
+    "public.customers VALUES (2, 'jdetail@example.com', '987654321');\",,,\"pii-guard-test\",\"client backend\",,0",
+    PG_CSV + '15,"INSERT",2026-11-29 05:18:04 UTC,3/12,0,ERROR,23514,"new row for relation ""customers"" violates '
+    'check constraint ""customers_ssn_check""","Failing row contains (3, check@example.com, 123-45-6789).",,,,,'
+    "\"INSERT INTO public.customers VALUES (3, 'check@example.com', '123-45-6789');\",,,\"pii-guard-test\","
+    '"client backend",,0',
+]
+PG_OTHERS_JSON = [
+    PG_JSON + '"line_num":5,"ps":"SELECT","session_start":"2026-11-29 05:18:04 UTC","vxid":"3/6","txid":0,'
+    '"error_severity":"ERROR","state_code":"42P01","message":"relation \\"public.nosuch\\" does not exist",'
+    '"internal_query":"SELECT id FROM public.nosuch WHERE email = \'q@example.com\'","internal_position":16,'
+    '"context":"PL/pgSQL function find_q(text) line 2 at EXECUTE","statement":"SELECT public.find_q($$q@example.com'
+    '$$);","application_name":"pii-guard-test","backend_type":"client backend","query_id":0}',
+    PG_JSON + '"line_num":14,"ps":"INSERT","session_start":"2026-11-29 05:18:04 UTC","vxid":"3/11","txid":738,'
+    '"error_severity":"ERROR","state_code":"23505","message":"duplicate key value violates unique constraint '
+    '\\"customers_email_key\\"","detail":"Key (email)=(jdetail@example.com) already exists.","statement":"INSERT '
+    "INTO public.customers VALUES (2, 'jdetail@example.com', '987654321');\",\"application_name\":\"pii-guard-test\""
+    ',"backend_type":"client backend","query_id":0}',
+    PG_JSON + '"line_num":15,"ps":"INSERT","session_start":"2026-11-29 05:18:04 UTC","vxid":"3/12","txid":0,'
+    '"error_severity":"ERROR","state_code":"23514","message":"new row for relation \\"customers\\" violates check '
+    'constraint \\"customers_ssn_check\\"","detail":"Failing row contains (3, check@example.com, 123-45-6789).",'
+    "\"statement\":\"INSERT INTO public.customers VALUES (3, 'check@example.com', '123-45-6789');\","
+    '"application_name":"pii-guard-test","backend_type":"client backend","query_id":0}',
+]
+_PERSONAL = ("example.com", "123-45-6789", "987654321")
+
+
+@pytest.mark.parametrize(("destination", "lines"), [
+    ("stderr", PG_DENIED_STDERR), ("csvlog", ["\n".join(PG_DENIED_CSV)]), ("jsonlog", PG_DENIED_JSON),
+])  # fmt: skip
+def test_a_denied_statement_in_a_function_has_its_context_masked(destination: str, lines: list[str]) -> None:
+    """The CONTEXT of a permission error inside a function quotes the function's SQL statement with its
+    literals: masked in `event.original` like the statement, the record's shape kept."""
+    if destination == "csvlog":
+        lines = lines[0].split("\n")
+    [ev] = events(lines, destination=destination, log_line_prefix=DEBIAN, tz="UTC")
+    assert (ev.action, ev.outcome, ev.object) == (READ, FAILURE, "db:crm.secret")
+    assert ev.statement == "SELECT public.peek($$?$$);"
+    assert not any(word in ev.original for word in _PERSONAL), ev.original
+    written = ev.original.replace('""', '"') if destination != "jsonlog" else orjson.loads(ev.original)["context"]
+    assert "SQL statement \"SELECT id FROM public.secret WHERE email = '?'\"" in written
+    assert "PL/pgSQL function peek(text) line 2 at EXECUTE" in ev.original
+    if destination == "jsonlog":
+        assert orjson.loads(ev.original).keys() == orjson.loads(lines[0]).keys()
+    elif destination == "stderr":
+        assert ev.original.split("\n")[2] == "\tPL/pgSQL function peek(text) line 2 at EXECUTE"
+    else:
+        [row] = list(__import__("csv").reader([ev.original]))
+        assert len(row) == 26
+        assert row[18].startswith('SQL statement "SELECT id')
+    [raw] = events(lines, destination=destination, log_line_prefix=DEBIAN, tz="UTC", mask=False)
+    assert raw.original == "\n".join(lines)
+
+
+def _records(destination: str, lines: list[str]) -> list[pgaudit_prefix.ServerRecord]:
+    clock = pgaudit_prefix.PgClock(None)
+    out: list[Any] = []
+    if destination == "stderr":
+        framing = pgaudit_prefix.StderrFraming([CompiledPrefix(DEBIAN)], clock)
+        for line in lines:
+            out.extend(framing.push(0, line))
+        out.extend(framing.take())
+    elif destination == "csvlog":
+        csv_framing = pgaudit_prefix.CsvFraming(clock, pgaudit_prefix.CsvReader())
+        for line in lines:
+            out.extend(csv_framing.push(0, line))
+    else:
+        out = [pgaudit_prefix.json_record(0, line, clock) for line in lines]
+    assert all(isinstance(r, pgaudit_prefix.ServerRecord) for r in out), out
+    return out
+
+
+@pytest.mark.parametrize(("destination", "lines"), [
+    ("stderr", [line for record in PG_OTHERS_STDERR for line in record]),
+    ("csvlog", PG_OTHERS_CSV), ("jsonlog", PG_OTHERS_JSON),
+])  # fmt: skip
+def test_detail_query_and_context_are_masked_in_the_original(destination: str, lines: list[str]) -> None:
+    """Whatever record becomes an event's original keeps its shape with every part masked: a unique
+    violation's `Key (email)=(...)`, a failing row's values, an internal query's literals."""
+    parser = make_parser()
+    records = _records(destination, lines)
+    assert [r.others is not None for r in records] == [True, True, True]
+    query, unique, check = (parser._rebuild(r, None, parser._mask(r.statement or "")) for r in records)
+    for text in (query, unique, check):
+        assert not any(word in text for word in _PERSONAL), text
+    assert "SELECT id FROM public.nosuch WHERE email = '?'" in query
+    assert "PL/pgSQL function find_q(text) line 2 at EXECUTE" in query
+    assert "Key (email)=(<masked>) already exists." in unique
+    assert "Failing row contains (<masked>)." in check
+    if destination == "jsonlog":
+        assert [orjson.loads(t).keys() for t in (query, unique, check)] == [orjson.loads(x).keys() for x in lines]
+    elif destination == "csvlog":
+        rows = [next(__import__("csv").reader([t])) for t in (query, unique, check)]
+        assert [len(row) for row in rows] == [26, 26, 26]
+        assert rows[1][14] == "Key (email)=(<masked>) already exists."
+        assert rows[0][16].endswith("email = '?'")
+    else:
+        assert [t.count("\n") for t in (query, unique, check)] == [3, 2, 2]
+    # masking off: the record as written
+    raw = make_parser(mask=False)
+    assert [raw._original(r) for r in records] == [r.text for r in records]
+
+
+def test_a_detail_keeps_its_columns_and_words() -> None:
+    parser = make_parser()
+    mask = parser._mask_part
+    assert mask("detail", "Key (customer_id)=(5) is not present in table \"customers\".") == (
+        'Key (customer_id)=(<masked>) is not present in table "customers".')
+    assert mask("detail", "Key (lower(email))=(a@b.c) conflicts with existing key (lower(email))=(d@e.f).") == (
+        "Key (lower(email))=(<masked>) conflicts with existing key (lower(email))=(<masked>).")
+    assert mask("detail", "parameters: $1 = 'x@y.z', $2 = '42'") == "parameters: $1 = '?', $2 = '?'"
+    pg_hba = 'Connection matched pg_hba.conf line 91: "host all all 127.0.0.1/32 scram-sha-256"'
+    assert mask("detail", pg_hba) == pg_hba
+    assert mask("context", 'COPY customers, line 2: "2,x@y.z,123456789"') == "COPY customers, line 2: <masked>"
+    assert mask("context", "unnamed portal with parameters: $1 = 'x@y.z'") == (
+        "unnamed portal with parameters: $1 = '?'")

@@ -18,7 +18,9 @@ from pii_guard.parsers.weblog import (
     ApacheParser,
     NginxOptions,
     NginxParser,
+    mask_path,
     mask_query,
+    mask_url,
     object_path,
     split_request,
     unescape,
@@ -136,6 +138,46 @@ def test_query_masking_in_url_referrer_and_original() -> None:
         assert '"GET /search?q=<masked>&page=<masked>&<masked> HTTP/1.1"' in ev.original
         assert ev.object == "url:/search"
     assert mask_query("a=1&&b=x=y&c") == "a=<masked>&&b=<masked>&<masked>"
+
+
+def test_userinfo_password_and_path_parameters_are_masked() -> None:
+    """A Referer with `user:pass@` (a browser sending the URL it was given) and `;jsessionid=` path parameters
+    in the request or the Referer: the password and the parameters' values are masked in every field and in
+    `event.original`; names, paths and hosts stay. `--no-mask` keeps them."""
+    line = (
+        '10.0.0.1 - alice [27/Nov/2026:16:24:33 +0000] "GET /shop/cart;jsessionid=8A1F0C2D;v=3 HTTP/1.1" 200 518 '
+        '"https://bob:secret@intranet.example/app;jsessionid=77AA/list?x=1" "curl/7.88.1"'
+    )
+    for ev in (nginx(line), apache(line)):
+        assert ev.fields["url.path"] == "/shop/cart;jsessionid=<masked>;v=<masked>"
+        assert ev.fields["url.original"] == "/shop/cart;jsessionid=<masked>;v=<masked>"
+        assert ev.fields["http.request.referrer"] == (
+            "https://bob:<masked>@intranet.example/app;jsessionid=<masked>/list?x=<masked>")
+        assert ev.object == "url:/shop/cart;jsessionid=<masked>;v=<masked>"
+        for raw in ("secret", "8A1F0C2D", "77AA", "v=3"):
+            assert raw not in ev.original
+        assert '"GET /shop/cart;jsessionid=<masked>;v=<masked> HTTP/1.1"' in ev.original
+    # a Referer alone, without "?" or path parameters in the line
+    ev = nginx('10.0.0.1 - - [27/Nov/2026:16:24:33 +0000] "GET / HTTP/1.1" 200 5 "https://bob:pw@h.example/" "-"')
+    assert ev.fields["http.request.referrer"] == "https://bob:<masked>@h.example/"
+    assert "pw@" not in ev.original
+    # Apache's %U%q and nginx's $request_uri
+    ev = apache('1.2.3.4 - - [27/Nov/2026:16:24:33 +0000] "GET /a;jsessionid=Z9?q=1 HTTP/1.1" 200 5',
+                log_format='%h %l %u %t \\"%m %U%q %H\\" %>s %b')
+    assert ev.fields["url.original"] == "/a;jsessionid=<masked>?q=<masked>"
+    assert "Z9" not in ev.original
+    ev = nginx('1.2.3.4 [27/Nov/2026:16:24:33 +0000] "/a;jsessionid=Z9" 200',
+               log_format='$remote_addr [$time_local] "$request_uri" $status')
+    assert ev.fields["url.path"] == "/a;jsessionid=<masked>"
+    assert "Z9" not in ev.original
+    unmasked = dataclasses.replace(CTX, mask_literals=False)
+    (raw_ev,) = NginxParser(unmasked, NginxOptions()).feed(0, line)
+    assert isinstance(raw_ev, AccessEvent)
+    assert raw_ev.original == line
+    # the helpers: a user without a password, an e-mail in a path, a `;` without a value stay
+    assert mask_path("http://bob@h.example/u/x@y.z;flag") == "http://bob@h.example/u/x@y.z;flag"
+    assert mask_url("GET http://u:p@proxy.example/x?a=1 HTTP/1.1") == (
+        "GET http://u:<masked>@proxy.example/x?a=<masked> HTTP/1.1")
 
 
 def test_no_mask_keeps_query_strings_but_never_secrets() -> None:

@@ -49,6 +49,59 @@ def test_dead_letters_are_kept_once(tmp_path: Path) -> None:
     assert store.count_dead_letters() == 1
 
 
+@pytest.mark.parametrize("mask", [True, False])
+def test_dead_letters_keep_no_personal_data_when_masking(tmp_path: Path, mask: bool) -> None:
+    """A line that did not parse is stored for review with its quoted values, numbers, e-mail addresses and
+    URL passwords masked (`privacy.mask_literals`); `--no-mask` keeps it as read."""
+    from pii_guard.parsers.base import ParseFailure, SourceContext
+    from pii_guard.parsers.weblog import NginxParser
+    from pii_guard.pipeline import dead_letter
+
+    line = "garbage john.smith@example.com ssn=123-45-6789 ref=https://bob:secret@intranet.example/ 'Ann'"
+    parser = NginxParser(SourceContext(fingerprint=b"fp", path="/var/log/x.log", mask_literals=mask))
+    [failure] = parser.feed(7, line)
+    assert isinstance(failure, ParseFailure)
+    store = SqliteEventStore(tmp_path / "e.db")
+    store.write([], [dead_letter(parser, failure, 1)])
+    [(text,)] = open_readonly(tmp_path / "e.db").execute("SELECT text FROM dead_letters").fetchall()
+    if mask:
+        assert text == "garbage ? ssn=?-?-? ref=https://bob:?@intranet.example/ '?'"
+    else:
+        assert text == line
+
+
+def test_new_store_files_are_private_and_existing_ones_keep_their_mode(tmp_path: Path) -> None:
+    """events.db / state.db hold what the logs said: a directory pii-guard creates is 0700, a database file it
+    creates 0600 (its -wal and -shm follow), whatever the umask; files that exist keep their mode."""
+    import os
+    import stat
+
+    from pii_guard.store.state import StateStore
+
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    old_umask = os.umask(0o022)
+    try:
+        state_dir = tmp_path / "var" / "pii-guard"
+        events = SqliteEventStore(state_dir / "events.db")
+        events.write([event(1)], [])
+        state = StateStore(state_dir / "state.db")
+        assert mode(state_dir) == 0o700
+        for name in ("events.db", "events.db-wal", "events.db-shm", "state.db"):
+            assert mode(state_dir / name) == 0o600, name
+        events.close()
+        state.close()
+        shared = tmp_path / "shared"
+        shared.mkdir(mode=0o755)
+        (shared / "events.db").touch(mode=0o644)
+        os.chmod(shared / "events.db", 0o644)
+        SqliteEventStore(shared / "events.db").close()
+        assert (mode(shared), mode(shared / "events.db")) == (0o755, 0o644)
+    finally:
+        os.umask(old_umask)
+
+
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "e.db"
     SqliteEventStore(path).close()

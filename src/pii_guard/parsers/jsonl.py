@@ -15,12 +15,18 @@ Example source options::
       fields: {timestamp: ts, user: actor.login, source_ip: ip, action: op, outcome: result,
                object: resource, rows: count, record_ids: subject_ids}
       action_map: {view: read, search: read, download: export, update: write}
+
+Privacy: when the source masks literals (`privacy.mask_literals`, the default), a record's SQL statement
+(`pii.statement`) has its literals masked (`sqlmask`, MySQL dialect: '…', "…", numbers), and URLs have their
+query values masked (`weblog.mask_url`: the object, `url.original`, `url.full`, `http.request.referrer`, and
+`url.query`), at their ECS paths and at the paths `extra` copies into those ECS names; `event.original` is then
+the record re-serialised with the masked values, never the raw line.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final
 
@@ -31,14 +37,20 @@ from pii_guard.model import ACTIONS, FAILURE, OTHER, SUCCESS, UNKNOWN
 from pii_guard.model import AccessEvent as Event
 from pii_guard.parsers.base import NOTHING, Outcome, ParseFailure, Parser, SourceContext
 from pii_guard.parsers.normalize import int_of, text_of
+from pii_guard.parsers.sqlmask import SqlMasker
 from pii_guard.parsers.timeparse import EpochCache, TimestampError, fraction_us
 from pii_guard.parsers.verbs import verb_action
+from pii_guard.parsers.weblog import mask_query, mask_url
 
 _MISSING: Final = object()
 _SUCCESS_WORDS: Final = frozenset({"success", "succeeded", "ok", "allowed", "allow", "granted", "passed", "true"})
 _FAILURE_WORDS: Final = frozenset(
     {"failure", "failed", "fail", "denied", "deny", "error", "forbidden", "unauthorized", "rejected", "false"}
 )
+# ECS names whose values are masked (see the module docstring): statement, URLs, a bare query string
+_STATEMENT_NAMES: Final = frozenset({"pii.statement"})
+_URL_NAMES: Final = frozenset({"url.original", "url.full", "http.request.referrer"})
+_QUERY_NAMES: Final = frozenset({"url.query"})
 _ISO: Final = re.compile(r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)([.,]\d+)?(Z|[+-]\d\d(?::?\d\d)?)?\Z", re.I)
 
 
@@ -101,6 +113,25 @@ def lookup(doc: dict[str, Any], path: str) -> Any:
     return _MISSING
 
 
+def replace_at(doc: dict[str, Any], path: str, new: str) -> None:
+    """Replace the value at a dotted path, where `lookup` finds it."""
+    if path in doc:
+        doc[path] = new
+        return
+    head, dot, rest = path.partition(".")
+    while dot:
+        sub = doc.get(head)
+        if isinstance(sub, dict) and lookup(sub, rest) is not _MISSING:
+            replace_at(sub, rest, new)
+            return
+        part, dot, rest = rest.partition(".")
+        head = head + "." + part
+
+
+def _query_masked(text: str) -> str:
+    return "?" + mask_query(text[1:]) if text.startswith("?") else mask_query(text)
+
+
 def outcome_of(value: Any) -> str:
     """`success`/`failure` and their usual synonyms, booleans, HTTP-like status numbers."""
     if value is _MISSING or value is None:
@@ -135,6 +166,21 @@ class JsonLinesParser(Parser):
         self._tz = context.tz or UTC
         self._seconds = EpochCache(self._iso_seconds)
         self._verbs: dict[str, str] = {}  # verb -> action (`verb_action`), cleared past 4096 verbs
+        # (path, how to mask its text) for each masked value, None when the source does not mask
+        self._masked: tuple[tuple[str, Callable[[str], str]], ...] | None = None
+        if context.mask_literals:
+            sql = SqlMasker("mysql")  # '…', "…" and numbers alike: an application may log either dialect
+            masks: dict[str, Callable[[str], str]] = {"pii.statement": sql, self._map.object: mask_url}
+            masks.update((name, mask_url) for name in _URL_NAMES)
+            masks.update((name, _query_masked) for name in _QUERY_NAMES)
+            for target, path in opts.extra.items():
+                if target in _STATEMENT_NAMES:
+                    masks[path] = sql
+                elif target in _URL_NAMES:
+                    masks[path] = mask_url
+                elif target in _QUERY_NAMES:
+                    masks[path] = _query_masked
+            self._masked = tuple(masks.items())
 
     def feed(self, offset: int, line: str) -> Sequence[Outcome]:
         if not line.strip():
@@ -153,9 +199,24 @@ class JsonLinesParser(Parser):
             time_us = self.time_us(stamp)
         except (TimestampError, ValueError, OverflowError) as exc:
             return (ParseFailure(offset, f"timestamp at {fm.timestamp!r} (option fields.timestamp): {exc}", line),)
-        return (self._event(offset, line, doc, time_us),)
+        original = line
+        if self._masked is not None:
+            original = self._mask(doc, line)
+        return (self._event(offset, line, doc, time_us, original),)
 
-    def _event(self, offset: int, line: str, doc: dict[str, Any], time_us: int) -> Event:
+    def _mask(self, doc: dict[str, Any], line: str) -> str:
+        """Mask the record's statement and URLs in place; the record re-serialised if any changed."""
+        changed = False
+        for path, mask in self._masked or ():
+            value = lookup(doc, path)
+            if isinstance(value, str):
+                masked = mask(value)
+                if masked != value:
+                    replace_at(doc, path, masked)
+                    changed = True
+        return orjson.dumps(doc).decode() if changed else line
+
+    def _event(self, offset: int, line: str, doc: dict[str, Any], time_us: int, original: str) -> Event:
         fm, opts = self._map, self._opts
         verb = text_of(lookup(doc, fm.action))
         action = OTHER
@@ -185,7 +246,7 @@ class JsonLinesParser(Parser):
             rows=rows,
             bytes=int_of(lookup(doc, fm.bytes)),
             command=verb,
-            original=line,
+            original=original,
             error_code=text_of(lookup(doc, fm.error_code)),
             record_ids=record_ids[0] if record_ids else (),
             fields=fields,

@@ -32,7 +32,9 @@ does: such a prefix is only right for `destination: syslog`.
   disconnection). `[local]` (unix socket) means there is no IP.
 
 Privacy: bind parameters are personal data and are always replaced by `<masked>`; statement literals are
-masked when the source asks for it, in `statement` and in `original` alike.
+masked when the source asks for it, in `statement` and in `original` alike. So are the other parts of a record
+that `original` keeps (`_mask_part`): the literals of a DETAIL / csvlog `detail` (a unique violation's key
+values, a failing row) and of QUERY / `internal_query` and CONTEXT / `context` (a function's SQL statement).
 """
 
 from __future__ import annotations
@@ -127,6 +129,20 @@ _AUTHORIZED: Final = re.compile(r"(?:replication )?connection authorized: user=(
 _DISCONNECTION: Final = re.compile(r"disconnection: session time: \S+ user=(\S+) database=(\S*) host=(\S+)")
 _RECEIVED: Final = re.compile(r"connection received: host=(\S+)(?: port=(\d+))?")
 _PORT: Final = re.compile(r" port=(\d+)")
+# The data in a DETAIL: `Key (email)=(x) already exists.` (also `is not present in table`, `is still referenced
+# from`, `conflicts with existing key (c)=(y)`), `Failing row contains (1, x, y).`; the columns stay.
+_KEY_VALUES: Final = re.compile(
+    r"(\b[Kk]ey \((?:[^()]|\([^()]*\))*\)=\()(.*?)(\)(?=\.?\s*$| already exists| is not present| is still referenced"
+    r"| conflicts with| is duplicated))",
+    re.S | re.M,
+)
+_FAILING_ROW: Final = re.compile(r"(\bFailing row contains \()(.*)(\)\.?\s*$)", re.S | re.M)
+_SINGLE_QUOTED: Final = re.compile(r"'[^'\\]*(?:(?:''|\\.)[^'\\]*)*(?:'|$)", re.S)
+# CONTEXT lines that quote SQL text (`SQL statement "..."`, `SQL expression "..."`) or data (COPY FROM, JSON)
+_CONTEXT_SQL: Final = re.compile(r'(SQL (?:statement|expression) ")(.*)("\s*)\Z', re.S)
+_CONTEXT_DATA: Final = re.compile(
+    r"((?:COPY [^\n]*?, line \d+(?:, column [^\n:]*)?|JSON data, line \d+): )(.+)\Z", re.S
+)
 
 
 # An AccessEvent from a tuple of all its fields, without NamedTuple's Python-level __new__ (one per event).
@@ -619,11 +635,13 @@ class PgAuditParser(Parser):
         if from_statement and "." not in name:  # `COPY customers TO`: pgAudit would have named public.customers
             name = f"{self._default_schema}.{name}"
         if tail.rest is None:
-            original = rec.text
+            original = rec.text if rec.others is None or not self._mask_literals else self._rebuild(rec, None, None)
         elif rec.kind == STDERR:  # the head is one line as written: splice the new rest in after it
             text = rec.text
             ms, me = rec.spans[:2] if rec.spans is not None else (len(text) - len(message), len(text))
             original = text[: ms + at] + tail.rest_written + text[me:]
+            if rec.others is not None and self._mask_literals:
+                original = self._stderr_others(rec, original, ms + at + len(tail.rest_written))
         else:
             original = self._rebuild(rec, message[:at] + tail.rest, None)
         masked = tail.masked
@@ -708,7 +726,7 @@ class PgAuditParser(Parser):
         masked = self._mask(logged) if self._mask_literals else logged
         keep_parameter = parameter in _KEEP_PARAMETER
         if keep_parameter and masked == logged:
-            original = rec.text
+            original = self._original(rec)
         else:
             payload = _masked_payload(rec.message, fields, masked, parameter if keep_parameter else MASKED)
             original = self._rebuild(rec, payload, None)
@@ -807,7 +825,7 @@ class PgAuditParser(Parser):
         name = m.group("rel") or m.group("name")
         backend = self._backends.get(rec.pid) if rec.pid is not None else None
         database = rec.database or (backend.database if backend is not None else None)
-        statement, original = rec.statement, rec.text
+        statement, original = rec.statement, self._original(rec)
         action, command = _attempted(statement) if statement else (READ, None)
         if m.group("kind") in ("function", "procedure"):
             action = EXECUTE
@@ -839,7 +857,7 @@ class PgAuditParser(Parser):
                 rec = rec._replace(host=found["host"], port=port)
             obj = f"db:{database}" if database else None
             return self._event(
-                rec, backend, LOGIN, FAILURE, user, obj, None, None, None, rec.text, rec.sqlstate or code
+                rec, backend, LOGIN, FAILURE, user, obj, None, None, None, self._original(rec), rec.sqlstate or code
             )
         return None
 
@@ -861,7 +879,7 @@ class PgAuditParser(Parser):
         if backend is not None:
             backend.user, backend.database = user, database
         obj = f"db:{database}" if database else None
-        return self._event(rec, backend, LOGIN, SUCCESS, user, obj, None, None, None, rec.text)
+        return self._event(rec, backend, LOGIN, SUCCESS, user, obj, None, None, None, self._original(rec))
 
     def _logout(self, rec: ServerRecord) -> Outcome | None:
         backend = self._backends.pop(rec.pid, None) if rec.pid is not None else None
@@ -871,7 +889,7 @@ class PgAuditParser(Parser):
             port = _PORT.match(rec.message, m.end())
             rec = rec._replace(host=m.group(3), port=int(port.group(1)) if port else None)
         obj = f"db:{database}" if database else None
-        return self._event(rec, backend, LOGOUT, SUCCESS, user, obj, None, None, None, rec.text)
+        return self._event(rec, backend, LOGOUT, SUCCESS, user, obj, None, None, None, self._original(rec))
 
     # ---- shared --------------------------------------------------------------------------------------
 
@@ -903,24 +921,91 @@ class PgAuditParser(Parser):
             self._host, obj, rows, None, command, statement, original, error_code, (), fields, rec.offset,
         ))  # fmt: skip
 
+    def _original(self, rec: ServerRecord) -> str:
+        """The record's text for `event.original`: as written, or with its other parts masked."""
+        if rec.others is None or not self._mask_literals:
+            return rec.text
+        return self._rebuild(rec, None, None)
+
     def _rebuild(self, rec: ServerRecord, message: str | None, statement: str | None) -> str:
-        """The record's text with its message and/or statement replaced by masked ones."""
+        """The record's text with its message and/or statement replaced by masked ones, and its other parts
+        (DETAIL, QUERY, CONTEXT) masked when the source masks."""
+        others = rec.others if self._mask_literals else None
         if rec.kind == JSONLOG and rec.json is not None:
             obj = dict(rec.json)
             if message is not None:
                 obj["message"] = message
             if statement is not None:
                 obj["statement"] = statement
+            for key, value in others or ():
+                obj[key] = self._mask_part(key, value)
             return orjson.dumps(obj).decode()
         text = rec.text
         if rec.kind == CSVLOG:
+            if others is not None:  # after the message, in column order: detail, internal_query, context
+                quoted = '"' + rec.message.replace('"', '""') + '"'
+                at = text.find(quoted)
+                text = self._csv_others(text, others, at + len(quoted) if at >= 0 else 0)
             return _csv_replace(_csv_replace(text, rec.message, message, False), rec.statement, statement, True)
         spans = rec.spans or (len(text) - len(rec.message), len(text), -1, -1)
         ms, me, ss, se = spans
         if statement is not None and ss >= 0:
             text = text[:ss] + statement.replace("\n", "\n\t") + text[se:]
         if message is not None:
-            text = text[:ms] + message.replace("\n", "\n\t") + text[me:]
+            written = message.replace("\n", "\n\t")
+            text = text[:ms] + written + text[me:]
+            me = ms + len(written)
+        return text if others is None else self._stderr_others(rec, text, me)
+
+    def _mask_part(self, key: str, value: str) -> str:
+        """A DETAIL, QUERY or CONTEXT with its literals masked (see the module docstring)."""
+        if key == "internal_query":
+            return self._mask(value)
+        if key == "detail":
+            value = _KEY_VALUES.sub(r"\1" + MASKED + r"\3", value)
+            value = _FAILING_ROW.sub(r"\1" + MASKED + r"\3", value)
+            return _SINGLE_QUOTED.sub("'?'", value) if "'" in value else value
+        lines = value.split("\n")  # context: one line per level of nesting, innermost first
+        for i, line in enumerate(lines):
+            m = _CONTEXT_SQL.match(line)
+            if m is not None:
+                lines[i] = m.group(1) + self._mask(m.group(2)) + m.group(3)
+            elif (m := _CONTEXT_DATA.match(line)) is not None:
+                lines[i] = m.group(1) + MASKED
+            elif "'" in line:  # `... with parameters: $1 = 'x'`
+                lines[i] = _SINGLE_QUOTED.sub("'?'", line)
+        return "\n".join(lines)
+
+    def _csv_others(self, text: str, others: tuple[tuple[str, str], ...], start: int) -> str:
+        """csvlog: the other parts' quoted columns, found left to right from `start`, masked."""
+        for key, value in others:
+            masked = self._mask_part(key, value)
+            if masked == value:
+                continue
+            quoted = '"' + value.replace('"', '""') + '"'
+            at = text.find(quoted, start)
+            if at < 0:  # never the unmasked text
+                text = text.replace(value, masked)
+                continue
+            new = '"' + masked.replace('"', '""') + '"'
+            text = text[:at] + new + text[at + len(quoted) :]
+            start = at + len(new)
+        return text
+
+    def _stderr_others(self, rec: ServerRecord, text: str, start: int) -> str:
+        """stderr: the DETAIL, QUERY and CONTEXT lines' text, found left to right from `start`, masked."""
+        for key, value in rec.others or ():
+            masked = self._mask_part(key, value)
+            if masked == value:
+                continue
+            written = value.replace("\n", "\n\t")
+            at = text.find(written, start)
+            if at < 0:  # never the unmasked text
+                text = text.replace(written, masked.replace("\n", "\n\t"))
+                continue
+            new = masked.replace("\n", "\n\t")
+            text = text[:at] + new + text[at + len(written) :]
+            start = at + len(new)
         return text
 
     def _address(self, host: str) -> bool:

@@ -159,6 +159,13 @@ class ServerRecord(NamedTuple):
     kind: str = STDERR  # the destination that wrote it
     spans: tuple[int, int, int, int] | None = None  # stderr: message and statement (start, end) in `text`
     json: dict[str, Any] | None = None  # jsonlog: the decoded object
+    # DETAIL, QUERY (internal_query) and CONTEXT, as (OTHER_PARTS key, text) in the record's order; None: none
+    others: tuple[tuple[str, str], ...] | None = None
+
+
+# The parts of a record besides its message and statement that may hold personal data (a unique violation's
+# key values, the SQL text of a function's statement): stderr level -> csvlog column index and jsonlog key.
+OTHER_PARTS: Final = {"DETAIL": (14, "detail"), "QUERY": (16, "internal_query"), "CONTEXT": (18, "context")}
 
 
 # A ServerRecord from a tuple of all its fields, without NamedTuple's Python-level __new__ (one per record).
@@ -349,17 +356,18 @@ class StderrFraming:
         application = g[ai] if ai >= 0 else None
         if prefix.padded:
             user, database, application = (x.strip() if x else x for x in (user, database, application))
+        others = None
         if lines is None:
             message, text, statement, spans = first[self._msg_start :], first, None, None
         else:
-            text, message, statement, spans = _assemble(first, self._msg_start, lines)
+            text, message, statement, spans, others = _assemble(first, self._msg_start, lines)
         return _new_record((
             offset, text, time_us, _pid(prefix.layout, g),
             None if not user or user == "[unknown]" else user,  # `[unknown]` before authentication
             None if not database or database == "[unknown]" else database,
             host, port,
             None if not application or application == "[unknown]" else application,
-            g[prefix.level], g[qi] if qi >= 0 else None, message, statement, STDERR, spans, None,
+            g[prefix.level], g[qi] if qi >= 0 else None, message, statement, STDERR, spans, None, others,
         ))  # fmt: skip
 
 
@@ -374,11 +382,13 @@ def _pid(layout: tuple[int, ...], groups: tuple[str | Any, ...]) -> int | None:
 
 def _assemble(
     first: str, msg_start: int, lines: list[tuple[str, int, str | None]]
-) -> tuple[str, str, str | None, tuple[int, int, int, int]]:
+) -> tuple[str, str, str | None, tuple[int, int, int, int], tuple[tuple[str, str], ...] | None]:
     """Join a multi-line record: continuation lines lose their leading TAB in the message; the STATEMENT
-    line's text (with its own continuations) becomes the statement. Spans locate both in the joined text."""
+    line's text (with its own continuations) becomes the statement. Spans locate both in the joined text.
+    DETAIL, QUERY and CONTEXT lines (with their continuations) are the record's `others`."""
     message_parts = [first[msg_start:]]
     statement_parts: list[str] | None = None
+    others: list[tuple[str, list[str]]] | None = None
     current: list[str] | None = message_parts
     pos = len(first) + 1
     msg_end = len(first)
@@ -395,12 +405,18 @@ def _assemble(
             statement_parts = [line[start:]]
             current = statement_parts
             stmt_start, stmt_end = pos + start, pos + len(line)
+        elif level in OTHER_PARTS:
+            current = [line[start:]]
+            if others is None:
+                others = []
+            others.append((OTHER_PARTS[level][1], current))
         else:
             current = None
         pos += len(line) + 1
     text = "\n".join([first, *(x[0] for x in lines)])
     statement = "\n".join(statement_parts) if statement_parts is not None else None
-    return text, "\n".join(message_parts), statement, (msg_start, msg_end, stmt_start, stmt_end)
+    found = tuple((key, "\n".join(parts)) for key, parts in others) if others is not None else None
+    return text, "\n".join(message_parts), statement, (msg_start, msg_end, stmt_start, stmt_end), found
 
 
 # ---- csvlog and jsonlog ----------------------------------------------------------------------------------
@@ -517,9 +533,13 @@ class CsvFraming:
             return ParseFailure(offset, str(exc), text)
         host, port = _split_address(row[4])
         pid = row[3]
+        others = None
+        if row[14] or row[16] or row[18]:
+            others = tuple((key, row[i]) for i, key in OTHER_PARTS.values() if row[i])
         return ServerRecord(
             offset, text, time_us, int(pid) if pid.isdecimal() else None, row[1] or None, row[2] or None,
-            host, port, row[22] or None, row[11], row[12] or None, row[13], row[19] or None, CSVLOG,
+            host, port, row[22] or None, row[11], row[12] or None, row[13], row[19] or None, CSVLOG, None, None,
+            others,
         )  # fmt: skip
 
 
@@ -549,11 +569,14 @@ def json_record(offset: int, line: str, clock: PgClock) -> ServerRecord | ParseF
     except TimestampError as exc:
         return ParseFailure(offset, str(exc), line)
     pid, port = obj.get("pid"), obj.get("remote_port")
+    others = None
+    if "detail" in obj or "internal_query" in obj or "context" in obj:
+        others = tuple((key, value) for _, key in OTHER_PARTS.values() if isinstance(value := obj.get(key), str))
     return ServerRecord(
         offset, line, time_us, pid if isinstance(pid, int) else None, _str(obj.get("user")),
         _str(obj.get("dbname")), _str(obj.get("remote_host")), port if isinstance(port, int) else None,
         _str(obj.get("application_name")), _str(obj.get("error_severity")) or "LOG",
-        _str(obj.get("state_code")), message, _str(obj.get("statement")), JSONLOG, None, obj,
+        _str(obj.get("state_code")), message, _str(obj.get("statement")), JSONLOG, None, obj, others or None,
     )  # fmt: skip
 
 

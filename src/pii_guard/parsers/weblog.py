@@ -17,8 +17,9 @@ Quirks that shape the code (shared/samples/FORMATS.md §6):
   name a 401 was claimed with) and `%U`, the *decoded* path (`/payroll 2024 caf\\xc3\\xa9.csv`), may hold
   spaces, so Apache's user and path patterns allow them and the path and query are unescaped.
 - URLs carry personal data (emails, names in search queries): query-string values are masked in `url.*`,
-  `http.request.referrer` and `event.original` alike, keys kept (`?q=<masked>`). Cookies and Authorization
-  headers, when a custom format logs them, are masked whole.
+  `http.request.referrer` and `event.original` alike, keys kept (`?q=<masked>`), and so are the values of path
+  parameters (`;jsessionid=<masked>`) and the password of a URL's userinfo (`https://bob:<masked>@host/`).
+  Cookies and Authorization headers, when a custom format logs them, are masked whole.
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ _ROLE_PATTERNS: Final = {
     "time_local": r"\d\d?/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}",
 }  # fmt: skip
 _MASKED_ROLES: Final = {"request": "url", "uri": "url", "referer": "url", "query": "query",
-                        "apache_query": "query", "secret": "secret"}  # fmt: skip
+                        "apache_query": "query", "path": "path", "apache_path": "path",
+                        "secret": "secret"}  # fmt: skip
 _NGINX_QUOTED: Final = r'[^"]*'
 _SPACED_ROLES: Final = frozenset({"request", "referer", "agent", "apache_user", "apache_path"})
 _REQUEST_PARTS: Final = ("method", "path", "query", "protocol")
@@ -223,7 +225,7 @@ def _assemble(items: list[_Item], quoted: str) -> tuple[str, dict[str, int], lis
             for offset, part in enumerate(_REQUEST_PARTS):
                 seen[part] = group + offset
             seen["request"] = group + 4
-            masked += [(group + 2, "request_query"), (group + 4, "url")]
+            masked += [(group + 1, "path"), (group + 2, "request_query"), (group + 4, "url")]
             group += 5
             out.append(f"(?:{_REQUEST_LINE}|({pattern}))")
             continue
@@ -318,20 +320,37 @@ def mask_query(query: str) -> str:
     return "&".join(out)
 
 
+_USERINFO: Final = re.compile(r"(//[^\s/?#@:]*:)[^\s/?#@]*@")
+_PATH_PARAM: Final = re.compile(r"(;[^\s;=/?#]+=)[^\s;/?#]*")
+
+
+def mask_path(path: str) -> str:
+    """`/app;jsessionid=A1;v=2/x` -> `/app;jsessionid=<masked>;v=<masked>/x` and `http://bob:pw@h/` ->
+    `http://bob:<masked>@h/`: path parameters' values and a userinfo's password, the rest kept."""
+    if "@" in path and "//" in path:
+        path = _USERINFO.sub(r"\1" + MASK + "@", path)
+    if ";" in path and "=" in path:
+        path = _PATH_PARAM.sub(r"\1" + MASK, path)
+    return path
+
+
 def mask_url(url: str) -> str:
-    """Mask the query of a URL or request line; a request's ` HTTP/1.1` after the query stays."""
+    """Mask the query of a URL or request line (a request's ` HTTP/1.1` after the query stays), and the path
+    parameters and userinfo password before it (`mask_path`)."""
     q = url.find("?")
     if q < 0:
-        return url
+        return mask_path(url)
     end = url.find(" ", q)
     if end < 0:
         end = len(url)
-    return url[: q + 1] + mask_query(url[q + 1 : end]) + url[end:]
+    return mask_path(url[: q + 1]) + mask_query(url[q + 1 : end]) + url[end:]
 
 
 def _mask_field(kind: str, value: str) -> str:
     if kind == "url":
         return mask_url(value)
+    if kind == "path":
+        return mask_path(value)
     if kind == "request_query":
         return mask_query(value)
     if kind == "query":
@@ -402,6 +421,7 @@ _STATUS_CODES: Final = {str(code): code for code in range(100, 600)}
 _HTTP_VERSIONS: Final = {"HTTP/1.0": "1.0", "HTTP/1.1": "1.1", "HTTP/2.0": "2.0", "HTTP/2": "2", "HTTP/3": "3"}
 # An AccessEvent from a tuple of all its fields, without NamedTuple's Python-level __new__ (~0.25 µs a line).
 _new_event: Final[Callable[[tuple[Any, ...]], Event]] = partial(tuple.__new__, Event)
+_URL_KINDS: Final = frozenset({"url", "path"})
 _MEMO_SIZE: Final = 4096  # entries per memo (timestamps, objects, masked texts) before it is cleared
 
 
@@ -499,7 +519,8 @@ class _WebLogParser(Parser):
         # `--no-mask` / `privacy.mask_literals: false` keeps query strings; secrets (cookies, Authorization) never
         masked = [(i, kind) for i, kind in layout.masked if context.mask_literals or kind == "secret"]
         self._masked_backwards = tuple((i, kind, dict[str, str]()) for i, kind in sorted(masked, reverse=True))
-        # URLs need masking only when the line has a "?"; $args / %q / secrets carry no such sign
+        # URLs need masking only when the line has a "?" (a query), "=" (a path parameter) or "@" (a userinfo);
+        # $args / %q / secrets carry no such sign
         self._mask_always = any(kind in ("query", "secret") for _, kind in masked)
         self._has_extras = layout.has_extras
         self._escaped_parts = layout.escaped_parts
@@ -534,7 +555,7 @@ class _WebLogParser(Parser):
             return (ParseFailure(offset, self._mismatch, line),)
         g: Sequence[str | None] = m.groups()
         original = line
-        if self._mask_always or ("?" in line and self._masked_backwards):
+        if self._mask_always or (self._masked_backwards and ("?" in line or "=" in line or "@" in line)):
             original, g = self._mask(line, m, g)
         ip, user, time_text, method, path, query, proto, status_text, sent, referer, agent = self._pick(g)
         if self._vhost_combined and ip and ":" in ip and _VHOST_HEAD.match(line):  # `%v:%p %h %l %u`: a spaced user?
@@ -636,7 +657,9 @@ class _WebLogParser(Parser):
         out: list[str | None] | None = None
         for i, kind, memo in self._masked_backwards:
             value = g[i]
-            if value is None or value == "-" or (kind == "url" and "?" not in value):
+            if value is None or value == "-" or (
+                kind in _URL_KINDS and "?" not in value and "=" not in value and "@" not in value
+            ):
                 continue
             masked = memo.get(value)
             if masked is None:

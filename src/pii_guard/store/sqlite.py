@@ -29,6 +29,7 @@ value, against ~0.1-0.2 µs for a string or an integer).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -100,9 +101,18 @@ def migrate(conn: sqlite3.Connection, steps: Sequence[str], what: str) -> None:
             raise
 
 
+def create_private(path: Path) -> None:
+    """Create the database's directory (0700) and file (0600) when they do not exist yet: they hold what was
+    read from the logs. Existing ones keep their modes (a deployment may have chosen others); SQLite gives its
+    -wal and -shm files the database file's mode."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def connect(path: Path, synchronous: str, what: str) -> sqlite3.Connection:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(path)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={synchronous}")
