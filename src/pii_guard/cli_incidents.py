@@ -74,7 +74,7 @@ def list_cmd(config_path: Path | None, statuses: tuple[str, ...], severity: str 
              limit: int | None, as_json: bool) -> None:
     """Incidents, the most urgent first (a running notification clock, then severity)."""
     now = _now_us()
-    wanted = [] if "all" in statuses else list(statuses) or ["open", "acknowledged"]
+    wanted = list(statuses) or ["open", "acknowledged"]
     since_us = now - _duration(since, "--since") if since else None
     with _state(config_path) as (_, state):
         found = query.list_incidents(state.connection, statuses=wanted, min_severity=severity, since_us=since_us,
@@ -223,8 +223,26 @@ def silence(config_path: Path | None, actor: str | None, duration: str, reason: 
     name; a glob) for a while. Incidents are still opened and recorded."""
     span = _duration(duration, "--for")
     with _state(config_path) as (loaded, state):
-        number = _responder(loaded, state, actor).silence(rule, key, span, reason, _now_us())
+        known = _rule_ids(loaded)
+        number = _responder(loaded, state, actor).silence(rule, key, span, reason, _now_us(), known_rules=known)
     click.echo(f"silence S-{number} on {rule} {key} until {format_timestamp(_now_us() + span)[:16]}Z")
+
+
+def _rule_ids(loaded: LoadedConfig) -> list[str]:
+    """The rule ids matches can carry: the access policy's, the Sigma rules' (sigma:<name>) and the built-in
+    ones (a data-map honeytoken, a source gone silent)."""
+    from pii_guard.detection.build import policy_for, sigma_for
+    from pii_guard.enrich.enricher import Enricher
+    from pii_guard.sigma.silence import RULE_ID as SILENT_SOURCE
+
+    config = loaded.config
+    ids = ["honeytoken:data-map", SILENT_SOURCE]
+    if config.policy.access:
+        access = config.resolve(config.policy.access)
+        ids += policy_for(config, Enricher.from_config(config), override=access).policy.rule_ids()
+    if config.policy.sigma:
+        ids += sigma_for(config).labels
+    return ids
 
 
 @incidents.command("silences")
@@ -238,8 +256,10 @@ def silences(config_path: Path | None, as_json: bool) -> None:
         if as_json:
             click.echo(orjson.dumps(item).decode())
         else:
-            click.echo(f"{item['id']}  {'active ' if item['active'] else 'expired'}  {item['rule']} {item['key']}"
-                       f"  until {item['until'][:16]}Z  by {item['by']}: {item['reason']}")
+            when = (f"ended {item['ended'][:16]}Z (was until {item['until'][:16]}Z)" if item["ended"] else
+                    f"until {item['until'][:16]}Z")
+            click.echo(f"{item['id']}  {item['state']:<7}  {item['rule']} {item['key']}  {when}  by {item['by']}: "
+                       f"{item['reason']}")
     if not found and not as_json:
         click.echo("no silences")
 

@@ -182,7 +182,8 @@ def _expected(config: Config, since_us: int, now_us: int) -> list[Period]:
 def list_cmd(config_path: Path | None, since: str, as_json: bool) -> None:
     """Reports and their review status: reviewed (by whom, when), awaiting review, overdue (not signed within
     reports.review_due), or no report at all for a period the schedule covers."""
-    from pii_guard.reports.signoff import review_states
+    from pii_guard.config.models import SqliteStoreConfig
+    from pii_guard.reports.signoff import monitoring_since, review_states
     from pii_guard.store.state import StateStore
 
     loaded = _load(config_path)
@@ -195,6 +196,8 @@ def list_cmd(config_path: Path | None, since: str, as_json: bool) -> None:
     state = StateStore(config.state_path / "state.db")
     try:
         states = review_states(state.connection, now, config.reports.review_due, since_us)
+        events = config.store_path if isinstance(config.store, SqliteStoreConfig) else None
+        started = monitoring_since(state.connection, events)
     finally:
         state.close()
     tz = ZoneInfo(config.reports.timezone)
@@ -207,7 +210,9 @@ def list_cmd(config_path: Path | None, since: str, as_json: bool) -> None:
                      "reviewer": last.reviewer if last else None,
                      "signed": f"{from_us(last.signed_us, tz):%Y-%m-%d %H:%M}" if last else None,
                      "note": last.note if last else None})
-    for p in _expected(config, since_us, now):
+    # periods the schedule covers, from when pii-guard started watching (its first event, job run or report)
+    expected = _expected(config, max(since_us, started), now) if started is not None else []
+    for p in expected:
         if p.name not in names:
             overdue = now - p.end_us > config.reports.review_due
             rows.append({"report": p.name, "kind": p.kind, "start_us": p.start_us,
@@ -221,4 +226,5 @@ def list_cmd(config_path: Path | None, since: str, as_json: bool) -> None:
         who = f"  {row['reviewer']} {row['signed']}: {row['note'][:60]}" if row["reviewer"] else ""
         click.echo(f"{row['report']:<34} {row['status']:<20}{who}")
     if not rows and not as_json:
-        click.echo("no reports in this window")
+        click.echo("no reports in this window" if started is not None else
+                   "no reports yet: nothing has been stored or reported (periods are expected from the first event)")

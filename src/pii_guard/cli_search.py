@@ -116,7 +116,11 @@ def _csv_safe(value: Any) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _emit(docs: list[dict[str, Any]], as_json: bool, as_csv: bool, columns: list[str]) -> None:
+_TABLE_HIDDEN = ("event.id", "event.dataset", "host.name", "pii.bytes")  # in JSON and CSV, not in the table
+
+
+def _emit(docs: list[dict[str, Any]], as_json: bool, as_csv: bool, columns: list[str],
+          hidden: tuple[str, ...] = _TABLE_HIDDEN) -> None:
     if as_json:
         for doc in docs:
             click.echo(orjson.dumps(doc).decode())
@@ -126,7 +130,7 @@ def _emit(docs: list[dict[str, Any]], as_json: bool, as_csv: bool, columns: list
         for doc in docs:
             writer.writerow([_csv_safe(doc.get(c)) for c in columns])
     else:
-        short = [c for c in columns if c not in ("event.id", "event.dataset", "host.name", "pii.bytes")]
+        short = [c for c in columns if c not in hidden]
         rows = [[c.split(".")[-1].replace("@", "").upper() for c in short]]
         rows += [[_cell(d.get(c))[:60] if c != "@timestamp" else _cell(d.get(c))[:19].replace("T", " ")
                   for c in short] for d in docs]
@@ -135,7 +139,39 @@ def _emit(docs: list[dict[str, Any]], as_json: bool, as_csv: bool, columns: list
             click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
-@click.command()
+class QueryCommand(click.Command):
+    """A command whose QUERY may start with `-` (Lucene's `-term`, "not term"): an argument that starts with a
+    single dash, is not one of the command's options and is not an option's value is taken as the query, as if
+    it had been given after `--`. Misspelt long options (`--limt`) are still refused."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        names: set[str] = set()
+        valued: set[str] = set()
+        for param in self.get_params(ctx):
+            if isinstance(param, click.Option):
+                names.update(param.opts + param.secondary_opts)
+                if not param.is_flag and not param.count:
+                    valued.update(param.opts)
+        kept: list[str] = []
+        queries: list[str] = []
+        rest = list(args)
+        while rest:
+            arg = rest.pop(0)
+            if arg == "--":
+                queries.extend(rest)
+                break
+            if arg in valued:  # its value may start with a dash (--sort -pii.rows)
+                kept.append(arg)
+                if rest:
+                    kept.append(rest.pop(0))
+            elif arg.startswith("-") and not arg.startswith("--") and len(arg) > 1 and arg not in names:
+                queries.append(arg)
+            else:
+                kept.append(arg)
+        return super().parse_args(ctx, [*kept, "--", *queries] if queries else kept)
+
+
+@click.command(cls=QueryCommand)
 @config_option
 @time_options("7d")
 @click.option("--sort", "sorts", multiple=True, metavar="FIELD", help="-@timestamp (default), user.name, -pii.rows")
@@ -156,7 +192,8 @@ def search(config_path: Path | None, since: str | None, from_: str | None, to_: 
       event.action:(read OR export) AND pii.rows:[1000 TO *]
       pii.object:file\\:/srv/share/hr/* AND source.ip:10.20.0.0/16
 
-    Fields: see README "Search". Terms side by side are ANDed.
+    Fields: see README "Search". Terms side by side are ANDed; -term or NOT term leaves a term out (a QUERY
+    that starts with "-" is the query, not an option).
     """
     loaded = _load(config_path)
     node = parse_query(query)
@@ -177,7 +214,7 @@ def search(config_path: Path | None, since: str | None, from_: str | None, to_: 
             _record(loaded, "search", detail, len(top))
             docs = [{top_field: row.value, "events": row.events, **({top_by: row.volume} if top_by else {})}
                     for row in top]
-            _emit(docs, as_json, as_csv, [top_field, "events", *([top_by] if top_by else [])])
+            _emit(docs, as_json, as_csv, [top_field, "events", *([top_by] if top_by else [])], hidden=())
             return
         docs = backend.search(request)
         _record(loaded, "search", detail, len(docs))
@@ -199,7 +236,7 @@ def _record(loaded: LoadedConfig, command: str, detail: dict[str, Any], results:
 @click.option("--object", "obj", default=None, help="an object, e.g. db:crm.public.customers (* and ? as wildcards)")
 @click.option("--path", "path_glob", default=None, help="a file path glob, e.g. '/srv/share/hr/*smith*'")
 @click.option("--reveal", is_flag=True, help="show staff names instead of pseudonyms (recorded in the audit log)")
-@click.option("--reason", default=None, help="why the names are revealed (with --reveal)")
+@click.option("--reason", default=None, help="why the names are revealed (required with --reveal; recorded)")
 @click.option("--limit", type=click.IntRange(1, MAX_LIMIT), default=1000, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--csv", "as_csv", is_flag=True)
@@ -211,8 +248,11 @@ def who_accessed(config_path: Path | None, since: str | None, from_: str | None,
     chosen = [x for x in (record_id, obj, path_glob) if x]
     if len(chosen) != 1:
         raise UsageError("give exactly one of --record, --object, --path")
-    if reason and not reveal:
+    if reason is not None and not reveal:
         raise UsageError("--reason goes with --reveal")
+    if reveal and not (reason or "").strip():
+        raise UsageError("--reveal needs --reason: say why the names are revealed (it is kept in the audit log)",
+                         hint='e.g. --reveal --reason "DSAR 2026-17"')
     node: Node
     if record_id:
         node = Term(FIELDS["pii.record_ids"], record_id)

@@ -74,6 +74,11 @@ def test_silences_are_listed_and_end(tmp_path: Path) -> None:
     assert cli("incidents", "unsilence", "--config", config, "S-1").returncode == 0
     [ended] = [json.loads(x) for x in cli("incidents", "silences", "--config", config, "--json").stdout.splitlines()]
     assert ended["active"] is False
+    assert ended["state"] == "ended"
+    assert ended["created"] <= ended["ended"] < ended["until"]  # ended now, well before the 2 h were up
+    listed = cli("incidents", "silences", "--config", config).stdout.strip()
+    assert listed.startswith(f"S-1  ended    support-personal-hourly svc-*  ended {ended['ended'][:16]}Z (was until "
+                             f"{ended['until'][:16]}Z)  by carol: migration")
     bad = cli("incidents", "silence", "--config", config, "--for", "soon", "--reason", "x", "r", "k")
     assert bad.returncode == 2
     assert "is not a duration" in bad.stderr
@@ -102,3 +107,45 @@ def test_the_slack_token_never_appears_in_check_output_or_errors(tmp_path: Path)
     assert done.returncode == 2
     assert ("notify.slack.token_file: '${CREDENTIALS_DIRECTORY}/slack-token' names the environment variable "
             "CREDENTIALS_DIRECTORY, which is not set") in done.stderr
+
+
+def test_a_silence_for_a_rule_that_does_not_exist_is_refused_with_the_nearest_ids(tmp_path: Path) -> None:
+    config = str(_config(tmp_path))
+    typo = cli("incidents", "silence", "--config", config, "--for", "2h", "--reason", "x", "support-personal-quota",
+               "svc-*")
+    assert typo.returncode == 2
+    assert typo.stderr.strip() == ("pii-guard: error: no rule 'support-personal-quota' in the loaded policy or Sigma "
+                                   "rules (did you mean 'support-personal-hourly'?)")
+    unknown = cli("incidents", "silence", "--config", config, "--for", "2h", "--reason", "x", "no-such-rule", "svc-*")
+    assert unknown.returncode == 2
+    assert "known rule ids: " in unknown.stderr
+    assert "or * for every rule" in unknown.stderr
+    assert cli("incidents", "silences", "--config", config).stdout.strip() == "no silences"
+    for rule in ("role-access:analyst", "honeytoken-decoy-table", "*"):  # a role's rule, a honeytoken, every rule
+        made = cli("incidents", "silence", "--config", config, "--for", "1h", "--reason", "x", rule, "bob")
+        assert made.returncode == 0, made.stderr
+
+
+def test_a_silence_may_name_a_sigma_rule(tmp_path: Path) -> None:
+    path = _config(tmp_path)
+    path.write_text(path.read_text().replace("policy:\n", f"policy:\n  sigma: [{ROOT}/rules/sigma]\n"))
+    config = str(path)
+    made = cli("incidents", "silence", "--config", config, "--for", "1h", "--reason", "x", "sigma:new-client-ip",
+               "bob")
+    assert made.returncode == 0, made.stderr
+    typo = cli("incidents", "silence", "--config", config, "--for", "1h", "--reason", "x", "sigma:new-client-i",
+               "bob")
+    assert typo.returncode == 2
+    assert "did you mean 'sigma:new-client-ip'" in typo.stderr
+
+
+def test_list_status_all_is_valid_and_named_in_the_hint(tmp_path: Path) -> None:
+    config = str(_config(tmp_path))
+    assert cli("replay", "--config", config, str(tmp_path / "app.log")).returncode == 1
+    bogus = cli("incidents", "list", "--config", config, "--status", "bogus")
+    assert bogus.returncode == 2
+    assert bogus.stderr.strip() == ("pii-guard: error: unknown status 'bogus' (use one of open, acknowledged, "
+                                    "resolved, false_positive or all)")
+    assert cli("incidents", "list", "--config", config, "--status", "all", "--status", "bogus").returncode == 2
+    everything = cli("incidents", "list", "--config", config, "--status", "all", "--json").stdout.splitlines()
+    assert len(everything) == 1

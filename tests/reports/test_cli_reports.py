@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from pii_guard.cli import GuardedGroup
 from pii_guard.cli_reports import report_cmd, review
+from pii_guard.clock import SystemClock
 from pii_guard.config.load import load_config
 from pii_guard.reports.job import make_and_deliver
 from pii_guard.reports.period import day_period
@@ -132,3 +133,36 @@ def test_elasticsearch_store_is_refused_with_a_hint(tmp_path: Path) -> None:
     code, output = run("report", "--config", str(path), "--period", "daily")
     assert code == 2
     assert "reports read the SQLite event store" in output
+
+
+def test_an_unwritable_out_directory_is_a_clean_error(month: Month) -> None:
+    a_file = month.root / "README.md"
+    a_file.write_text("not a directory")
+    for out in (a_file / "x", Path("/proc/x")):
+        code, output = run("report", "--config", str(month.config_path), "--from", "2026-03-01", "--to",
+                           "2026-03-01", "--out", str(out))
+        assert code == 2, output
+        assert output.startswith(f"pii-guard: error: cannot write the report into {out}: ")
+        assert "give --out a directory you may write" in output
+        assert len(output.strip().splitlines()) == 1
+
+
+def test_review_list_expects_no_reports_before_the_first_event(tmp_path: Path) -> None:
+    from pii_guard.store.sqlite import SqliteEventStore
+    from tests.policy.events import enrich_all, ev
+
+    (tmp_path / "state").mkdir()
+    path = tmp_path / "pii-guard.yaml"
+    path.write_text(json.dumps({"state_dir": str(tmp_path / "state"), "reports": {"timezone": "UTC"}}))
+    code, output = run("review", "list", "--config", str(path), "--since", "90d")
+    assert (code, output.startswith("no reports yet")) == (0, True), output  # a fresh install owes no reports
+    now_us = int(SystemClock().now() * 1_000_000)
+    store = SqliteEventStore(tmp_path / "state" / "events.db")
+    store.write(enrich_all([ev(now_us - 3 * 86_400_000_000, "alice", "db:crm.public.customers")]), [])
+    store.close()
+    code, output = run("review", "list", "--config", str(path), "--since", "90d")
+    assert code == 0, output
+    days = [line.split()[0] for line in output.splitlines() if line.startswith("review-daily-")]
+    assert len(days) == 3  # the day of the first event and the two complete days after it, not 90
+    assert all("no report" in line for line in output.splitlines())
+    assert len([line for line in output.splitlines() if line.startswith("review-weekly-")]) <= 1

@@ -220,3 +220,26 @@ def test_day_cache_gives_the_same_report_and_notices_new_events(month: Month) ->
     third = maker.build(month.period, NOW_US)
     assert third.figure("events").current == first.figure("events").current + 1
     assert third.findings_of("largest_export")[0].user == "p.late"
+
+
+def test_incidents_count_in_the_period_of_the_events_that_opened_them(month: Month) -> None:
+    """A replay records incidents late: they count in the period of their first event, not of the replay."""
+    start, end = month.period.start_us, month.period.end_us
+    state = StateStore(month.state)
+    conn = state.connection
+    for n, (first, opened, user) in enumerate([
+        (start + 5 * 24 * HOUR, end + 20 * 24 * HOUR, "p.replayed"),  # March's events, replayed in April
+        (start - 3 * 24 * HOUR, start + 2 * HOUR, "p.february"),  # February's events, recorded in March
+    ]):
+        records.insert(conn, IncidentRecord(
+            id=0, group_key=f"r{n}", silence_key=f"r{n}", rule_id="role-access:support", kind="role_access",
+            severity="high", status="open", assignee=None, title=f"{user} (support) read hr data", user=user,
+            opened_us=opened, updated_us=opened, acknowledged_us=None, closed_us=None, first_us=first,
+            last_us=first, deadline_us=None, evidence_count=1, silence_id=None))
+    conn.commit()
+    state.close()
+    report = make_and_deliver(month.config, month.period, NOW_US, slack=False).report
+    assert (report.figure("incidents opened").current, report.figure("incidents opened").previous) == (1, 1)
+    assert "1 incidents opened" in report.headline
+    [row] = report.incidents
+    assert (row.user, row.first_event[:10], row.opened[:10]) == ("p.replayed", "2026-03-06", "2026-04-21")

@@ -35,6 +35,10 @@ ERRORS = [
                              "  source.ip:10.300.0.1\n            ^"),
     ("pii.rows:1*", "query error at position 9: wildcards work on keyword fields, not on number field 'pii.rows'\n"
                     "  pii.rows:1*\n           ^"),
+    ("pii.statement:sel*", "query error at position 14: wildcards work on keyword fields, not on text field "
+                           "'pii.statement'\n  pii.statement:sel*\n                ^"),
+    ("@timestamp:2026-13-45", "query error at position 11: '2026-13-45' is not a date (write 2026-11-27 or "
+                              "2026-11-27T10:15:00Z)\n  @timestamp:2026-13-45\n             ^"),
     ("@timestamp:[yesterday TO *]", "query error at position 11: 'yesterday' is not a date (write 2026-11-27 or "
                                     "2026-11-27T10:15:00Z)\n  @timestamp:[yesterday TO *]\n             ^"),
 ]
@@ -79,3 +83,33 @@ def test_any_text_is_a_query_or_a_query_error(text: str) -> None:
     except QueryError as exc:  # anything else fails the test
         message = exc.message
     assert message.startswith("query error")
+
+
+def test_a_bare_word_on_a_text_field_is_a_phrase_on_every_backend() -> None:
+    from pii_guard.search.es_search import compile_query
+    from pii_guard.search.fields import FIELDS
+    from pii_guard.search.query import Phrase_
+
+    for query, field, text in (("pii.statement:select", "pii.statement", "select"),
+                               ("event.original:customers", "event.original", "customers"),
+                               ('pii.statement:"SELECT"', "pii.statement", "SELECT")):
+        node = parse_query(query)
+        assert node == Phrase_(FIELDS[field], text)
+        assert compile_query(node) == {"match_phrase": {field: text}}  # the Elasticsearch query DSL
+    with pytest.raises(QueryError) as err:
+        parse_query("pii.statement:sel*")
+    assert err.value.hint is not None
+    assert "pii.statement:select" in err.value.hint
+
+
+def test_a_bare_day_on_the_time_field_is_that_whole_utc_day() -> None:
+    from pii_guard.search.es_search import compile_query
+
+    day = parse_query("@timestamp:2026-11-27")
+    start = 1_795_737_600_000_000  # 2026-11-27T00:00:00Z
+    assert day == Between(day.field, start, start + 86_400_000_000 - 1, True, True)  # type: ignore[union-attr]
+    assert parse_query('@timestamp:"2026-11-27"') == day
+    assert compile_query(day) == {"range": {"@timestamp": {"gte": "2026-11-27T00:00:00.000000Z",
+                                                           "lte": "2026-11-27T23:59:59.999999Z"}}}
+    exact = parse_query("@timestamp:2026-11-27T10\\:15\\:00Z")
+    assert isinstance(exact, Term)

@@ -53,6 +53,12 @@ CASES = [
     ("pii.record_ids:cust-7", ["dave"]),
     ("event.outcome:failure", ["bob", None]),
     ('pii.statement:"select email"', ["alice"]),  # phrases on text fields ignore case
+    ("pii.statement:select", ["alice"]),  # a bare word on a text field is that word as a phrase, not nothing
+    ("pii.statement:SSN AND user.name:alice", ["alice"]),
+    ("@timestamp:2026-11-21", ["alice"]),  # a bare day is that whole UTC day
+    ("@timestamp:2026-11-20 AND user.name:bob", ["bob", "bob"]),
+    ('@timestamp:"2026-11-21"', ["alice"]),
+    ("NOT @timestamp:2026-11-20", ["alice"]),
     ("@timestamp:[2026-11-21 TO *]", ["alice"]),
     ("@timestamp:[2026-11-20T12\\:00\\:00Z TO 2026-11-20T13\\:00\\:00Z}", ["carol", "carol"]),
     ("user.roles:analyst AND NOT source.zone:office", ["alice", "alice", "alice"]),

@@ -3,8 +3,9 @@ the status change, its timeline entry and its outbox rows commit together."""
 
 from __future__ import annotations
 
+import difflib
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 
 from pii_guard.errors import IncidentError
@@ -86,12 +87,17 @@ class Responder:
             self._change(conn, record, kind, now_us, _text(reason, _MAX_TEXT), previous)
             return record
 
-    def silence(self, rule_id: str, key: str, duration_us: int, reason: str, now_us: int) -> int:
+    def silence(self, rule_id: str, key: str, duration_us: int, reason: str, now_us: int,
+                known_rules: Collection[str] | None = None) -> int:
+        """`known_rules`: the rule ids a silence may name (the loaded policy's and Sigma rules'); None: any. The
+        rule ids of recorded incidents are known too (a rule since removed from the policy), and `*` is all."""
         if not reason.strip():
             raise IncidentError("say why: --reason is required")
         if duration_us <= 0:
             raise IncidentError("a silence needs a positive duration (--for 2h)")
         with self._transaction() as conn:
+            if known_rules is not None and rule_id != "*":
+                _check_rule(conn, rule_id, known_rules)
             cur = conn.execute(
                 "INSERT INTO silences (rule_id, key, reason, created_by, created_us, until_us) VALUES (?,?,?,?,?,?)",
                 (rule_id, key, _text(reason, _MAX_TEXT), self.actor, now_us, now_us + duration_us),
@@ -113,6 +119,20 @@ class Responder:
                                (now_us, number))
             if cur.rowcount != 1:
                 raise IncidentError(f"no active silence S-{number}", hint="see `pii-guard incidents silences`")
+
+
+def _check_rule(conn: sqlite3.Connection, rule_id: str, known_rules: Collection[str]) -> None:
+    known = set(known_rules) | {str(r) for (r,) in conn.execute("SELECT DISTINCT rule_id FROM incidents")}
+    if rule_id in known:
+        return
+    close = difflib.get_close_matches(rule_id, sorted(known), n=3, cutoff=0.5)
+    if close:
+        hint = "did you mean " + " or ".join(repr(c) for c in close) + "?"
+    else:
+        shown = sorted(known)
+        more = f", {len(shown) - 12} more" if len(shown) > 12 else ""
+        hint = f"known rule ids: {', '.join(shown[:12])}{more}; or * for every rule"
+    raise IncidentError(f"no rule {rule_id!r} in the loaded policy or Sigma rules", hint=hint)
 
 
 def _text(text: str, limit: int) -> str:

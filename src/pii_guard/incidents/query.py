@@ -16,9 +16,11 @@ def list_incidents(conn: sqlite3.Connection, *, statuses: list[str], min_severit
                    since_us: int | None = None, limit: int | None = None) -> list[IncidentRecord]:
     clauses: list[str] = []
     params: list[object] = []
-    unknown = [s for s in statuses if s not in STATUSES]
+    unknown = [s for s in statuses if s not in STATUSES and s != "all"]
     if unknown:
-        raise IncidentError(f"unknown status {unknown[0]!r}", hint=f"use one of {', '.join(STATUSES)}")
+        raise IncidentError(f"unknown status {unknown[0]!r}", hint=f"use one of {', '.join(STATUSES)} or all")
+    if "all" in statuses:
+        statuses = []
     if statuses:
         clauses.append(f"status IN ({','.join('?' * len(statuses))})")
         params.extend(statuses)
@@ -64,7 +66,9 @@ def silences(conn: sqlite3.Connection, now_us: int) -> list[dict[str, Any]]:
                         " FROM silences ORDER BY id").fetchall()
     return [{"id": f"S-{i}", "rule": rule, "key": key, "reason": reason, "by": by,
              "created": format_timestamp(created), "until": format_timestamp(until),
-             "active": expired is None and until > now_us}
+             "ended": format_timestamp(expired) if expired is not None else None,
+             "active": expired is None and until > now_us,
+             "state": "ended" if expired is not None else "active" if until > now_us else "expired"}
             for i, rule, key, reason, by, created, until, expired in rows]
 
 

@@ -150,7 +150,9 @@ def _summary(usage: list[Usage], objects: list[ObjectUse], before: Totals, incid
     cats = {c for u in usage for c in u.categories}
 
     def opened(found: list[IncidentRecord], p: Period) -> int:
-        return sum(1 for r in found if p.start_us <= r.opened_us < p.end_us)
+        """Incidents are dated by the event that opened them (their first match's event time), not by when they
+        were recorded: a replay of last week's logs counts in last week's periods."""
+        return sum(1 for r in found if p.start_us <= r.first_us < p.end_us)
 
     def resolved(found: list[IncidentRecord], p: Period) -> int:
         return sum(1 for r in found
@@ -312,9 +314,10 @@ def _top_users(usage: list[Usage], top: int, name_of: Namer) -> list[UserVolume]
 
 
 def _incidents(state: sqlite3.Connection, period: Period) -> list[IncidentRecord]:
-    found = records.select(state, "(opened_us >= ? AND opened_us < ?) OR (closed_us >= ? AND closed_us < ?)",
+    """The incidents whose first event falls in the period, and those resolved in it."""
+    found = records.select(state, "(first_us >= ? AND first_us < ?) OR (closed_us >= ? AND closed_us < ?)",
                            [period.start_us, period.end_us, period.start_us, period.end_us])
-    return sorted(found, key=lambda r: r.opened_us)
+    return sorted(found, key=lambda r: (r.first_us, r.opened_us))
 
 
 def _after(start_us: int, end_us: int | None) -> str:
@@ -331,7 +334,10 @@ def _incident_row(record: IncidentRecord, name_of: Namer, period: Period) -> Inc
     user = name_of(record.user) if record.user else "-"
     if record.user and user != record.user:
         title = title.replace(record.user, user)
-    opened = datetime.fromtimestamp(record.opened_us / 1e6, UTC).astimezone(period.tz)
+    def local(us: int) -> str:
+        return datetime.fromtimestamp(us / 1e6, UTC).astimezone(period.tz).strftime("%Y-%m-%d %H:%M")
+
     return IncidentRow(record.label, record.severity, record.status, record.rule_id, title, user,
-                       opened.strftime("%Y-%m-%d %H:%M"), _after(record.opened_us, record.acknowledged_us),
+                       local(record.first_us), local(record.opened_us),
+                       _after(record.opened_us, record.acknowledged_us),
                        _after(record.opened_us, record.closed_us if not record.is_open else None))

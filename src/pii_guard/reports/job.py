@@ -90,32 +90,45 @@ class ReportMaker:
         if unknown or not formats:
             raise ReportError(f"unknown report format {unknown[0] if unknown else '(none)'!r}",
                               hint="use html, csv or html,csv")
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         csv_paths: list[Path] = []
-        if "csv" in formats:
-            for table, text in csv_tables(report).items():
-                path = self.out_dir / f"{report.name}.{table}.csv"
-                write_atomic(path, text)
-                csv_paths.append(path)
         html = None
         digest = None
-        if "html" in formats:
-            html = self.out_dir / f"{report.name}.html"
-            write_atomic(html, render_html(report, charts_for(report), [p.name for p in csv_paths]))
-            digest = file_sha256(html)
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            if "csv" in formats:
+                for table, text in csv_tables(report).items():
+                    path = self.out_dir / f"{report.name}.{table}.csv"
+                    write_atomic(path, text)
+                    csv_paths.append(path)
+            if "html" in formats:
+                html = self.out_dir / f"{report.name}.html"
+                write_atomic(html, render_html(report, charts_for(report), [p.name for p in csv_paths]))
+                digest = file_sha256(html)
+        except OSError as exc:
+            raise _unwritable(self.out_dir, exc) from None
         state = self._state()
         try:
             conn = state.connection if state is not None else None
             if conn is not None and html is not None and digest is not None:
                 register(conn, report.period, now_us, digest, html, report.headline)
             if html is not None:
-                write_index(self.out_dir, conn, now_us, self.review_due_us, report.period.timezone)
+                try:
+                    write_index(self.out_dir, conn, now_us, self.review_due_us, report.period.timezone)
+                except OSError as exc:
+                    raise _unwritable(self.out_dir, exc) from None
         finally:
             if state is not None:
                 state.close()
         log.info("report written", extra={"report": report.name, "events": report.figure("events").current,
                                           "findings": len(report.findings)})
         return Made(report, html, csv_paths, digest)
+
+
+def _unwritable(out_dir: Path, exc: OSError) -> ReportError:
+    reason = exc.strerror or str(exc)
+    where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(out_dir) else ""
+    return ReportError(f"cannot write the report into {out_dir}: {reason}{where}",
+                       hint="give --out a directory you may write, or check reports.dir")
 
 
 def maker_for(config: Config, out_dir: Path | None = None, policy: Policy | None = None) -> ReportMaker:

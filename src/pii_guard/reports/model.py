@@ -126,7 +126,8 @@ class IncidentRow:
     rule: str
     title: str
     user: str
-    opened: str
+    first_event: str  # local time of the event that opened it: the period it is counted in
+    opened: str  # when the incident was recorded (a replay records old events late); ack and resolve count from it
     acknowledged_after: str
     resolved_after: str
 

@@ -146,3 +146,29 @@ def review_states(conn: sqlite3.Connection, now_us: int, due_us: int, since_us: 
         signed = [s for s in by_report.get(r.name, []) if s.sha256 == r.sha256]
         out.append(ReviewState(r, signed, not signed and now_us - r.created_us > due_us))
     return out
+
+
+def monitoring_since(state: sqlite3.Connection, events: Path | None) -> int | None:
+    """When pii-guard started watching: the earliest of the first stored event (the SQLite event store, when
+    there is one), the first scheduled job run and the first report made; None on a fresh install with none of
+    them. `review list` expects no reports for periods before it."""
+    found: list[int] = []
+    if events is not None and events.is_file():
+        from pii_guard.store.sqlite import open_readonly
+
+        try:
+            conn = open_readonly(events)
+            try:
+                row = conn.execute("SELECT min(ts) FROM events").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            raise ReportError(f"cannot read the event store {events}: {exc}",
+                              hint="check that it is an event store pii-guard wrote and that you may read it") from None
+        if row is not None and row[0] is not None:
+            found.append(int(row[0]))
+    for sql in ("SELECT min(fire_us) FROM job_runs", "SELECT min(start_us) FROM review_reports"):
+        value = state.execute(sql).fetchone()[0]
+        if value is not None:
+            found.append(int(value))
+    return min(found) if found else None

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from pii_guard import chain
+from pii_guard.errors import StoreError
 from pii_guard.incidents.records import TIMELINE_COLUMNS
 from pii_guard.model import format_timestamp
 from pii_guard.store.state import StateStore
@@ -19,17 +20,27 @@ AUDIT_COLUMNS = ("at_us", "actor", "command", "detail", "results")
 
 def record(state_path: Path, actor: str, command: str, detail: dict[str, Any], results: int | None,
            now_us: int) -> None:
+    """Append one audit row. The row is required, by design: a responder's search is accountable, so a user who
+    can read the stores but not write the state database gets a StoreError and no answer (nothing is shown)."""
     state = StateStore(state_path)
     conn = state.connection
     try:
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            chain.append(conn, "monitor_audit", AUDIT_COLUMNS,
-                         (now_us, actor, command, orjson.dumps(detail, option=orjson.OPT_SORT_KEYS).decode(), results))
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                chain.append(conn, "monitor_audit", AUDIT_COLUMNS,
+                             (now_us, actor, command, orjson.dumps(detail, option=orjson.OPT_SORT_KEYS).decode(),
+                              results))
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"cannot record this {command} in the audit log of {state_path} ({exc}); every search is recorded "
+                "before its answer is shown, so nothing is shown",
+                hint="run it as a user who may write the state database, e.g. with sudo -u pii-guard, or get write "
+                     "access to it and its directory") from None
     finally:
         state.close()
 

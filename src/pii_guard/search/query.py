@@ -5,7 +5,9 @@ on its own, with parameters, never by pasting user text into SQL or a `query_str
     event.action:(read OR export) AND pii.rows:[1000 TO *] AND pii.object:db\\:crm.public.*
     source.ip:10.20.0.0/16   @timestamp:[2026-11-01 TO 2026-11-08}   pii.statement:"FROM customers"
 
-Terms side by side are ANDed. `field:*` means the field is present; `*` alone matches everything (the time
+Terms side by side are ANDed. A bare word on a text field (`pii.statement:select`) is searched as that
+phrase, in any case; a bare day on `@timestamp` (`@timestamp:2026-11-27`) means that whole UTC day. `field:*`
+means the field is present; `*` alone matches everything (the time
 range and the limit still bound the search). Wildcards `*` and `?` are case-sensitive on both stores."""
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ MAX_QUERY_CHARS = 20_000
 MAX_TERMS = 1_000
 MAX_DEPTH = 40
 ANY, ONE = object(), object()  # the wildcard tokens in a pattern
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class QueryError(PiiGuardError):
@@ -212,11 +215,14 @@ class _Builder:
             return self.ip(literal, field, item)
         if wild:
             if field.kind not in ("keyword", "list"):
-                hint = "search words in it with a \"phrase\"" if field.kind == "text" else None
+                hint = (f"search a word or a \"phrase\" in it without wildcards, e.g. {field.name}:select"
+                        if field.kind == "text" else None)
                 raise self.error(f"wildcards work on keyword fields, not on {field.kind} field {field.name!r}", item,
                                  hint=hint)
             return Wildcard(field, parts)
-        return Term(field, self.typed(literal, field, item))
+        if field.kind == "text":  # a bare word on a full-text field is that word as a phrase (any case)
+            return Phrase_(field, literal)
+        return self.value(literal, field, item)
 
     def phrase(self, item: Phrase, field: Field) -> Node:
         text = _unescape(item.value[1:-1])
@@ -224,6 +230,13 @@ class _Builder:
             return Phrase_(field, text)
         if field.kind == "ip":
             return self.ip(text, field, item)
+        return self.value(text, field, item)
+
+    def value(self, text: str, field: Field, item: Item) -> Node:
+        """One typed value; a bare day on a date field means that whole UTC day, not its first microsecond."""
+        if field.kind == "date" and _DAY.fullmatch(text):
+            start = self.date(text, item, False)
+            return Between(field, start, self.date(text, item, True), True, True)
         return Term(field, self.typed(text, field, item))
 
     def range(self, item: Range, field: Field) -> Node:
@@ -272,7 +285,7 @@ class _Builder:
 def parse_instant(text: str, upper: bool = False) -> int:
     """2026-11-27, 2026-11-27T10:15, 2026-11-27T10:15:00Z, or with an offset, in µs; UTC when no zone is given.
     A bare day as an upper bound means the end of that day. ValueError for anything else."""
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+    if _DAY.fullmatch(text):
         day = datetime.fromisoformat(text).replace(tzinfo=UTC)
         return int(day.timestamp() * 1_000_000) + (86_400_000_000 - 1 if upper else 0)
     when = datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -4,9 +4,12 @@ connection. User text only ever travels as a bound parameter (GLOB patterns are 
 from __future__ import annotations
 
 import ipaddress
+import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pii_guard.errors import StoreError
 from pii_guard.model import format_timestamp
 from pii_guard.search.fields import FIELDS, Field
 from pii_guard.search.query import (
@@ -156,10 +159,21 @@ class _Compiler:
 
 class SqliteSearch:
     def __init__(self, path: Path) -> None:
+        self._path = path
         self._conn = open_readonly(path)
         self._conn.create_function("pii_ip_key", 1, _ip_key, deterministic=True)
         self._conn.create_function("pii_in_network", 2, _in_network, deterministic=True)
         self._user_days: bool | None = None  # whether the store keeps per-day user totals (schema 3 on)
+
+    def _run(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
+        """A read on the read-only connection; SQLite's errors (unreadable file, not a database) become a
+        StoreError that says what to check."""
+        try:
+            return self._conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the event store {self._path}: {exc}",
+                             hint="check that it is an event store pii-guard wrote and that you may read it and "
+                                  "its -wal and -shm files") from None
 
     def _where(self, request: SearchRequest) -> tuple[str, list[object]]:
         compiler = _Compiler(request.since_us, request.until_us)
@@ -170,12 +184,12 @@ class SqliteSearch:
         where, params = self._where(request)
         order = [f"e.{FIELDS[s.field].column} {'DESC' if s.descending else 'ASC'}" for s in request.sort]
         sql = f"SELECT {_SELECT} FROM events e WHERE {where} ORDER BY {', '.join([*order, 'e.id'])} LIMIT ?"
-        rows = self._conn.execute(sql, [*params, request.limit]).fetchall()
+        rows = self._run(sql, [*params, request.limit]).fetchall()
         return [_document(tuple(row)) for row in rows]
 
     def count(self, request: SearchRequest) -> int:
         where, params = self._where(request)
-        return int(self._conn.execute(f"SELECT count(*) FROM events e WHERE {where}", params).fetchone()[0])
+        return int(self._run(f"SELECT count(*) FROM events e WHERE {where}", params).fetchone()[0])
 
     def top(self, request: SearchRequest, field: str, by: str | None, size: int) -> list[TopRow]:
         days = _whole_days(request.since_us, request.until_us)
@@ -185,7 +199,7 @@ class SqliteSearch:
 
     def _has_days(self) -> bool:
         if self._user_days is None:
-            found = self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'user_days'").fetchone()
+            found = self._run("SELECT 1 FROM sqlite_master WHERE name = 'user_days'").fetchone()
             self._user_days = found is not None
         return self._user_days
 
@@ -194,7 +208,7 @@ class SqliteSearch:
         """Whole UTC days from the per-day totals, the partial days at either end from the events."""
         volume = {None: "0", "pii.rows": "sum(rows)", "pii.bytes": "sum(bytes)"}[by]
         totals: dict[str, list[int]] = {}
-        for value, events, vol in self._conn.execute(
+        for value, events, vol in self._run(
             f"SELECT user_name, sum(events), {volume} FROM user_days WHERE day >= ? AND day < ? GROUP BY user_name",
             (first, end),
         ):
@@ -227,7 +241,7 @@ class SqliteSearch:
             sql = (f"SELECT e.{spec.column} AS value, count(*) AS events, {volume} AS volume FROM events e "
                    f"WHERE {where} GROUP BY e.{spec.column} HAVING value IS NOT NULL "
                    f"ORDER BY {order}, value LIMIT ?")
-        rows = self._conn.execute(sql, [*params, -1 if size is None else size]).fetchall()
+        rows = self._run(sql, [*params, -1 if size is None else size]).fetchall()
         return [TopRow(r[0], int(r[1]), int(r[2] or 0)) for r in rows]
 
     def close(self) -> None:
