@@ -437,3 +437,11 @@ policy: {{zones: {ROOT}/rules/zones.yaml, data_map: {ROOT}/rules/data-map.yaml,
     assert all("evil\\nINC-1  high  resolved  fake\\x1b]0;pwned\\x07\\u202e (not in the directory)" in line
                for line in matches)
     assert not any(c in done.stdout for c in "\x1b\x07\u202e")
+    shown = "evil\\nINC-1  high  resolved  fake\\x1b]0;pwned\\x07\\u202e"
+    for args in (["incidents", "list"], ["incidents", "show", "INC-1"],
+                 ["search", "user.name:*", "--from", "2026-11-27"]):  # fmt: skip
+        out = cli(*args, "--config", str(cfg))
+        assert out.returncode == 0, out.stderr
+        assert shown in out.stdout, args
+        assert not any(c in out.stdout for c in "\x1b\x07\u202e"), args
+        assert not any(line.startswith("INC-1  high  resolved") for line in out.stdout.splitlines()), args

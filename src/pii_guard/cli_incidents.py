@@ -21,6 +21,7 @@ from pii_guard.incidents.records import IncidentRecord
 from pii_guard.model import format_timestamp
 from pii_guard.notify.build import targets_for
 from pii_guard.store.state import StateStore
+from pii_guard.terminal import printable
 
 config_option = click.option(
     "--config", "config_path", type=click.Path(path_type=Path), default=None,
@@ -91,8 +92,9 @@ def list_cmd(config_path: Path | None, statuses: tuple[str, ...], severity: str 
         rows.append((r.label, r.severity, r.status, r.rule_id, r.user or "-", query.exposure_text(r),
                      format_timestamp(r.opened_us)[:16].replace("T", " "), query.deadline_text(r, now),
                      r.assignee or "-"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
+    shown = [[printable(cell) for cell in row] for row in rows]  # a user name from a log: one line, no escapes
+    widths = [max(len(row[i]) for row in shown) for i in range(len(shown[0]))]
+    for row in shown:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
@@ -117,7 +119,9 @@ def show(config_path: Path | None, as_json: bool, incident: str) -> None:
 
 
 def _print_incident(record: IncidentRecord, doc: dict[str, object], now: int) -> None:
-    echo = click.echo
+    def echo(line: str) -> None:  # every line holds text from logs (users, objects, comments): one line each
+        click.echo(printable(line))
+
     echo(f"{record.label}  {record.severity.upper()}  {record.status}  {record.title}")
     echo(f"  rule        {record.rule_id} ({record.kind})")
     echo(f"  user        {record.user or '-'}  roles: {', '.join(record.facts.roles) or '-'}")
@@ -258,8 +262,8 @@ def silences(config_path: Path | None, as_json: bool) -> None:
         else:
             when = (f"ended {item['ended'][:16]}Z (was until {item['until'][:16]}Z)" if item["ended"] else
                     f"until {item['until'][:16]}Z")
-            click.echo(f"{item['id']}  {item['state']:<7}  {item['rule']} {item['key']}  {when}  by {item['by']}: "
-                       f"{item['reason']}")
+            click.echo(printable(f"{item['id']}  {item['state']:<7}  {item['rule']} {item['key']}  {when}  "
+                                 f"by {item['by']}: {item['reason']}"))
     if not found and not as_json:
         click.echo("no silences")
 

@@ -27,6 +27,7 @@ from pii_guard.search.pseudonym import Pseudonyms
 from pii_guard.search.query import Node, Term, glob_node, parse_instant, parse_query
 from pii_guard.search.request import MAX_LIMIT, SearchBackend, SearchRequest, Sort, check_top
 from pii_guard.store.state import StateStore
+from pii_guard.terminal import printable
 
 config_option = click.option(
     "--config", "config_path", type=click.Path(path_type=Path), default=None,
@@ -132,8 +133,8 @@ def _emit(docs: list[dict[str, Any]], as_json: bool, as_csv: bool, columns: list
     else:
         short = [c for c in columns if c not in hidden]
         rows = [[c.split(".")[-1].replace("@", "").upper() for c in short]]
-        rows += [[_cell(d.get(c))[:60] if c != "@timestamp" else _cell(d.get(c))[:19].replace("T", " ")
-                  for c in short] for d in docs]
+        rows += [[printable(_cell(d.get(c)))[:60] if c != "@timestamp" else _cell(d.get(c))[:19].replace("T", " ")
+                  for c in short] for d in docs]  # text from logs: one line, its control characters escaped
         widths = [max(len(r[i]) for r in rows) for i in range(len(short))]
         for row in rows:
             click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -303,8 +304,8 @@ def audit_cmd(config_path: Path | None, since: str, as_json: bool) -> None:
             click.echo(orjson.dumps(item).decode())
         else:
             shown = {k: v for k, v in item["detail"].items() if v not in (None, False) and k not in ("from", "to")}
-            click.echo(f"{item['at'][:19].replace('T', ' ')}  {item['actor']:<12} {item['command']:<13} "
-                       f"{orjson.dumps(shown).decode()}  -> {item['results']}")
+            click.echo(printable(f"{item['at'][:19].replace('T', ' ')}  {item['actor']:<12} {item['command']:<13} "
+                                 f"{orjson.dumps(shown).decode()}  -> {item['results']}"))
     if not found and not as_json:
         click.echo("no searches recorded")
 
