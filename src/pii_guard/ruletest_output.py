@@ -24,7 +24,7 @@ def print_rule_test(report: RuleTestReport, rulefile: Path, sample: Path, verbos
             ev = r.event.event
             cats = ", ".join(r.event.data.categories) or "unclassified"
             click.echo(printable(f"  line {r.line}: {format_timestamp(ev.time_us)} {ev.user or '-'} {ev.action} "
-                                 f"{ev.object or '-'} [{cats}] zone {r.event.zone or '-'} {ev.outcome}"))
+                                 f"{ev.object or '-'} [{cats}] zone {r.zone or '-'} {ev.outcome}"))
             for m in r.matches:
                 click.echo(printable(f"    MATCH {m.rule_id}: {m.sentence}"))
             for label, why in r.misses.items():

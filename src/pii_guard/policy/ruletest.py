@@ -49,6 +49,7 @@ class EventResult:
     event: EnrichedEvent
     matches: list[Match] = field(default_factory=list)
     misses: dict[str, str] = field(default_factory=dict)  # rule label → why it did not match
+    zone: str | None = None  # as the policy judges it (an event without a client IP: defaults.no_ip_zone)
 
 
 @dataclass
@@ -82,7 +83,7 @@ def run_rule_test(policy: CompiledPolicy, enricher: Enricher, sample: Path, spec
     for event in ordered:
         item = enricher(event)
         line = bisect.bisect_right(line_starts, event.offset) if event.offset >= 0 else 0
-        result = EventResult(line, item)
+        result = EventResult(line, item, zone=item.zone or policy.policy.defaults.no_ip_zone)
         for detector in policy.detectors:
             found = detector.observe(item)
             result.matches.extend(found)
