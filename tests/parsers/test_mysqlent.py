@@ -159,3 +159,19 @@ def test_garbled_input_never_raises(lines: list[str]) -> None:
         assert isinstance(item, AccessEvent | ParseFailure)
         if isinstance(item, AccessEvent):
             assert item.action in ACTIONS
+
+
+def test_a_status_record_after_its_rows_were_released_adds_nothing() -> None:
+    """The audit log rotated (audit_log_rotate_on_size) between a statement's table_access rows and its status:
+    the old file's flush released the rows; the next file's parser (carry_over) or a restart (snapshot) knows."""
+    q = "SELECT * FROM customers WHERE email = 'x@example.com'"
+    old = make()
+    assert run(old, [table("customers", q)], flush=False) == []
+    assert [e.object for e in events(old.flush())] == ["db:crm.customers"]
+    assert "x@example.com" not in json.dumps(old.snapshot())  # a digest, not the statement
+    for state in (old.carry_over(), old.snapshot()):
+        successor = make()
+        successor.restore(state)
+        assert events(run(successor, [status(q)])) == []
+        assert [e.action for e in events(run(successor, [status(q)]))] == ["read"]  # only once
+    assert [e.action for e in events(run(make(), [status(q)]))] == ["read"]

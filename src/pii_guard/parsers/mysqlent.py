@@ -31,6 +31,7 @@ Statements are masked when the source masks literals (`pii.statement` and the qu
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from typing import Any, Final, NamedTuple
@@ -57,6 +58,7 @@ from pii_guard.parsers.sqlmask import SqlMasker
 from pii_guard.parsers.timeparse import TimestampError
 
 _TABLE_ACTIONS: Final = {"read": READ, "insert": WRITE, "update": WRITE, "delete": DELETE}
+_MAX_RELEASED: Final = 4096  # connections remembered with a statement released before its status record
 _USE: Final = re.compile(r"\s*use\s+`?([^`;\s]+)`?", re.I)
 _STATUS_EVENTS: Final = frozenset({("general", "status"), ("query", "status_end"), ("query", "nested_status_end")})
 
@@ -103,6 +105,10 @@ class MySqlEnterpriseAuditParser(Parser):
         self._db: dict[str, str] = {}  # connection id → current database
         self._pending: dict[str, list[_Row]] = {}  # connection id → table rows of its running statement
         self._pending_rows = 0
+        # connection id → the digest of the statement whose rows were released before its status record (at a
+        # rotation's flush, past max_pending_rows): that record, read later or in the next file, is no event of its
+        # own. A digest, not the text: the state database keeps no SQL literal
+        self._released: dict[str, str] = {}
 
     def feed(self, offset: int, line: str) -> Sequence[Outcome]:
         framed = self._framer.feed(offset, line)
@@ -116,7 +122,7 @@ class MySqlEnterpriseAuditParser(Parser):
     def flush(self) -> Sequence[Outcome]:
         out: list[Outcome] = []
         for conn in list(self._pending):
-            out.extend(self._release(conn))
+            out.extend(self._release(conn, early=True))
         out.extend(self._framer.flush())
         return out
 
@@ -128,12 +134,17 @@ class MySqlEnterpriseAuditParser(Parser):
         return min(offsets) if offsets else None
 
     def snapshot(self) -> Any:
-        return {"db": self._db}
+        return {"db": self._db, "released": self._released} if self._released else {"db": self._db}
 
     def restore(self, state: Any) -> None:
-        db = state.get("db") if isinstance(state, dict) else None
+        if not isinstance(state, dict):
+            return
+        db, released = state.get("db"), state.get("released")
         if isinstance(db, dict):
             self._db.update({str(k): str(v) for k, v in db.items()})
+        if isinstance(released, dict):
+            for conn, digest in released.items():
+                self._note_released(str(conn), str(digest))
 
     # -- records ----------------------------------------------------------------------------------------
 
@@ -222,16 +233,19 @@ class MySqlEnterpriseAuditParser(Parser):
             rows.append(row)
         self._pending_rows += 1
         if self._pending_rows > self._opts.max_pending_rows:
-            out.extend(self._release(next(iter(self._pending))))
+            out.extend(self._release(next(iter(self._pending)), early=True))
         return out
 
     def _release(self, conn: str, outcome: str = SUCCESS, error: str | None = None,
-                 stats: Any = None) -> list[Outcome]:
-        """The held rows of `conn` as events, with their statement's outcome when it is known."""
+                 stats: Any = None, early: bool = False) -> list[Outcome]:
+        """The held rows of `conn` as events, with their statement's outcome when it is known. `early`: its
+        status record may still come, and must then add nothing (`_released`)."""
         rows = self._pending.pop(conn, None)
         if not rows:
             return []
         self._pending_rows -= len(rows)
+        if early:
+            self._note_released(conn, _digest(rows[-1].query))
         out: list[Outcome] = []
         for i, row in enumerate(rows):
             extra = {"file.path": row.export_path} if row.action == EXPORT and row.export_path else None
@@ -253,6 +267,9 @@ class MySqlEnterpriseAuditParser(Parser):
         if conn in self._pending:
             return self._release(conn, SUCCESS if ok else FAILURE, None if ok else str(status),
                                  doc.get("query_statistics"))
+        if self._released and self._released.get(conn) == _digest(query):
+            del self._released[conn]
+            return NOTHING  # its rows were already the events
         if command == "Init DB" or (sql_command or "").lower() == "change_db":
             if ok:
                 use = _USE.match(query)
@@ -278,6 +295,11 @@ class MySqlEnterpriseAuditParser(Parser):
                 stats=doc.get("query_statistics"),
             ),
         )  # fmt: skip
+
+    def _note_released(self, conn: str, digest: str) -> None:
+        self._released[conn] = digest
+        if len(self._released) > _MAX_RELEASED:
+            del self._released[next(iter(self._released))]
 
     # -- events -----------------------------------------------------------------------------------------
 
@@ -347,3 +369,7 @@ class MySqlEnterpriseAuditParser(Parser):
             fields=fields,
             offset=fr.offset,
         )
+
+
+def _digest(query: str) -> str:
+    return hashlib.blake2b(query.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
