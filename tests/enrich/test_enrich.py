@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pii_guard.enrich.datamap import DataMap, MapEntry
+from pii_guard.enrich.datamap import _SELECT_STAR, DataMap, MapEntry
 from pii_guard.enrich.directory import Directory
 from pii_guard.enrich.enricher import Enricher
 from pii_guard.enrich.zones import Zones
@@ -54,6 +54,12 @@ def test_data_map_globs_columns_and_case() -> None:
     star = data.lookup("db:crm.public.customers", "SELECT * FROM customers")
     assert "sensitive" in star.categories
     assert "sensitive" not in data.lookup("db:crm.public.customers", "SELECT id, email FROM customers").categories
+    for aggregate in ("SELECT count(*) FROM customers", "SELECT region, count(*) FROM customers GROUP BY region",
+                      "SELECT id, price * 2 FROM customers"):  # no column named: not every column
+        assert "sensitive" not in data.lookup("db:crm.public.customers", aggregate).categories, aggregate
+    for every in ("SELECT c.*, o.total FROM customers c JOIN orders o ON o.cid = c.id",
+                  "DELETE FROM customers WHERE id = 1 RETURNING *", "COPY (SELECT * FROM customers) TO STDOUT"):
+        assert "sensitive" in data.lookup("db:crm.public.customers", every).categories, every
     hr = data.lookup("file:/srv/demo/samba/share/hr/payroll-2024.xlsx")
     assert hr.categories == ("hr", "personal", "sensitive")
     assert not data.lookup("db:crm.public.audit_log").classified
@@ -168,13 +174,13 @@ def _columns_naively(entry: MapEntry, statement: str) -> tuple[str, ...]:
     extra = {
         c
         for col, cats in entry.columns.items()
-        if re.search(rf"(?<![\w.])(?:\w+\.)?{re.escape(col)}\b|\*", statement, re.IGNORECASE)
+        if re.search(rf"(?<![\w.])(?:\w+\.)?{re.escape(col)}\b|{_SELECT_STAR}", statement, re.IGNORECASE)
         for c in cats
     }
     return tuple(sorted(extra | set(entry.categories)))
 
 
-_COLUMN_PIECES = ["SELECT ", "ssn", "SSN", "ſsn", "iban", "t.", "a.b.", "x", "_", "*", ", ", " FROM t"]
+_COLUMN_PIECES = ["SELECT ", "ssn", "SSN", "ſsn", "iban", "t.", "a.b.", "x", "_", "*", ", ", " FROM t", "count(", ")"]
 _COLUMN_PIECES += ["birth_date", "birth_dates", "é", "'", "1"]
 _COLUMN_SQL = st.lists(st.sampled_from(_COLUMN_PIECES), max_size=10).map("".join)
 

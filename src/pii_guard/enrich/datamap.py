@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -109,7 +109,7 @@ class DataMap:
             flags = re.IGNORECASE if entry.match.startswith("db:") else 0
             columns = tuple(
                 _Column(
-                    re.compile(rf"(?<![\w.])(?:\w+\.)?{re.escape(col)}\b|\*", re.IGNORECASE), tuple(cats),
+                    re.compile(rf"(?<![\w.])(?:\w+\.)?{re.escape(col)}\b|{_SELECT_STAR}", re.IGNORECASE), tuple(cats),
                     col.lower() if col.isascii() else None,
                 )
                 for col, cats in entry.columns.items()
@@ -174,6 +174,11 @@ class DataMap:
     @classmethod
     def empty(cls) -> DataMap:
         return cls([], [])
+
+
+# `*` or `t.*` as a whole select list item (`SELECT *`, `SELECT t.*, x`, `RETURNING *`): every column. Not
+# `count(*)`, nor a multiplication (`price * 2`): they name no column.
+_SELECT_STAR: Final = r"(?:(?<=[\s,(])|^)(?:\w+\.)?\*(?=\s*(?:,|\bFROM\b|;|$))"
 
 
 def _with_columns(info: ObjectInfo, columns: tuple[_Column, ...], statement: str) -> ObjectInfo:
