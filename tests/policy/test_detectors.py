@@ -81,11 +81,12 @@ def test_unknown_user_follows_the_explicit_default() -> None:
     assert matches[0].severity == "medium"
 
 
-def test_quota_fires_once_per_episode_with_sentence() -> None:
+def test_quota_fires_at_the_crossing_and_again_only_at_twice_the_quota() -> None:
     start = at("2026-11-27 09:00:00")
     events = [ev(start + i * 60_000_000, user="bob", ip="10.20.0.5", rows=50) for i in range(10)]
     matches = run(events)
-    assert rules_of(matches) == ["support-personal-hourly"]
+    assert rules_of(matches) == ["support-personal-hourly"] * 2
+    assert [m.volume for m in matches] == [250, 450]  # 250 crosses 200; 450 crosses 400
     m = matches[0]
     assert m.volume == 250
     assert m.limit == 200
@@ -93,6 +94,17 @@ def test_quota_fires_once_per_episode_with_sentence() -> None:
     assert len(m.evidence) == 5
     assert m.window_start_us is not None
     assert m.window_end_us == start + 4 * 60_000_000
+
+
+def test_a_quota_reports_each_doubling_of_a_slow_export() -> None:
+    """40 reads of 300 records by a support user (quota 200/h): the crossing, then 2x, 4x, 8x ... the quota,
+    so the incident grows with the export instead of stopping at the first 300 records."""
+    start = at("2026-11-27 09:00:00")
+    events = [ev(start + i * 20_000_000, user="bob", ip="10.20.0.5", rows=300) for i in range(40)]
+    quota = [m for m in run(events) if m.rule_id == "support-personal-hourly"]
+    assert [m.volume for m in quota] == [300, 600, 900, 1_800, 3_300, 6_600]  # first totals over 1, 2, 4 ... x 200
+    assert len({m.id for m in quota}) == len(quota)
+    assert quota[-1].sentence == "bob (support) read 6,600 records of personal data in 1 h, quota 200"
 
 
 def test_quota_window_slides() -> None:
@@ -127,8 +139,8 @@ def test_slow_export_adds_up() -> None:
     events = [ev(start + i * 120_000_000, user="alice", action="export", rows=600, ip="10.20.0.4")
               for i in range(100)]
     matches = run(events)
-    assert rules_of(matches) == ["bulk-export-cumulative"]
-    assert matches[0].volume == 20_400
+    assert rules_of(matches) == ["bulk-export-cumulative"] * 2
+    assert [m.volume for m in matches] == [20_400, 40_200]  # the crossing of 20,000, then of twice that
 
 
 def test_downloads_weigh_as_exports() -> None:

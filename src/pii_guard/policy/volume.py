@@ -29,6 +29,17 @@ _UNIT = {"records": "records", "rows": "rows", "bytes": "bytes", "events": "acce
          "distinct_objects": "distinct objects"}
 
 
+
+def escalation(total: float, limit: float) -> int:
+    """The step of an episode over `limit`: 1 up to twice the limit, 2 up to four times, and so on. A window
+    reports the crossing and then each doubling, so a slow export keeps adding its volume and evidence to
+    its incident (whose severity grows with it) instead of stopping at the first few records over."""
+    step, bound = 1, 2 * limit
+    while total > bound > 0 and step < 64:
+        step += 1
+        bound *= 2
+    return step
+
 class QuotaDetector:
     """'support may view at most 200 records of personal data an hour', counted per user."""
 
@@ -124,11 +135,12 @@ class QuotaDetector:
         if total > self.peak:
             self.peak = total
         if total <= q.max:
-            window.fired = False
+            window.fired = 0
             return []
-        if window.fired:
+        step = escalation(total, q.max)
+        if window.fired >= step:
             return []
-        window.fired = True
+        window.fired = step
         self.exercised.add(q.id)
         cats = tuple(sorted(self._cats.intersection(self.ctx.categories(item)))) if self._cats else \
             self.ctx.categories(item)
@@ -274,11 +286,12 @@ class BulkExportDetector:
         assert rule.max is not None
         assert rule.per is not None
         if window.total <= rule.max:
-            window.fired = False
+            window.fired = 0
             return []
-        if window.fired:
+        step = escalation(window.total, rule.max)
+        if window.fired >= step:
             return []
-        window.fired = True
+        window.fired = step
         self.exercised.add(rule.id)
         start = max(window.window_start_us(self._bucket_us), ev.time_us - rule.per)
         sentence = (f"{who(item)} exported {count(window.total)} {rule.measure} of {', '.join(cats)} data in "

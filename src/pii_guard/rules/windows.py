@@ -39,7 +39,9 @@ class SlidingSum:
         self.sums = array("d")
         self.total = 0.0
         self.evidence = b""
-        self.fired = False  # crossed its limit and not yet fallen back below (one match per episode)
+        # crossed its limit and not yet fallen back below: 0 no; n, the step of the episode last reported (a
+        # quota's volume doubling, `policy.volume.escalation`); a boolean in the state of older versions
+        self.fired = 0
         self.last_us = 0
 
     def add(self, time_us: int, amount: float, bucket_us: int, buckets: int, event_id: str) -> bool:
@@ -97,7 +99,7 @@ class SlidingSum:
         item.sums = array("d", state[1])
         item.total = float(state[2])
         item.evidence = bytes.fromhex(state[3])
-        item.fired = bool(state[4])
+        item.fired = int(state[4])
         item.last_us = int(state[5])
         return item
 
@@ -110,7 +112,7 @@ class DistinctSet:
     def __init__(self) -> None:
         self.seen: OrderedDict[str, int] = OrderedDict()
         self.evidence = b""
-        self.fired = False
+        self.fired = 0  # as SlidingSum.fired
         self.last_us = 0
 
     def add(self, time_us: int, value: str, width_us: int, cap: int, event_id: str) -> None:
@@ -143,7 +145,7 @@ class DistinctSet:
         item = cls()
         item.seen = OrderedDict((str(k), int(v)) for k, v in state[0])
         item.evidence = bytes.fromhex(state[1])
-        item.fired = bool(state[2])
+        item.fired = int(state[2])
         item.last_us = int(state[3])
         return item
 
