@@ -858,7 +858,9 @@ def test_session_id_gives_the_pid_and_joins_the_connection_line() -> None:
         audit("OBJECT,1,1,READ,SELECT,TABLE,public.customers,SELECT 1 FROM public.customers;,<not logged>,4", head),
         "2026-11-29 01:35:06.363 UTC 6b0b8147.29a9 @ LOG:  parameter \"pgaudit.log_relation\" changed to \"on\"",
     ], log_line_prefix="%m %c %u@%d ", tz="UTC")  # fmt: skip
-    [ev] = evs
+    ev, setting = evs
+    assert (setting.action, setting.command, setting.statement) == ("other", "SET", "SET pgaudit.log_relation = 'on'")
+    assert setting.fields["pii.source"] == "configuration file"
     assert (ev.fields["process.pid"], ev.source_ip, ev.source_port) == (0x29D3, "127.0.0.1", 58644)
 
 

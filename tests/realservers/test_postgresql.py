@@ -271,3 +271,34 @@ def test_object_audit_beside_session_audit_without_pid_and_with_log_relation_off
         assert failures == [], destination
         reads = [(e.object, e.rows) for e in got if e.user == "alice" and e.action == "read"]
         assert reads == [("db:crm.public.customers", 4), ("db:crm.crm_app.patients", 2)] * 2, destination
+
+
+def test_pgaudit_switched_off_in_postgresql_conf_is_an_event_the_sigma_pack_catches(cluster: Cluster) -> None:
+    """`pgaudit.log = 'none'` written to postgresql.conf and a reload: no SQL shows it, only the postmaster's
+    `parameter "pgaudit.log" changed to "none"` line, in every destination."""
+    from pii_guard.enrich.enricher import Enricher
+    from pii_guard.policy.context import PolicyContext
+    from pii_guard.policy.models import Defaults
+    from pii_guard.sigma.detector import sigma_detectors
+    from pii_guard.sigma.ruleset import load_ruleset
+
+    owner = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+    with (cluster.root / "data" / "postgresql.conf").open("a") as conf:
+        conf.write("pgaudit.log = 'none'\n")
+    _as_owner([str(BIN / "pg_ctl"), "-D", str(cluster.root / "data"), "reload"], owner)
+    deadline = time.monotonic() + 30
+    while 'parameter "pgaudit.log" changed to "none"' not in (cluster.logs / "postgresql.log").read_text():
+        assert time.monotonic() < deadline, "the reload was not logged"
+        time.sleep(0.1)
+    _stop(cluster)
+    rule = Path(__file__).parents[2] / "rules" / "sigma" / "audit_logging_reduced.yml"
+    (detector,) = sigma_detectors(load_ruleset([rule]),
+                                  PolicyContext("UTC", Defaults()))  # fmt: skip
+    enrich = Enricher.empty()
+    destinations = (("postgresql.log", "stderr"), ("postgresql.csv", "csvlog"), ("postgresql.json", "jsonlog"))
+    for name, destination in destinations:
+        events, failures = _parse(cluster.logs / name, destination)
+        assert failures == []
+        (setting,) = [e for e in events if e.statement and "pgaudit.log" in e.statement]
+        assert (setting.action, setting.command, setting.statement) == ("other", "SET", "SET pgaudit.log = 'none'")
+        assert [m.rule_id for m in detector.observe(enrich(setting))] == ["sigma:audit-logging-reduced"], name

@@ -90,6 +90,8 @@ MAX_BACKENDS: Final = 10_000  # pids remembered for the `connection received` jo
 MASKED: Final = "<masked>"
 _RELATION_CLASSES: Final = frozenset({"READ", "WRITE"})  # classes whose lines name a relation (log_relation)
 _SAME_STATEMENT_US: Final = 1_000_000  # the OBJECT and SESSION lines of one access are this close at most
+# the postmaster's report of a setting taken from postgresql.conf on a reload
+_PARAMETER: Final = re.compile(r'parameter "(pgaudit\.\w+)" (?:changed to "(.*)"|removed from configuration file)')
 _HOLD_RECORDS: Final = 256  # records after which a held SESSION line is settled, its backend silent or not
 _MAX_SETTLED: Final = 1024  # statements released early whose late OBJECT lines are still recognized
 _KEEP_PARAMETER: Final = frozenset({"<none>", "<not logged>", "<previously logged>"})
@@ -600,6 +602,8 @@ class PgAuditParser(Parser):
                 return self._login(rec)
             elif message.startswith("disconnection: "):
                 return self._logout(rec)
+            elif message.startswith('parameter "pgaudit.'):
+                return self._audit_setting(rec)
         elif level == "ERROR":
             if message.startswith("permission denied for "):
                 return self._denied(rec)
@@ -891,6 +895,19 @@ class PgAuditParser(Parser):
         obj = f"db:{database}" if database else None
         return self._event(rec, backend, LOGOUT, SUCCESS, user, obj, None, None, None, self._original(rec))
 
+    def _audit_setting(self, rec: ServerRecord) -> Outcome | None:
+        """`parameter "pgaudit.log" changed to "none"` (or `removed from configuration file, reset to
+        default`): the server took a new pgAudit setting from postgresql.conf on a reload, which no SQL
+        statement shows. One "other" event whose statement is the setting, its value kept (a setting, not
+        personal data), so that the rules on audit settings see it (rules/sigma/audit_logging_reduced.yml)."""
+        m = _PARAMETER.match(rec.message)
+        if m is None:
+            return None
+        name, value = m.group(1), m.group(2)
+        statement = f"SET {name} = '{value}'" if value is not None else f"RESET {name}"
+        return self._event(rec, None, OTHER, SUCCESS, rec.user, None, None, statement.split(" ", 1)[0], statement,
+                           self._original(rec), extra={**_fields(rec), "pii.source": "configuration file"})
+
     # ---- shared --------------------------------------------------------------------------------------
 
     def _event(
@@ -1070,7 +1087,8 @@ def _wanted(level: str, line: str, start: int) -> bool:
     if line.startswith("AUDIT: ", start):
         return True
     if level == "LOG":
-        return line.startswith(("connection ", "disconnection: ", "replication connection "), start)
+        return line.startswith(("connection ", "disconnection: ", "replication connection ", 'parameter "pgaudit.'),
+                               start)  # fmt: skip
     return level == "FATAL" or (level == "ERROR" and line.startswith("permission denied for ", start))
 
 
