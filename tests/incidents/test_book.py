@@ -102,6 +102,16 @@ def test_the_notification_clock_runs_from_the_opening_for_high_incidents_with_ex
     assert deadlines == [(1, T0 + 72 * HOUR), (2, None)]
 
 
+def test_a_whole_table_export_or_a_decoy_read_of_unknown_volume_starts_the_clock(tmp_path: Path) -> None:
+    """COPY customers TO ... logs 0 rows (pgAudit cannot count it), a decoy read may log none: data left."""
+    book = Book(tmp_path, IncidentsConfig.model_validate({"notify_deadline": "72h"}))
+    book.commit([match(rule="bulk-export-single", kind="bulk_export", severity="high", rows=0)], T0)
+    book.commit([match(user="eve", rule="decoy", kind="honeytoken", severity="critical", rows=None)], T0)
+    book.commit([match(user="zed", severity="high", rows=0)], T0)  # a quota match of no volume: no clock
+    deadlines = book.conn.execute("SELECT id, deadline_us FROM incidents ORDER BY id").fetchall()
+    assert deadlines == [(1, T0 + 72 * HOUR), (2, T0 + 72 * HOUR), (3, None)]
+
+
 def test_a_target_hears_of_an_incident_once_it_reaches_its_bar_with_an_opening(tmp_path: Path) -> None:
     book = Book(tmp_path, notify=targets(("slack", "low"), ("jira", "high")))
     book.commit([match(rows=1)], T0)

@@ -12,6 +12,7 @@ import fnmatch
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 from pii_guard.config.models import IncidentsConfig
 from pii_guard.incidents import records
@@ -31,6 +32,10 @@ _GROUP_FIELDS: dict[str, Callable[[Match], str | None]] = {
     "kind": lambda m: m.kind,
 }
 GROUP_FIELDS: tuple[str, ...] = tuple(_GROUP_FIELDS)
+
+
+# incident kinds whose matches mean data left even when the log says no volume (COPY ... TO of a whole table)
+_UNKNOWN_VOLUME_EXPOSES: Final = frozenset({"bulk_export", "honeytoken"})
 
 
 @dataclass(frozen=True)
@@ -171,11 +176,14 @@ class IncidentBook:
         if config.raise_severity:
             record.severity = raised_severity(record.severity, exposure, record.facts.categories, self._sensitive)
         units = exposure.rows + exposure.records + exposure.files
+        # a whole-table export the log gives no volume for, or a decoy read, exposed data all the same
+        unknown = units == 0 and exposure.objects > 0 and record.kind in _UNKNOWN_VOLUME_EXPOSES
         if record.deadline_us is None and record.severity in config.deadline_severities and \
-                units >= config.deadline_min_records and units > 0:
+                ((units >= config.deadline_min_records and units > 0) or unknown):
             record.deadline_us = record.opened_us + config.notify_deadline
+            what = "of unknown volume" if unknown else f"of {units} rows/records/files"
             records.add_timeline(conn, record.id, now_us, AUTO, "deadline",
-                                 f"exposure of {units} rows/records/files: notification clock started")
+                                 f"exposure {what}: notification clock started")
         if item.silenced_by is not None and record.silence_id != item.silenced_by:
             record.silence_id = item.silenced_by
             records.add_timeline(conn, record.id, now_us, AUTO, "silenced", f"silence S-{item.silenced_by}")
