@@ -190,7 +190,7 @@ def check(config_path: Path | None, as_json: bool) -> None:
         item: dict[str, Any] = {"path": src.path, "format": src.format, "files": len(matches)}
         if plan.parser.needs_timezone:
             item["timezone"] = src.timezone or "UTC (not set: this format writes local time without a zone)"
-        warnings = format_warnings(src.format, matches, src.include_compressed, src.max_line_bytes)
+        warnings = format_warnings(src.format, matches, src.include_compressed, src.max_line_bytes, src.options)
         if warnings:
             item["warnings"] = warnings
         report["sources"].append(item)

@@ -223,6 +223,15 @@ policy:
     return path
 
 
+def test_no_format_warning_for_a_log_the_configured_options_read(tmp_path: Path) -> None:
+    """A real PostgreSQL log with a prefix the guesser does not try (`< %m %r %u %d >`): the source's own
+    options read it, so `check` does not call it unknown."""
+    log = SAMPLES / "pgaudit" / "pg15-pgaudit17-no-pid-relation-off.log"
+    assert format_warnings("pgaudit", [str(log)]) != []  # the guess alone does not know it
+    assert format_warnings("pgaudit", [str(log)], options={"log_line_prefix": "< %m %r %u %d >"}) == []
+    assert format_warnings("pgaudit", [str(log)], options={"log_line_prefix": "%t [%p]: "}) != []  # wrong prefix
+
+
 def test_check_warns_when_the_files_do_not_look_like_the_configured_format(tmp_path: Path) -> None:
     shutil.copy(SAMPLES / "vsftpd" / "vsftpd.log", tmp_path / "ftp.log")
     shutil.copy(SAMPLES / "nginx" / "nginx-access.log", tmp_path / "web.log")

@@ -469,7 +469,7 @@ _WARN_CONFIDENCE: Final = 0.6
 
 
 def format_warnings(fmt: str, paths: list[str], include_compressed: bool = False,
-                    max_line_bytes: int = 1 << 20) -> list[str]:
+                    max_line_bytes: int = 1 << 20, options: dict[str, Any] | None = None) -> list[str]:
     """What `check` says about a source whose files do not look like its configured format: a file another
     format recognises clearly better (confidence at least 0.6 and 0.2 above the configured one's), a file in
     which nothing is recognised, compressed data a source would read as text (it decompresses only with
@@ -491,7 +491,9 @@ def format_warnings(fmt: str, paths: list[str], include_compressed: bool = False
         guesses = guess_file(path)
         own = next((g.confidence for g in guesses if g.format == fmt), 0.0)
         best = guesses[0] if guesses else None
-        if best is None or best.confidence <= 0:
+        if options is not None and _reads_well(fmt, options, lines):
+            pass  # the configured format and options read it (a prefix the guesser does not try, say)
+        elif best is None or best.confidence <= 0:
             if own <= 0:
                 warnings.append(f"{name}: its first lines look like no known format, not like {fmt}")
         elif best.format != fmt and best.confidence >= _WARN_CONFIDENCE and own <= best.confidence - 0.2:
@@ -502,6 +504,12 @@ def format_warnings(fmt: str, paths: list[str], include_compressed: bool = False
             warnings.append(f"{name}: its first line is longer than max_line_bytes ({max_line_bytes}){hint}: it "
                             "would be cut and kept as a dead letter; raise max_line_bytes for this source")
     return warnings
+
+
+def _reads_well(fmt: str, options: dict[str, Any], lines: list[str]) -> bool:
+    """The source's own parser and options turn these lines into events, with at most a quarter failing."""
+    trial = _trial(fmt, options, lines, complete=True)
+    return trial is not None and trial[0] > 0 and 4 * trial[1] <= trial[0] + trial[1]
 
 
 def _first_line_longer(path: Path, limit: int) -> bool:
