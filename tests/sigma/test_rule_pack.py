@@ -11,7 +11,7 @@ from pii_guard.policy.compile import load_policy
 from pii_guard.policy.context import PolicyContext
 from pii_guard.sigma.lint import lint
 from pii_guard.sigma.ruleset import load_ruleset
-from tests.sigma.helpers import PACK, RULES, golden_cases, golden_events, run, run_with_restarts
+from tests.sigma.helpers import PACK, RULES, event, golden_cases, golden_events, run, run_with_restarts
 
 CASES = golden_cases()
 SHIPPED = load_policy(RULES / "access-policy.yaml").policy
@@ -69,3 +69,13 @@ def test_golden_directory_extends_the_shipped_one(tmp_path: Path) -> None:
     shipped = yaml.safe_load((RULES / "directory.yaml").read_text())["users"]
     golden = yaml.safe_load((PACK / "golden-directory.yaml").read_text())["users"]
     assert {k: v for k, v in golden.items() if k in shipped} == shipped
+
+
+def test_an_audit_setting_change_names_the_statement_not_only_its_verb() -> None:
+    """`SET GLOBAL server_audit_logging=OFF` and `=ON` must read apart in the alert, not both as `SET`."""
+    rules = load_ruleset([PACK / "audit_logging_reduced.yml"])
+    for value in ("OFF", "ON"):
+        item = event({"event.action": "other", "pii.command": "SET", "user.name": "root",
+                      "pii.statement": f"SET GLOBAL server_audit_logging={value}", "event.dataset": "mariadb.audit"})
+        (match,) = run(rules, [item])
+        assert f"`SET GLOBAL server_audit_logging={value}`" in match.sentence

@@ -34,8 +34,13 @@ def _sentence_tail(tags: Sequence[str]) -> str:
 
 
 def _target(item: EnrichedEvent) -> str:
+    """What was touched: the object, or else the statement (masked; `SET GLOBAL server_audit_logging=OFF`
+    says more than `SET`), or else the command."""
     ev = item.event
-    what = ev.object or (ev.command and f"`{ev.command}`") or "something"
+    statement = " ".join(ev.statement.split()) if ev.statement else ""
+    if len(statement) > 120:
+        statement = statement[:119] + "…"
+    what = ev.object or (statement and f"`{statement}`") or (ev.command and f"`{ev.command}`") or "something"
     origin = f" from {ev.source_ip}" if ev.source_ip else ""
     return f"{what}{origin}"
 
