@@ -101,13 +101,13 @@ class SlackDelivery:
         if slack is None or not config.reports.slack:
             return None
 
-        def path(value: str | None) -> Path | None:
-            return config.resolve(os.path.expandvars(value)) if value is not None else None
-
+        file = config.resolve_file  # `${CREDENTIALS_DIRECTORY}/slack-token`, as notify.build reads it
         if slack.mode == "bot":
-            secret = resolve_secret("notify.slack token", slack.token, path(slack.token_file), slack.token_env)
+            secret = resolve_secret("notify.slack token", slack.token,
+                                    file(slack.token_file, "notify.slack.token_file"), slack.token_env)
         else:
-            secret = resolve_secret("notify.slack webhook_url", slack.webhook_url, path(slack.webhook_url_file),
+            secret = resolve_secret("notify.slack webhook_url", slack.webhook_url,
+                                    file(slack.webhook_url_file, "notify.slack.webhook_url_file"),
                                     slack.webhook_url_env)
         if secret is None:
             return None
