@@ -143,6 +143,34 @@ def test_slow_export_adds_up() -> None:
     assert [m.volume for m in matches] == [20_400, 40_200]  # the crossing of 20,000, then of twice that
 
 
+def test_the_backup_dump_at_night_is_an_allowed_export_that_counts_nowhere() -> None:
+    night = at("2026-11-27 01:30:00")  # 02:30 in Berlin, inside the exception's hours
+    dumps = [ev(night + i * 1_000_000, user="backup", action="export", rows=15_000, ip="10.40.0.2")
+             for i in range(3)]
+    assert run(dumps) == []  # 45,000 rows: over both the single and the 6-hour limit, all excepted
+    # the nightly volume is not carried into the 6-hour window: an export of the same size at 06:00 raises only
+    # its own crossing, with its own volume
+    morning = ev("2026-11-27 05:00:00", user="backup", action="export", rows=15_000, ip="10.40.0.2")
+    matches = run([*dumps, morning])
+    assert rules_of(matches) == ["bulk-export-single"]
+    assert matches[0].volume == 15_000
+    # the exception names the backup network: the same dump at night from elsewhere is not allowed
+    elsewhere = run([ev(night, user="backup", action="export", rows=0, ip="10.20.0.4")])
+    assert rules_of(elsewhere) == ["bulk-export-single"]
+
+
+def test_a_bulk_rule_exception_naming_an_unknown_zone_is_refused(tmp_path: Path) -> None:
+    text = (RULES / "access-policy.yaml").read_text()
+    first = text.index("zones: [backup]", text.index("bulk_export:"))
+    text = text[:first] + "zones: [bakup]" + text[first + len("zones: [backup]"):]
+    path = tmp_path / "policy.yaml"
+    path.write_text(text)
+    line = text[:first].count("\n") + 1
+    with pytest.raises(ConfigError) as info:
+        shipped_policy(path)
+    assert str(info.value) == f"{path}:{line}: unknown zone 'bakup' (did you mean 'backup'?)"
+
+
 def test_downloads_weigh_as_exports() -> None:
     start = at("2026-11-27 08:00:00")
     events = [ev(start + i * 1_000_000, user="sftpalice", action="read", obj="file:/srv/x/exports/big.bin",

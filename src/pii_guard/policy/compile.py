@@ -15,7 +15,7 @@ from pii_guard.policy.access import (
     ZoneRestrictionDetector,
 )
 from pii_guard.policy.context import Detector, PolicyContext
-from pii_guard.policy.models import Policy
+from pii_guard.policy.models import Exception_, Policy
 from pii_guard.policy.volume import BulkExportDetector, QuotaDetector
 
 
@@ -54,8 +54,10 @@ def _cross_check(
     for i, zr in enumerate(policy.zone_restrictions):
         checks += [(("zone_restrictions", i, "allow_zones", j), "zone", z) for j, z in enumerate(zr.allow_zones)]
         checks += [(("zone_restrictions", i, "categories", j), "category", c) for j, c in enumerate(zr.categories)]
+        checks += _exception_zones(("zone_restrictions", i), zr.exceptions)
     for i, rz in enumerate(policy.role_zones):
         checks += [(("role_zones", i, "allow_zones", j), "zone", z) for j, z in enumerate(rz.allow_zones)]
+        checks += _exception_zones(("role_zones", i), rz.exceptions)
     for name, role in policy.roles.items():
         checks += [(("roles", name, "may_view", j), "category", c) for j, c in enumerate(role.may_view) if c != "*"]
         for k, quota in enumerate(role.quotas):
@@ -63,12 +65,19 @@ def _cross_check(
                        for j, c in enumerate(quota.categories)]
     for i, rule in enumerate(policy.bulk_export.rules):
         checks += [(("bulk_export", "rules", i, "categories", j), "category", c) for j, c in enumerate(rule.categories)]
+        checks += _exception_zones(("bulk_export", "rules", i), rule.exceptions)
     known_zones = (zones or frozenset()) | {policy.defaults.no_ip_zone}
     for path, kind, name in checks:
         if kind == "zone" and zones is not None and name not in known_zones:
             _fail(loaded, path, f"unknown zone {name!r}", sorted(known_zones))
         if kind == "category" and categories and name not in categories:
             _fail(loaded, path, f"unknown category {name!r}", sorted(categories))
+
+
+def _exception_zones(path: PathKey, exceptions: list[Exception_]) -> list[tuple[PathKey, str, str]]:
+    """The zones an exception names: a typo there would silently never apply."""
+    return [((*path, "exceptions", k, "zones", j), "zone", z)
+            for k, exc in enumerate(exceptions) for j, z in enumerate(exc.zones)]
 
 
 def _fail(loaded: LoadedYaml, path: PathKey, message: str, known: list[str]) -> None:

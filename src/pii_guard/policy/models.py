@@ -130,6 +130,9 @@ class BulkRule(Strict):
         default="alert", description="per_access: an export whose volume the log does not say (COPY t TO, INTO OUTFILE)"
     )
     severity: Severity = "high"
+    exceptions: list[Exception_] = Field(
+        default_factory=list, description="exports that are allowed (a backup job's nightly dump); not counted"
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> BulkRule:

@@ -7,7 +7,7 @@ from typing import Any
 
 from pii_guard.model import FAILURE, EnrichedEvent, Match
 from pii_guard.policy.context import PolicyContext, count, make_match, span, who
-from pii_guard.policy.models import BulkExport, BulkRule, Quota
+from pii_guard.policy.models import BulkExport, BulkRule, Exception_, Quota
 from pii_guard.rules.matchers import GlobSet
 from pii_guard.rules.windows import DistinctSet, KeyedWindows, SlidingSum, evidence_ids
 
@@ -193,10 +193,18 @@ class BulkExportDetector:
         self.exercised: set[str] = set()
 
     def branches(self) -> set[str]:
-        labels = {self.rule.id}
+        labels = {self.rule.id} | {f"{self.rule.id}:exception:{i}" for i in range(len(self.rule.exceptions))}
         if self.rule.kind == "per_access" and self.rule.on_unknown_volume == "alert":
             labels.add(f"{self.rule.id}:unknown-volume")
         return labels
+
+    def _excepted(self, item: EnrichedEvent) -> Exception_ | None:
+        """The exception that allows this export (a backup job's dump), noted as exercised."""
+        exceptions = self.rule.exceptions
+        exc = self.ctx.excepted(exceptions, item) if exceptions else None
+        if exc is not None:
+            self.exercised.add(f"{self.rule.id}:exception:{exceptions.index(exc)}")
+        return exc
 
     def prefilter(self, item: EnrichedEvent) -> bool:
         cats = self.ctx.categories(item)
@@ -207,6 +215,9 @@ class BulkExportDetector:
         cats = self.ctx.categories(item)
         if weight <= 0.0 or not cats or (self._cats and self._cats.isdisjoint(cats)):
             return None
+        exc = self.ctx.excepted(self.rule.exceptions, item)
+        if exc is not None:
+            return f"exception: {exc.reason}"
         volume = _amount(item, self.rule.measure) * weight
         if self.rule.kind == "per_access":
             return f"{count(volume)} {self.rule.measure} in one access, limit {count(self.rule.max or 0)}"
@@ -247,6 +258,8 @@ class BulkExportDetector:
         cats = self.ctx.categories(item)
         if not cats or (self._cats and self._cats.isdisjoint(cats)):
             return []
+        if self.rule.exceptions and self._excepted(item) is not None:
+            return []  # allowed, and not counted towards a window or the user's baseline either
         volume = _amount(item, self.rule.measure) * weight
         if self.rule.kind == "per_access":
             return self._per_access(item, volume, cats)

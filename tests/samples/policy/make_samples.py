@@ -71,10 +71,16 @@ def main() -> None:
     ])
     copy = "COPY public.customers TO STDOUT WITH (FORMAT csv, HEADER);"
     big = "COPY  ( SELECT email, ssn FROM public.customers ) TO STDOUT WITH CSV"
+    night = at("2026-11-27 01:30:00")  # 02:30 in Berlin: the backup's hours
+    dump = "COPY public.customers (id, email, ssn) TO stdout;"
     write("pg-bulk.log", [
+        pg_line(night, "backup", "10.40.0.2", audit(1, "READ", "SELECT", "public.customers", dump, 0), pid=4300),
         pg_line(t, "alice", "10.20.0.4", audit(1, "READ", "COPY", "", copy, 0)),
         pg_line(t + timedelta(minutes=5), "alice", "10.20.0.4", audit(2, "READ", "SELECT", "public.customers", big,
                                                                       50_000)),
+        # the same dump at noon is outside the exception's hours
+        pg_line(t + timedelta(hours=3), "backup", "10.40.0.2", audit(2, "READ", "SELECT", "public.customers", dump,
+                                                                     0), pid=4300),
     ])
     slow = "COPY  ( SELECT email FROM public.customers WHERE id BETWEEN 1 AND 600 ) TO STDOUT WITH CSV"
     write("pg-slow-export.log", [
