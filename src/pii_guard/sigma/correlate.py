@@ -15,15 +15,27 @@ When a correlation fires:
   one step only); the chain is then used up.
 A correlation's own rules may be correlations (chains); a correlation referred to by another one raises no
 match of its own, nor does a rule a correlation refers to, unless the correlation says `generate: true`.
+
+A match's evidence is the events that made it fire (the newest EVIDENCE_KEPT of them), not every event of the
+group within the timespan:
+- event_count: the events counted in the window (ids kept beside the newest times only);
+- value_count: one event per distinct value counted, the latest with that value (an event bringing several
+  values is named once);
+- temporal: the occurrence of each rule that was used up, the latest of each within the timespan;
+- temporal_ordered: the events of the chain that fired, step by step; a step that is a correlation gives
+  that correlation's own evidence (`carried`).
+Windows saved by earlier versions load: their ids are taken as those of the newest times or values, and a
+half-built temporal sequence keeps the group's ids as the evidence of each step it has reached.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sigma.correlations import SigmaCorrelationConditionOperator as Op
 from sigma.correlations import SigmaCorrelationRule, SigmaCorrelationType
@@ -40,22 +52,28 @@ _SYMBOL = {Op.LT: "<", Op.LTE: "≤", Op.GT: ">", Op.GTE: "≥", Op.EQ: "=", Op.
 SUPPORTED = {SigmaCorrelationType.EVENT_COUNT, SigmaCorrelationType.VALUE_COUNT, SigmaCorrelationType.TEMPORAL,
              SigmaCorrelationType.TEMPORAL_ORDERED}
 MAX_KEPT = 100_000  # event times kept per group at most (a count condition above this is refused)
+_ID = 16  # bytes per kept event id
 
 
-def _evidence(blob: bytes, event_id: str, carried: bytes = b"") -> bytes:
-    """The newest EVIDENCE_KEPT distinct ids of `blob`, `carried` and `event_id`, 16 bytes each."""
-    new = id_bytes(event_id)
-    if not carried:
-        return blob if blob[-16:] == new else (blob + new)[-16 * EVIDENCE_KEPT :]
-    joined = blob + carried
-    chunks = dict.fromkeys(joined[i : i + 16] for i in range(0, len(joined), 16))
-    chunks.pop(new, None)
-    chunks[new] = None
+def _join(*blobs: bytes) -> bytes:
+    """The newest EVIDENCE_KEPT distinct ids of `blobs` in order (a repeated id keeps its first place)."""
+    joined = b"".join(blobs)
+    chunks = dict.fromkeys(joined[i : i + _ID] for i in range(0, len(joined), _ID))
     return b"".join(list(chunks)[-EVIDENCE_KEPT:])
 
 
+def _tail(blob: bytes, count: int) -> bytes:
+    """The last `count` ids of `blob`."""
+    return blob[max(0, len(blob) - _ID * count) :]
+
+
+def _split(blob: bytes) -> tuple[bytes, ...]:
+    return tuple(dict.fromkeys(blob[i : i + _ID] for i in range(0, len(blob), _ID)))
+
+
 class EventTimes:
-    """The times of a group's events within the timespan (at most `cap` of the newest), for event_count."""
+    """The times of a group's events within the timespan (at most `cap` of the newest), for event_count. The
+    evidence holds the ids of the newest min(len(times), EVIDENCE_KEPT) times, in the same order."""
 
     __slots__ = ("evidence", "fired", "last_us", "times")
 
@@ -69,14 +87,23 @@ class EventTimes:
         newest = max(self.last_us, time_us)
         if time_us <= newest - width_us:
             return False  # older than the window already is
-        bisect.insort(self.times, time_us)
+        pos = bisect.bisect_right(self.times, time_us)
+        self.times.insert(pos, time_us)
+        self._keep_id(len(self.times) - 1 - pos, event_id)
         self.last_us = newest
         cut = bisect.bisect_right(self.times, newest - width_us)
         drop = max(cut, len(self.times) - cap)
         if drop:
             del self.times[:drop]
-        self.evidence = _evidence(self.evidence, event_id)
+        self.evidence = _tail(self.evidence, min(len(self.times), EVIDENCE_KEPT))
         return True
+
+    def _keep_id(self, newer: int, event_id: str) -> None:
+        """Place the id of an event that has `newer` times after it, if it is among the newest kept."""
+        if newer >= EVIDENCE_KEPT:
+            return
+        at = max(0, len(self.evidence) - _ID * newer)
+        self.evidence = _tail(self.evidence[:at] + id_bytes(event_id) + self.evidence[at:], EVIDENCE_KEPT)
 
     @property
     def total(self) -> int:
@@ -92,32 +119,69 @@ class EventTimes:
     def from_state(cls, state: list[Any]) -> EventTimes:
         item = cls()
         item.times = array("q", state[0])
-        item.evidence = bytes.fromhex(state[1])
+        # earlier versions kept the newest ids whatever the window: those of the newest times are the last ones
+        item.evidence = _tail(bytes.fromhex(state[1]), min(len(item.times), EVIDENCE_KEPT))
         item.fired = bool(state[2])
         item.last_us = int(state[3])
         return item
 
 
+class DistinctValues(DistinctSet):
+    """A DistinctSet whose evidence holds one id per value: that of the latest event with each of the newest
+    min(len(seen), EVIDENCE_KEPT) values, in the order of `seen`. The state is a DistinctSet's."""
+
+    __slots__ = ()
+
+    def add(self, time_us: int, value: str, width_us: int, cap: int, event_id: str) -> None:
+        self._drop_id(value)
+        super().add(time_us, value, width_us, cap, event_id)  # the value moves last, its id is appended
+        self.evidence = _tail(self.evidence, len(self.seen))
+
+    def _drop_id(self, value: str) -> None:
+        kept = len(self.evidence) // _ID
+        for back, seen in enumerate(itertools.islice(reversed(self.seen), kept)):
+            if seen == value:
+                at = _ID * (kept - 1 - back)
+                self.evidence = self.evidence[:at] + self.evidence[at + _ID :]
+                return
+
+    @classmethod
+    def from_state(cls, state: list[Any]) -> DistinctValues:
+        item = cast(DistinctValues, super().from_state(state))
+        item.evidence = _tail(item.evidence, min(len(item.seen), EVIDENCE_KEPT))  # as EventTimes.from_state
+        return item
+
+
 class RuleTimes:
     """Per rule of a temporal correlation: when it last occurred (temporal), or the latest start of an ordered
-    chain through it (temporal_ordered); -1 for never."""
+    chain through it (temporal_ordered); -1 for never. `steps`, per rule: the ids of that occurrence
+    (temporal), or of the chain through it (temporal_ordered)."""
 
-    __slots__ = ("evidence", "fired", "last_us", "seen")
+    __slots__ = ("fired", "last_us", "seen", "steps")
 
     def __init__(self, rules: int) -> None:
         self.seen = [-1] * rules
-        self.evidence = b""
+        self.steps = [b""] * rules
         self.fired = False
         self.last_us = 0
 
+    def clear(self) -> None:
+        self.seen = [-1] * len(self.seen)
+        self.steps = [b""] * len(self.seen)
+
     def to_state(self) -> list[Any]:
-        return [self.seen, self.evidence.hex(), self.fired, self.last_us]
+        # the second item, the group's evidence in earlier versions, is kept for them: all the steps' ids
+        return [self.seen, _join(*self.steps).hex(), self.fired, self.last_us, [s.hex() for s in self.steps]]
 
     @classmethod
     def from_state(cls, state: list[Any]) -> RuleTimes:
         item = cls(len(state[0]))
         item.seen = [int(x) for x in state[0]]
-        item.evidence = bytes.fromhex(state[1])
+        if len(state) > 4:
+            item.steps = [bytes.fromhex(s) for s in state[4]]
+        else:  # earlier versions kept the group's ids since its last match: each step reached keeps them
+            old = bytes.fromhex(state[1])
+            item.steps = [old if s >= 0 else b"" for s in item.seen]
         item.fired = bool(state[2])
         item.last_us = int(state[3])
         return item
@@ -164,7 +228,7 @@ class CompiledCorrelation:
         if self.kind is SigmaCorrelationType.EVENT_COUNT:
             self.store.load(key, EventTimes.from_state(state))
         elif self.kind is SigmaCorrelationType.VALUE_COUNT:
-            self.store.load(key, DistinctSet.from_state(state))
+            self.store.load(key, DistinctValues.from_state(state))
         else:
             self.store.load(key, RuleTimes.from_state(state))
 
@@ -188,8 +252,8 @@ class CompiledCorrelation:
             return self._count(group, ev.time_us, ev.id)
         if self.kind is SigmaCorrelationType.VALUE_COUNT:
             return self._values(view, group, ev.time_us, ev.id)
-        ids = b"".join(b"".join((carried or {}).get(m, ())) for m in present)
-        return self._temporal(view, [m for m in reversed(self.members) if m in hits], ev.time_us, ids, ev.id)
+        return self._temporal(view, [m for m in reversed(self.members) if m in hits], ev.time_us, carried or {},
+                              ev.id)
 
     def _cap(self) -> int:
         return int(self.threshold) + 1
@@ -221,7 +285,7 @@ class CompiledCorrelation:
             return None  # an event without the field adds no value (as COUNT(DISTINCT) skips NULL)
         state = self.store.get(group)
         if state is None:
-            state = DistinctSet()
+            state = DistinctValues()
             self.store.put(group, state)
         else:
             self.store.touch(group)
@@ -231,8 +295,8 @@ class CompiledCorrelation:
             state.add(time_us, value, self.timespan_us, self._cap(), event_id)
         return self._episode(state, state.total, group, state.window_start_us(0), time_us)
 
-    def _temporal(self, view: EventView, hits: list[str], time_us: int, carried: bytes,
-                  event_id: str) -> Fired | None:
+    def _temporal(self, view: EventView, hits: list[str], time_us: int,
+                  carried: Mapping[str, tuple[bytes, ...]], event_id: str) -> Fired | None:
         group = self._group(view, hits[0])
         state = self.store.get(group)
         if state is None:
@@ -241,38 +305,50 @@ class CompiledCorrelation:
         else:
             self.store.touch(group)
         state.last_us = max(state.last_us, time_us)
-        state.evidence = _evidence(state.evidence, event_id, carried)
-        width, seen = self.timespan_us, state.seen
+        steps = {m: _step_ids(m, carried, event_id) for m in hits}
         ordered = self.kind is SigmaCorrelationType.TEMPORAL_ORDERED
-        for member in hits:  # last member first: one event fills one step of a chain
-            i = self.members.index(member)
-            if not ordered:
-                seen[i] = max(seen[i], time_us)
-            elif i == 0:
-                seen[0] = time_us
-            elif seen[i - 1] >= 0 and time_us - seen[i - 1] <= width:
-                seen[i] = max(seen[i], seen[i - 1])
-        if ordered:
-            done = 0
-            while done < len(seen) and seen[done] >= 0 and time_us - seen[done] <= width:
-                done += 1
-            live = list(seen[:done])
-            count: float = done
-        else:
-            live = [s for s in seen if s >= 0 and time_us - s <= width]
-            count = len(live)
+        live = self._chain(state, steps, time_us) if ordered else self._occur(state, steps, time_us)
+        count: float = len(live)
         if not _OPS[self.op](count, self.threshold):
             return None
-        fired = Fired(self, count, (min(live, default=time_us), time_us), _split(state.evidence), group)
-        state.seen = [-1] * len(self.members)  # used up: a repeat of the whole set fires again
-        state.evidence = b""
-        if ordered and self.members[0] in hits:
-            state.seen[0] = time_us  # this event may start the next chain
+        evidence = state.steps[live[-1]] if ordered and live else _join(*(state.steps[i] for i in live))
+        window = (min((state.seen[i] for i in live), default=time_us), time_us)
+        fired = Fired(self, count, window, _split(evidence), group)
+        state.clear()  # used up: a repeat of the whole set fires again
+        first = self.members[0]
+        if ordered and first in steps:  # this event may start the next chain
+            state.seen[0], state.steps[0] = time_us, _join(steps[first])
         return fired
 
+    def _occur(self, state: RuleTimes, steps: Mapping[str, bytes], time_us: int) -> list[int]:
+        """temporal: note each rule's latest occurrence; the rules seen within the timespan."""
+        seen = state.seen
+        for member, ids in steps.items():
+            i = self.members.index(member)
+            if time_us >= seen[i]:
+                seen[i], state.steps[i] = time_us, _join(ids)
+        return [i for i, s in enumerate(seen) if s >= 0 and time_us - s <= self.timespan_us]
 
-def _split(blob: bytes) -> tuple[bytes, ...]:
-    return tuple(blob[i : i + 16] for i in range(0, len(blob), 16))
+    def _chain(self, state: RuleTimes, steps: Mapping[str, bytes], time_us: int) -> list[int]:
+        """temporal_ordered: extend the chains (last member first: one event fills one step of a chain, the
+        latest chain through a step wins); the steps of the chain reached within the timespan."""
+        seen, width = state.seen, self.timespan_us
+        for member, ids in steps.items():
+            i = self.members.index(member)
+            if i == 0:
+                seen[0], state.steps[0] = time_us, _join(ids)
+            elif seen[i - 1] >= 0 and time_us - seen[i - 1] <= width and seen[i - 1] >= seen[i]:
+                seen[i], state.steps[i] = seen[i - 1], _join(state.steps[i - 1], ids)
+        done = 0
+        while done < len(seen) and seen[done] >= 0 and time_us - seen[done] <= width:
+            done += 1
+        return list(range(done))
+
+
+def _step_ids(member: str, carried: Mapping[str, tuple[bytes, ...]], event_id: str) -> bytes:
+    """What an event brings to a step: the evidence of the member correlation that fired on it, or itself."""
+    own = carried.get(member)
+    return b"".join(own) if own else id_bytes(event_id)
 
 
 def compile_correlation(rule: SigmaCorrelationRule, fallback: str, member_labels: Mapping[int, str],
