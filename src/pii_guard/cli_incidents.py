@@ -7,19 +7,23 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 import orjson
 
+from pii_guard.cli_search import search_backend
 from pii_guard.clock import SystemClock
 from pii_guard.config.load import DEFAULT_CONFIG, LoadedConfig, load_config
 from pii_guard.duration import duration_us
-from pii_guard.errors import UsageError
+from pii_guard.errors import StoreError, UsageError
 from pii_guard.incidents import query
 from pii_guard.incidents.actions import Responder
+from pii_guard.incidents.evidence import EvidenceRef, evidence_refs, fetch_events
 from pii_guard.incidents.records import IncidentRecord
 from pii_guard.model import format_timestamp
 from pii_guard.notify.build import targets_for
+from pii_guard.search import audit
 from pii_guard.store.state import StateStore
 from pii_guard.terminal import printable
 
@@ -29,6 +33,9 @@ config_option = click.option(
 )
 actor_option = click.option("--as", "actor", default=None, metavar="NAME",
                             help="who is acting (default: the sudo user or login name)")
+EVIDENCE_SHOWN = 20  # evidence events `incidents show` fetches and lists unless --evidence asks for more
+EVIDENCE_MAX = 1000  # as many as `--json` lists ids of
+Evidence = list[tuple[EvidenceRef, dict[str, Any] | None]]  # each piece with its event (None: no longer stored)
 
 
 def _now_us() -> int:
@@ -100,22 +107,48 @@ def list_cmd(config_path: Path | None, statuses: tuple[str, ...], severity: str 
 
 @incidents.command("show")
 @config_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--evidence", "shown", type=click.IntRange(0, EVIDENCE_MAX), default=EVIDENCE_SHOWN,
+              show_default=True, metavar="N",
+              help="list the first N evidence events, in time order, from the event store (0: none)")
+@click.option("--json", "as_json", is_flag=True, help="with the listed events under evidence_events")
 @click.argument("incident")
-def show(config_path: Path | None, as_json: bool, incident: str) -> None:
-    """One incident: what happened, exposure, timeline, evidence, deliveries."""
+def show(config_path: Path | None, shown: int, as_json: bool, incident: str) -> None:
+    """One incident: what happened, exposure, timeline, evidence events, deliveries."""
     now = _now_us()
-    with _state(config_path) as (_, state):
+    with _state(config_path) as (loaded, state):
         conn = state.connection
         record = query.load_incident(conn, incident)
         doc = query.to_json(record, now)
         doc["timeline"] = query.timeline(conn, record.id)
         doc["evidence_ids"] = query.evidence_ids(conn, record.id)
         doc["deliveries"] = query.deliveries(conn, record.id)
+        refs = evidence_refs(conn, record.id, shown, 0)
+    events, unreadable = _fetch_evidence(loaded, refs)
+    if events:  # events from the store were looked at: accountable, as `search` and the web page are
+        audit.record(loaded.config.state_path / "state.db", os.environ.get("SUDO_USER") or getpass.getuser(),
+                     "incidents-show", {"incident": record.label, "evidence": len(refs)}, len(events), now)
+    doc["evidence_events"] = None if unreadable else [query.evidence_document(ref.event_id, ref.ts, found)
+                                                      for ref, found in events]
+    if unreadable:
+        doc["evidence_error"] = unreadable
     if as_json:
         click.echo(orjson.dumps(doc).decode())
         return
     _print_incident(record, doc, now)
+    _print_evidence(record, refs, events, unreadable)
+    _print_deliveries(doc)
+
+
+def _fetch_evidence(loaded: LoadedConfig, refs: list[EvidenceRef]) -> tuple[Evidence, str | None]:
+    """The evidence events from the configured event store (SQLite or Elasticsearch), each by its id within its
+    own microsecond; an event store that cannot be read is said, not fatal: the incident is still shown."""
+    if not refs:
+        return [], None
+    try:
+        with search_backend(loaded) as backend:
+            return fetch_events(backend, refs), None
+    except StoreError as exc:
+        return [], str(exc)
 
 
 def _print_incident(record: IncidentRecord, doc: dict[str, object], now: int) -> None:
@@ -140,20 +173,67 @@ def _print_incident(record: IncidentRecord, doc: dict[str, object], now: int) ->
     for item in doc["timeline"]:  # type: ignore[attr-defined]
         text = f": {item['text']}" if item["text"] else ""
         echo(f"  {item['at'][:19].replace('T', ' ')}  {item['actor']:<12} {item['kind']}{text}")
-    ids = doc["evidence_ids"]
-    assert isinstance(ids, list)
-    echo(f"evidence: {record.evidence_count} event(s)")
-    for event_id in ids[:20]:
-        echo(f"  {event_id}")
-    if record.evidence_count > 20:
-        echo(f"  ... `pii-guard incidents show {record.label} --json` lists up to 1,000")
+
+
+def _print_evidence(record: IncidentRecord, refs: list[EvidenceRef], events: Evidence, unreadable: str | None) -> None:
+    """One line per evidence event, oldest first, as the timeline reads: when, who, did what to which object,
+    how much, from where, and its event id (in full in --json)."""
+    count = record.evidence_count
+    which = f"; the first {len(refs)}, oldest first" if 0 < len(refs) < count else ", oldest first" if refs else ""
+    click.echo(f"evidence: {count:,} event(s){which}")
+    if unreadable:
+        click.echo(printable(f"  the event store cannot be read: {unreadable}"))
+        for ref in refs:
+            click.echo(f"  {_second(ref.ts)}  {printable(ref.event_id)}")
+    elif events:
+        for line in _evidence_table(events):
+            click.echo(f"  {line}".rstrip())
+    if len(refs) < count:
+        how = (f"`pii-guard incidents show {record.label} --evidence {min(count, EVIDENCE_MAX)}`"
+               if len(refs) < EVIDENCE_MAX else "`pii-guard search` finds them in the event store")
+        click.echo(f"  ... {count - len(refs):,} not listed: {how}")
+
+
+_EVIDENCE_HEADER = ("TIME", "USER", "ACTION", "OUTCOME", "OBJECT", "VOLUME", "CLIENT", "ZONE", "EVENT")
+_GONE = "(no longer in the event store)"
+
+
+def _evidence_table(events: Evidence) -> list[str]:
+    """Aligned columns; an event that retention has removed is its time, full id and the words that say so."""
+    rows = [[printable(cell) for cell in _evidence_cells(ref, found)] for ref, found in events if found is not None]
+    widths = [max(len(row[i]) for row in [list(_EVIDENCE_HEADER), *rows]) for i in range(len(_EVIDENCE_HEADER))]
+    found_rows = iter(rows)
+    lines = ["  ".join(c.ljust(w) for c, w in zip(_EVIDENCE_HEADER, widths, strict=True))]
+    for ref, found in events:
+        if found is None:
+            lines.append(f"{_second(ref.ts).ljust(widths[0])}  {printable(ref.event_id)} {_GONE}")
+        else:
+            lines.append("  ".join(c.ljust(w) for c, w in zip(next(found_rows), widths, strict=True)))
+    return lines
+
+
+def _evidence_cells(ref: EvidenceRef, doc: dict[str, Any]) -> list[str]:
+    """The columns of _EVIDENCE_HEADER from the stored (already masked) event; never `event.original`."""
+    obj = str(doc.get("pii.object") or "-")
+    volume = query.volume_text(doc.get("pii.rows"), doc.get("pii.bytes"), len(doc.get("pii.record_ids") or ()))
+    return [_second(ref.ts), str(doc.get("user.name") or "-"), str(doc.get("event.action") or "-"),
+            str(doc.get("event.outcome") or "-"), obj if len(obj) <= 60 else obj[:59] + "…", volume,
+            str(doc.get("source.ip") or "-"), str(doc.get("source.zone") or "-"), ref.event_id[:12]]
+
+
+def _second(ts: int) -> str:
+    """ISO time in UTC to the second: 2026-11-27T09:00:00Z."""
+    return format_timestamp(ts)[:19] + "Z"
+
+
+def _print_deliveries(doc: dict[str, object]) -> None:
     deliveries = doc["deliveries"]
     assert isinstance(deliveries, list)
     if deliveries:
-        echo("notifications:")
+        click.echo("notifications:")
         for d in deliveries:
-            echo(f"  {d['target']:<8} {d['state']:<8} attempts {d['attempts']}"
-                 f"{'  ' + d['error'] if d['error'] else ''}")
+            click.echo(printable(f"  {d['target']:<8} {d['state']:<8} attempts {d['attempts']}"
+                                 f"{'  ' + d['error'] if d['error'] else ''}"))
 
 
 @incidents.command("ack")

@@ -78,7 +78,7 @@ def _actor() -> str:
 
 
 @contextmanager
-def _backend(loaded: LoadedConfig) -> Iterator[SearchBackend]:
+def search_backend(loaded: LoadedConfig) -> Iterator[SearchBackend]:
     config = loaded.config
     backend: SearchBackend
     if isinstance(config.store, SqliteStoreConfig):
@@ -204,7 +204,7 @@ def search(config_path: Path | None, since: str | None, from_: str | None, to_: 
         check_top(top_field, top_by)
     detail = {"query": query, "from": start, "to": until, "count": count_only, "top": top_field, "by": top_by}
     started = time.perf_counter()
-    with _backend(loaded) as backend:
+    with search_backend(loaded) as backend:
         if count_only:
             n = backend.count(request)
             _record(loaded, "search", detail, n)
@@ -267,7 +267,7 @@ def who_accessed(config_path: Path | None, since: str | None, from_: str | None,
     request = SearchRequest(node, start, until, (Sort("@timestamp", False),), limit)
     detail = {"record": record_id, "object": obj, "path": path_glob, "from": start, "to": until,
               "reveal": reveal, "reason": reason}
-    with _backend(loaded) as backend:
+    with search_backend(loaded) as backend:
         docs = backend.search(request)
     _record(loaded, "who-accessed", detail, len(docs))  # recorded before anything is shown
     if not reveal:

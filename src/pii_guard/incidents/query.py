@@ -55,6 +55,15 @@ def evidence_ids(conn: sqlite3.Connection, number: int, limit: int = 1000) -> li
     return [str(r[0]) for r in rows]
 
 
+def evidence_document(event_id: str, ts: int, doc: dict[str, Any] | None) -> dict[str, Any]:
+    """An evidence event for `incidents show --json`: its stored document without `event.original` (the raw log
+    line is never part of the incident's view), or, when retention has removed it from the event store, its id
+    and time with `in_store` false."""
+    if doc is None:
+        return {"event.id": event_id, "@timestamp": format_timestamp(ts), "in_store": False}
+    return {k: v for k, v in doc.items() if k != "event.original"}
+
+
 def deliveries(conn: sqlite3.Connection, number: int) -> list[dict[str, Any]]:
     rows = conn.execute("SELECT target, route, state, attempts, last_error FROM outbox WHERE incident_id=?"
                         " ORDER BY id", (number,)).fetchall()
@@ -106,6 +115,15 @@ def exposure_text(record: IncidentRecord) -> str:
     if e.attempts:
         parts.append(f"{e.attempts} refused")
     return ", ".join(parts) or f"{e.events} event(s)"
+
+
+def volume_text(rows: int | None, size: int | None, records: int) -> str:
+    """One event's volume where its log says it: `120 rows, 3 records, 1.5 KiB`, or `-`."""
+    parts = [f"{n:,} {unit if n != 1 else unit[:-1]}" for n, unit in ((rows, "rows"), (records, "records"))
+             if n is not None and (n or unit == "rows")]
+    if size is not None:
+        parts.append(_bytes(size))
+    return ", ".join(parts) or "-"
 
 
 def deadline_text(record: IncidentRecord, now_us: int) -> str:

@@ -11,10 +11,10 @@ from urllib.parse import quote_plus
 from starlette.responses import RedirectResponse, Response
 
 from pii_guard.incidents import query, records
+from pii_guard.incidents.evidence import evidence_queries, evidence_refs, fetch_events
 from pii_guard.incidents.facts import SEVERITIES, severity_rank
 from pii_guard.incidents.records import STATUSES, IncidentRecord
 from pii_guard.web.context import Names, WebContext
-from pii_guard.web.evidence import evidence_queries, evidence_refs, fetch_events
 from pii_guard.web.guard import Refused, Visit, guarded
 
 _STATUS_CHOICES = ("active", "all", *STATUSES)  # active: open and acknowledged

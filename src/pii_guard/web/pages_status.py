@@ -6,9 +6,9 @@ import re
 
 from starlette.responses import Response
 
+from pii_guard.incidents.evidence import fetch_event
 from pii_guard.search.fields import FIELDS
 from pii_guard.web.context import WebContext
-from pii_guard.web.evidence import fetch_event
 from pii_guard.web.guard import Refused, Visit, guarded
 from pii_guard.web.status_data import gather
 
