@@ -157,6 +157,9 @@ def _print_incident(record: IncidentRecord, doc: dict[str, object], now: int) ->
 
     echo(f"{record.label}  {record.severity.upper()}  {record.status}  {record.title}")
     echo(f"  rule        {record.rule_id} ({record.kind})")
+    also = [r for r in record.facts.rules if r != record.rule_id]
+    if also:
+        echo(f"  also broken {', '.join(also)}")
     echo(f"  user        {record.user or '-'}  roles: {', '.join(record.facts.roles) or '-'}")
     echo(f"  assignee    {record.assignee or '-'}")
     echo(f"  exposure    {query.exposure_text(record)}; {record.facts.exposure().objects} object(s)")

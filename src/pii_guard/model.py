@@ -196,6 +196,7 @@ class Match(NamedTuple):
     event_rows: int | None = None
     event_bytes: int | None = None
     event_records: int = 0
+    event_id: str = ""  # the triggering event ("" when no event triggered it, e.g. a silent source)
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {

@@ -30,13 +30,18 @@ def match(
     obj: str | None = "db:crm.public.customers",
     attempt: bool = False,
     ip: str = "10.1.2.3",
+    event: str | None = None,
+    evidence: tuple[str, ...] = (),
 ) -> Match:
+    """A match; `event`: the id of the event that fired it (default: an event of its own), last in its
+    evidence after `evidence` (a window's earlier events)."""
     n = next(_seq)
+    event = event or f"e{n}"
     return Match(
         id=f"m{n}", rule_id=rule, kind=kind, severity=severity, time_us=at_us, user=user, roles=("support",),
         object=obj, categories=categories, volume=None, unit=None, limit=None, window_start_us=None,
-        window_end_us=None, evidence=(f"e{n}",), sentence=f"{user} broke {rule}", attempt=attempt,
-        source_ip=ip, zone="office", event_rows=rows, event_bytes=None, event_records=0,
+        window_end_us=None, evidence=(*evidence, event), sentence=f"{user} broke {rule}", attempt=attempt,
+        source_ip=ip, zone="office", event_rows=rows, event_bytes=None, event_records=0, event_id=event,
     )
 
 

@@ -191,6 +191,13 @@ def test_parent_message_shows_every_fact() -> None:
     assert "pii-guard incidents show INC-42" in message.text
 
 
+def test_parent_message_names_the_other_rules_one_act_broke() -> None:
+    view = incident_view(rules=("bulk-export", "role-access:analyst", "<!channel>-rule"))
+    body = "\n".join(t for _, t in texts(parent_message(view).blocks))
+    assert "also: `role-access:analyst`, `&lt;!channel&gt;-rule`" in body
+    assert "also:" not in "\n".join(t for _, t in texts(parent_message(incident_view(rules=("bulk-export",))).blocks))
+
+
 def test_parent_message_without_optional_facts() -> None:
     view = incident_view(user=None, roles=(), department=None, zones=(), objects=(), source_ips=(),
                          exposure=Exposure(events=1))

@@ -88,6 +88,7 @@ def test_change_body_and_headers(httpserver: HTTPServer, note: MakeNote) -> None
             "title": "bob read 12000 rows of customers outside office hours",
             "rule_id": "bulk-read-after-hours",
             "rule_kind": "volume",
+            "rules": ["bulk-read-after-hours"],
             "severity": "high",
             "status": "resolved",
             "assignee": "alice",

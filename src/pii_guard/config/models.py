@@ -212,6 +212,9 @@ class IncidentsConfig(Strict):
         default_factory=_high_and_critical, description="severities whose incidents get a deadline"
     )
     raise_severity: bool = Field(default=True, description="raise severity as evidence grows")
+    join_same_event: bool = Field(
+        default=True, description="matches of other rules fired by the same event join that event's incident"
+    )
     sensitive_categories: list[str] = Field(
         default_factory=lambda: ["sensitive"], description="categories that make an incident at least high"
     )

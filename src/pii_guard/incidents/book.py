@@ -9,6 +9,7 @@ matches table, and evidence rows are keyed by event id."""
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -69,6 +70,12 @@ class _Touched:
     first_match: Match | None = None
     matches: list[Match] = field(default_factory=list)
     evidence: list[tuple[int, str, str, int]] = field(default_factory=list)  # rows for incident_evidence
+    events: set[str] = field(default_factory=set)  # triggering events whose own volume is counted
+
+
+def _linkable(item: _Touched) -> bool:
+    record = item.record
+    return record.is_open and not item.quiet and item.silenced_by is None and record.silence_id is None
 
 
 class IncidentBook:
@@ -89,20 +96,42 @@ class IncidentBook:
 
     def apply(self, conn: sqlite3.Connection, matches: Sequence[Match], now_us: int) -> list[int]:
         """Fold new matches into incidents; write timeline entries and outbox rows. Runs inside the caller's
-        transaction. Returns the ids of the incidents touched."""
+        transaction. Returns the ids of the incidents touched.
+
+        The matches of one event are taken together: those whose key has an incident to join join it; the
+        others (with `join_same_event`) join the incident that event already went to, so one act opens one
+        incident however many rules it breaks, and each joining rule's key then leads to that incident too."""
         if not matches:
             return []
         silences = active_silences(conn, now_us)
         by_group: dict[str, _Touched] = {}
         by_id: dict[int, _Touched] = {}
-        for match in sorted(matches, key=lambda m: (m.time_us, m.id)):
-            group, skey = self.key_of(match)
-            item = by_group.get(group)
-            if item is None or not self._joins(item.record, match, now_us):
-                item = self._find_or_open(conn, group, skey, match, now_us, by_id)
+        by_event: dict[str, _Touched] = {}
+        ordered = sorted(matches, key=lambda m: (m.time_us, m.event_id, -severity_rank(m.severity), m.id))
+        for _, same_event in itertools.groupby(ordered, key=lambda m: (m.time_us, m.event_id)):
+            unplaced: list[tuple[Match, str, str]] = []
+            for match in same_event:
+                group, skey = self.key_of(match)
+                item = by_group.get(group)
+                if item is None or not self._joins(item.record, match, now_us):
+                    item = self._existing(conn, group, match, now_us, by_id)
+                    if item is None:
+                        unplaced.append((match, group, skey))
+                        continue
+                    by_group[group] = by_id[item.record.id] = item
+                    item.silenced_by = next((s.id for s in silences if s.covers(match.rule_id, skey)), None)
+                self._place(conn, item, match, by_event)
+            for match, group, skey in unplaced:  # the most severe first: it opens the incident the others join
+                item = by_group.get(group)  # opened just now by another match of the same key
+                if item is not None and self._joins(item.record, match, now_us):
+                    pass
+                elif (item := self._linked(conn, match, by_event, by_id)) is not None:
+                    records.add_key(conn, group, item.record.id, match.rule_id)
+                else:
+                    item = self._open(conn, group, skey, match, now_us)
+                    item.silenced_by = next((s.id for s in silences if s.covers(match.rule_id, skey)), None)
                 by_group[group] = by_id[item.record.id] = item
-                item.silenced_by = next((s.id for s in silences if s.covers(match.rule_id, skey)), None)
-            self._add(conn, item, match)
+                self._place(conn, item, match, by_event)
         for item in by_id.values():
             self._finish(conn, item, now_us)
         return list(by_id)
@@ -115,24 +144,43 @@ class IncidentBook:
                 match.time_us <= record.last_us + self.config.group_window
         return record.closed_us is not None and now_us - record.closed_us <= self.config.reopen_within
 
-    def _find_or_open(self, conn: sqlite3.Connection, group: str, skey: str, match: Match, now_us: int,
-                      seen: dict[int, _Touched]) -> _Touched:
+    def _existing(self, conn: sqlite3.Connection, group: str, match: Match, now_us: int,
+                  seen: dict[int, _Touched]) -> _Touched | None:
+        """The incident of this key the match joins (reopening a recently resolved one), or None."""
         record = records.latest_for_key(conn, group)
         if record is not None and record.id in seen:
             record = seen[record.id].record  # touched earlier in this batch: its row is not saved yet
-        if record is not None and self._joins(record, match, now_us):
-            if record.id in seen:
-                return seen[record.id]
-            item = self._touch(record)
-            if record.status == "resolved":
-                item.reopened = True
-                previous = record.status
-                record.status, record.closed_us = "open", None
-                records.add_timeline(conn, record.id, now_us, AUTO, "reopened",
-                                     "new evidence after it was resolved", previous)
-            elif record.status == "false_positive":
-                item.quiet = True
-            return item
+        if record is None or not self._joins(record, match, now_us):
+            return None
+        if record.id in seen:
+            return seen[record.id]
+        item = self._touch(record)
+        if record.status == "resolved":
+            item.reopened = True
+            previous = record.status
+            record.status, record.closed_us = "open", None
+            records.add_timeline(conn, record.id, now_us, AUTO, "reopened",
+                                 "new evidence after it was resolved", previous)
+        elif record.status == "false_positive":
+            item.quiet = True
+        return item
+
+    def _linked(self, conn: sqlite3.Connection, match: Match, by_event: dict[str, _Touched],
+                seen: dict[int, _Touched]) -> _Touched | None:
+        """The open incident the match's event already went to (in this batch, or an earlier one: a windowed
+        rule's match may come a batch later), if a match may join it: never a silenced incident or one marked
+        false positive, which would hush another rule's alert."""
+        if not self.config.join_same_event or not match.event_id:
+            return None
+        item = by_event.get(match.event_id)
+        if item is None:
+            record = records.open_holding(conn, match.event_id)
+            if record is None:
+                return None
+            item = seen.get(record.id) or self._touch(record)
+        return item if _linkable(item) else None
+
+    def _open(self, conn: sqlite3.Connection, group: str, skey: str, match: Match, now_us: int) -> _Touched:
         record = IncidentRecord(
             id=0, group_key=group, silence_key=skey, rule_id=match.rule_id, kind=match.kind,
             severity=match.severity, status="open", assignee=None, title=match.sentence, user=match.user,
@@ -145,6 +193,24 @@ class IncidentBook:
         item.new = True
         return item
 
+    def _place(self, conn: sqlite3.Connection, item: _Touched, match: Match, by_event: dict[str, _Touched]) -> None:
+        self._add(conn, item, match)
+        if match.event_id and _linkable(item):
+            by_event.setdefault(match.event_id, item)
+
+    @staticmethod
+    def _counted(conn: sqlite3.Connection, item: _Touched, event_id: str) -> bool:
+        """Has the incident already counted this event's own volume (another rule's match of it)? Then a
+        second rule firing on the same COPY does not double its rows."""
+        if not event_id:
+            return False
+        if event_id in item.events:
+            return True
+        item.events.add(event_id)
+        return item.record.id != 0 and conn.execute(
+            "SELECT 1 FROM incident_evidence WHERE incident_id=? AND event_id=?", (item.record.id, event_id)
+        ).fetchone() is not None
+
     @staticmethod
     def _touch(record: IncidentRecord) -> _Touched:
         exposure = record.facts.exposure()
@@ -156,7 +222,7 @@ class IncidentBook:
         record = item.record
         item.evidence += [(record.id, event_id, match.id, match.time_us) for event_id in match.evidence]
         department = self._department_of(match.user) if self._department_of and match.user else None
-        record.facts.add(match, department)
+        record.facts.add(match, department, event_counted=self._counted(conn, item, match.event_id))
         record.first_us = min(record.first_us, match.time_us)
         record.last_us = max(record.last_us, match.time_us)
         if severity_rank(match.severity) > severity_rank(record.severity):

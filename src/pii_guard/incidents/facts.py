@@ -40,14 +40,16 @@ class Facts:
     rules: list[str] = field(default_factory=list)
     department: str | None = None
 
-    def add(self, match: Match, department: str | None = None) -> None:
+    def add(self, match: Match, department: str | None = None, *, event_counted: bool = False) -> None:
+        """Fold a match in; `event_counted`: its event's own volume is already in (another rule's match)."""
         self.events += 1
         if match.attempt:
             self.attempts += 1
         else:
-            self.rows += match.event_rows or 0
-            self.bytes += match.event_bytes or 0
-            self.records += match.event_records
+            if not event_counted:
+                self.rows += match.event_rows or 0
+                self.bytes += match.event_bytes or 0
+                self.records += match.event_records
             if match.volume is not None and match.unit is not None and match.window_start_us is not None:
                 self.peaks[match.unit] = max(self.peaks.get(match.unit, 0.0), float(match.volume))
             if match.kind == "honeytoken":

@@ -90,7 +90,8 @@ def to_json(record: IncidentRecord, now_us: int) -> dict[str, Any]:
     exposure = view.exposure
     return {
         "id": view.id, "severity": view.severity, "status": view.status, "rule": view.rule_id,
-        "kind": view.rule_kind, "title": view.title, "user": view.user, "roles": list(view.roles),
+        "kind": view.rule_kind, "rules": list(view.rules) or [view.rule_id], "title": view.title,
+        "user": view.user, "roles": list(view.roles),
         "assignee": view.assignee, "opened": format_timestamp(view.opened_us),
         "first_event": format_timestamp(view.first_us), "last_event": format_timestamp(view.last_us),
         "deadline": format_timestamp(view.deadline_us) if view.deadline_us is not None else None,

@@ -87,6 +87,7 @@ class IncidentRecord:
             deadline_us=self.deadline_us,
             evidence_count=self.evidence_count,
             inspect=f"pii-guard incidents show {self.label}",
+            rules=tuple(facts.rules),
         )
 
 
@@ -103,8 +104,29 @@ def load(conn: sqlite3.Connection, number: int) -> IncidentRecord | None:
 
 
 def latest_for_key(conn: sqlite3.Connection, group_key: str) -> IncidentRecord | None:
+    """The newest incident of this key: opened under it, or joined under it by a match of the same event as
+    another rule's (`incident_keys`)."""
     row = conn.execute(
-        f"SELECT {_COLUMNS} FROM incidents WHERE group_key=? ORDER BY last_us DESC, id DESC LIMIT 1", (group_key,)
+        f"SELECT {_COLUMNS} FROM incidents WHERE group_key=?1 OR id IN "
+        "(SELECT incident_id FROM incident_keys WHERE group_key=?1) ORDER BY last_us DESC, id DESC LIMIT 1",
+        (group_key,),
+    ).fetchone()
+    return _from_row(row) if row else None
+
+
+def add_key(conn: sqlite3.Connection, group_key: str, incident_id: int, rule_id: str) -> None:
+    """Let the matches of `group_key` find this incident too (it holds an event that fired them)."""
+    conn.execute("INSERT OR IGNORE INTO incident_keys (group_key, incident_id, rule_id) VALUES (?,?,?)",
+                 (group_key, incident_id, rule_id))
+
+
+def open_holding(conn: sqlite3.Connection, event_id: str) -> IncidentRecord | None:
+    """The newest open incident that already holds this event as evidence."""
+    placeholders = ",".join("?" * len(OPEN_STATUSES))
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM incidents WHERE status IN ({placeholders}) AND id IN "
+        "(SELECT incident_id FROM incident_evidence WHERE event_id=?) ORDER BY last_us DESC, id DESC LIMIT 1",
+        (*OPEN_STATUSES, event_id),
     ).fetchone()
     return _from_row(row) if row else None
 

@@ -63,6 +63,7 @@ class IncidentView:
     deadline_us: int | None  # notification deadline (regulator / data subjects), when exposure is above the bar
     evidence_count: int
     inspect: str  # the command that shows it: "pii-guard incidents show INC-42"
+    rules: tuple[str, ...] = ()  # every rule whose matches it holds, the first one first (one act, several rules)
 
 
 @dataclass(frozen=True, slots=True)

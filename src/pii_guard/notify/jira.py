@@ -138,6 +138,7 @@ def description_for(view: IncidentView) -> str:
     e = wiki_escape
     rows = [
         ("Rule", f"{view.rule_id} ({view.rule_kind})"),
+        ("Also broken", _many([r for r in view.rules if r != view.rule_id])),
         ("Severity", view.severity),
         ("Status", view.status),
         ("User", view.user or "—"),

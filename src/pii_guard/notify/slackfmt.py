@@ -226,8 +226,12 @@ def parent_message(view: IncidentView, *, max_objects: int = 5) -> SlackMessage:
     where = "IPs: " + escape_list(view.source_ips, shown=5, each=60, limit=900)
     if view.zones:
         where += "\nzones: " + escape_list(view.zones, shown=5, each=80, limit=900)
+    rule = f"*Rule*\n{_value(view.rule_id, 200)} ({_value(view.rule_kind, 80)})"
+    also = [r for r in view.rules if r != view.rule_id]
+    if also:
+        rule += "\nalso: " + escape_list(also, shown=5, each=120, limit=700)
     fields = [
-        f"*Rule*\n{_value(view.rule_id, 200)} ({_value(view.rule_kind, 80)})",
+        rule,
         f"*Severity*\n{severity_label(view.severity)}",
         f"*User*\n{who}",
         f"*Status*\n{status}",

@@ -38,6 +38,7 @@ def incident_json(view: IncidentView) -> dict[str, Any]:
         "title": view.title,
         "rule_id": view.rule_id,
         "rule_kind": view.rule_kind,
+        "rules": list(view.rules) or [view.rule_id],
         "severity": view.severity,
         "status": view.status,
         "assignee": view.assignee,

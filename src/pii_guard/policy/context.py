@@ -193,4 +193,5 @@ def make_match(
         event_rows=ev.rows,
         event_bytes=ev.bytes,
         event_records=len(ev.record_ids),
+        event_id=ev.id,
     )

@@ -57,7 +57,7 @@ def sigma_match(item: EnrichedEvent, ctx: PolicyContext, *, rule_id: str, severi
         limit=limit, window_start_us=window[0] if window else None, window_end_us=window[1] if window else None,
         evidence=evidence if evidence is not None else (ev.id,), sentence=sentence, attempt=ev.outcome == FAILURE,
         source_ip=ev.source_ip, zone=ctx.zone(item), event_rows=ev.rows, event_bytes=ev.bytes,
-        event_records=len(ev.record_ids),
+        event_records=len(ev.record_ids), event_id=ev.id,
     )
 
 

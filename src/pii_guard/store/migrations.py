@@ -331,4 +331,16 @@ STATE_MIGRATIONS: Final[tuple[str, ...]] = (
         PRIMARY KEY (job, fire_us)
     ) WITHOUT ROWID;
     """,
+    # 7: one act, one incident: the group keys of other rules whose matches joined an incident because the
+    #    same event fired them (so their later matches find it too), and evidence found by event id
+    """
+    CREATE TABLE incident_keys (
+        group_key TEXT NOT NULL,
+        incident_id INTEGER NOT NULL,
+        rule_id TEXT NOT NULL,
+        PRIMARY KEY (group_key, incident_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX incident_keys_incident ON incident_keys(incident_id);
+    CREATE INDEX incident_evidence_event ON incident_evidence(event_id);
+    """,
 )

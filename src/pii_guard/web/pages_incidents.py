@@ -77,8 +77,8 @@ def incidents_page(ctx: WebContext, visit: Visit) -> Response:
         clauses.append(f"severity IN ({','.join('?' * len(allowed))})")
         values.extend(allowed)
     if flt.rule:
-        clauses.append("rule_id = ?")
-        values.append(flt.rule)
+        clauses.append("(rule_id = ? OR id IN (SELECT incident_id FROM incident_keys WHERE rule_id = ?))")
+        values.extend((flt.rule, flt.rule))
     with ctx.state() as state:
         conn = state.connection
         if flt.user:
@@ -86,7 +86,8 @@ def incidents_page(ctx: WebContext, visit: Visit) -> Response:
             clauses.append(f"user_name IN ({','.join('?' * len(users))})")
             values.extend(users)
         found = records.select(conn, " AND ".join(clauses), values, page * size + 1)
-        rules = [str(r[0]) for r in conn.execute("SELECT DISTINCT rule_id FROM incidents ORDER BY 1")]
+        rules = [str(r[0]) for r in conn.execute(
+            "SELECT rule_id FROM incidents UNION SELECT rule_id FROM incident_keys ORDER BY 1")]
     now = ctx.now_us()
     shown = found[(page - 1) * size: page * size]
     ctx.record(visit.who, "web-incidents", {**asdict(flt), "page": page}, len(shown))
