@@ -403,25 +403,29 @@ def test_postgresql_day_under_the_daemon(tmp_path: Path, daemon_factory: Callabl
     assert zones == {"alice": "vpn", "bob": "vpn", "postgres": None}
     assert {h for (h,) in daemon.rows("SELECT DISTINCT host FROM events")} == {"pg1"}
 
-    # incidents: one per rule and user, with the exposure and severity the evidence says
+    # incidents: one per act (the rules one statement breaks share one), with the exposure and severity the
+    # evidence says, each reachable by every rule it holds
     deliver_all(daemon)
+    rows = daemon.state_rows("SELECT id, rule_id, user_name, severity, facts, deadline_us FROM incidents")
     incidents = {(rule, user): (severity, json.loads(facts), deadline)
-                 for rule, user, severity, facts, deadline in daemon.state_rows(
-                     "SELECT rule_id, user_name, severity, facts, deadline_us FROM incidents")}  # fmt: skip
+                 for _, _opener, user, severity, facts, deadline in rows for rule in json.loads(facts)["rules"]}
     assert set(incidents) == {(f.rule, f.user) for f in expected}
+    assert len(rows) < len(incidents)  # alice's VPN export and bob's refused read each broke several rules
     severity, facts, deadline = incidents["bulk-export-single", "alice"]
-    assert (severity, facts["rows"], facts["events"], deadline is not None) == ("high", 12000, 2, True)
+    # the whole-table COPY, then the 12,000-row export that also read ssn from the VPN as an analyst
+    assert sorted(facts["rules"]) == ["bulk-export-single", "role-access:analyst", "sensitive-from-trusted-zones"]
+    assert (severity, facts["rows"], facts["events"], deadline is not None) == ("high", 12000, 4, True)
     severity, facts, deadline = incidents["honeytoken-decoy-table", "alice"]
     assert (severity, facts["honeytoken"], facts["rows"]) == ("critical", True, 3)
     severity, facts, deadline = incidents["sensitive-from-trusted-zones", "bob"]
-    assert (severity, facts["attempts"], facts["rows"], deadline) == ("low", 1, 0, None)
+    assert sorted(facts["rules"]) == ["role-access:support", "sensitive-from-trusted-zones"]
+    assert (severity, facts["attempts"], facts["rows"], deadline) == ("low", 2, 0, None)
     assert incidents["support-personal-hourly", "bob"][1]["peaks"] == {"records": 260}
     # Slack: exactly one parent message per incident, each naming its incident, rule and user
     parents = fake_slack.top_level("C0SECURITY")
-    assert len(parents) == len(incidents)
-    numbers = dict(daemon.state_rows("SELECT rule_id || ' ' || user_name, id FROM incidents"))
-    for (rule, user), (severity, _, _) in incidents.items():
-        [parent] = [m for m in parents if f"INC-{numbers[rule + ' ' + user]}" in str(m.get("text"))]
+    assert len(parents) == len(rows)
+    for number, rule, user, severity, _, _ in rows:
+        [parent] = [m for m in parents if f"INC-{number}" in str(m.get("text"))]
         text = json.dumps(parent["blocks"])
         assert rule in text
         assert user in text
