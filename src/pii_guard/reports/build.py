@@ -30,6 +30,7 @@ from pii_guard.reports.period import Period, from_us
 from pii_guard.reports.queries import EPOCH_ORDINAL, EventFacts, Hours, ObjectUse, Place, Totals, Usage
 
 Namer = Callable[[str | None], str]
+StatusOf = Callable[[str], str]  # a login name's status in the directory (enrich/directory.py)
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,8 @@ class RoleCheck:
 
 
 def build_report(facts: EventFacts, period: Period, settings: Settings, policy: Policy | None,
-                 state: sqlite3.Connection | None, name_of: Namer, now_us: int) -> Report:
+                 state: sqlite3.Connection | None, name_of: Namer, now_us: int,
+                 status_of: StatusOf | None = None) -> Report:
     tz = period.timezone
     roll = facts.rollup(period.start_us, period.end_us, tz)
     usage, objects = roll.usage, roll.objects
@@ -108,14 +110,18 @@ def build_report(facts: EventFacts, period: Period, settings: Settings, policy: 
         seen_cats[s.user].update(s.categories)
     ctx = find.Context(period, settings, roles, name_of)
     findings: list[Finding] = []
+    findings += find.honeytoken_access(ctx, facts, objects)
     findings += find.outside_role_categories(ctx, usage)
     findings += find.off_hours(ctx, off)
     findings += find.new_places(ctx, roll.places, history)
     findings += find.largest_exports(ctx, facts, objects)
+    findings += find.exports_of_unknown_volume(ctx, objects)
     findings += find.above_baseline(ctx, usage, history)
     users = {u.user for u in usage if u.user is not None}
     findings += find.dormant_returned(ctx, usage, facts.last_seen_before(sorted(users), period.start_us))
     findings += find.unknown_accounts(ctx, usage, roll.places)
+    if status_of is not None:
+        findings += find.disabled_accounts(ctx, usage, objects, status_of)
 
     incidents = _incidents(state, period) if state is not None else []
     incidents_before = _incidents(state, previous) if state is not None else []
@@ -124,6 +130,8 @@ def build_report(facts: EventFacts, period: Period, settings: Settings, policy: 
     if not roles.active:
         notes.append("No access policy with roles is configured: accesses outside a role's categories or hours "
                      "and role drift are not checked.")
+    if status_of is None:
+        notes.append("No user directory: accounts disabled in it are not checked.")
     if state is None:
         notes.append("No state database: incidents are not shown.")
     return Report(
@@ -141,8 +149,16 @@ def build_report(facts: EventFacts, period: Period, settings: Settings, policy: 
         top_users=_top_users(usage, settings.top, name_of),
         top=settings.top,
         notes=notes,
-        settings=ctx.describe(),
+        settings=_described(ctx, status_of is not None),
     )
+
+
+def _described(ctx: find.Context, directory: bool) -> dict[str, str]:
+    out = ctx.describe()
+    if directory:
+        out["account status"] = ("as the directory has it when the report is made; accounts "
+                                  f"{' or '.join(find.INACTIVE_STATUSES)} are findings")
+    return out
 
 
 def _summary(usage: list[Usage], objects: list[ObjectUse], before: Totals, incidents: list[IncidentRecord],

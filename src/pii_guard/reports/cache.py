@@ -3,7 +3,10 @@ the daily job pays for yesterday, and the weekly report, a monthly one and every
 
 A cached day is used only while the store still holds exactly the events it was computed from: each entry keeps
 the count, the largest and the sum of the `seq` of its events (read through the time index, without touching
-the rows), and a day whose events changed (late lines, a replay, retention) is computed again."""
+the rows), and a day whose events changed (late lines, a replay, retention) is computed again.
+
+`VERSION` is the shape of what the entries hold (the columns of a rollup row ...), kept as the file's
+`user_version`: a file of another version is emptied when opened, so its days are computed again."""
 
 from __future__ import annotations
 
@@ -16,6 +19,10 @@ from typing import Any
 import orjson
 
 Signature = tuple[int, int, int]
+
+# 2: rollup rows end with the accesses of known volume (or refused), the first of unknown volume, and the
+#    honeytoken accesses (reports/queries.py _ROLLUP)
+VERSION = 2
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS pieces (
     kind TEXT NOT NULL,
@@ -38,8 +45,23 @@ class DayCache:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=5000")
         self._conn.execute(_SCHEMA)
+        self._upgrade()
         self._lock = threading.Lock()
         self.hits = self.misses = 0
+
+    def _upgrade(self) -> None:
+        """Empty a cache written by another version: its entries have another shape."""
+        if self._conn.execute("PRAGMA user_version").fetchone()[0] == VERSION:
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:  # looked at again under the write lock: another process may have upgraded it meanwhile
+            if self._conn.execute("PRAGMA user_version").fetchone()[0] != VERSION:
+                self._conn.execute("DELETE FROM pieces")
+                self._conn.execute(f"PRAGMA user_version={VERSION}")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
 
     def get(self, kind: str, variant: str, start_us: int, end_us: int, signature: Signature) -> Any | None:
         with self._lock:

@@ -1,6 +1,7 @@
-"""Unusual activity in a period: accesses outside a role's categories or hours, off-hours access, new client IPs
-or zones per user, the largest exports, users far above their own baseline, dormant accounts that came back,
-and accounts the directory does not know. Each check is a function of the period's aggregates."""
+"""Unusual activity in a period: honeytoken accesses, accesses outside a role's categories or hours, off-hours
+access, new client IPs or zones per user, the largest exports and the exports of unknown volume, users far above
+their own baseline, dormant accounts that came back, accounts the directory does not know and accounts it marks
+disabled (or left). Each check is a function of the period's aggregates."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from pii_guard.reports.model import Finding
 from pii_guard.reports.period import Period, from_us
-from pii_guard.reports.queries import EventFacts, ObjectUse, OffHours, Place, Seen, Usage
+from pii_guard.reports.queries import EventFacts, HoneytokenUse, ObjectUse, OffHours, Place, Seen, Usage
 
 if TYPE_CHECKING:
     from pii_guard.reports.build import RoleCheck, Settings
 
 DAY_US = 86_400_000_000
 MIN_HISTORY_DAYS = 3
+INACTIVE_STATUSES = ("disabled", "left")  # directory statuses (enrich/directory.py) of accounts nobody should use
 K = TypeVar("K", bound=Hashable)
 
 
@@ -55,6 +57,8 @@ class _Acc:
     cats: set[str] = field(default_factory=set)
     days: set[int] = field(default_factory=set)
     example: str = ""
+    failures: int = 0
+    objects: set[str] = field(default_factory=set)
 
     def add(self, events: int, rows: int, first_us: int, cats: tuple[str, ...] | set[str]) -> None:
         self.events += events
@@ -241,3 +245,64 @@ def unknown_accounts(ctx: Context, usage: list[Usage], places: list[Place]) -> l
                     f"{_plural(len(acc.days), 'day')} (zones {_cats(zones[user]) or '-'})",
                     acc.events, acc.rows, _cats(acc.cats) or "unclassified")
             for user, acc in tally.biggest()]
+
+
+def honeytoken_access(ctx: Context, facts: EventFacts, objects: list[ObjectUse]) -> list[Finding]:
+    """Every access to an object the data map marks as a honeytoken, per user and object; refused attempts apart."""
+    cats: dict[str, set[str]] = defaultdict(set)
+    for o in objects:
+        if o.honeytoken:
+            cats[o.object].update(o.categories)
+    if not cats:
+        return []
+    found = facts.honeytoken_access(cats, ctx.period.start_us, ctx.period.end_us)
+    found.sort(key=lambda h: (h.first_us, h.object, str(h.user), h.refused))
+    return [Finding("honeytoken_access", ctx.name_of(h.user), ctx.when(h.first_us), _honeytoken_detail(h), h.events,
+                    h.rows, _cats(cats[h.object]) or "unclassified")
+            for h in found]
+
+
+def _honeytoken_detail(h: HoneytokenUse) -> str:
+    what = "attempt on" if h.refused else "access to"
+    outcome = "refused" if h.refused else "went through"
+    return (f"{what} honeytoken {h.object} ({', '.join(h.actions)}): {outcome}; first from zone {h.zone or '-'} "
+            f"({h.ip or 'no client IP'})")
+
+
+def exports_of_unknown_volume(ctx: Context, objects: list[ObjectUse]) -> list[Finding]:
+    """Exports of classified data whose log gives neither rows nor bytes (pgAudit's COPY table TO, INTO OUTFILE):
+    `largest_exports` cannot rank them, and a whole table may have left. Per user and object."""
+    tally: _Tally[tuple[str | None, str]] = _Tally()
+    for o in objects:
+        if o.action == "export" and o.categories and o.unknown_volume and o.unknown_first_us is not None:
+            tally[(o.user, o.object)].add(o.unknown_volume, 0, o.unknown_first_us, o.categories)
+    return [Finding("export_unknown_volume", ctx.name_of(user), ctx.when(acc.first_us),
+                    f"{_plural(acc.events, 'export')} of {obj}, volume unknown (the log gives no row or byte count)",
+                    acc.events, None, _cats(acc.cats))
+            for (user, obj), acc in tally.biggest()]
+
+
+def disabled_accounts(ctx: Context, usage: list[Usage], objects: list[ObjectUse],
+                      status_of: Callable[[str], str]) -> list[Finding]:
+    """Accounts the directory marks disabled (or left) that were used in the period. The status is the
+    directory's when the report is made: the events do not keep it."""
+    status = {user: status_of(user) for user in {u.user for u in usage if u.user is not None and u.known is not False}}
+    tally: _Tally[str] = _Tally()
+    for u in usage:
+        if u.user is not None and status.get(u.user) in INACTIVE_STATUSES:
+            acc = tally[u.user]
+            acc.add(u.events, u.rows, u.first_us, u.categories)
+            acc.days.add(u.day)
+            acc.failures += u.failures
+    for o in objects:
+        if o.user is not None and o.user in tally.items:
+            tally[o.user].objects.add(o.object)
+    return [Finding("disabled_account", ctx.name_of(user), ctx.when(acc.first_us), _disabled_detail(status[user], acc),
+                    acc.events, acc.rows, _cats(acc.cats) or "unclassified")
+            for user, acc in tally.biggest()]
+
+
+def _disabled_detail(status: str, acc: _Acc) -> str:
+    refused = f" ({acc.failures:,} refused)" if acc.failures else ""
+    return (f"directory status {status}, yet {_plural(acc.events, 'access', 'accesses')}{refused} on "
+            f"{_plural(len(acc.days), 'day')} to {_plural(len(acc.objects), 'object')}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pii_guard.config.models import Config, ReportsConfig, SqliteStoreConfig
 from pii_guard.policy.models import HourRange, Policy
-from pii_guard.reports.build import Settings, build_report
+from pii_guard.reports.build import Settings, StatusOf, build_report
 from pii_guard.reports.cache import DayCache
 from pii_guard.reports.charts import charts_for
 from pii_guard.reports.deliver import SlackDelivery, write_atomic, write_index
@@ -52,7 +52,7 @@ class ReportMaker:
 
     def __init__(self, events: Path, state: Path | None, policy: Policy | None, settings: Settings, out_dir: Path,
                  name_of: Callable[[str | None], str] | None = None, review_due_us: int = 7 * 86_400_000_000,
-                 cache: Path | None = None) -> None:
+                 cache: Path | None = None, status_of: StatusOf | None = None) -> None:
         self.events = events
         self.state = state
         self.policy = policy
@@ -61,6 +61,7 @@ class ReportMaker:
         self.name_of = name_of or _plain
         self.review_due_us = review_due_us
         self.cache = cache  # the per-day aggregates file (reports/cache.py); None: none kept
+        self.status_of = status_of  # a user's status in the directory; None: no directory, nobody is disabled
 
     def _state(self) -> StateStore | None:
         return StateStore(self.state) if self.state is not None else None
@@ -72,7 +73,8 @@ class ReportMaker:
             state = self._state()
             try:
                 return build_report(facts, period, self.settings, self.policy,
-                                    state.connection if state is not None else None, self.name_of, now_us)
+                                    state.connection if state is not None else None, self.name_of, now_us,
+                                    self.status_of)
             finally:
                 if state is not None:
                     state.close()
@@ -132,7 +134,8 @@ def _unwritable(out_dir: Path, exc: OSError) -> ReportError:
 
 
 def maker_for(config: Config, out_dir: Path | None = None, policy: Policy | None = None) -> ReportMaker:
-    """A ReportMaker from the config: the SQLite store, the state database, the access policy, pseudonyms."""
+    """A ReportMaker from the config: the SQLite store, the state database, the access policy, the directory's
+    account statuses, pseudonyms."""
     if not isinstance(config.store, SqliteStoreConfig):
         raise ReportError("reports read the SQLite event store; this config stores events in Elasticsearch",
                           hint="use Kibana for reports over Elasticsearch, or store events in SQLite")
@@ -153,7 +156,17 @@ def maker_for(config: Config, out_dir: Path | None = None, policy: Policy | None
 
     return ReportMaker(config.store_path, config.state_path / "state.db", policy, settings_for(reports),
                        out_dir or reports_dir(config), name_of, reports.review_due,
-                       cache=config.state_path / "report-cache.db")
+                       cache=config.state_path / "report-cache.db", status_of=_status_of(config))
+
+
+def _status_of(config: Config) -> StatusOf | None:
+    """Each login name's status in the configured directory (the events do not keep it); None without one."""
+    if not config.policy.directory:
+        return None
+    from pii_guard.enrich.directory import Directory
+
+    directory = Directory.from_file(config.resolve(config.policy.directory))
+    return lambda user: directory.lookup(user).status
 
 
 def reports_dir(config: Config) -> Path:

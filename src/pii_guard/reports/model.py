@@ -10,15 +10,18 @@ from dataclasses import dataclass, field
 from pii_guard.reports.period import Period
 
 FINDING_KINDS: dict[str, str] = {
+    "honeytoken_access": "Honeytoken accessed",
     "outside_role_category": "Outside the role's categories",
     "outside_role_hours": "Outside the role's hours",
     "off_hours": "Off-hours access",
     "new_zone": "New network zone for the user",
     "new_ip": "New client IP for the user",
     "largest_export": "Largest exports",
+    "export_unknown_volume": "Exports of unknown volume",
     "above_baseline": "Far above the user's baseline",
     "dormant_returned": "Dormant account came back",
     "unknown_account": "Account not in the directory",
+    "disabled_account": "Account disabled in the directory",
 }
 
 
@@ -83,7 +86,7 @@ class Finding:
     when: str  # local time of the first event it covers
     detail: str
     events: int
-    volume: int  # rows (or bytes where the format has no rows)
+    volume: int | None  # rows (or bytes where the format has no rows); None: the log does not say
     categories: str = ""
 
     @property
