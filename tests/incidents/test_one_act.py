@@ -29,6 +29,7 @@ def test_three_rules_broken_by_one_export_open_one_incident_that_counts_its_rows
     assert record is not None
     assert sorted(record.facts.rules) == ["bulk-export-cumulative", "bulk-export-single", "role-access:analyst"]
     assert record.facts.exposure().rows == 50_000  # not 150,000: three rules, one event
+    assert record.facts.exposure().events == 1
     assert record.evidence_count == 1
     assert [k for _, _, k in book.outbox()] == ["opened"]  # one alert, not three
 

@@ -414,12 +414,12 @@ def test_postgresql_day_under_the_daemon(tmp_path: Path, daemon_factory: Callabl
     severity, facts, deadline = incidents["bulk-export-single", "alice"]
     # the whole-table COPY, then the 12,000-row export that also read ssn from the VPN as an analyst
     assert sorted(facts["rules"]) == ["bulk-export-single", "role-access:analyst", "sensitive-from-trusted-zones"]
-    assert (severity, facts["rows"], facts["events"], deadline is not None) == ("high", 12000, 4, True)
+    assert (severity, facts["rows"], facts["events"], deadline is not None) == ("high", 12000, 2, True)
     severity, facts, deadline = incidents["honeytoken-decoy-table", "alice"]
     assert (severity, facts["honeytoken"], facts["rows"]) == ("critical", True, 3)
     severity, facts, deadline = incidents["sensitive-from-trusted-zones", "bob"]
     assert sorted(facts["rules"]) == ["role-access:support", "sensitive-from-trusted-zones"]
-    assert (severity, facts["attempts"], facts["rows"], deadline) == ("low", 2, 0, None)
+    assert (severity, facts["attempts"], facts["rows"], deadline) == ("low", 1, 0, None)  # one refused read
     assert incidents["support-personal-hourly", "bob"][1]["peaks"] == {"records": 260}
     # Slack: exactly one parent message per incident, each naming its incident, rule and user
     parents = fake_slack.top_level("C0SECURITY")

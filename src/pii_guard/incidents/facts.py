@@ -41,10 +41,13 @@ class Facts:
     department: str | None = None
 
     def add(self, match: Match, department: str | None = None, *, event_counted: bool = False) -> None:
-        """Fold a match in; `event_counted`: its event's own volume is already in (another rule's match)."""
-        self.events += 1
+        """Fold a match in; `event_counted`: its event is already in (another rule's match of it), so neither
+        the event nor its volume is counted again."""
+        if not event_counted:
+            self.events += 1
         if match.attempt:
-            self.attempts += 1
+            if not event_counted:
+                self.attempts += 1
         else:
             if not event_counted:
                 self.rows += match.event_rows or 0
