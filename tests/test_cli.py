@@ -154,6 +154,12 @@ def test_check_ok_and_missing_file(tmp_path: Path) -> None:
     ok = cli("check", "--config", str(config(tmp_path)))
     assert ok.returncode == 0, ok.stderr
     assert "config" in ok.stdout
+    assert "incidents grouped by rule + user; the rules one event breaks share one; notify: off" in ok.stdout
+    cfg = config(tmp_path)
+    cfg.write_text(cfg.read_text() + "incidents: {join_same_event: false}\n")
+    apart = cli("check", "--config", str(cfg), "--json")
+    assert apart.returncode == 0, apart.stderr
+    assert json.loads(apart.stdout)["incidents"] == {"group_by": ["rule", "user"], "join_same_event": False}
     missing = cli("ingest", "--config", str(config(tmp_path)), str(tmp_path / "nope.log"))
     assert missing.returncode == 2
     assert missing.stderr == f"pii-guard: error: {tmp_path / 'nope.log'}: no such file\n"

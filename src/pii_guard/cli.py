@@ -197,7 +197,8 @@ def check(config_path: Path | None, as_json: bool) -> None:
     notifiers = notifiers_for(loaded.config)  # refuses a missing or unreadable secret, never prints one
     report["notify"] = [{"name": t.name, "min_severity": t.min_severity} for t in targets_for(loaded.config)
                         if t.name in notifiers]
-    report["incidents"] = {"group_by": list(loaded.config.incidents.group_by)}
+    report["incidents"] = {"group_by": list(loaded.config.incidents.group_by),
+                           "join_same_event": loaded.config.incidents.join_same_event}
     report["web"] = _check_web(loaded.config)
     report["directory_users"] = len(enricher.directory)
     report["data_map_categories"] = list(enricher.data_map.categories)
@@ -229,7 +230,8 @@ def check(config_path: Path | None, as_json: bool) -> None:
     click.echo(f"  web console: {web['accounts']} local account(s) in {web['accounts_file']}; session secret "
                + ("configured" if web["session_secret"] else "not set (a random key per process: logins end "
                   "when it stops)"))
-    click.echo(f"  incidents grouped by {' + '.join(report['incidents']['group_by'])}; notify: "
+    same_event = "; the rules one event breaks share one" if report["incidents"]["join_same_event"] else ""
+    click.echo(f"  incidents grouped by {' + '.join(report['incidents']['group_by'])}{same_event}; notify: "
                + (", ".join(f"{n['name']} (from {n['min_severity']})" for n in report["notify"]) or "off"))
 
 
