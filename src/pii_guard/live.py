@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from pii_guard.clock import Clock
 from pii_guard.config.load import SourcePlan
@@ -30,6 +30,14 @@ from pii_guard.store.state import Checkpoint, StateStore
 
 log = logging.getLogger("pii_guard.live")
 _SILENT_STATE = "silent_sources"  # the silent-source watch's state, saved with the engine's
+_ELAPSE_EVERY_S = 60.0  # how often a carried-over state no file has taken is moved on in time
+
+
+@runtime_checkable
+class _Elapsing(Protocol):
+    """A parser whose state can wait too long for lines (an sftp transfer open without its close)."""
+
+    def elapse(self, silent_us: int) -> Sequence[Any]: ...
 
 
 class Metrics:
@@ -58,6 +66,7 @@ class _Source:
     fresh: set[str] = field(default_factory=set)  # files whose parser has no saved state and read nothing yet
     inherited: dict[str, Any] = field(default_factory=dict)  # log family -> carry-over of its last retired parser
     inherited_changed: set[str] = field(default_factory=set)  # families to save (or delete) with the next commit
+    inherited_since: dict[str, float] = field(default_factory=dict)  # family -> monotonic time its state last moved on
 
 
 @dataclass
@@ -132,6 +141,7 @@ class LiveLoop:
         ]
         for source in self.sources:  # handed over by a file retired before the last stop, its successor not seen yet
             source.inherited.update(state.parser_states_under(_inherited_key(source.name, "")))
+            source.inherited_since.update(dict.fromkeys(source.inherited, clock.monotonic()))
         saved = state.load_engine()
         engine.restore(state.load_windows(), saved, state.load_buffer())
         # switched-off auditing looks like silence: sources with `expect_every` raise a match when quiet too long
@@ -200,6 +210,7 @@ class LiveLoop:
             for key, tracked in source.tailer.files.items():
                 if key not in source.parsers:
                     source.parsers[key] = self._new_parser(source, tracked)
+            self._elapse_inherited(source, now)
         if opened:
             # a file's starting position (its end, with `start_at: end`) must be saved before any crash,
             # or a restart would start at the end again and skip what was written in between
@@ -213,7 +224,7 @@ class LiveLoop:
                 continue
             tracked = source.tailer.files.get(key)
             if tracked is not None and now - source.last_read.get(key, 0.0) >= wait:
-                self._take(source, tracked, parser, parser.flush())
+                self._take(source, key, parser, parser.flush())
 
     def _new_parser(self, source: _Source, tracked: TrackedFile) -> Parser:
         plan = source.plan
@@ -237,7 +248,30 @@ class LiveLoop:
                 family = log_family(parser.context.path)
                 source.inherited[family] = state
                 source.inherited_changed.add(family)
+                source.inherited_since[family] = self._clock.monotonic()
         return parser
+
+    def _elapse_inherited(self, source: _Source, now: float) -> None:
+        """A retired file's state that no later file of its log has taken (the server stopped writing there)
+        has no line to tell the time by: the daemon's clock moves its event time on instead, at most once a
+        minute, so that what must not wait forever (an sftp transfer whose close never came) is reported, from
+        a parser of its own. The state moved on replaces the waiting one and is saved with the next batch."""
+        plan = source.plan
+        if not issubclass(plan.parser, _Elapsing):
+            return  # the format has nothing that waits too long
+        for family, since in list(source.inherited_since.items()):
+            if now - since < _ELAPSE_EVERY_S:
+                continue
+            fingerprint = _inherited_key(source.name, family).encode()  # the event ids of this log's orphans
+            parser = plan.parser(SourceContext(fingerprint, family, plan.config.host, plan.tz, self._clock.now(),
+                                               self._mask), plan.options)
+            parser.restore(source.inherited[family])
+            out = parser.elapse(int((now - since) * 1_000_000))
+            source.inherited[family] = parser.carry_over()
+            source.inherited_changed.add(family)
+            source.inherited_since[family] = now
+            if out:
+                self._take(source, family, parser, out)
 
     def _inherit(self, source: _Source, tracked: TrackedFile, parser: Parser) -> None:
         """A new file of a log starts its first line knowing the sessions of the file before it: after a
@@ -247,6 +281,7 @@ class LiveLoop:
         source.fresh.discard(tracked.key)
         family = log_family(tracked.path)
         state = source.inherited.pop(family, None)
+        source.inherited_since.pop(family, None)
         if state is not None:
             source.inherited_changed.add(family)
         own = _mtime(tracked)
@@ -289,7 +324,7 @@ class LiveLoop:
             else:
                 out = feed(line.offset, line.text)  # type: ignore[misc]  # set with `current`
             if out:
-                self._take(source, tracked, parser, out)  # type: ignore[arg-type]  # set with `current`
+                self._take(source, tracked.key, parser, out)  # type: ignore[arg-type]  # set with `current`
         if read:
             self._counts["lines", source.name] += read
             self._wrote.add(source.name)
@@ -305,11 +340,11 @@ class LiveLoop:
             parser = source.parsers[tracked.key] = self._new_parser(source, tracked)
         return parser
 
-    def _take(self, source: _Source, tracked: TrackedFile, parser: Parser, out: Sequence[Any]) -> None:
+    def _take(self, source: _Source, key: str, parser: Parser, out: Sequence[Any]) -> None:
         batch = self._batch
         if batch.opened is None:
             batch.opened = self._clock.monotonic()
-        enrich, process, append, key = self.enricher, self.engine.process, batch.events.append, tracked.key
+        enrich, process, append = self.enricher, self.engine.process, batch.events.append
         parsed = last_us = 0
         for item in out:
             if isinstance(item, ParseFailure):
@@ -337,7 +372,7 @@ class LiveLoop:
     def _finish_file(self, source: _Source, tracked: TrackedFile) -> None:
         parser = source.parsers.get(tracked.key)
         if parser is not None:
-            self._take(source, tracked, parser, parser.flush())
+            self._take(source, tracked.key, parser, parser.flush())
             self._retire(source, tracked.key)
         self._try_commit(self._clock.monotonic(), extra=[self._checkpoint(source, tracked, None)])
 

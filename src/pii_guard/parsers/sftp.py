@@ -22,6 +22,19 @@ its `session closed` line comes, when its pid starts a new session, when the fil
 `max_open_files` (its close, should it come later, is then dropped), and at the end of the input (`finish`:
 parse, ingest, replay). An idle `flush` in the daemon never does this: the transfer may still be under way.
 
+Nor may it wait forever: sshd killed with its session, a dropped connection or a reboot can leave a transfer
+whose process never logs again, and a retired file's open transfers may never be closed in a later file. A
+file open for `open_transfer_timeout` (default 6h) with no close is reported anyway, once: direction and path
+from its open (READ a read, WRITE a write), no volume (`pii.bytes` and `pii.bytes_at_least` unset: nothing was
+counted), command `open`, outcome "unknown" (not seen to finish, unlike a process seen to end, above), at the
+open's time. The limit runs in the log's event time, the newest stamp of any line of the file (other programs'
+too) and of the files before it whose open state it inherited, so a replay of old logs reports what live
+reading did. A close that comes later is dropped, as after an eviction: the default leaves hours for a big
+download over a slow link (21 GB at 1 MB/s) and still reports a lost close the same working day. The newest
+time and the opens already reported are saved with the state (`snapshot`), so a restart reports nothing
+twice. A carried-over state that no later file takes has no line to tell the time by: the daemon moves its
+event time on by its own clock instead (`elapse`).
+
 OpenSSH logs every message through `strnvis(VIS_CSTYLE|VIS_NL|VIS_TAB|VIS_OCTAL)` (`sshd -E`:
 `VIS_SAFE|VIS_OCTAL`): bytes outside printable ASCII become `\ooo` octal (`naïve` -> `na\303\257ve`),
 control characters `\t`, `\n` ..., and a backslash `\\`; a double quote is left as it is. Paths and user
@@ -63,6 +76,7 @@ from typing import Any, Final, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pii_guard.duration import DurationUs
 from pii_guard.model import (
     CREATE,
     DELETE,
@@ -96,6 +110,9 @@ _STATUS_PREFIX: Final = "sent status "
 # First words that sftp-server logs at VERBOSE only: a session showing one logs every path request.
 _VERBOSE_WORDS: Final = frozenset({"received", "realpath", "stat", "lstat", "users-groups-by-id"})
 _NOT_ERRORS: Final = frozenset({"Success", "End of file"})  # logged too at DEBUG levels
+_HOUR_US: Final = 3_600_000_000
+_NEVER: Final = 1 << 62  # a check time no log reaches
+_RECHECK_US: Final = 60_000_000  # open files are looked over for expiry at most once a minute of event time
 
 _ACCEPTED: Final = re.compile(r"Accepted (\S+) for (.+?) from (\S+) port (\d+)\b")
 _FAILED: Final = re.compile(r"Failed (\S+) for (?:invalid user )?(.*?) from (\S+) port (\d+)\b")
@@ -140,6 +157,12 @@ class SftpOptions(BaseModel):
     max_sessions: int = Field(default=50_000, ge=1, description="sftp sessions remembered (oldest evicted)")
     max_open_files: int = Field(
         default=100_000, ge=1, description="open files remembered until their close (the oldest is reported early)"
+    )
+    open_transfer_timeout: DurationUs = Field(
+        default=6 * _HOUR_US,
+        gt=0,
+        description="a file open this long in the log's event time without its close is reported anyway "
+        "(outcome unknown, no volume; a close after that is dropped): 90s, 15m, 6h, 1d",
     )
 
 
@@ -221,6 +244,8 @@ class SftpParser(Parser):
         self._reported_count = 0
         self._waiting: dict[int | None, _Request] = {}
         self._connections: dict[int, tuple[str | None, int]] = {}  # sshd pid → client ip, port
+        self._newest_us = 0  # event time: the newest line's stamp (or moved on by `elapse`)
+        self._check_at_us = _NEVER  # no open file can be overdue before this event time
         self.evicted_sessions = 0  # sessions forgotten to stay within max_sessions
         self.evicted_open_files = 0  # open files reported before their close to stay within max_open_files
 
@@ -234,12 +259,19 @@ class SftpParser(Parser):
             framed = self._framing.split(line)
         except TimestampError as exc:
             return (ParseFailure(offset, str(exc), line),)
-        at = _Line(offset, line, framed.time_us, framed.host or self.context.host, framed.pid)
+        time_us = framed.time_us
+        at = _Line(offset, line, time_us, framed.host or self.context.host, framed.pid)
         if framed.tag in _SFTP_TAGS:
-            return self._sftp(at, framed.message)
-        if framed.tag == "sshd":
-            return self._sshd(at, framed.message)
-        return NOTHING
+            out = self._sftp(at, framed.message)
+        elif framed.tag == "sshd":
+            out = self._sshd(at, framed.message)
+        else:
+            out = NOTHING
+        if time_us > self._newest_us:
+            self._newest_us = time_us
+            if time_us >= self._check_at_us:  # after the line: a close that is itself late still counts
+                return [*out, *self._expire()]
+        return out
 
     def flush(self) -> Sequence[Outcome]:
         out: list[Outcome] = []
@@ -255,15 +287,25 @@ class SftpParser(Parser):
             out.extend(self._report_open_files(pid))
         return out
 
+    def elapse(self, silent_us: int) -> Sequence[Outcome]:
+        """No line came for `silent_us` more (the daemon's clock, for a carried-over state that no later file
+        has taken): event time moves on by that much, and the files open too long by then are reported."""
+        if silent_us <= 0 or self._newest_us == 0:
+            return NOTHING
+        self._newest_us += silent_us
+        return self._expire() if self._newest_us >= self._check_at_us else NOTHING
+
     def snapshot(self) -> Any:
         """Sessions (who a sftp process works for), open files (their open line, flags, user and IP), opens
-        already reported at eviction, and sshd connections: saved with the checkpoint so transfers after a
-        daemon restart still carry their user and client IP, and an unclosed file is still reported once."""
+        already reported (at eviction or past the time limit), sshd connections, and the event time reached:
+        saved with the checkpoint so transfers after a daemon restart still carry their user and client IP, and
+        an unclosed file is still reported once."""
         return {
             "sessions": [[pid, s.user, s.ip, s.verbose] for pid, s in self._sessions.items()],
             "open": [_saved_open(pid, r) for pid, files in self._open.items() for r in files.values()],
             "reported": [[pid, path] for pid, paths in self._reported.items() for path in paths],
             "connections": [[pid, ip, port] for pid, (ip, port) in self._connections.items()],
+            "newest": self._newest_us,
         }
 
     def restore(self, state: Any) -> None:
@@ -279,10 +321,13 @@ class SftpParser(Parser):
             opened = _Request(at, _open_action(flags), "open", path, None, flags, user, ip)
             self._open.setdefault(pid, {})[path] = opened
             self._open_count += 1
+            self._opened_at(at.time_us)
+            self._newest_us = max(self._newest_us, at.time_us)  # a state saved before `newest` was
         for pid, path in state.get("reported", ()):
             self._remember_reported(pid, path)
         for pid, ip, port in state.get("connections", ()):
             self._connections[int(pid)] = (ip, int(port))
+        self._newest_us = max(self._newest_us, int(state.get("newest", 0)))
 
     def pending_offset(self) -> int | None:
         """The earliest held remove/rename/mkdir. A held open is left out: it yields an event only if the
@@ -352,6 +397,7 @@ class SftpParser(Parser):
         if path not in files:
             self._open_count += 1
         files[path] = request
+        self._opened_at(at.time_us)
         reported = self._reported.get(at.pid)
         if reported is not None and path in reported:  # a new handle: its close is to be reported
             self._forget_reported(at.pid, path)
@@ -424,6 +470,31 @@ class SftpParser(Parser):
             return NOTHING
         self._remember_reported(pid, path)
         return (self._event(opened, SUCCESS, None, None),)
+
+    def _opened_at(self, time_us: int) -> None:
+        """A file open since `time_us` is overdue once event time passes it by the limit."""
+        due = time_us + self._opts.open_transfer_timeout
+        if due < self._check_at_us:
+            self._check_at_us = due
+
+    def _expire(self) -> Sequence[Outcome]:
+        """Report the files open for the time limit or longer by the newest event time, each once: like an
+        evicted file, remembered as reported so that a close coming after all is dropped. Then the next time
+        one can be overdue (at most once a minute of event time: a scan costs all open files)."""
+        limit = self._opts.open_transfer_timeout
+        due = [(pid, path) for pid, files in self._open.items() for path, opened in files.items()
+               if self._newest_us - opened.at.time_us >= limit]  # fmt: skip
+        out: list[Outcome] = []
+        for pid, path in due:
+            opened = self._pop_open(pid, path)
+            assert opened is not None
+            if self._waiting.get(pid) is opened:  # its status, should it come now, is not to be reported
+                del self._waiting[pid]
+            self._remember_reported(pid, path)
+            out.append(self._event(opened, UNKNOWN, None, None))
+        oldest = min((r.at.time_us for files in self._open.values() for r in files.values()), default=None)
+        self._check_at_us = _NEVER if oldest is None else max(oldest + limit, self._newest_us + _RECHECK_US)
+        return out
 
     def _remember_reported(self, pid: int | None, path: str) -> None:
         paths = self._reported.setdefault(pid, set())
