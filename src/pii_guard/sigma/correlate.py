@@ -31,6 +31,7 @@ half-built temporal sequence keeps the group's ids as the evidence of each step 
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 from array import array
 from collections.abc import Callable, Mapping, Sequence
@@ -58,6 +59,8 @@ _ID = 16  # bytes per kept event id
 def _join(*blobs: bytes) -> bytes:
     """The newest EVIDENCE_KEPT distinct ids of `blobs` in order (a repeated id keeps its first place)."""
     joined = b"".join(blobs)
+    if len(joined) <= _ID:  # one id (a step of a single event), or none
+        return joined
     chunks = dict.fromkeys(joined[i : i + _ID] for i in range(0, len(joined), _ID))
     return b"".join(list(chunks)[-EVIDENCE_KEPT:])
 
@@ -84,18 +87,22 @@ class EventTimes:
         self.last_us = 0
 
     def add(self, time_us: int, width_us: int, cap: int, event_id: str) -> bool:
-        newest = max(self.last_us, time_us)
+        newest = time_us if time_us > self.last_us else self.last_us
         if time_us <= newest - width_us:
             return False  # older than the window already is
-        pos = bisect.bisect_right(self.times, time_us)
-        self.times.insert(pos, time_us)
-        self._keep_id(len(self.times) - 1 - pos, event_id)
+        times = self.times
+        pos = bisect.bisect_right(times, time_us)
+        times.insert(pos, time_us)
+        newer = len(times) - 1 - pos
+        if newer < EVIDENCE_KEPT:
+            self._keep_id(newer, event_id)
         self.last_us = newest
-        cut = bisect.bisect_right(self.times, newest - width_us)
-        drop = max(cut, len(self.times) - cap)
+        drop = bisect.bisect_right(times, newest - width_us)
+        if len(times) - cap > drop:
+            drop = len(times) - cap
         if drop:
-            del self.times[:drop]
-        self.evidence = _tail(self.evidence, min(len(self.times), EVIDENCE_KEPT))
+            del times[:drop]
+        self.evidence = _tail(self.evidence, min(len(times), EVIDENCE_KEPT))
         return True
 
     def _keep_id(self, newer: int, event_id: str) -> None:
@@ -216,6 +223,24 @@ class CompiledCorrelation:
     tags: tuple[str, ...]
     order: int = 0
     store: KeyedWindows[Any] = field(default_factory=KeyedWindows)
+    # derived, per event: the condition's test, and a group's new state
+    _holds: Callable[[float, float], bool] = field(init=False, repr=False, compare=False)
+    _new: Callable[[], Any] = field(init=False, repr=False, compare=False)
+    _position: dict[str, int] = field(init=False, repr=False, compare=False)  # of each member (its first)
+    _kept: int = field(init=False, repr=False, compare=False)  # times or values kept per group at most
+
+    def __post_init__(self) -> None:
+        self._holds = _OPS[self.op]
+        self._position = {}
+        for i, member in enumerate(self.members):
+            self._position.setdefault(member, i)
+        self._kept = int(self.threshold) + 1
+        if self.kind is SigmaCorrelationType.EVENT_COUNT:
+            self._new = EventTimes
+        elif self.kind is SigmaCorrelationType.VALUE_COUNT:
+            self._new = DistinctValues
+        else:
+            self._new = functools.partial(RuleTimes, len(self.members))
 
     @property
     def store_name(self) -> str:
@@ -233,8 +258,12 @@ class CompiledCorrelation:
             self.store.load(key, RuleTimes.from_state(state))
 
     def _group(self, view: EventView, member: str) -> str:
+        names = self.group_fields[member]
+        if len(names) == 1:
+            values = view.cased(names[0])
+            return values[0] if values else ""
         parts = []
-        for name in self.group_fields[member]:
+        for name in names:
             values = view.cased(name)
             parts.append(values[0] if values else "")
         return "\x1f".join(parts)
@@ -247,19 +276,18 @@ class CompiledCorrelation:
         if not present:
             return None
         ev = view.item.event
-        group = self._group(view, present[0])
         if self.kind is SigmaCorrelationType.EVENT_COUNT:
-            return self._count(group, ev.time_us, ev.id)
+            return self._count(self._group(view, present[0]), ev.time_us, ev.id)
         if self.kind is SigmaCorrelationType.VALUE_COUNT:
-            return self._values(view, group, ev.time_us, ev.id)
+            return self._values(view, self._group(view, present[0]), ev.time_us, ev.id)
         return self._temporal(view, [m for m in reversed(self.members) if m in hits], ev.time_us, carried or {},
                               ev.id)
 
     def _cap(self) -> int:
-        return int(self.threshold) + 1
+        return self._kept
 
     def _episode(self, state: Any, count: float, group: str, start: int, end: int) -> Fired | None:
-        if not _OPS[self.op](count, self.threshold):
+        if not self._holds(count, self.threshold):
             state.fired = False
             return None
         if state.fired:
@@ -268,13 +296,8 @@ class CompiledCorrelation:
         return Fired(self, count, (start, end), _split(state.evidence), group)
 
     def _count(self, group: str, time_us: int, event_id: str) -> Fired | None:
-        state = self.store.get(group)
-        if state is None:
-            state = EventTimes()
-            self.store.put(group, state)
-        else:
-            self.store.touch(group)
-        if not state.add(time_us, self.timespan_us, self._cap(), event_id):
+        state = self.store.get_or_add(group, self._new)
+        if not state.add(time_us, self.timespan_us, self._kept, event_id):
             return None
         return self._episode(state, state.total, group, state.start_us(), time_us)
 
@@ -283,12 +306,7 @@ class CompiledCorrelation:
             if len(self.value_fields) > 1 else list(view.cased(self.value_fields[0]))
         if not values:
             return None  # an event without the field adds no value (as COUNT(DISTINCT) skips NULL)
-        state = self.store.get(group)
-        if state is None:
-            state = DistinctValues()
-            self.store.put(group, state)
-        else:
-            self.store.touch(group)
+        state = self.store.get_or_add(group, self._new)
         if time_us <= state.last_us - self.timespan_us:
             return None
         for value in values:
@@ -298,18 +316,14 @@ class CompiledCorrelation:
     def _temporal(self, view: EventView, hits: list[str], time_us: int,
                   carried: Mapping[str, tuple[bytes, ...]], event_id: str) -> Fired | None:
         group = self._group(view, hits[0])
-        state = self.store.get(group)
-        if state is None:
-            state = RuleTimes(len(self.members))
-            self.store.put(group, state)
-        else:
-            self.store.touch(group)
-        state.last_us = max(state.last_us, time_us)
+        state = self.store.get_or_add(group, self._new)
+        if time_us > state.last_us:
+            state.last_us = time_us
         steps = {m: _step_ids(m, carried, event_id) for m in hits}
         ordered = self.kind is SigmaCorrelationType.TEMPORAL_ORDERED
         live = self._chain(state, steps, time_us) if ordered else self._occur(state, steps, time_us)
         count: float = len(live)
-        if not _OPS[self.op](count, self.threshold):
+        if not self._holds(count, self.threshold):
             return None
         evidence = state.steps[live[-1]] if ordered and live else _join(*(state.steps[i] for i in live))
         window = (min((state.seen[i] for i in live), default=time_us), time_us)
@@ -324,7 +338,7 @@ class CompiledCorrelation:
         """temporal: note each rule's latest occurrence; the rules seen within the timespan."""
         seen = state.seen
         for member, ids in steps.items():
-            i = self.members.index(member)
+            i = self._position[member]
             if time_us >= seen[i]:
                 seen[i], state.steps[i] = time_us, _join(ids)
         return [i for i, s in enumerate(seen) if s >= 0 and time_us - s <= self.timespan_us]
@@ -334,7 +348,7 @@ class CompiledCorrelation:
         latest chain through a step wins); the steps of the chain reached within the timespan."""
         seen, width = state.seen, self.timespan_us
         for member, ids in steps.items():
-            i = self.members.index(member)
+            i = self._position[member]
             if i == 0:
                 seen[0], state.steps[0] = time_us, _join(ids)
             elif seen[i - 1] >= 0 and time_us - seen[i - 1] <= width and seen[i - 1] >= seen[i]:

@@ -8,12 +8,19 @@ through the reorder buffer and saves its windows with each batch.
 A match's rule id is `sigma:` + the rule's name (or its id), its kind `sigma`, its severity the rule's level
 (informational rules raise no match of their own: Sigma says they must not alert; they can feed
 correlations). Tags are kept at the end of the sentence. A refused request still counts as an attempt
-(`attempt`) but keeps the rule's level: a rule about failed logins is about failures."""
+(`attempt`) but keeps the rule's level: a rule about failed logins is about failures.
+
+Whether a rule matches an event depends on the event alone, so the two detectors of one rule set need not
+each read the event's fields and search their index: `SigmaDetector`, which sees the event first, runs one
+pass over its own rules and those the correlations refer to, and hands the latter's hits over (`Handoff`,
+by the event's identity) to `CorrelationDetector`, which takes them when the event leaves the reorder
+buffer. An event it was not handed (restored from the buffer, never seen by SigmaDetector, or dropped from
+a full handoff) is judged by CorrelationDetector itself, with the same result."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -21,12 +28,14 @@ from pii_guard.model import FAILURE, EnrichedEvent, Match
 from pii_guard.policy.context import PolicyContext, count, span, verb, who
 from pii_guard.rules.windows import KeyedWindows
 from pii_guard.sigma.compile import CompiledRule, Predicate, compile_parts
-from pii_guard.sigma.correlate import Fired
+from pii_guard.sigma.correlate import CompiledCorrelation, Fired
 from pii_guard.sigma.index import RuleIndex
 from pii_guard.sigma.ruleset import RuleSet
 from pii_guard.sigma.values import EventView
 
 KIND = "sigma"
+MAX_HANDED = 1 << 15  # events handed over and not yet taken, at most (more than the engine's reorder buffer)
+MAX_REACHED = 4096  # sets of rules met together, remembered with the correlations they can reach
 
 
 def _sentence_tail(tags: Sequence[str]) -> str:
@@ -89,6 +98,33 @@ def correlation_match(fired: Fired, item: EnrichedEvent, ctx: PolicyContext, tit
                        volume=fired.count, unit=unit, limit=c.threshold, window=fired.window, evidence=evidence)
 
 
+class Handoff:
+    """The referenced rules each event met, by the event's identity, from the detector that judged it on
+    arrival to the one that takes it later. An entry holds the event itself, so no other event can have its
+    identity while the entry lives; the oldest entries are dropped beyond `limit` (then judged again)."""
+
+    def __init__(self, wanted: Callable[[EnrichedEvent], bool], limit: int | None = None) -> None:
+        self.wanted = wanted  # will the taker see this event? (its prefilter)
+        self.limit = MAX_HANDED if limit is None else limit
+        self._held: dict[int, tuple[EnrichedEvent, tuple[str, ...]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def put(self, item: EnrichedEvent, hits: tuple[str, ...]) -> None:
+        held = self._held
+        held[id(item)] = (item, hits)
+        if len(held) > self.limit:
+            del held[next(iter(held))]
+
+    def take(self, item: EnrichedEvent) -> tuple[str, ...] | None:
+        """The labels of the referenced rules `item` met, if it was handed over; None if not."""
+        entry = self._held.pop(id(item), None)
+        if entry is None or entry[0] is not item:
+            return None
+        return entry[1]
+
+
 class _RuleRunner:
     """What both detectors share: an index over rules, `rules test` bookkeeping, per-part explanations."""
 
@@ -137,7 +173,17 @@ class _RuleRunner:
 
 
 class SigmaDetector(_RuleRunner):
-    """The rules that judge each event alone (no correlation refers to them, or one says generate: true)."""
+    """The rules that judge each event alone (no correlation refers to them, or one says generate: true).
+    With a `handoff`, it also judges the rules the correlations refer to (`feeds`), in the same pass."""
+
+    def __init__(self, rules: Sequence[CompiledRule], ruleset: RuleSet, ctx: PolicyContext,
+                 feeds: Sequence[CompiledRule] = (), handoff: Handoff | None = None) -> None:
+        super().__init__(rules, ruleset, ctx)
+        self._own = frozenset(r.label for r in rules)
+        self._feeds = frozenset(r.label for r in feeds) if handoff is not None else frozenset()
+        self._handoff = handoff
+        self._pass: RuleIndex[CompiledRule] = self.index if not self._feeds else \
+            RuleIndex([*rules, *(r for r in feeds if r.label not in self._own)])
 
     def branches(self) -> set[str]:
         return {r.label for r in self.index.rules if not r.informational}
@@ -148,23 +194,34 @@ class SigmaDetector(_RuleRunner):
     def observe(self, item: EnrichedEvent) -> list[Match]:
         view = EventView(item, self.ctx)
         out: list[Match] = []
-        for rule in self.index.candidates(view):
+        own, feeds = self._own, self._feeds
+        fed: list[str] = []
+        for rule in self._pass.candidates(view):
             if rule.predicate(view):
-                self.exercised.add(rule.label)
-                if not rule.informational:
-                    out.append(rule_match(rule, item, self.ctx))
+                label = rule.label
+                if label in feeds:
+                    fed.append(label)
+                if label in own:
+                    self.exercised.add(label)
+                    if not rule.informational:
+                        out.append(rule_match(rule, item, self.ctx))
+        handoff = self._handoff
+        if handoff is not None and handoff.wanted(item):
+            handoff.put(item, tuple(fed))
         return out
 
 
 class CorrelationDetector(_RuleRunner):
     """Correlations and the rules they refer to, on keyed event-time windows saved with each batch."""
 
-    def __init__(self, ruleset: RuleSet, ctx: PolicyContext) -> None:
+    def __init__(self, ruleset: RuleSet, ctx: PolicyContext, handoff: Handoff | None = None) -> None:
         referenced = ruleset.referenced
         super().__init__([r for r in ruleset.rules if r.label in referenced], ruleset, ctx)
+        self.handoff = handoff
         # each detector keeps its own windows (a rule set may be run more than once, e.g. by `rules test`)
         self.correlations = [replace(c, store=KeyedWindows()) for c in ruleset.correlations]
         self._members = [frozenset(c.members) for c in self.correlations]
+        self._reached: dict[tuple[str, ...], tuple[tuple[CompiledCorrelation, frozenset[str]], ...]] = {}
         emitting = ruleset.emitting()
         self._emit = {c.label for c in self.correlations if c.label in emitting}
         self._titles = {r.label: r.title for r in ruleset.rules} | {c.label: c.title for c in self.correlations}
@@ -191,16 +248,42 @@ class CorrelationDetector(_RuleRunner):
     def why_not_each(self, item: EnrichedEvent) -> dict[str, str]:
         return {}
 
+    def _reachable(self, hits: tuple[str, ...]) -> tuple[tuple[CompiledCorrelation, frozenset[str]], ...]:
+        """The correlations (in their order, with their members) that rules `hits` can feed, directly or
+        through correlations they feed: the only ones an event meeting them can reach."""
+        found = self._reached.get(hits)
+        if found is None:
+            labels, reached = set(hits), set()
+            while True:
+                more = {i for i, m in enumerate(self._members) if i not in reached and not m.isdisjoint(labels)}
+                if not more:
+                    break
+                reached |= more
+                labels.update(self.correlations[i].label for i in more)
+            found = tuple((c, m) for i, (c, m) in enumerate(zip(self.correlations, self._members, strict=True))
+                          if i in reached)
+            if len(self._reached) >= MAX_REACHED:
+                self._reached.clear()
+            self._reached[hits] = found
+        return found
+
     def observe(self, item: EnrichedEvent) -> list[Match]:
-        view = EventView(item, self.ctx)
-        hits = [r.label for r in self._hits(view)]
+        handed = self.handoff.take(item) if self.handoff is not None else None
+        if handed is None:
+            view = EventView(item, self.ctx)
+            hits = [r.label for r in self._hits(view)]
+        elif handed:
+            view = EventView(item, self.ctx)
+            hits = list(handed)
+        else:
+            return []
         if not hits:
             return []
         self.exercised.update(hits)
         out: list[Match] = []
         carried: dict[str, tuple[bytes, ...]] = {}
         seen = set(hits)
-        for c, members in zip(self.correlations, self._members, strict=True):  # referenced ones come first
+        for c, members in self._reachable(tuple(hits)):  # referenced ones come first
             if members.isdisjoint(seen):
                 continue
             fired = c.observe(view, hits, carried)
@@ -216,11 +299,18 @@ class CorrelationDetector(_RuleRunner):
 
 
 def sigma_detectors(ruleset: RuleSet, ctx: PolicyContext) -> list[SigmaDetector | CorrelationDetector]:
+    """The detectors of a rule set: SigmaDetector for the rules that match on their own, CorrelationDetector
+    for the correlations; the first hands the second what the correlations' rules met (see above)."""
     emitting = ruleset.emitting()
-    out: list[SigmaDetector | CorrelationDetector] = []
     single = [r for r in ruleset.rules if r.label in emitting]
+    correlated = CorrelationDetector(ruleset, ctx) if ruleset.correlations else None
+    out: list[SigmaDetector | CorrelationDetector] = []
     if single:
-        out.append(SigmaDetector(single, ruleset, ctx))
-    if ruleset.correlations:
-        out.append(CorrelationDetector(ruleset, ctx))
+        if correlated is not None:
+            correlated.handoff = Handoff(correlated.prefilter)
+            out.append(SigmaDetector(single, ruleset, ctx, correlated.index.rules, correlated.handoff))
+        else:
+            out.append(SigmaDetector(single, ruleset, ctx))
+    if correlated is not None:
+        out.append(correlated)
     return out

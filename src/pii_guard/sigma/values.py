@@ -49,6 +49,17 @@ CONTAINS_RE2_FROM = 16  # more contains-literals than this on one field: one RE2
 _getters: dict[str, Getter] = {}
 
 
+def _getter(name: str) -> Getter:
+    """How to read field `name`, remembered for every view."""
+    get = _getters[name] = getter(name)
+    return get
+
+
+def field_getter(name: str) -> Getter:
+    """How to read field `name` (its raw value, as `values_of` and `texts_of` take it)."""
+    return _getters.get(name) or _getter(name)
+
+
 class UnsupportedValue(ValueError):
     """A Sigma value this evaluator cannot run (RE2 refuses the regex, a placeholder ...)."""
 
@@ -79,6 +90,32 @@ def _as_texts(raw: Any) -> tuple[str, ...]:
     return tuple([_text(v) for v in _scalars(raw)])
 
 
+def values_of(raw: Any) -> tuple[Any, ...]:
+    """A field's raw value as EventView.values gives it."""
+    if raw is None:
+        return ()
+    if raw.__class__ is str:
+        return (raw,)
+    return _scalars(raw)
+
+
+def texts_of(raw: Any) -> tuple[str, ...]:
+    """A field's raw value as EventView.texts gives it."""
+    if raw.__class__ is str:
+        return (raw.lower(),)
+    if raw is None:
+        return ()
+    if raw.__class__ is tuple:  # roles, categories: strings only, the usual case, in one step
+        lowered = []
+        for value in raw:
+            if value.__class__ is not str:
+                break
+            lowered.append(value.lower())
+        else:
+            return tuple(lowered)
+    return tuple([t.lower() for t in _as_texts(raw)])
+
+
 class EventView:
     """One event's fields as rules read them, each fetched and lowered at most once for all rules.
 
@@ -93,24 +130,11 @@ class EventView:
         self._texts: dict[str, tuple[str, ...]] = {}
         self._cased: dict[str, tuple[str, ...]] = {}
 
-    def _raw(self, name: str) -> Any:
-        get = _getters.get(name)
-        if get is None:
-            get = _getters[name] = getter(name)
-        return get(self.item, self.ctx)
-
     def values(self, name: str) -> tuple[Any, ...]:
         """The field's values: () when absent, one value, or each value of a multi-valued field."""
         hit = self._values.get(name)
         if hit is None:
-            raw = self._raw(name)
-            if raw is None:
-                hit = ()
-            elif raw.__class__ is str:
-                hit = (raw,)
-            else:
-                hit = _scalars(raw)
-            self._values[name] = hit
+            hit = self._values[name] = values_of((_getters.get(name) or _getter(name))(self.item, self.ctx))
         return hit
 
     def cased(self, name: str) -> tuple[str, ...]:
@@ -118,16 +142,14 @@ class EventView:
         the usual case, in a few steps), not through the others: most fields are read in one view only."""
         hit = self._cased.get(name)
         if hit is None:
-            hit = self._cased[name] = _as_texts(self._raw(name))
+            hit = self._cased[name] = _as_texts((_getters.get(name) or _getter(name))(self.item, self.ctx))
         return hit
 
     def texts(self, name: str) -> tuple[str, ...]:
         """The values as lowered text, for case-insensitive matching."""
         hit = self._texts.get(name)
         if hit is None:
-            raw = self._raw(name)
-            hit = (raw.lower(),) if raw.__class__ is str else tuple([t.lower() for t in _as_texts(raw)])
-            self._texts[name] = hit
+            hit = self._texts[name] = texts_of((_getters.get(name) or _getter(name))(self.item, self.ctx))
         return hit
 
 
@@ -145,6 +167,7 @@ class Leaf:
     match: Matcher
     anchors: frozenset[Anchor] | None  # None: nothing an index can use
     facts: tuple[tuple[str, Any], ...] = ()  # ("eq", text) ("null", None) ("exists", bool) ("cmp", (op, n))
+    others: tuple[str, ...] = ()  # the fields the matcher reads besides `field`
 
 
 @dataclass
@@ -202,7 +225,11 @@ def _add_pattern(pattern: _Pattern, parts: list[str | SpecialChars], lower: bool
 
 
 def _eq_folded(field: str, eqs: frozenset[str]) -> Matcher:
-    return lambda view: not eqs.isdisjoint(view.texts(field))
+    def match(view: EventView) -> bool:
+        texts = view._texts.get(field)  # as view.texts(field), without its call when already read
+        return not eqs.isdisjoint(view.texts(field) if texts is None else texts)
+
+    return match
 
 
 def _eq_cased(field: str, eqs: frozenset[str]) -> Matcher:
@@ -433,7 +460,7 @@ def _field_ref(field: str, other: str, ref: SigmaFieldReference) -> Leaf:
                     return True
         return False
 
-    return Leaf(field, match, None)
+    return Leaf(field, match, None, others=(other,))
 
 
 def _exists(field: str, want: bool) -> Leaf:
