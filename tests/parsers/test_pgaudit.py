@@ -767,6 +767,28 @@ def test_fast_route_gives_the_events_of_the_general_route(
     assert out[0] == out[1]
 
 
+_LINE_TEXT = st.text(st.sampled_from(["a", " ", "\t", "'", '"', ",", "é", "\r"]), max_size=12)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_LINE_TEXT, st.integers(0, 12), st.lists(_LINE_TEXT.map(lambda t: "\t" + t), min_size=1, max_size=5))
+def test_continuation_lines_are_joined_as_the_general_way_joins_them(first: str, start: int, lines: list[str]) -> None:
+    """A record of TAB-led continuation lines only (no DETAIL, STATEMENT ...) takes a short cut; it gives
+    what the line-by-line join gives."""
+    start = min(start, len(first))
+    assert pgaudit_prefix._assemble(first, start, lines, None) == pgaudit_prefix._assemble(first, start, lines, [])
+
+
+def test_numbers_past_the_lookup_table_or_with_leading_zeros_read_as_int_reads_them() -> None:
+    lines = [RECEIVED] + [audit(f"SESSION,{n},{n},READ,SELECT,TABLE,public.t,SELECT 1,<none>,{n}",
+                                A.replace("8719", pid)) for n, pid in (("1023", "8719"), ("1024", "08719"),
+                                                                       ("007", "8719"), ("0", "0"))]  # fmt: skip
+    got = [e for e in parse(lines) if isinstance(e, AccessEvent) and e.action == READ]
+    assert [(e.fields["postgresql.audit.statement_id"], e.fields["postgresql.audit.substatement_id"], e.rows,
+             e.fields["process.pid"]) for e in got] == [(1023, 1023, 1023, 8719), (1024, 1024, 1024, 8719),
+                                                        (7, 7, 7, 8719), (0, 0, 0, 0)]  # fmt: skip
+
+
 def test_relation_lines_of_one_statement_are_decoded_once() -> None:
     statement = "SELECT a.id FROM public.a JOIN public.b ON b.id = a.id WHERE a.n = 'x, y'"
     parser = make_parser()

@@ -169,6 +169,10 @@ class _Tail(NamedTuple):
     rest_written: str  # `rest` as stderr writes it (continuation lines led by a TAB)
 
 
+_NUMBERS: Final = {str(n): n for n in range(1, 1024)}  # small statement ids, looked up instead of int()
+_new_tail: Final[Callable[[tuple[Any, ...]], _Tail]] = partial(tuple.__new__, _Tail)
+
+
 class PgAuditOptions(BaseModel):
     """Options of the `pgaudit` format."""
 
@@ -208,7 +212,7 @@ class _Backend:
     """What one server process said earlier: its peer (`connection received`), user and database
     (`connection authorized`), and the statement being audited (dedup, `<previously logged>`)."""
 
-    __slots__ = ("database", "host", "last_us", "multi", "port", "seen", "statement", "stmt_id", "user")
+    __slots__ = ("database", "first", "host", "last_us", "multi", "port", "seen", "statement", "stmt_id", "user")
 
     def __init__(self, host: str | None = None, port: int | None = None) -> None:
         self.host = host
@@ -217,7 +221,9 @@ class _Backend:
         self.database: str | None = None
         self.stmt_id = ""
         self.statement = ""
-        self.seen: set[tuple[str, str, str]] = set()
+        # the lines of the current statement: the first one's key, the set of all only once there are more
+        self.first: tuple[str, str, str] = ("", "", "")
+        self.seen: set[tuple[str, str, str]] | None = None
         self.last_us = 0
         self.multi: tuple[str, int, int] | None = None  # query text of several statements, statement id, index
 
@@ -252,13 +258,16 @@ class _Backend:
         last, self.last_us = self.last_us, time_us
         key = (sub_id, name, audit_type)
         if stmt_id != self.stmt_id or time_us - last > _SAME_STATEMENT_US:
-            self.stmt_id, self.seen = stmt_id, {key}
+            self.stmt_id, self.first, self.seen = stmt_id, key, None
         else:
-            if (key in self.seen) if not audit_type else \
-                    ((sub_id, name, "SESSION" if audit_type == "OBJECT" else "OBJECT") in self.seen):  # fmt: skip
+            seen = self.seen
+            if seen is None:
+                seen = self.seen = {self.first}
+            if (key in seen) if not audit_type else \
+                    ((sub_id, name, "SESSION" if audit_type == "OBJECT" else "OBJECT") in seen):  # fmt: skip
                 return None
-            if len(self.seen) < 4096:
-                self.seen.add(key)
+            if len(seen) < 4096:
+                seen.add(key)
         if statement == "<previously logged>":
             return self.statement or statement
         self.statement = statement if len(statement) <= 8192 else ""
@@ -453,7 +462,8 @@ class PgAuditParser(Parser):
 
     def feed(self, offset: int, line: str) -> Sequence[Outcome]:
         if self._mode == STDERR:  # nothing else is ever buffered
-            return self._handle_all(self._stderr.push(offset, line))
+            records = self._stderr.push(offset, line)
+            return self._handle_all(records) if records else NOTHING
         if self._csvlog.pending_offset is not None:  # inside a quoted csvlog field
             return self._handle_all(self._csvlog.push(offset, line))
         mode = self._mode if self._mode != "auto" else destination_of(line)
@@ -542,23 +552,32 @@ class PgAuditParser(Parser):
             rec = records[0]
             if isinstance(rec, ParseFailure):
                 return (rec,)
-            item = self._handle(rec)
-            # events are NamedTuples: only a plain tuple is several of them (`_relation_events`)
-            return NOTHING if item is None else cast(tuple[Outcome, ...], item) if type(item) is tuple else (
-                cast(Outcome, item),)
+            self._records += 1
+            if self._held:
+                item = self._handle_held(rec)
+            elif rec.message.startswith("AUDIT: "):
+                item = self._audit(rec)
+            else:
+                item = self._dispatch(rec)
+            if item is None:
+                return NOTHING
+            # several events come as a plain tuple (`_relation_events`), one as itself
+            return (item,) if isinstance(item, (AccessEvent, ParseFailure)) else item
         out: list[Outcome] = []
         for rec in records:
             item = rec if isinstance(rec, ParseFailure) else self._handle(rec)
-            if type(item) is tuple:
-                out.extend(cast(tuple[Outcome, ...], item))
+            if isinstance(item, (AccessEvent, ParseFailure)):
+                out.append(item)
             elif item is not None:
-                out.append(cast(Outcome, item))
+                out.extend(item)
         return out
 
     def _handle(self, rec: ServerRecord) -> Outcome | tuple[Outcome, ...] | None:
         self._records += 1
-        if not self._held:
-            return self._dispatch(rec)
+        return self._dispatch(rec) if not self._held else self._handle_held(rec)
+
+    def _handle_held(self, rec: ServerRecord) -> Outcome | tuple[Outcome, ...] | None:
+        """`_handle` while SESSION lines are held: what `rec` settles comes first."""
         settled = self._settle(rec)
         item = self._dispatch(rec)
         if not settled:
@@ -626,37 +645,43 @@ class PgAuditParser(Parser):
         if tail is None or '"' in head or "\n" in head or "\r" in head or not parts[1].isdecimal() or \
                 not parts[2].isdecimal():  # fmt: skip
             return self._audit_fields(rec)
-        stmt_id, sub_id, klass, command, name = parts[1], parts[2], parts[3], parts[4], parts[6]
-        logged = tail.statement
-        backend = self._backend(rec.pid) if rec.pid is not None else self._pidless(rec)
-        judged = _judge(backend, rec, stmt_id, sub_id, klass, command, name, logged, parts[0][7:])
-        if judged is None:
+        audit_type, stmt_id, sub_id, klass, command, _, name, _ = parts
+        audit_type = audit_type[7:]
+        logged, masked, logged_rows, new_rest, written = tail  # one step: its attributes are generic lookups
+        pid = rec.pid
+        backend = (self._backends.get(pid) or self._backend(pid)) if pid is not None else self._pidless(rec)
+        # what `_judge` does, without its call
+        statement = backend.note(stmt_id, sub_id, name, logged, rec.time_us, "" if pid is not None else audit_type)
+        found = None if statement is None else _classify(klass, command, statement, name)
+        if found is None or statement is None:
             if self._held:
-                self._absorbed(backend, parts[0][7:], stmt_id, sub_id, name, repeat=True)
+                self._absorbed(backend, audit_type, stmt_id, sub_id, name, repeat=True)
             return None
-        (action, name, from_statement), statement = judged
-        rows = None if from_statement and tail.rows == 0 else tail.rows
+        action, name, from_statement = found
+        rows = None if from_statement and logged_rows == 0 else logged_rows
         if from_statement and "." not in name:  # `COPY customers TO`: pgAudit would have named public.customers
             name = f"{self._default_schema}.{name}"
-        if tail.rest is None:
+        if new_rest is None:
             original = rec.text if rec.others is None or not self._mask_literals else self._rebuild(rec, None, None)
         elif rec.kind == STDERR:  # the head is one line as written: splice the new rest in after it
-            text = rec.text
-            ms, me = rec.spans[:2] if rec.spans is not None else (len(text) - len(message), len(text))
-            original = text[: ms + at] + tail.rest_written + text[me:]
-            if rec.others is not None and self._mask_literals:
-                original = self._stderr_others(rec, original, ms + at + len(tail.rest_written))
+            text, spans = rec.text, rec.spans
+            if spans is None:  # one line: the message ends the text
+                original = text[: len(text) - len(rest)] + written
+            else:
+                ms, me, _, _ = spans
+                original = text[: ms + at] + written + text[me:]
+                if rec.others is not None and self._mask_literals:
+                    original = self._stderr_others(rec, original, ms + at + len(written))
         else:
-            original = self._rebuild(rec, message[:at] + tail.rest, None)
-        masked = tail.masked
+            original = self._rebuild(rec, message[:at] + new_rest, None)
         if statement is not logged:  # `<previously logged>`, recovered from the backend
             masked = self._mask(statement) if self._mask_literals else statement
         if not name and klass in _RELATION_CLASSES and action != OTHER:  # PREPARE reads nothing yet
-            return self._relation_events(rec, backend, rows, parts[0][7:], stmt_id, sub_id, klass, command, masked,
+            return self._relation_events(rec, backend, rows, audit_type, stmt_id, sub_id, klass, command, masked,
                                          original, statement)  # fmt: skip
-        if (self._held or self._settled) and self._absorbed(backend, parts[0][7:], stmt_id, sub_id, name):
+        if (self._held or self._settled) and self._absorbed(backend, audit_type, stmt_id, sub_id, name):
             return None
-        return self._audit_event(rec, backend, action, name, rows, parts[0][7:], stmt_id, sub_id, klass, command,
+        return self._audit_event(rec, backend, action, name, rows, audit_type, stmt_id, sub_id, klass, command,
                                  masked, original)  # fmt: skip
 
     def _tail(self, rest: str) -> _Tail | None:
@@ -673,10 +698,10 @@ class PgAuditParser(Parser):
         new_rest = None
         if not keep_parameter or masked != logged:
             new_rest = _csv_field(masked) + "," + (parameter if keep_parameter else MASKED) + rows_text
-        tail = _Tail(
+        tail = _new_tail((
             logged, masked, int(fields[2]) if n == 3 and fields[2].isdecimal() else None, new_rest,
             new_rest.replace("\n", "\n\t") if new_rest is not None else "",
-        )  # fmt: skip
+        ))  # fmt: skip
         tails = self._tails
         if len(rest) <= _MAX_TAIL:
             if len(tails) >= 256:
@@ -803,22 +828,41 @@ class PgAuditParser(Parser):
         self, rec: ServerRecord, backend: _Backend | None, action: str, name: str, rows: int | None,
         audit_type: str, stmt_id: str, sub_id: str, klass: str, command: str, masked: str, original: str,
     ) -> AccessEvent:  # fmt: skip
-        database = rec.database or (backend.database if backend is not None else None)
+        # the record's first fields in one step: a NamedTuple's attributes are each a generic lookup
+        offset, text, time_us, pid, user, database, host, port, application = rec[:9]
+        database = database or (backend.database if backend is not None else None)
         obj = None if not name else f"db:{database}.{name}" if database else f"db:{name}"
-        pid = rec.pid
+        statement_id, substatement_id = _NUMBERS.get(stmt_id) or int(stmt_id), _NUMBERS.get(sub_id) or int(sub_id)
         extra: dict[str, Any] = {
             "process.pid": pid, "postgresql.audit.type": audit_type, "postgresql.audit.class": klass,
-            "postgresql.audit.statement_id": int(stmt_id), "postgresql.audit.substatement_id": int(sub_id),
+            "postgresql.audit.statement_id": statement_id, "postgresql.audit.substatement_id": substatement_id,
         } if pid is not None else {
             "postgresql.audit.type": audit_type, "postgresql.audit.class": klass,
-            "postgresql.audit.statement_id": int(stmt_id), "postgresql.audit.substatement_id": int(sub_id),
+            "postgresql.audit.statement_id": statement_id, "postgresql.audit.substatement_id": substatement_id,
         }  # fmt: skip
-        if rec.application is not None:
-            extra["postgresql.log.application_name"] = rec.application
-        return self._event(
-            rec, backend, action, SUCCESS, rec.user, obj, rows, command,
-            None if masked in _NO_STATEMENT else masked, original, None, extra,
-        )  # fmt: skip
+        if application is not None:
+            extra["postgresql.log.application_name"] = application
+        # the rest is what `_event` does, without its call (one per AUDIT line)
+        if backend is not None:
+            if host is None:
+                host, port = backend.host, backend.port
+            elif port is None and host == backend.host:
+                port = backend.port
+            if user is None:
+                user = backend.user
+        ip = None
+        if host is not None and host != "[local]":
+            known = self._is_ip.get(host)
+            if known if known is not None else self._address(host):
+                ip = host
+            else:
+                extra["source.domain"] = host
+        else:
+            port = None
+        return _new_event((
+            self.ids.make(offset, text), time_us, DATASET, action, SUCCESS, user, ip, port, self._host, obj, rows,
+            None, command, None if masked in _NO_STATEMENT else masked, original, None, (), extra, offset,
+        ))  # fmt: skip
 
     def _denied(self, rec: ServerRecord) -> Outcome | None:
         """A query refused for lack of privilege: pgAudit writes nothing, the server writes an ERROR. The

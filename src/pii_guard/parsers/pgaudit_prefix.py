@@ -68,8 +68,6 @@ ROLES: Final = (
     "stamp", "frac", "zone", "epoch", "pid", "sqlstate", "user", "database", "application", "host", "remote",
     "session_pid",
 )  # fmt: skip
-_PID_AT: Final = ROLES.index("pid")
-_SESSION_PID_AT: Final = ROLES.index("session_pid")
 # Lines that PostgreSQL writes as part of the message before them (same elog call, same write).
 SUBSIDIARY_LEVELS: Final = frozenset({"DETAIL", "HINT", "QUERY", "CONTEXT", "STATEMENT", "LOCATION"})
 
@@ -83,7 +81,7 @@ class CompiledPrefix:
     no new way to split the line, no extra backtracking.
     """
 
-    __slots__ = ("index", "layout", "level", "padded", "regex", "text", "timed")
+    __slots__ = ("index", "layout", "level", "padded", "pid_at", "regex", "session_pid_at", "text", "timed")
 
     def __init__(self, text: str, timed: bool = True) -> None:
         """`timed`: the prefix must give the time (a syslog line has its own, so it need not there)."""
@@ -126,6 +124,7 @@ class CompiledPrefix:
         groups = self.regex.groupindex
         self.index = {role: groups[providers[role]] - 1 if role in providers else -1 for role in ROLES}
         self.layout = tuple(self.index[role] for role in ROLES)
+        self.pid_at, self.session_pid_at = self.index["pid"], self.index["session_pid"]
         self.level = groups["level"] - 1
         self.padded = any(m.group(1) for m in tokens)
         self.timed = self.index["stamp"] >= 0 or self.index["epoch"] >= 0
@@ -168,6 +167,8 @@ class ServerRecord(NamedTuple):
 OTHER_PARTS: Final = {"DETAIL": (14, "detail"), "QUERY": (16, "internal_query"), "CONTEXT": (18, "context")}
 
 
+_CONTINUATION: Final[tuple[int, str | None]] = (1, None)  # (text start, level) of a TAB-led line
+
 # A ServerRecord from a tuple of all its fields, without NamedTuple's Python-level __new__ (one per record).
 _new_record: Final[Callable[[tuple[Any, ...]], ServerRecord]] = partial(tuple.__new__, ServerRecord)
 
@@ -180,21 +181,23 @@ class PgClock:
     fraction is added arithmetically: no strptime per line.
     """
 
-    __slots__ = ("_cache", "_last", "_last_stamp", "_last_zone", "_tz")
+    __slots__ = ("_cache", "_tz", "last", "last_stamp", "last_us", "last_zone")
 
     def __init__(self, tz: tzinfo | None) -> None:
         self._tz = tz
         self._cache = EpochCache(self._convert)
-        self._last_stamp = ""
-        self._last_zone = ""
-        self._last = 0
+        # the stamp converted last, its seconds and microseconds (callers that convert many compare first)
+        self.last_stamp = ""
+        self.last_zone = ""
+        self.last = 0
+        self.last_us = 0
 
     def seconds(self, stamp: str, zone: str) -> int:
         """`stamp` is `YYYY-MM-DD HH:MM:SS`, `zone` an abbreviation or a numeric offset."""
-        if stamp == self._last_stamp and zone == self._last_zone:
-            return self._last
+        if stamp == self.last_stamp and zone == self.last_zone:
+            return self.last
         value = self._cache(stamp + " " + zone)
-        self._last_stamp, self._last_zone, self._last = stamp, zone, value
+        self.last_stamp, self.last_zone, self.last, self.last_us = stamp, zone, value, value * 1_000_000
         return value
 
     def parse(self, text: str) -> int:
@@ -246,8 +249,8 @@ class StderrFraming:
     time `fallback_us` holds when they are taken; none (-1) makes such a record a failure."""
 
     __slots__ = (
-        "_clock", "_first", "_groups", "_keep", "_lines", "_main", "_msg_start", "_offset", "_others", "_prefix",
-        "_size", "_wanted", "fallback_us",
+        "_clock", "_first", "_groups", "_keep", "_lines", "_main", "_marks", "_msg_start", "_offset", "_others",
+        "_pids", "_prefix", "_size", "_wanted", "fallback_us",
     )  # fmt: skip
 
     def __init__(self, prefixes: Sequence[CompiledPrefix], clock: PgClock, wanted: Wanted | None = None) -> None:
@@ -261,8 +264,11 @@ class StderrFraming:
         self._groups: tuple[str | Any, ...] = ()
         self._msg_start = 0
         self._keep = True  # what `wanted` said of the buffered record
-        self._lines: list[tuple[str, int, str | None]] | None = None  # (line, message start, level) after the first
+        self._lines: list[str] | None = None  # the lines after the first
+        # the DETAIL, STATEMENT ... lines among them: (index in `_lines`, where its message starts, level)
+        self._marks: list[tuple[int, int, str]] | None = None
         self._size = 0  # characters buffered, bounded by MAX_RECORD
+        self._pids: dict[str, int] = {}  # %p as written -> its value: int() of a str costs more than a lookup
         self.fallback_us = -1
 
     @property
@@ -274,7 +280,12 @@ class StderrFraming:
         if line[:1] == "\t":
             if self._offset is None:
                 return (ParseFailure(offset, "continuation line (TAB) without a record before it", line),)
-            self._add(line, 1, None)
+            self._size += len(line) + 1
+            if self._size <= MAX_RECORD:  # else the record will fail: what it holds is enough to show why
+                if self._lines is None:
+                    self._lines = [line]
+                else:
+                    self._lines.append(line)
             return NO_RECORDS
         prefix = self._main
         m = prefix.regex.match(line)
@@ -293,7 +304,7 @@ class StderrFraming:
             if level in SUBSIDIARY_LEVELS and self._same_backend(prefix, groups):
                 self._add(line, m.end(), level)
                 return NO_RECORDS
-            done = self.take()
+            done = self._complete(self._offset)
         start = m.end()
         wanted = self._wanted
         self._keep = wanted is None or wanted(level, line, start)
@@ -304,38 +315,56 @@ class StderrFraming:
     def take(self) -> Sequence[ServerRecord | ParseFailure]:
         """Complete and return the buffered record, if any."""
         offset = self._offset
-        if offset is None:
-            return NO_RECORDS
+        return NO_RECORDS if offset is None else self._complete(offset)
+
+    def _complete(self, offset: int) -> Sequence[ServerRecord | ParseFailure]:
+        """`take` of the record buffered at `offset`."""
         self._offset = None
-        lines, self._lines = self._lines, None
+        lines, marks, self._lines, self._marks = self._lines, self._marks, None, None
         if self._size > MAX_RECORD:
-            text = "\n".join([self._first, *(x[0] for x in lines or ())])
+            text = "\n".join([self._first, *(lines or ())])
             return (ParseFailure(offset, f"stderr record longer than {MAX_RECORD} characters", text[:MAX_RECORD]),)
         if not self._keep:
             return NO_RECORDS
         try:
-            return (self._record(offset, lines),)
+            return (self._record(offset, lines, marks),)
         except TimestampError as exc:
-            text = self._first if lines is None else "\n".join([self._first, *(x[0] for x in lines)])
+            text = self._first if lines is None else "\n".join([self._first, *lines])
             return (ParseFailure(offset, str(exc), text),)
 
-    def _add(self, line: str, msg_start: int, level: str | None) -> None:
+    def _add(self, line: str, msg_start: int, level: str) -> None:
+        """A DETAIL, STATEMENT ... line of the buffered record."""
         self._size += len(line) + 1
         if self._size > MAX_RECORD:
             return  # the record will fail; what it holds so far is enough to show why
         if self._lines is None:
             self._lines = []
-        self._lines.append((line, msg_start, level))
+        if self._marks is None:
+            self._marks = []
+        self._marks.append((len(self._lines), msg_start, level))
+        self._lines.append(line)
+
+    def _pid_value(self, text: str) -> int:
+        """The pid that `%p` wrote as `text`, remembered (bounded: a log has few backends at a time)."""
+        pids = self._pids
+        if len(pids) >= 4096:
+            pids.clear()
+        pid = pids[text] = int(text)
+        return pid
 
     def _same_backend(self, prefix: CompiledPrefix, groups: tuple[str | Any, ...]) -> bool:
-        pid, own = _pid(prefix.layout, groups), _pid(self._prefix.layout, self._groups)
+        pid, own = _pid(prefix, groups), _pid(self._prefix, self._groups)
         return pid is None or own is None or pid == own
 
-    def _record(self, offset: int, lines: list[tuple[str, int, str | None]] | None) -> ServerRecord:
+    def _record(self, offset: int, lines: list[str] | None, marks: list[tuple[int, int, str]] | None) -> ServerRecord:
         g, prefix, first = self._groups, self._prefix, self._first
-        si, fi, zi, ei, _, qi, ui, di, ai, hi, ri, _ = prefix.layout
+        si, fi, zi, ei, pi, qi, ui, di, ai, hi, ri, _ = prefix.layout
         if si >= 0:
-            time_us = self._clock.seconds(g[si], g[zi]) * 1_000_000
+            clock, stamp, zone = self._clock, g[si], g[zi]
+            if stamp == clock.last_stamp and zone == clock.last_zone:  # a log's stamps mostly repeat
+                time_us = clock.last_us
+            else:
+                time_us = clock.seconds(stamp, zone) * 1_000_000
             frac = g[fi] if fi >= 0 else None
             if frac:
                 ms = _MILLIS_US.get(frac)  # %m writes milliseconds: a lookup instead of int()
@@ -360,9 +389,10 @@ class StderrFraming:
         if lines is None:
             message, text, statement, spans = first[self._msg_start :], first, None, None
         else:
-            text, message, statement, spans, others = _assemble(first, self._msg_start, lines)
+            text, message, statement, spans, others = _assemble(first, self._msg_start, lines, marks)
         return _new_record((
-            offset, text, time_us, _pid(prefix.layout, g),
+            offset, text, time_us,
+            (self._pids.get(g[pi]) or self._pid_value(g[pi])) if pi >= 0 and g[pi] else _pid(prefix, g),
             None if not user or user == "[unknown]" else user,  # `[unknown]` before authentication
             None if not database or database == "[unknown]" else database,
             host, port,
@@ -371,21 +401,26 @@ class StderrFraming:
         ))  # fmt: skip
 
 
-def _pid(layout: tuple[int, ...], groups: tuple[str | Any, ...]) -> int | None:
+def _pid(prefix: CompiledPrefix, groups: tuple[str | Any, ...]) -> int | None:
     """The backend's pid: `%p`, else the pid that `%c` (the session id) holds in hex. A prefix without
     either leaves the session to be known by what else it has (`pgaudit.PgAuditParser._pidless`)."""
-    at, session_at = layout[_PID_AT], layout[_SESSION_PID_AT]
+    at, session_at = prefix.pid_at, prefix.session_pid_at
     if at >= 0 and groups[at]:
         return int(groups[at])
     return int(groups[session_at], 16) if session_at >= 0 and groups[session_at] else None
 
 
 def _assemble(
-    first: str, msg_start: int, lines: list[tuple[str, int, str | None]]
+    first: str, msg_start: int, lines: list[str], marks: list[tuple[int, int, str]] | None
 ) -> tuple[str, str, str | None, tuple[int, int, int, int], tuple[tuple[str, str], ...] | None]:
     """Join a multi-line record: continuation lines lose their leading TAB in the message; the STATEMENT
     line's text (with its own continuations) becomes the statement. Spans locate both in the joined text.
-    DETAIL, QUERY and CONTEXT lines (with their continuations) are the record's `others`."""
+    DETAIL, QUERY and CONTEXT lines (with their continuations) are the record's `others`. `marks` are
+    the lines among `lines` that are no continuation: (index, where its text starts, level)."""
+    text = "\n".join([first, *lines])
+    if marks is None:  # continuation lines only: every line break of the text is one followed by a TAB
+        return text, text[msg_start:].replace("\n\t", "\n"), None, (msg_start, len(text), -1, -1), None
+    levels: dict[int, tuple[int, str | None]] = {at: (start, level) for at, start, level in marks}
     message_parts = [first[msg_start:]]
     statement_parts: list[str] | None = None
     others: list[tuple[str, list[str]]] | None = None
@@ -393,7 +428,8 @@ def _assemble(
     pos = len(first) + 1
     msg_end = len(first)
     stmt_start = stmt_end = -1
-    for line, start, level in lines:
+    for i, line in enumerate(lines):
+        start, level = levels.get(i, _CONTINUATION)
         if level is None:
             if current is not None:
                 current.append(line[1:])
@@ -413,7 +449,6 @@ def _assemble(
         else:
             current = None
         pos += len(line) + 1
-    text = "\n".join([first, *(x[0] for x in lines)])
     statement = "\n".join(statement_parts) if statement_parts is not None else None
     found = tuple((key, "\n".join(parts)) for key, parts in others) if others is not None else None
     return text, "\n".join(message_parts), statement, (msg_start, msg_end, stmt_start, stmt_end), found

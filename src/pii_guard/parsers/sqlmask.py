@@ -105,19 +105,18 @@ class SqlMasker:
     def __call__(self, sql: str) -> str:
         cache = self._cache
         masked = cache.get(sql)
-        if masked is None:
-            masked = self._mask(sql)
-            if "@" in masked:
-                masked = mask_addresses(masked)
-            if len(cache) >= 256:
-                cache.clear()
-            cache[sql] = masked
-        return masked
-
-    def _mask(self, sql: str) -> str:
+        if masked is not None:
+            return masked
         quoted = "'" in sql or (not self._standard and '"' in sql)
         masked = self._str.sub(_QUOTED_MASK, sql) if quoted else sql
         # An identifier or dollar quote outside the masked strings: one pass, left to right, decides.
         if self._ident in masked or (self._standard and "$" in masked and _DOLLAR_OPEN.search(masked)):
-            return self._pattern.sub(self._repl, sql) if _HAS_LITERAL.search(sql) else sql
-        return (self._num_ascii if masked.isascii() else self._num).sub(MASK, masked)
+            masked = self._pattern.sub(self._repl, sql) if _HAS_LITERAL.search(sql) else sql
+        else:
+            masked = (self._num_ascii if masked.isascii() else self._num).sub(MASK, masked)
+        if "@" in masked:
+            masked = mask_addresses(masked)
+        if len(cache) >= 256:
+            cache.clear()
+        cache[sql] = masked
+        return masked
