@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_cli import ROOT, cli
+from tests.test_cli import config as cli_config
 
 EVENTS = 25  # more than the 20 shown by default
 DECOY = "public.customers_archive_2019"
@@ -24,19 +25,8 @@ def _line(i: int, user: str = "bob") -> str:
 
 def _replay(tmp: Path, lines: list[str]) -> Path:
     (tmp / "app.log").write_text("\n".join(lines) + "\n")
-    config = tmp / "pii-guard.yaml"
-    config.write_text(f"""\
-state_dir: state
-sources:
-  - path: "*.log"
-    format: pgaudit
-    options: {{log_line_prefix: "%t [%p]: user=%u,db=%d,app=%a,client=%h "}}
-policy:
-  zones: {ROOT}/rules/zones.yaml
-  data_map: {ROOT}/rules/data-map.yaml
-  directory: {ROOT}/rules/directory.yaml
-  access: {ROOT}/rules/access-policy.yaml
-""")
+    config = cli_config(tmp)  # the CLI tests' pgAudit source, plus the shipped access policy
+    config.write_text(config.read_text() + f"  access: {ROOT}/rules/access-policy.yaml\n")
     replay = cli("replay", "--config", str(config), str(tmp / "app.log"))
     assert replay.returncode == 1, replay.stderr  # matches found
     return config
