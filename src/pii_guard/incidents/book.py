@@ -73,6 +73,10 @@ class _Touched:
     events: set[str] = field(default_factory=set)  # triggering events whose own volume is counted
 
 
+def _silence_of(silences: list[Silence], rule_id: str, key: str) -> int | None:
+    return next((s.id for s in silences if s.covers(rule_id, key)), None)
+
+
 def _linkable(item: _Touched) -> bool:
     record = item.record
     return record.is_open and not item.quiet and item.silenced_by is None and record.silence_id is None
@@ -119,17 +123,17 @@ class IncidentBook:
                         unplaced.append((match, group, skey))
                         continue
                     by_group[group] = by_id[item.record.id] = item
-                    item.silenced_by = next((s.id for s in silences if s.covers(match.rule_id, skey)), None)
+                    item.silenced_by = _silence_of(silences, match.rule_id, skey)
                 self._place(conn, item, match, by_event)
             for match, group, skey in unplaced:  # the most severe first: it opens the incident the others join
                 item = by_group.get(group)  # opened just now by another match of the same key
-                if item is not None and self._joins(item.record, match, now_us):
-                    pass
-                elif (item := self._linked(conn, match, by_event, by_id)) is not None:
-                    records.add_key(conn, group, item.record.id, match.rule_id)
-                else:
-                    item = self._open(conn, group, skey, match, now_us)
-                    item.silenced_by = next((s.id for s in silences if s.covers(match.rule_id, skey)), None)
+                if item is None or not self._joins(item.record, match, now_us):
+                    item = self._linked(conn, match, by_event, by_id)
+                    if item is not None:
+                        records.add_key(conn, group, item.record.id, match.rule_id)
+                    else:
+                        item = self._open(conn, group, skey, match, now_us)
+                        item.silenced_by = _silence_of(silences, match.rule_id, skey)
                 by_group[group] = by_id[item.record.id] = item
                 self._place(conn, item, match, by_event)
         for item in by_id.values():
