@@ -24,6 +24,7 @@ from pii_guard.config.load import LoadedConfig, load_config
 from pii_guard.detection.build import engine_for, policy_for
 from pii_guard.enrich.enricher import Enricher
 from pii_guard.errors import PiiGuardError
+from pii_guard.heap import pipeline_heap, refreeze
 from pii_guard.incidents.book import IncidentBook
 from pii_guard.live import LiveLoop
 from pii_guard.metrics import PrometheusMetrics, serve
@@ -198,7 +199,10 @@ class Daemon:
                     server.server_close()
 
     def _run(self, loaded: LoadedConfig) -> int:
-        runtime = self._build(loaded)
+        with pipeline_heap():  # entered once start-up has built what lives as long as the run
+            return self._run_built(self._build(loaded))
+
+    def _run_built(self, runtime: _Runtime) -> int:
         runtime.start_receivers()
         runtime.start_outbox()
         runtime.start_scheduler()
@@ -275,6 +279,7 @@ class Daemon:
         fresh.start_outbox()
         fresh.start_scheduler()
         fresh.loop.scan(self._clock.monotonic())
+        refreeze()
         log.info("reloaded", extra={"config": str(self._config_path)})
         self._notifier.notify("RELOADING=0\nREADY=1")
         return fresh, self._watch(loaded)
