@@ -10,14 +10,13 @@ from pii_guard.model import AccessEvent, EnrichedEvent, ObjectInfo, UserInfo
 
 
 def encode(item: EnrichedEvent) -> list[Any]:
+    """The event as JSON-ready arrays. Plain tuples where orjson takes them as they are (it refuses named
+    tuples): a copy per event, not one per field."""
     ev = item.event
     event: list[Any] = list(ev)
-    event[16] = list(ev.record_ids)
-    event[17] = dict(ev.fields)
-    user = [item.user.name, list(item.user.roles), item.user.department, item.user.status, item.user.known] \
-        if item.user is not None else None
-    data = [list(item.data.categories), item.data.classified, item.data.honeytoken]
-    return [event, user, data, item.zone]
+    if type(ev.fields) is not dict:
+        event[17] = dict(ev.fields)
+    return [event, None if item.user is None else tuple(item.user), tuple(item.data), item.zone]
 
 
 def decode(raw: list[Any]) -> EnrichedEvent:
