@@ -30,8 +30,8 @@ from pii_guard.daemon import Daemon
 from pii_guard.detection.build import engine_for, policy_for
 from pii_guard.enrich.enricher import Enricher
 from pii_guard.errors import ConfigError, PiiGuardError, UsageError
-from pii_guard.heap import pipeline_heap
 from pii_guard.incidents.book import IncidentBook
+from pii_guard.interpreter import pipeline_interpreter
 from pii_guard.logs import configure as configure_logging
 from pii_guard.model import AccessEvent, ecs_document
 from pii_guard.notify.build import notifiers_for, targets_for
@@ -305,7 +305,7 @@ def ingest(config_path: Path | None, fmt: str | None, as_json: bool, files: tupl
     runner = FileIngest.storing(enricher, batcher, stats, clock)
     started = time.perf_counter()
     try:
-        with pipeline_heap(), _progress(sum(p.stat().st_size for p in files), "ingesting") as progress:
+        with pipeline_interpreter(), _progress(sum(p.stat().st_size for p in files), "ingesting") as progress:
             for series in rotation_series(specs, lambda spec: spec.parser):  # a log's rotations oldest first
                 carried = None
                 for n, (_, path, spec) in enumerate(series):
@@ -332,7 +332,7 @@ def replay(config_path: Path | None, fmt: str | None, as_json: bool, fresh: bool
     with _stores(loaded, fresh) as (events, state):
         replayer = Replayer(enricher, engine_for(policy), events, state, SystemClock(),
                             loaded.config.store.batch_size)
-        with pipeline_heap():
+        with pipeline_interpreter():
             result = replayer.run(specs)
         found = state.matches_for_sources(result.sources)
         opened = state.connection.execute("SELECT count(*) FROM incidents").fetchone()[0]

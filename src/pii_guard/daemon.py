@@ -24,8 +24,8 @@ from pii_guard.config.load import LoadedConfig, load_config
 from pii_guard.detection.build import engine_for, policy_for
 from pii_guard.enrich.enricher import Enricher
 from pii_guard.errors import PiiGuardError
-from pii_guard.heap import pipeline_heap, refreeze
 from pii_guard.incidents.book import IncidentBook
+from pii_guard.interpreter import pipeline_interpreter, refreeze
 from pii_guard.live import LiveLoop
 from pii_guard.metrics import PrometheusMetrics, serve
 from pii_guard.model import Match
@@ -199,7 +199,7 @@ class Daemon:
                     server.server_close()
 
     def _run(self, loaded: LoadedConfig) -> int:
-        with pipeline_heap():  # entered once start-up has built what lives as long as the run
+        with pipeline_interpreter():  # entered once start-up has built what lives as long as the run
             return self._run_built(self._build(loaded))
 
     def _run_built(self, runtime: _Runtime) -> int:
