@@ -231,6 +231,7 @@ class Daemon:
                 if self._reload:
                     self._reload = False
                     runtime, observer = self._reload_config(runtime, observer)
+                    refreeze()  # here, where nothing refers to the previous runtime any more
                 if not read and not self._stop and not self._reload:
                     self._wake.wait(self._idle_wait(runtime))
         finally:
@@ -279,7 +280,6 @@ class Daemon:
         fresh.start_outbox()
         fresh.start_scheduler()
         fresh.loop.scan(self._clock.monotonic())
-        refreeze()
         log.info("reloaded", extra={"config": str(self._config_path)})
         self._notifier.notify("RELOADING=0\nREADY=1")
         return fresh, self._watch(loaded)
