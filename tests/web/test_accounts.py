@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,3 +132,12 @@ def test_the_session_secret_prints_as_secret(tmp_path: Path) -> None:
     missing = load_config(_config(tmp_path, "web:\n  session_secret_file: nope\n")).config
     with pytest.raises(ConfigError, match=r"cannot read web session_secret from .*nope"):
         session_secret(missing)
+
+
+def test_the_command_line_starts_without_the_password_hashing_library() -> None:
+    """Only the `web` account commands hash passwords: the daemon (`run`) and the other commands load neither
+    argon2 nor the accounts module (resident memory of an idle daemon)."""
+    code = ("import sys, pii_guard.cli\n"
+            "print(sorted(m for m in ('argon2', 'pii_guard.web.accounts') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
