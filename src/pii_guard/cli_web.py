@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from pii_guard.web.accounts import Accounts
 
 # the accounts module (argon2 and its C bindings) is imported by the commands that use it: every other
-# command, the daemon's `run` among them, starts without it (about 3 MB of resident memory)
+# command, the daemon's `run` among them, starts without it (half a MiB of resident memory)
 ROLES: Final[tuple[str, ...]] = get_args(WebRole)
 
 config_option = click.option(

@@ -199,10 +199,7 @@ class Daemon:
                     server.server_close()
 
     def _run(self, loaded: LoadedConfig) -> int:
-        with pipeline_interpreter():  # entered once start-up has built what lives as long as the run
-            return self._run_built(self._build(loaded))
-
-    def _run_built(self, runtime: _Runtime) -> int:
+        runtime = self._build(loaded)
         runtime.start_receivers()
         runtime.start_outbox()
         runtime.start_scheduler()
@@ -217,30 +214,31 @@ class Daemon:
         self._notifier.notify(f"READY=1\nSTATUS=following {files} file(s)")
         ping_every = self._notifier.watchdog_usec / 2e6 if self._notifier.watchdog_usec else 0.0
         last_ping = self._clock.monotonic()
-        try:
-            while not self._stop:
-                # cleared before the step, so that a wake-up during it (a write, a batch's events committed by
-                # the writer thread, a signal) makes the wait below return at once instead of being lost
-                self._wake.clear()
-                read = runtime.loop.step()
-                now = self._clock.monotonic()
-                self._last_tick = now
-                if ping_every and now - last_ping >= ping_every:
-                    self._notifier.notify("WATCHDOG=1")
-                    last_ping = now
-                if self._reload:
-                    self._reload = False
-                    runtime, observer = self._reload_config(runtime, observer)
-                    refreeze()  # here, where nothing refers to the previous runtime any more
-                if not read and not self._stop and not self._reload:
-                    self._wake.wait(self._idle_wait(runtime))
-        finally:
-            self._notifier.notify("STOPPING=1")
-            log.info("stopping: committing and saving state")
-            runtime.close()
-            observer.stop()
-            if web is not None:
-                web.stop()
+        with pipeline_interpreter():  # start-up is done: what it built lives as long as the run
+            try:
+                while not self._stop:
+                    # cleared before the step, so that a wake-up during it (a write, a batch's events committed by
+                    # the writer thread, a signal) makes the wait below return at once instead of being lost
+                    self._wake.clear()
+                    read = runtime.loop.step()
+                    now = self._clock.monotonic()
+                    self._last_tick = now
+                    if ping_every and now - last_ping >= ping_every:
+                        self._notifier.notify("WATCHDOG=1")
+                        last_ping = now
+                    if self._reload:
+                        self._reload = False
+                        runtime, observer = self._reload_config(runtime, observer)
+                        refreeze()  # here, where nothing refers to the previous runtime any more
+                    if not read and not self._stop and not self._reload:
+                        self._wake.wait(self._idle_wait(runtime))
+            finally:
+                self._notifier.notify("STOPPING=1")
+                log.info("stopping: committing and saving state")
+                runtime.close()
+                observer.stop()
+                if web is not None:
+                    web.stop()
         log.info("stopped")
         return 0
 
