@@ -30,7 +30,8 @@ from pii_guard.model import (
 )
 from pii_guard.parsers import pgaudit, pgaudit_prefix, pgrelations
 from pii_guard.parsers.base import Outcome, ParseFailure, SourceContext
-from pii_guard.parsers.pgaudit import PgAuditOptions, PgAuditParser
+from pii_guard.parsers.pgaudit import PgAuditParser
+from pii_guard.parsers.pgaudit_options import PgAuditOptions
 from pii_guard.parsers.pgaudit_prefix import CompiledPrefix, split_remote
 from tests.parsers.feeding import run
 

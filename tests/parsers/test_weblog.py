@@ -14,9 +14,7 @@ from pydantic import ValidationError
 from pii_guard.model import AccessEvent, ecs_document
 from pii_guard.parsers.base import ParseFailure, SourceContext
 from pii_guard.parsers.weblog import (
-    ApacheOptions,
     ApacheParser,
-    NginxOptions,
     NginxParser,
     mask_path,
     mask_query,
@@ -25,6 +23,7 @@ from pii_guard.parsers.weblog import (
     split_request,
     unescape,
 )
+from pii_guard.parsers.weblog_options import ApacheOptions, NginxOptions
 
 CTX = SourceContext(fingerprint=b"weblog-test", path="/var/log/nginx/access.log", host="web1")
 T0 = int(datetime(2026, 11, 27, 16, 24, 33, tzinfo=UTC).timestamp()) * 1_000_000

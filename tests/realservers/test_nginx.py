@@ -23,7 +23,8 @@ import pytest
 
 from pii_guard.model import AccessEvent
 from pii_guard.parsers.base import ParseFailure, SourceContext
-from pii_guard.parsers.weblog import NginxOptions, NginxParser
+from pii_guard.parsers.weblog import NginxParser
+from pii_guard.parsers.weblog_options import NginxOptions
 from pii_guard.sources.files import file_fingerprint, iter_lines
 from tests.conftest import require_binaries
 

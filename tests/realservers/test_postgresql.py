@@ -24,7 +24,8 @@ import pytest
 
 from pii_guard.model import AccessEvent
 from pii_guard.parsers.base import ParseFailure, SourceContext
-from pii_guard.parsers.pgaudit import PgAuditOptions, PgAuditParser
+from pii_guard.parsers.pgaudit import PgAuditParser
+from pii_guard.parsers.pgaudit_options import PgAuditOptions
 from pii_guard.sources.files import file_fingerprint, iter_lines
 from tests.conftest import IN_CI, require_binaries
 

@@ -43,10 +43,10 @@ import ipaddress
 import re
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any, ClassVar, Final, Literal, NamedTuple, cast
+from typing import Any, ClassVar, Final, NamedTuple, cast
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel
 
 from pii_guard.model import (
     DDL,
@@ -64,9 +64,9 @@ from pii_guard.model import (
     AccessEvent,
 )
 from pii_guard.parsers.base import NOTHING, Outcome, ParseFailure, Parser, SourceContext
+from pii_guard.parsers.pgaudit_options import PgAuditOptions
 from pii_guard.parsers.pgaudit_prefix import (
     CSVLOG,
-    DEBIAN_PREFIX,
     JSONLOG,
     NO_RECORDS,
     STDERR,
@@ -171,41 +171,6 @@ class _Tail(NamedTuple):
 
 _NUMBERS: Final = {str(n): n for n in range(1, 1024)}  # small statement ids, looked up instead of int()
 _new_tail: Final[Callable[[tuple[Any, ...]], _Tail]] = partial(tuple.__new__, _Tail)
-
-
-class PgAuditOptions(BaseModel):
-    """Options of the `pgaudit` format."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    destination: Literal["stderr", "csvlog", "jsonlog", "syslog", "auto"] = Field(
-        default="auto", description="log_destination that wrote the file; auto decides per record"
-    )
-    log_line_prefix: str = Field(
-        default=DEBIAN_PREFIX, description="the server's log_line_prefix (stderr, syslog: may lack a time there)"
-    )
-    extra_prefixes: list[str] = Field(
-        default_factory=list, description="other prefixes found in the same file, e.g. before a reload"
-    )
-    default_schema: str = Field(
-        default="public",
-        description="schema of unqualified table names read from statements (pgaudit.log_relation = off)",
-    )
-    syslog_sequence_numbers: bool = Field(
-        default=True, description="the server's syslog_sequence_numbers: lines start with [N-M] (off: [M])"
-    )
-    syslog_split_messages: bool = Field(
-        default=True, description="the server's syslog_split_messages: a message comes in pieces to join"
-    )
-    syslog_ident: str = Field(
-        default="postgres", description="the server's syslog_ident; other programs' lines are skipped ('': none)"
-    )
-
-    @model_validator(mode="after")
-    def _check_prefixes(self) -> PgAuditOptions:
-        for prefix in (self.log_line_prefix, *self.extra_prefixes):  # syslog lines have a time of their own
-            CompiledPrefix(prefix, timed=self.destination != SYSLOG)
-        return self
 
 
 class _Backend:

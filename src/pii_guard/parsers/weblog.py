@@ -1,8 +1,9 @@
 """nginx and Apache access logs: the "combined" layout by default, any `log_format` / `LogFormat` on request.
 
-A log format is compiled once into one regex whose capturing groups are read by position (a
+A log format is compiled once (`weblog_layout`) into one regex whose capturing groups are read by position (a
 `groups()` tuple and fixed indexes, no name lookups per line): this is the hot path of busy web servers, so a
-line costs one regex match, one cached timestamp lookup and the event itself.
+line costs one regex match, one cached timestamp lookup and the event itself. The formats' options (pydantic
+models) are in `weblog_options`.
 
 Quirks that shape the code (shared/samples/FORMATS.md §6):
 - nginx escapes `"`, `\\` and non-printable bytes as `\\xHH`, so its quoted fields never hold a raw `"` and the
@@ -32,22 +33,19 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from operator import itemgetter
-from typing import Any, ClassVar, Final, NamedTuple
+from typing import Any, ClassVar, Final
 from urllib.parse import unquote
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel
 
 from pii_guard.model import DELETE, FAILURE, OTHER, READ, SUCCESS, UNKNOWN, WRITE
 from pii_guard.model import AccessEvent as Event
 from pii_guard.parsers.base import Outcome, ParseFailure, Parser, SourceContext
 from pii_guard.parsers.timeparse import MONTHS, TimestampError, offset_seconds
+from pii_guard.parsers.weblog_layout import ROLE_ORDER, Layout, apache_layout, nginx_layout
+from pii_guard.parsers.weblog_options import ApacheOptions, NginxOptions, WebLogOptions
 
 MASK: Final = "<masked>"
-NGINX_COMBINED: Final = (
-    '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
-    '"$http_referer" "$http_user_agent"'
-)
-APACHE_COMBINED: Final = '%h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i"'
 # Debian's other_vhosts_access.log, where a virtual host without a CustomLog of its own writes
 APACHE_VHOST_COMBINED: Final = '%v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i"'
 _VHOST_HEAD: Final = re.compile(r"[^\s:\[\]]+:\d+ \S+ ")  # `intranet.example:443 10.0.0.5 `, not an IPv6 %h
@@ -57,232 +55,8 @@ _METHOD_ACTIONS: Final = {
 }  # fmt: skip
 _UNTRUSTED_USER_STATUS: Final = frozenset({401, 407})
 
-# Roles of format variables. "opaque" is matched and ignored; "secret" is matched and masked whole.
-_NGINX_ROLES: Final = {
-    "remote_addr": "addr", "remote_port": "port", "remote_user": "user",
-    "time_local": "time_local", "time_iso8601": "time_iso", "msec": "time_msec",
-    "request": "request", "request_method": "method", "request_uri": "uri", "uri": "path",
-    "document_uri": "path", "args": "query", "query_string": "query", "server_protocol": "protocol",
-    "status": "status", "body_bytes_sent": "bytes", "bytes_sent": "bytes",
-    "http_referer": "referer", "http_user_agent": "agent", "http_x_forwarded_for": "xff",
-    "host": "host", "http_host": "host", "server_name": "host", "request_time": "duration_s",
-    "http_cookie": "secret", "http_authorization": "secret", "request_body": "secret",
-}  # fmt: skip
-_APACHE_ROLES: Final = {
-    "h": "addr", "a": "addr", "u": "apache_user", "r": "request", "s": "status", "b": "bytes", "B": "bytes",
-    "O": "bytes", "m": "method", "U": "apache_path", "q": "apache_query", "H": "apache_protocol", "v": "host",
-    "V": "host", "D": "duration_us", "T": "duration_s",
-}  # fmt: skip
-# `apache_*` roles fill the slot after the prefix, with Apache's patterns: spaces in %u and %U, escapes in %q.
-_APACHE_HEADERS: Final = {
-    "referer": "referer", "user-agent": "agent", "x-forwarded-for": "xff", "host": "host",
-    "cookie": "secret", "authorization": "secret", "proxy-authorization": "secret",
-}  # fmt: skip
-_APACHE_TIME_ARGS: Final = {"sec": "time_sec", "msec": "time_ms", "usec": "time_usec"}
-_TIME_ROLES: Final = frozenset({"time_local", "time_iso", "time_msec", "time_sec", "time_ms", "time_usec"})
-# Roles with a pattern of their own; the others take "anything up to the next literal character".
-_ROLE_PATTERNS: Final = {
-    "status": r"\d{3}|-", "bytes": r"\d+|-", "time_msec": r"\d+(?:\.\d+)?", "time_sec": r"\d+",
-    "time_ms": r"\d+", "time_usec": r"\d+", "apache_query": r'(?:[^ "\\]|\\.)*', "apache_protocol": r'[^ "]*',
-    "time_local": r"\d\d?/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}",
-}  # fmt: skip
-_MASKED_ROLES: Final = {"request": "url", "uri": "url", "referer": "url", "query": "query",
-                        "apache_query": "query", "path": "path", "apache_path": "path",
-                        "secret": "secret"}  # fmt: skip
-_NGINX_QUOTED: Final = r'[^"]*'
-_SPACED_ROLES: Final = frozenset({"request", "referer", "agent", "apache_user", "apache_path"})
-_REQUEST_PARTS: Final = ("method", "path", "query", "protocol")
-_REQUEST_LINE: Final = r'([A-Z]+) ([^ ?"\\]*)(?:\?([^ "\\]*))? (HTTP/[0-9.]+)'
-_ESCAPED_QUOTED: Final = r'[^"\\]*(?:\\.[^"\\]*)*'
-_ROLE_ORDER: Final = ("addr", "port", "user", "time", "request", "method", "uri", "path", "query", "protocol",
-                      "status", "bytes", "referer", "agent", "xff", "host", "duration")  # fmt: skip
 _HOT_ROLES: Final = ("addr", "user", "time", "method", "path", "query", "protocol", "status", "bytes", "referer",
                      "agent")  # fmt: skip
-
-
-class FormatError(ValueError):
-    """A log format that cannot be compiled (reported as a config error)."""
-
-
-class Layout(NamedTuple):
-    """A compiled log format: the regex, and per role the index of its group in `groups()`."""
-
-    regex: re.Pattern[str]
-    fallback: re.Pattern[str] | None  # escape-aware twin of an nginx regex
-    slots: tuple[int, ...]  # group index per role, in _ROLE_ORDER
-    time_kind: str
-    duration_ns: int  # nanoseconds per unit of the duration field
-    masked: tuple[tuple[int, str], ...]  # (group index, "url" | "query" | "secret")
-    has_extras: bool  # port, X-Forwarded-For, host or duration: read outside the hot path
-    escaped_parts: bool  # Apache's %m/%U/%q captured by themselves: escaped, `-` when absent
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Format compilation
-
-_Item = tuple[str, str]  # ("lit", text) or (role, detail)
-
-
-def _nginx_items(fmt: str) -> list[_Item]:
-    items: list[_Item] = []
-    pos = 0
-    for m in re.finditer(r"\$(?:\{(\w+)\}|(\w+))", fmt):
-        if m.start() > pos:
-            items.append(("lit", fmt[pos : m.start()]))
-        var = m.group(1) or m.group(2)
-        role = _NGINX_ROLES.get(var)
-        if role is None:
-            role = "secret" if var.startswith(("cookie_", "arg_")) else "opaque"
-        items.append((role, var))
-        pos = m.end()
-    if pos < len(fmt):
-        items.append(("lit", fmt[pos:]))
-    return items
-
-
-def _apache_items(fmt: str) -> list[_Item]:
-    fmt = fmt.replace('\\"', '"')  # the format as written in apache2.conf, quotes escaped
-    items: list[_Item] = []
-    pos = 0
-    for m in re.finditer(r"%(?:!?[\d,]+)?([<>])?(?:\{([^}]*)\})?([a-zA-Z%])", fmt):
-        if m.start() > pos:
-            items.append(("lit", fmt[pos : m.start()]))
-        pos = m.end()
-        arg, letter = m.group(2), m.group(3)
-        if letter == "%":
-            items.append(("lit", "%"))
-        elif letter == "t":
-            if arg is None:  # %t prints its own brackets
-                items += [("lit", "["), ("time_local", "%t"), ("lit", "]")]
-            else:  # %{sec}t ...; `begin:` / `end:` say when (the request's start, the default, or its end)
-                when, colon, unit = arg.partition(":")
-                unit = unit if colon and when in ("begin", "end") else arg
-                items.append((_APACHE_TIME_ARGS.get(unit, "opaque"), m.group(0)))
-        elif letter == "i" and arg is not None:
-            items.append((_APACHE_HEADERS.get(arg.lower(), "opaque"), m.group(0)))
-        elif letter == "C":
-            items.append(("secret", m.group(0)))
-        elif letter == "T" and arg in ("ms", "us"):
-            items.append(("duration_" + arg, m.group(0)))
-        elif letter == "a" and arg == "c":
-            items.append(("opaque", m.group(0)))  # the peer; %a (client, mod_remoteip-aware) is the address
-        else:
-            items.append((_APACHE_ROLES.get(letter, "opaque") if arg is None else "opaque", m.group(0)))
-    if pos < len(fmt):
-        items.append(("lit", fmt[pos:]))
-    return items
-
-
-def _pattern(items: list[_Item], k: int, quoted: str) -> str:
-    role = items[k][0]
-    before = items[k - 1] if k > 0 else ("", "")
-    after = items[k + 1] if k + 1 < len(items) else ("", "")
-    if role == "time_local" and after[1].startswith("]"):
-        # [$time_local]: cheaper than the stamp's own pattern, which is needed when unbracketed. After Apache's %u,
-        # whose text may hold " [", the stamp must start like one (`27/`) to end the user name.
-        return r"\d\d?/[^\]]*" if any(r == "apache_user" for r, _ in items[:k]) else r"[^\]]*"
-    specific = _ROLE_PATTERNS.get(role)
-    if specific is not None:
-        return specific
-    if role == "path" and after[0] not in ("lit", ""):  # $uri$is_args: the path stops where the query starts
-        return r'[^ ?"]*'
-    if role == "apache_path" and after[0] not in ("lit", ""):  # %U%q, spaces and escapes allowed
-        return r'(?:[^?"\\]|\\.)*'
-    if before[0] == "lit" and before[1].endswith('"') and after[0] == "lit" and after[1].startswith('"'):
-        return quoted
-    if role in _SPACED_ROLES:  # unquoted text with spaces: the anchored regex backtracks to the next field
-        return ".*?"
-    if after[0] == "lit":
-        return "[^" + re.escape(after[1][0]) + "]*"
-    return ".*" if not after[0] else r"[^ ]*"
-
-
-def _role_key(role: str) -> str:
-    """The slot a role fills: every time flavour fills "time", every duration unit "duration"."""
-    if role in _TIME_ROLES:
-        return "time"
-    if role.startswith("duration"):
-        return "duration"
-    return role[7:] if role.startswith("apache_") else role
-
-
-def _assemble(items: list[_Item], quoted: str) -> tuple[str, dict[str, int], list[tuple[int, str]]]:
-    """Items -> regex text, the group index of each role's first occurrence, and the groups to mask.
-    Later occurrences and opaque fields are matched without capturing. A quoted `$request` / `%r` becomes
-    a well-formed request line split by the regex itself (method, path, query, protocol), or else the raw
-    text in a group of its own, so the common case costs no string splitting in Python."""
-    out: list[str] = []
-    seen: dict[str, int] = {}
-    masked: list[tuple[int, str]] = []
-    group = 0
-    for k, (role, _text) in enumerate(items):
-        if role == "lit":
-            out.append(re.escape(_text))
-            continue
-        pattern = _pattern(items, k, quoted)
-        key = _role_key(role)
-        if key == "request" and pattern == quoted and not seen.keys() & {*_REQUEST_PARTS, "request"}:
-            for offset, part in enumerate(_REQUEST_PARTS):
-                seen[part] = group + offset
-            seen["request"] = group + 4
-            masked += [(group + 1, "path"), (group + 2, "request_query"), (group + 4, "url")]
-            group += 5
-            out.append(f"(?:{_REQUEST_LINE}|({pattern}))")
-            continue
-        first = key in _ROLE_ORDER and key not in seen
-        if first or role in _MASKED_ROLES:
-            if first:
-                seen[key] = group
-            if role in _MASKED_ROLES:
-                masked.append((group, _MASKED_ROLES[role]))
-            group += 1
-            out.append(("\\??" if role == "apache_query" else "") + f"({pattern})")  # %q: "?" outside
-        else:
-            out.append(f"(?:{pattern})")
-    return "".join(out), seen, masked
-
-
-def compile_layout(items: list[_Item], quoted: str, fallback_quoted: str | None, anchored: bool) -> Layout:
-    """Items of a format -> the Layout. Roles absent from the format point at a last group that never
-    matches, so the hot path reads None for them without testing whether they exist."""
-    text, seen, masked = _assemble(items, quoted)
-    if "time" not in seen:
-        raise FormatError("the log format has no timestamp ($time_local, $time_iso8601, $msec, %t, %{sec}t ...)")
-    if "request" not in seen and "uri" not in seen and "path" not in seen:
-        raise FormatError("the log format has no request ($request, $request_uri, %r, %U ...)")
-    # combined allows further fields after its own (nginx's "main" adds X-Forwarded-For), but its last field
-    # must end there: an nginx `escape=json` agent with \" inside then fails over to the escape-aware regex
-    tail = (r"\Z" if anchored else r"(?= |\Z)") + "(?:(?!)())?"
-    absent = re.compile(text).groups  # index of the never-matching group in groups()
-    fallback = None
-    if fallback_quoted is not None:
-        # nginx writes $remote_user unescaped but for `"`, `\` and bytes outside printable ASCII: a Basic-auth name
-        # may hold spaces ("bob smith"). Only the fallback reads it with Apache's %u pattern, off the hot path.
-        spaced = [("apache_user" if role == "user" else role, text) for role, text in items]
-        fallback = re.compile(_assemble(spaced, fallback_quoted)[0] + tail, re.S)
-    time_role = next(r for r, _ in items if r in _TIME_ROLES)
-    duration_role = next((r for r, _ in items if r.startswith("duration")), "duration_s")
-    scale = {"duration_s": 1_000_000_000, "duration_ms": 1_000_000, "duration_us": 1_000}[duration_role]
-    return Layout(
-        re.compile(text + tail, re.S),
-        fallback,
-        tuple(seen.get(role, absent) for role in _ROLE_ORDER),
-        time_role,
-        scale,
-        tuple(masked),
-        any(role in seen for role in ("port", "xff", "host", "duration")),
-        any(role == "apache_path" for role, _ in items),
-    )
-
-
-def nginx_layout(fmt: str | None) -> Layout:
-    """`log_format` text (as in nginx.conf, without the name) or None for the predefined `combined`."""
-    return compile_layout(_nginx_items(fmt or NGINX_COMBINED), _NGINX_QUOTED, _ESCAPED_QUOTED, fmt is not None)
-
-
-def apache_layout(fmt: str | None) -> Layout:
-    """`LogFormat` text (as in apache2.conf, `\\"` or `"`) or None for Debian's `combined`."""
-    return compile_layout(_apache_items(fmt or APACHE_COMBINED), _ESCAPED_QUOTED, None, fmt is not None)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -465,32 +239,6 @@ def time_converter(kind: str, context: SourceContext) -> Callable[[str], int]:
 # Parsers
 
 
-class WebLogOptions(BaseModel):
-    """`log_format`: the server's format string when it is not the predefined `combined`.
-    `trust_forwarded_for`: behind a reverse proxy, the first X-Forwarded-For address is the client."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    log_format: str | None = None
-    trust_forwarded_for: bool = False
-
-
-class NginxOptions(WebLogOptions):
-    @field_validator("log_format")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        nginx_layout(value)
-        return value
-
-
-class ApacheOptions(WebLogOptions):
-    @field_validator("log_format")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        apache_layout(value)
-        return value
-
-
 class _WebLogParser(Parser):
     """The shared machinery; subclasses only say how their format language compiles."""
 
@@ -509,7 +257,7 @@ class _WebLogParser(Parser):
         self._slots = layout.slots
         # the groups the hot path reads (_HOT_ROLES), fetched in one C call
         self._pick: Callable[[Sequence[str | None]], tuple[str | None, ...]] = itemgetter(
-            *(layout.slots[_ROLE_ORDER.index(role)] for role in _HOT_ROLES)
+            *(layout.slots[ROLE_ORDER.index(role)] for role in _HOT_ROLES)
         )
         self._convert_time = time_converter(layout.time_kind, context)
         self._times: dict[str | None, int] = {}  # time text -> epoch µs, cleared past 4096 entries
