@@ -10,12 +10,10 @@ from typing import Any
 
 import pytest
 
-import pii_guard.sigma.detector as detector_module
 import pii_guard.sigma.index as index_module
 from pii_guard.detection.engine import DetectionEngine
 from pii_guard.model import EnrichedEvent, Match
 from pii_guard.policy.context import Detector
-from pii_guard.sigma.compile import CompiledRule
 from pii_guard.sigma.detector import CorrelationDetector, Handoff, SigmaDetector, sigma_detectors
 from pii_guard.sigma.index import RuleIndex, decided
 from pii_guard.sigma.ruleset import RuleSet
@@ -71,29 +69,25 @@ def unwired(rules: RuleSet) -> list[Detector]:
     return [SigmaDetector([r for r in rules.rules if r.label in emitting], rules, CTX), CorrelationDetector(rules, CTX)]
 
 
-def test_handed_over_hits_give_the_matches_of_judging_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_handed_over_hits_give_the_matches_of_judging_alone(tmp_path: Path) -> None:
     rules = ruleset(CHAIN, tmp_path)
     items = chain_events()
     expected = found(unwired(rules), items)
     assert {r for r, _, _ in expected} == {"sigma:bulk", "sigma:seq"}
-    judged: list[EnrichedEvent] = []
-    own_hits = CorrelationDetector._hits
-
-    def counted(self: CorrelationDetector, view: EventView) -> list[CompiledRule]:
-        judged.append(view.item)
-        return own_hits(self, view)
-
-    monkeypatch.setattr(CorrelationDetector, "_hits", counted)
     wired = sigma_detectors(rules, CTX)
     assert found(list(wired), items) == expected
-    assert judged == []  # every event's hits were handed over ...
     correlated = wired[-1]
     assert isinstance(correlated, CorrelationDetector)
     assert correlated.handoff is not None
+    assert correlated.handoff.misses == 0  # every event's hits were handed over ...
     assert len(correlated.handoff) == 0  # ... and taken
-    monkeypatch.setattr(detector_module, "MAX_HANDED", 1)  # the handoff drops all but the newest event
-    assert found(list(sigma_detectors(rules, CTX)), items) == expected
-    assert judged  # those dropped were judged again
+    wired = sigma_detectors(rules, CTX)
+    dropping = wired[-1]
+    assert isinstance(dropping, CorrelationDetector)
+    assert dropping.handoff is not None
+    dropping.handoff.limit = 1  # the handoff drops all but the newest event
+    assert found(list(wired), items) == expected
+    assert dropping.handoff.misses > 0  # those dropped were judged again
 
 
 def test_handoff_answers_only_for_the_very_event_handed(tmp_path: Path) -> None:

@@ -143,11 +143,16 @@ class DistinctSet:
     @classmethod
     def from_state(cls, state: list[Any]) -> DistinctSet:
         item = cls()
-        item.seen = OrderedDict((str(k), int(v)) for k, v in state[0])
-        item.evidence = bytes.fromhex(state[1])
-        item.fired = int(state[2])
-        item.last_us = int(state[3])
+        item.restore(state)
         return item
+
+    def restore(self, state: list[Any]) -> None:
+        """Take back what `to_state` gave. (A subclass's `from_state` builds on this, not on super(): compiled
+        with mypyc, super() in a classmethod does not reach the base's classmethod.)"""
+        self.seen = OrderedDict((str(k), int(v)) for k, v in state[0])
+        self.evidence = bytes.fromhex(state[1])
+        self.fired = int(state[2])
+        self.last_us = int(state[3])
 
 
 class WindowState(Protocol):

@@ -36,7 +36,7 @@ import itertools
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from sigma.correlations import SigmaCorrelationConditionOperator as Op
 from sigma.correlations import SigmaCorrelationRule, SigmaCorrelationType
@@ -154,7 +154,8 @@ class DistinctValues(DistinctSet):
 
     @classmethod
     def from_state(cls, state: list[Any]) -> DistinctValues:
-        item = cast(DistinctValues, super().from_state(state))
+        item = cls()
+        item.restore(state)
         item.evidence = _tail(item.evidence, min(len(item.seen), EVIDENCE_KEPT))  # as EventTimes.from_state
         return item
 
@@ -299,7 +300,7 @@ class CompiledCorrelation:
         state = self.store.get_or_add(group, self._new)
         if not state.add(time_us, self.timespan_us, self._kept, event_id):
             return None
-        return self._episode(state, state.total, group, state.start_us(), time_us)
+        return self._episode(state, float(state.total), group, state.start_us(), time_us)
 
     def _values(self, view: EventView, group: str, time_us: int, event_id: str) -> Fired | None:
         values = ["\x1f".join(v) for v in zip(*(view.cased(f) for f in self.value_fields), strict=False)] \
@@ -322,7 +323,7 @@ class CompiledCorrelation:
         steps = {m: _step_ids(m, carried, event_id) for m in hits}
         ordered = self.kind is SigmaCorrelationType.TEMPORAL_ORDERED
         live = self._chain(state, steps, time_us) if ordered else self._occur(state, steps, time_us)
-        count: float = len(live)
+        count = float(len(live))  # a float as value_count's (compiled code would convert it anyway)
         if not self._holds(count, self.threshold):
             return None
         evidence = state.steps[live[-1]] if ordered and live else _join(*(state.steps[i] for i in live))

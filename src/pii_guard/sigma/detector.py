@@ -107,6 +107,7 @@ class Handoff:
         self.wanted = wanted  # will the taker see this event? (its prefilter)
         self.limit = MAX_HANDED if limit is None else limit
         self._held: dict[int, tuple[EnrichedEvent, tuple[str, ...]]] = {}
+        self.misses = 0  # events taken that had not been handed over (or were dropped): judged again
 
     def __len__(self) -> int:
         return len(self._held)
@@ -121,6 +122,7 @@ class Handoff:
         """The labels of the referenced rules `item` met, if it was handed over; None if not."""
         entry = self._held.pop(id(item), None)
         if entry is None or entry[0] is not item:
+            self.misses += 1
             return None
         return entry[1]
 

@@ -427,7 +427,8 @@ def _cidr(field: str, values: Iterable[SigmaCIDRExpression]) -> Leaf:
     return Leaf(field, lambda view: any(nets(t) for t in view.cased(field)), None)
 
 
-def _number_eq(field: str, numbers: Sequence[float]) -> Leaf:
+def _number_eq(field: str, numbers: Sequence[int | float]) -> Leaf:
+    # int | float, not float: an int must stay one, its spelling ("5", not "5.0") is what the index files
     wanted = frozenset(numbers)
     spelled = frozenset(str(n) for n in numbers)
 
@@ -480,7 +481,7 @@ def compile_values(field: str | None, values: Sequence[SigmaType], resolve: Call
     for v in values:
         flat.extend(v.values if isinstance(v, SigmaExpansion) else [v])
     strings: dict[bool, tuple[_Pattern, set[tuple[str, str] | None]]] = {}
-    numbers: list[float] = []
+    numbers: list[int | float] = []
     leaves: list[Leaf] = []
     cidrs: list[SigmaCIDRExpression] = []
     for v in flat:
