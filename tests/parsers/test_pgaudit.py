@@ -411,14 +411,14 @@ def test_snapshot_and_restore_keep_the_pid_join_across_a_restart() -> None:
     assert make_parser().snapshot() is None
 
 
-def test_pid_join_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pgaudit, "MAX_BACKENDS", 3)
-    lines = [RECEIVED.replace("[8719]", f"[{pid}]").replace("127.0.0.1", f"10.0.0.{pid}") for pid in range(1, 6)]
+def test_pid_join_is_bounded() -> None:
+    pids = range(1, pgaudit.MAX_BACKENDS + 3)
+    lines = [RECEIVED.replace("[8719]", f"[{pid}]").replace("127.0.0.1", f"10.0.{pid % 250}.1") for pid in pids]
     parser = make_parser()
     for i, line in enumerate(lines):
         parser.feed(i * 200, line)
     parser.flush()
-    assert sorted(parser._backends) == [3, 4, 5]  # the oldest connections were forgotten
+    assert sorted(parser._backends) == list(pids)[2:]  # the oldest connections were forgotten
 
 
 # ---- framing: prefixes, zones, continuation lines, csv, json -----------------------------------------------
@@ -482,15 +482,15 @@ def test_continuation_lines_belong_to_the_record_and_pending_offset_points_at_it
     assert parser.pending_offset() is None
 
 
-def test_stderr_record_longer_than_the_limit_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pgaudit_prefix, "MAX_RECORD", 1000)
-    lines = [audit('SESSION,1,1,READ,SELECT,TABLE,public.t,"SELECT a,')] + ["\t" + "x" * 100] * 20
+def test_stderr_record_longer_than_the_limit_fails() -> None:
+    limit = pgaudit_prefix.MAX_RECORD
+    lines = [audit('SESSION,1,1,READ,SELECT,TABLE,public.t,"SELECT a,')] + ["\t" + "x" * (limit // 10)] * 11
     lines += ['\t FROM t",<none>,1', audit("SESSION,2,1,READ,SELECT,TABLE,public.t,SELECT 1,<none>,1")]
     failure, ev = parse(lines)
     assert isinstance(failure, ParseFailure)
-    assert failure.reason == "stderr record longer than 1000 characters"
+    assert failure.reason == f"stderr record longer than {limit} characters"
     assert failure.offset == 0
-    assert len(failure.text) <= 1000
+    assert len(failure.text) <= limit
     assert isinstance(ev, AccessEvent)
     assert ev.fields["postgresql.audit.statement_id"] == 2
 
@@ -553,13 +553,13 @@ def test_csv_record_with_unclosed_quotes_is_given_up() -> None:
     assert unterminated.offset == 0
 
 
-def test_csv_record_longer_than_the_limit_is_given_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pgaudit_prefix, "MAX_RECORD", 1000)
+def test_csv_record_longer_than_the_limit_is_given_up() -> None:
+    limit = pgaudit_prefix.MAX_RECORD
     lines = [csv_audit('SESSION,1,1,READ,SELECT,TABLE,public.t,"SELECT a,\n",<none>,1').split("\n")[0]]
-    lines += ["x" * 100] * 20
+    lines += ["x" * (limit // 10)] * 11
     out = parse(lines, destination="csvlog")
     assert isinstance(out[0], ParseFailure)
-    assert "longer than 1000" in out[0].reason
+    assert f"longer than {limit}" in out[0].reason
     assert all(isinstance(o, ParseFailure) for o in out)  # the rest are not records either
 
 
@@ -931,9 +931,7 @@ def test_a_session_line_without_object_lines_is_held_only_until_its_backend_goes
     assert parser.pending_offset() == 20_000
 
 
-def test_a_held_session_line_is_released_by_flush_and_by_the_traffic_of_other_backends(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_held_session_line_is_released_by_flush_and_by_the_traffic_of_other_backends() -> None:
     """A backend that goes quiet after its SESSION line holds nothing back for long: the daemon flushes a
     quiet file, and on a busy one `_HOLD_RECORDS` records of other backends release it."""
     session = audit("SESSION,5,1,READ,SELECT,,,SELECT * FROM orders;,<not logged>,20", OA_HEAD)
@@ -943,9 +941,11 @@ def test_a_held_session_line_is_released_by_flush_and_by_the_traffic_of_other_ba
     assert [e.object for e in parser.flush() if isinstance(e, AccessEvent)] == ["db:crm.public.orders"]
     assert parser.pending_offset() is None
 
-    monkeypatch.setattr(pgaudit, "_HOLD_RECORDS", 3)
     parser = make_parser(tz="UTC")
-    got = feed_all(parser, [session, *[other.replace("SESSION,1,", f"SESSION,{n},") for n in range(1, 5)]])
+    others = [other.replace("SESSION,1,", f"SESSION,{n},") for n in range(1, pgaudit._HOLD_RECORDS + 2)]
+    assert "db:crm.public.orders" not in [e.object for e in feed_all(parser, [session, *others[:-2]])
+                                          if isinstance(e, AccessEvent)]
+    got = feed_all(parser, others[-2:])
     assert "db:crm.public.orders" in [e.object for e in got if isinstance(e, AccessEvent)]
 
 
