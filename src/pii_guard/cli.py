@@ -74,8 +74,18 @@ config_option = click.option(
 )
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from pii_guard.compiled import describe_build
+
+    click.echo(f"pii-guard, version {__version__} ({describe_build()})")
+    ctx.exit()
+
+
 @click.group(cls=GuardedGroup)
-@click.version_option(__version__, prog_name="pii-guard")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version and the build (pure Python, or compiled with mypyc) and exit.")
 def main() -> None:
     """pii-guard: checks access to personal data in database and file-server logs."""
 
