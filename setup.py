@@ -30,15 +30,23 @@ COMPILED = [
     # enrich
     "src/pii_guard/enrich/enricher.py",
     # detect
+    "src/pii_guard/rules/matchers.py",
     "src/pii_guard/rules/windows.py",
     "src/pii_guard/policy/context.py",
     "src/pii_guard/policy/access.py",
     "src/pii_guard/policy/volume.py",
+    "src/pii_guard/detection/codec.py",
     "src/pii_guard/detection/engine.py",
+    "src/pii_guard/sigma/compile.py",
     "src/pii_guard/sigma/values.py",
     "src/pii_guard/sigma/index.py",
     "src/pii_guard/sigma/detector.py",
     "src/pii_guard/sigma/correlate.py",
+    # read, stage, store
+    "src/pii_guard/sources/tail.py",
+    "src/pii_guard/pipeline.py",
+    "src/pii_guard/store/sqlite.py",
+    "src/pii_guard/live.py",
 ]
 
 

@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.harness import build_enricher, ensure_log, ensure_policy, parse_file  # noqa: E402
+from pii_guard.compiled import describe_build  # noqa: E402
 from pii_guard.detection.engine import DetectionEngine  # noqa: E402
 from pii_guard.enrich.enricher import Enricher  # noqa: E402
 from pii_guard.interpreter import pipeline_interpreter  # noqa: E402
@@ -242,6 +243,7 @@ def main() -> None:
             rates[name].append(rate)
             ratios[name].append(rate / b)
             matches[name] = found
+    print(f"build: {describe_build()}")
     print(f"{path.name}: {events:,} events; re.match baseline {statistics.median(base):,.0f} lines/s "
           f"(min {min(base):,.0f}, max {max(base):,.0f})")
     for name in cases:

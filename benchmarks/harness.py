@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.generate import DEFAULT_SEED, FORMATS, write_log, write_policy
+from pii_guard.compiled import describe_build
 from pii_guard.enrich.datamap import DataMap
 from pii_guard.enrich.directory import Directory
 from pii_guard.enrich.enricher import Enricher
@@ -176,6 +177,7 @@ def machine() -> dict[str, Any]:
         "cpu": model,
         "cpus": os.cpu_count(),
         "loadavg_at_start": [round(x, 2) for x in load],
+        "build": describe_build(),  # pure Python, or the compiled build (setup.py)
     }
 
 

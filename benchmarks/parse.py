@@ -47,6 +47,7 @@ from benchmarks.harness import (
     machine,
     parse_file,
 )
+from pii_guard.compiled import describe_build
 from pii_guard.enrich.enricher import Enricher
 from pii_guard.interpreter import pipeline_interpreter
 from pii_guard.sources.files import iter_lines
@@ -151,7 +152,8 @@ class FormatReport:
 
 
 def print_report(reports: list[FormatReport], runs: int, enrich_build: float) -> None:
-    print(f"\nparse throughput, median (min–max) of {runs} run(s); enricher built in {enrich_build:.2f} s\n")
+    print(f"\nparse throughput, median (min–max) of {runs} run(s); enricher built in {enrich_build:.2f} s; "
+          f"build: {describe_build()}\n")
     for r in reports:
         print(f"{r.name}: {r.lines:,} lines, {r.bytes / 1e6:,.1f} MB → {r.events:,} events")
         if r.error:

@@ -151,6 +151,7 @@ def markdown(doc: dict[str, Any], rows: Sequence[Row]) -> str:
         f"- command: `{doc['command']}`",
         f"- date: {doc['started']} – {doc['finished']} (UTC)",
         f"- commit: {machine.get('product')}",
+        f"- build: {machine.get('build', 'pure Python')}",
         f"- machine: {machine_text(machine)}",
         f"- runs: each figure is the median of {doc['runs']} runs (min, max); ratios are taken per run against a "
         "baseline measured in the same run, and their median is shown",

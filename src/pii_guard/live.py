@@ -12,7 +12,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
+
+from mypy_extensions import mypyc_attr
 
 from pii_guard.clock import Clock
 from pii_guard.config.load import SourcePlan
@@ -20,7 +22,7 @@ from pii_guard.detection.engine import DetectionEngine, EngineChanges
 from pii_guard.enrich.enricher import Enricher
 from pii_guard.errors import StoreError
 from pii_guard.model import EnrichedEvent, Match
-from pii_guard.parsers.base import ParseFailure, Parser, SourceContext
+from pii_guard.parsers.base import Elapsing, ParseFailure, Parser, SourceContext
 from pii_guard.pipeline import dead_letter
 from pii_guard.sigma.silence import SilentSources
 from pii_guard.sources.series import log_family
@@ -33,13 +35,7 @@ _SILENT_STATE = "silent_sources"  # the silent-source watch's state, saved with 
 _ELAPSE_EVERY_S = 60.0  # how often a carried-over state no file has taken is moved on in time
 
 
-@runtime_checkable
-class _Elapsing(Protocol):
-    """A parser whose state can wait too long for lines (an sftp transfer open without its close)."""
-
-    def elapse(self, silent_us: int) -> Sequence[Any]: ...
-
-
+@mypyc_attr(allow_interpreted_subclasses=True)  # compiled (setup.py): metrics.PrometheusMetrics extends it
 class Metrics:
     """What the loop reports; the daemon binds it to Prometheus. The no-op default keeps tests light."""
 
@@ -257,7 +253,7 @@ class LiveLoop:
         minute, so that what must not wait forever (an sftp transfer whose close never came) is reported, from
         a parser of its own. The state moved on replaces the waiting one and is saved with the next batch."""
         plan = source.plan
-        if not issubclass(plan.parser, _Elapsing):
+        if not issubclass(plan.parser, Elapsing):
             return  # the format has nothing that waits too long
         for family, since in list(source.inherited_since.items()):
             if now - since < _ELAPSE_EVERY_S:

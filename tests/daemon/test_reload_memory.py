@@ -34,8 +34,8 @@ def test_start_up_is_frozen_and_after_a_reload_the_previous_runtime_is_freed_eve
 
     def tracked(loaded: LoadedConfig) -> Any:
         runtime = build(loaded)
-        runtime.loop.cycle = _Cycle(runtime)  # type: ignore[attr-defined]
-        built.append(weakref.ref(runtime.loop.cycle))  # type: ignore[attr-defined]
+        runtime.cycle = _Cycle(runtime)  # type: ignore[attr-defined]  (not on the loop: compiled, it has no __dict__)
+        built.append(weakref.ref(runtime.cycle))  # type: ignore[attr-defined]
         return runtime
 
     daemon._build = tracked  # type: ignore[method-assign]

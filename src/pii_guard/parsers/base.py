@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -63,6 +63,15 @@ class EventIds:
         h.update(offset.to_bytes(8, "little"))
         h.update(record.encode("utf-8", "surrogatepass"))
         return h.hexdigest()
+
+
+@runtime_checkable
+class Elapsing(Protocol):
+    """A parser whose state can wait too long for lines (an sftp transfer open without its close): the daemon
+    moves its event time on by its own clock (live.py). Here, not in live.py, since a compiled module (setup.py)
+    cannot define a runtime-checkable protocol."""
+
+    def elapse(self, silent_us: int) -> Sequence[Outcome]: ...
 
 
 class Parser(ABC):

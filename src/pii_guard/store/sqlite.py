@@ -308,8 +308,8 @@ class _Checkpointer:
         self._requested = False
         self._running = False
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name="pii-guard-checkpoint", daemon=True)
-        self._thread.start()
+        self._checkpointer = threading.Thread(target=self._run, name="pii-guard-checkpoint", daemon=True)
+        self._checkpointer.start()
 
     def request(self) -> None:
         with self._cond:
@@ -349,7 +349,7 @@ class _Checkpointer:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        self._thread.join()
+        self._checkpointer.join()
         self._conn.close()
 
 
