@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pii_guard.enrich.datamap import _SELECT_STAR, DataMap, MapEntry
+from pii_guard.enrich.datamap import _SELECT_STAR, DataMap
 from pii_guard.enrich.directory import Directory
 from pii_guard.enrich.enricher import Enricher
+from pii_guard.enrich.files import MapEntry
 from pii_guard.enrich.zones import Zones
 from pii_guard.errors import ConfigError
 from pii_guard.model import AccessEvent, EnrichedEvent, ObjectInfo, UserInfo

@@ -6,41 +6,12 @@ import re
 from pathlib import Path
 from typing import Final, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
 from pii_guard.config.validate import validate
 from pii_guard.config.yamlload import load_yaml_file
+from pii_guard.enrich.files import DataMapFile, MapEntry
 from pii_guard.model import ObjectInfo
 
 UNCLASSIFIED = ObjectInfo()
-
-
-class MapEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-    match: str = Field(description="object glob: db:crm.public.customers, db:crm.hr.*, file:/srv/share/hr/**")
-    categories: list[str] = Field(default_factory=list)
-    columns: dict[str, list[str]] = Field(
-        default_factory=dict, description="column → extra categories, added when a statement names the column"
-    )
-    honeytoken: bool = False
-
-
-class DataMapFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-    categories: list[str] = Field(description="every category name used below (typos are then errors)")
-    objects: list[MapEntry] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _declared(self) -> DataMapFile:
-        declared = set(self.categories)
-        for i, entry in enumerate(self.objects):
-            used = set(entry.categories).union(*entry.columns.values()) if entry.columns else set(entry.categories)
-            undeclared = used - declared
-            if undeclared:
-                raise ValueError(f"objects[{i}] ({entry.match}): undeclared categor(ies) {sorted(undeclared)}")
-            if not entry.match.startswith(("db:", "file:", "url:", "app:", "s3:")):
-                raise ValueError(f"objects[{i}]: match {entry.match!r} must start with db:, file:, url:, app: or s3:")
-        return self
 
 
 def glob_to_regex(pattern: str) -> str:

@@ -4,29 +4,12 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from pii_guard.config.validate import validate
 from pii_guard.config.yamlload import load_yaml_file
+from pii_guard.enrich.files import DirectoryFile
 from pii_guard.errors import ConfigError, Location
 from pii_guard.model import UserInfo
-
-Status = Literal["active", "disabled", "service", "left"]
-
-
-class UserEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-    roles: list[str] = Field(default_factory=list)
-    department: str | None = None
-    status: Status = "active"
-    aliases: list[str] = Field(default_factory=list, description="other login names of the same person")
-
-
-class DirectoryFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-    users: dict[str, UserEntry] = Field(default_factory=dict)
 
 
 class Directory:

@@ -5,29 +5,11 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
 from pii_guard.config.validate import validate
 from pii_guard.config.yamlload import load_yaml_file
+from pii_guard.enrich.files import ZonesFile
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class ZonesFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-    zones: dict[str, list[str]] = Field(default_factory=dict)
-    unknown_zone: str = Field(default="unknown", description="zone of an IP in no listed network")
-
-    @field_validator("zones")
-    @classmethod
-    def _cidrs(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        for name, cidrs in value.items():
-            for cidr in cidrs:
-                try:
-                    ipaddress.ip_network(cidr, strict=False)
-                except ValueError:
-                    raise ValueError(f"zone {name!r}: {cidr!r} is not an IP network (e.g. 10.0.0.0/8)") from None
-        return value
 
 
 class Zones:
