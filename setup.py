@@ -28,6 +28,9 @@ COMPILED = [
     "src/pii_guard/parsers/pgaudit.py",
     "src/pii_guard/parsers/weblog.py",
     # enrich
+    "src/pii_guard/enrich/directory.py",
+    "src/pii_guard/enrich/zones.py",
+    "src/pii_guard/enrich/datamap.py",
     "src/pii_guard/enrich/enricher.py",
     # detect
     "src/pii_guard/rules/matchers.py",

@@ -50,13 +50,15 @@ def test_version_says_which_build_runs() -> None:
     assert f"({describe_build()})" in result.output
 
 
-def test_the_compile_list_names_existing_modules_without_pydantic_models() -> None:
-    """mypyc cannot compile pydantic models (Field defaults, validators): they stay in interpreted modules."""
+def test_the_compile_list_names_existing_modules_without_what_mypyc_cannot_compile() -> None:
+    """mypyc cannot compile pydantic models (Field defaults, validators) or runtime-checkable protocols: they
+    stay in interpreted modules."""
     paths = _setup_list()
     assert paths == sorted(set(paths), key=paths.index)  # no module twice
     for path in paths:
         source = (ROOT / path).read_text()
         assert "BaseModel)" not in source, f"{path} defines a pydantic model; move it to a module of its own"
+        assert "@runtime_checkable" not in source, f"{path} defines a runtime-checkable protocol; move it"
 
 
 def test_the_build_under_test_is_the_one_expected() -> None:
