@@ -7,9 +7,12 @@ pydantic models stay interpreted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import ClassVar
+
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from pii_guard.parsers.weblog_layout import apache_layout, nginx_layout
+from pii_guard.parsers.weblog_layout import Layout, apache_layout, nginx_layout
 
 
 class WebLogOptions(BaseModel):
@@ -17,22 +20,23 @@ class WebLogOptions(BaseModel):
     `trust_forwarded_for`: behind a reverse proxy, the first X-Forwarded-For address is the client."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # the format language `log_format` is written in, compiled at validation (a subclass per server)
+    language: ClassVar[Callable[[str | None], Layout] | None] = None
 
     log_format: str | None = None
     trust_forwarded_for: bool = False
 
-
-class NginxOptions(WebLogOptions):
     @field_validator("log_format")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
-        nginx_layout(value)
+        if cls.language is not None:
+            cls.language(value)
         return value
+
+
+class NginxOptions(WebLogOptions):
+    language = nginx_layout
 
 
 class ApacheOptions(WebLogOptions):
-    @field_validator("log_format")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        apache_layout(value)
-        return value
+    language = apache_layout
