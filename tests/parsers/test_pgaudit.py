@@ -28,7 +28,7 @@ from pii_guard.model import (
     AccessEvent,
     format_timestamp,
 )
-from pii_guard.parsers import pgaudit, pgaudit_prefix, pgrelations
+from pii_guard.parsers import pgaudit, pgaudit_prefix, pgrelations_ast
 from pii_guard.parsers.base import Outcome, ParseFailure, SourceContext
 from pii_guard.parsers.pgaudit import PgAuditParser
 from pii_guard.parsers.pgaudit_options import PgAuditOptions
@@ -905,7 +905,7 @@ def test_object_lines_replace_a_session_line_whose_statement_names_no_relation(
 ) -> None:
     """A statement pglast does not read (here: longer than its limit, as a 70 kB one was on the real server)
     leaves the SESSION line without object; the OBJECT line of the same statement is that access."""
-    monkeypatch.setattr(pgrelations, "_MAX_STATEMENT", 10)
+    monkeypatch.setattr(pgrelations_ast, "_MAX_STATEMENT", 10)
     read = "{},1,1,READ,SELECT,{},SELECT id FROM public.customers WHERE id < 3 /* long */;,<not logged>,2"
     evs = events([audit(read.format("SESSION", ","), OA_HEAD), audit(read.format("OBJECT", "TABLE,public.customers"),
                                                                       OA_HEAD)])  # fmt: skip

@@ -3,6 +3,9 @@ real-server run in tests/samples/pgaudit/pg15-pgaudit17-relation-off-debian.log,
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from pii_guard.model import DELETE, EXPORT, READ, WRITE
@@ -49,3 +52,28 @@ def test_a_query_of_several_statements_keeps_them_apart() -> None:
         (["INSERT"], (Relation(None, "archive", WRITE), Relation(None, "customers", READ))),
         ([], ()),
     ]
+
+
+_IMPORTS_PROBE = """
+import sys
+from pii_guard.parsers.base import SourceContext
+from pii_guard.parsers.pgaudit import PgAuditParser
+from pii_guard.parsers.pgaudit_options import PgAuditOptions
+
+parser = PgAuditParser(SourceContext(b"f", "pg.log"), PgAuditOptions(log_line_prefix="%m [%p] "))
+head = "2026-11-27 16:20:40.910 UTC [8719] LOG:  AUDIT: SESSION,{},1,READ,SELECT,{}"
+named = parser.feed(0, head.format(1, "TABLE,public.customers,SELECT email FROM customers;,<none>"))
+named += parser.feed(100, head.format(2, ",,SELECT email FROM orders;,<none>"))  # log_relation = off
+print("pglast" in sys.modules)
+unnamed = parser.finish()
+print("pglast" in sys.modules, [e.object for e in (*named, *unnamed)])
+"""
+
+
+def test_pglast_is_loaded_only_when_a_statement_must_be_read() -> None:
+    """pglast costs some 3.7 MB of every daemon's memory: a log whose lines name their relations never needs it.
+    In a fresh interpreter, since this test run has imported it long before."""
+    out = subprocess.run([sys.executable, "-c", _IMPORTS_PROBE], capture_output=True, text=True, check=True,
+                         timeout=120).stdout.split("\n")  # fmt: skip
+    assert out[0] == "False"
+    assert out[1] == "True ['db:public.customers', 'db:public.orders']"
