@@ -451,3 +451,35 @@ policy: {{zones: {ROOT}/rules/zones.yaml, data_map: {ROOT}/rules/data-map.yaml,
         assert shown in out.stdout, args
         assert not any(c in out.stdout for c in "\x1b\x07\u202e"), args
         assert not any(line.startswith("INC-1  high  resolved") for line in out.stdout.splitlines()), args
+
+
+_COMMAND_IMPORTS = """
+import sys
+from click.testing import CliRunner
+from pii_guard.cli import main
+loaded = lambda: sorted(m for m in ("pii_guard.cli_search", "pii_guard.cli_reports", "pii_guard.cli_web",
+                                    "pii_guard.cli_incidents", "luqum") if m in sys.modules)
+print(loaded())
+result = CliRunner().invoke(main, ["who-accessed", "--help"])
+print(result.exit_code, "--record" in result.output, loaded())
+"""
+
+
+def test_the_daemons_command_line_leaves_the_other_commands_modules_unloaded() -> None:
+    """`pii-guard run` imports the command line: the search language, reports and the web console are imported
+    only when one of their commands runs, and then they work as before."""
+    out = subprocess.run([sys.executable, "-c", _COMMAND_IMPORTS], capture_output=True, text=True, check=True,
+                         timeout=120).stdout.splitlines()  # fmt: skip
+    assert out[0] == "[]"
+    assert out[1] == "0 True ['luqum', 'pii_guard.cli_search']"
+
+
+def test_help_lists_every_command_and_an_unknown_one_is_refused() -> None:
+    listed = cli("--help")
+    assert listed.returncode == 0
+    commands = {line.split()[0] for line in listed.stdout.split("Commands:")[1].splitlines() if line.strip()}
+    assert commands == {"audit", "check", "incidents", "ingest", "parse", "replay", "report", "review", "rules", "run",
+                        "search", "status", "verify", "web", "who-accessed"}  # fmt: skip
+    unknown = cli("serach")
+    assert unknown.returncode == 2
+    assert "No such command 'serach'" in unknown.stderr

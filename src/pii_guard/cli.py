@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import importlib
 import os
 import sys
 import tempfile
@@ -12,17 +13,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
 import orjson
 import yaml
 
 from pii_guard import __version__
-from pii_guard.cli_incidents import incidents
-from pii_guard.cli_reports import report_cmd, review
-from pii_guard.cli_search import audit_cmd, search, verify_cmd, who_accessed
-from pii_guard.cli_web import web
 from pii_guard.clock import SystemClock
 from pii_guard.config.load import DEFAULT_CONFIG, LoadedConfig, load_config, parser_options, resolve_timezone
 from pii_guard.config.models import Config
@@ -68,6 +65,37 @@ class GuardedGroup(click.Group):
             ctx.exit(EXIT_OK)
 
 
+# Subcommands in modules of their own, imported when one of them runs (or `--help` lists them): `pii-guard run`
+# need not carry the search language, the reports and the web console in the daemon's memory.
+_LAZY_COMMANDS: Final = {
+    "incidents": "pii_guard.cli_incidents:incidents",
+    "search": "pii_guard.cli_search:search",
+    "who-accessed": "pii_guard.cli_search:who_accessed",
+    "audit": "pii_guard.cli_search:audit_cmd",
+    "verify": "pii_guard.cli_search:verify_cmd",
+    "report": "pii_guard.cli_reports:report_cmd",
+    "review": "pii_guard.cli_reports:review",
+    "web": "pii_guard.cli_web:web",
+}
+
+
+class _MainGroup(GuardedGroup):
+    """The `pii-guard` group: its own commands, and those of `_LAZY_COMMANDS`, imported on demand."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = _LAZY_COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module, _, name = target.partition(":")
+        command = getattr(importlib.import_module(module), name)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target} is not a click command")
+        return command
+
+
 config_option = click.option(
     "--config", "config_path", type=click.Path(path_type=Path), default=None,
     help=f"config file (default {DEFAULT_CONFIG})",
@@ -83,7 +111,7 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     ctx.exit()
 
 
-@click.group(cls=GuardedGroup)
+@click.group(cls=_MainGroup)
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
               help="Show the version and the build (pure Python, or compiled with mypyc) and exit.")
 def main() -> None:
@@ -510,8 +538,3 @@ def _print_summary(stats: RunStats, seconds: float, store_path: Path, as_json: b
     if stats.unterminated:
         click.echo(f"last line without newline (ingested anyway): {', '.join(stats.unterminated)}")
     click.echo(f"store: {store_path}")
-
-
-main.add_command(incidents)
-for _command in (search, who_accessed, audit_cmd, verify_cmd, report_cmd, review, web):
-    main.add_command(_command)
