@@ -3,6 +3,7 @@ where PyYAML has it) as with PyYAML's pure-Python loader (the fallback)."""
 
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,87 @@ def test_control_character_after_non_ascii_text_names_its_line(loader: bool) -> 
 
 def test_impossible_date_is_a_config_error(loader: bool) -> None:
     assert "2024-13-45" in _error("day: 2024-13-45\n")
+
+
+_VARIED = """\
+# every kind of scalar SafeLoader resolves, quoted and block text, nesting, flow style, explicit tags
+name: pii-guard
+count: 42
+hex: 0x1f
+ratio: 0.25
+on_call: yes
+off: false
+nothing: ~
+empty:
+day: 2026-11-27
+stamp: 2026-11-27 16:20:40+01:00
+quoted: "42"
+single: 'it''s'
+tagged: !!str 7
+block: |
+  line one
+  line two
+folded: >-
+  one
+  two
+users:
+  alice: {roles: [hr_clerk, payroll], department: hr}
+  bob:
+    roles:
+      - support
+    status: disabled
+list_of_maps:
+  - {x: 1}
+  - y: [2, 3]
+"""
+
+
+def test_the_document_is_what_pyyaml_reads(loader: bool) -> None:
+    expected = {str(key): value for key, value in yaml.safe_load(_VARIED).items()}  # `off:` is the key False
+    assert load_yaml_text(_VARIED, "f.yaml").data == expected
+    assert "False" in expected
+
+
+def test_a_mapping_or_sequence_as_a_key_is_its_text(loader: bool) -> None:
+    loaded = load_yaml_text("a: 1\n? [b, c]\n: d\n? {e: f}\n: g\n", "f.yaml")
+    assert loaded.data == {"a": 1, "['b', 'c']": "d", "{'e': 'f'}": "g"}
+    assert loaded.lines == {(): 1, ("a",): 1, ("['b', 'c']",): 2, ("{'e': 'f'}",): 4}
+
+
+def test_every_key_and_item_has_its_line(loader: bool) -> None:
+    lines = load_yaml_text(_VARIED, "f.yaml").lines
+    assert lines[()] == 2
+    assert (lines[("count",)], lines[("block",)], lines[("folded",)]) == (3, 15, 18)
+    assert (lines[("users",)], lines[("users", "alice")], lines[("users", "alice", "roles")]) == (21, 22, 22)
+    assert (lines[("users", "bob", "roles")], lines[("users", "bob", "roles", 0)]) == (24, 25)
+    assert (lines[("list_of_maps", 1)], lines[("list_of_maps", 1, "y", 1)]) == (29, 29)
+    # the root, 17 keys, alice's 5 and bob's 4 entries, the 6 of list_of_maps
+    assert len(lines) == 33
+
+
+def test_a_second_document_is_refused_at_its_line(loader: bool) -> None:
+    assert _error("a: 1\n---\nb: 2\n") == "f.yaml:2: invalid YAML: but found another document"
+
+
+def test_an_empty_file_is_no_data(loader: bool) -> None:
+    loaded = load_yaml_text("# only a comment\n", "f.yaml")
+    assert (loaded.data, loaded.lines) == (None, {(): 1})
+
+
+def test_an_unknown_tag_is_refused_at_its_line(loader: bool) -> None:
+    assert _error("a: 1\nb: !python/object x\n").startswith("f.yaml:2: invalid YAML: could not determine a constructor")
+
+
+def test_loading_holds_no_node_tree(loader: bool) -> None:
+    """A 2,000-user directory: what loading allocates at its peak stays close to what it returns (the data and
+    the lines). PyYAML's node tree, kept whole until construction ended, tripled the peak."""
+    text = "users:\n" + "".join(f"  user{i:05d}: {{roles: [support, hr_clerk], department: d{i % 40}, "
+                                f"status: active}}\n" for i in range(2_000))  # fmt: skip
+    tracemalloc.start()
+    try:
+        loaded = load_yaml_text(text, "f.yaml")
+        kept, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(loaded.data["users"]) == 2_000
+    assert peak < 1.3 * kept
