@@ -14,10 +14,17 @@ The GIL. The event store's writer thread runs each SQLite statement with the GIL
 between statements (about ten per batch). While the main thread parses, CPython hands the GIL over only
 after a switch interval, 5 ms by default: a batch's commit waited some 20 ms for the GIL alone, and a match
 waits for its batch's commit. With 0.5 ms, at 20,000 lines/s the median write-to-match latency went from
-147 to 61 ms and its p99 from 274 to 165 ms, at the same throughput (medians of 3, one session)."""
+147 to 61 ms and its p99 from 274 to 165 ms, at the same throughput (medians of 3, one session).
+
+The allocator. A batch passes through a few large buffers (the staged database image the writer thread copies
+in: about 7 MB per 10,000 nginx events). glibc's malloc maps such a block on its own, but once one is freed it
+raises its threshold to that size, so the next ones come from the heap, whose top it keeps: `pii-guard ingest`
+peaked at 25 MiB more for it. Within, the threshold is fixed at 128 KiB (glibc's default start), which also
+ends its adjustment for the rest of the process: the one setting not restored after."""
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import sys
 from collections.abc import Iterator
@@ -28,13 +35,28 @@ from typing import Final
 # those (CPython also waits until a full one would meet 25 % new objects)
 PIPELINE_THRESHOLDS: Final = (50_000, 20, 100)
 PIPELINE_SWITCH_INTERVAL_S: Final = 0.0005
+PIPELINE_MMAP_THRESHOLD: Final = 128 * 1024  # bytes: a block this large or larger is mapped, and unmapped when freed
+_M_MMAP_THRESHOLD: Final = -3  # mallopt's parameter number (glibc's malloc.h)
+
+
+def fix_mmap_threshold() -> bool:
+    """Fix glibc's mmap threshold at PIPELINE_MMAP_THRESHOLD. False where the C library has no `mallopt` (not
+    glibc) or refuses: its allocator then behaves as it always does."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, PIPELINE_MMAP_THRESHOLD))
 
 
 @contextmanager
 def pipeline_interpreter() -> Iterator[None]:
-    """Within: start-up's objects frozen, the pipeline's collector thresholds and switch interval. The
-    previous settings come back after."""
+    """Within: start-up's objects frozen, the pipeline's collector thresholds and switch interval, and the
+    fixed mmap threshold. The previous settings, but for that one, come back after."""
     thresholds, interval = gc.get_threshold(), sys.getswitchinterval()
+    fix_mmap_threshold()
     gc.collect()
     gc.freeze()
     gc.set_threshold(*PIPELINE_THRESHOLDS)
