@@ -4,6 +4,7 @@ in bounds by the checkpoint thread."""
 from __future__ import annotations
 
 import hashlib
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,19 @@ def test_a_batch_that_cannot_be_staged_leaves_the_store_usable(tmp_path: Path) -
         store.write([event(0), bad], [])
     assert store.write([event(0), event(2)], []).stored == 2
     store.close()
+
+
+def test_the_writer_lets_go_of_a_batchs_staged_image_once_it_is_copied_in(tmp_path: Path) -> None:
+    """The serialized staging database is MBs a batch: once committed, no copy of it may stay alive in Python
+    (the writer used to hold it until the next batch came, one more batch of memory for nothing)."""
+    store = SqliteEventStore(tmp_path / "e.db")
+    batch = [event(i) for i in range(5_000)]
+    tracemalloc.start()
+    try:
+        store.write(batch, [])  # committed when it returns
+        blocks = [trace.size for trace in tracemalloc.take_snapshot().traces if trace.size >= 256 * 1024]
+    finally:
+        tracemalloc.stop()
+        store.close()
+    assert stored(store.path) == 5_000
+    assert blocks == []

@@ -356,6 +356,19 @@ class _Checkpointer:
 _CAN_SERIALIZE: Final = hasattr(sqlite3.Connection, "serialize") and hasattr(sqlite3.Connection, "deserialize")
 
 
+class _Job:
+    """A staged batch on its way to the writer thread. `image`, the serialized staging database (several MB),
+    is let go as soon as the writer has copied it in, not kept until the next batch arrives."""
+
+    __slots__ = ("future", "image", "n", "plan")
+
+    def __init__(self, image: bytes | None, plan: Plan, n: int, future: Future[WriteResult]) -> None:
+        self.image = image
+        self.plan = plan
+        self.n = n
+        self.future = future
+
+
 class SqliteEventStore:
     """Single-writer event store. Readers open their own read-only connections.
 
@@ -397,7 +410,7 @@ class SqliteEventStore:
         except StoreError:
             self._close_connections()
             raise
-        self._jobs: queue.Queue[tuple[bytes | None, Plan, int, Future[WriteResult]] | None] = queue.Queue(1)
+        self._jobs: queue.Queue[_Job | None] = queue.Queue(1)
         self._last: Future[WriteResult] | None = None
         self._writer = threading.Thread(target=self._write_jobs, name="pii-guard-event-writer", daemon=True)
         self._writer.start()
@@ -430,7 +443,7 @@ class SqliteEventStore:
                 raise
             future.set_exception(StoreError(f"cannot write to event store {self.path}: {exc}"))
             return future
-        self._jobs.put((data, plan, len(events), future))
+        self._jobs.put(_Job(data, plan, len(events), future))
         self._last = future
         return future
 
@@ -441,24 +454,26 @@ class SqliteEventStore:
 
     def _write_jobs(self) -> None:
         while (job := self._jobs.get()) is not None:
-            data, plan, n, future = job
+            future = job.future
             try:
-                result = self._commit(data, plan, n)
+                result = self._commit(job)
             except BaseException as exc:  # the caller raises it
                 future.set_exception(exc)
             else:
                 future.set_result(result)
 
-    def _commit(self, data: bytes | None, plan: Plan, n: int) -> WriteResult:
+    def _commit(self, job: _Job) -> WriteResult:
         """In the writer thread: copy the staged batch into the store in one transaction. SQLite runs each
         statement with the GIL released, so the caller's thread goes on meanwhile."""
         conn = self._conn
         self._checkpointer.throttle()
         try:
-            if data is not None:
-                conn.deserialize(data, name="staging")
+            if job.image is not None:
+                conn.deserialize(job.image, name="staging")
+                job.image = None
             conn.execute("BEGIN IMMEDIATE")
             stored = 0
+            n, plan = job.n, job.plan
             if n:
                 last_seq = conn.execute("SELECT coalesce(max(seq), 0) FROM main.events").fetchone()[0]
                 if any(name == "untimed" for name, _ in plan):
