@@ -388,6 +388,7 @@ class SqliteEventStore:
         self.path = path
         self._conn = connect(path, synchronous, "event store")
         self._stage_conn: sqlite3.Connection | None = None
+        self._empty_image = b""
         try:
             self._conn.create_function("pii_event_key", 1, event_key, deterministic=True)  # migration 2
             if max_size_mb is not None:
@@ -403,6 +404,7 @@ class SqliteEventStore:
                 self._stage_conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
                 self._stage_conn.execute("PRAGMA journal_mode=OFF")
                 self._stage_conn.executescript(_STAGING)
+                self._empty_image = self._stage_conn.serialize()  # what the writer's copy goes back to
             self._checkpointer = _Checkpointer(path, synchronous, wal_limit)
         except sqlite3.Error as exc:
             self._close_connections()
@@ -455,12 +457,21 @@ class SqliteEventStore:
     def _write_jobs(self) -> None:
         while (job := self._jobs.get()) is not None:
             future = job.future
+            copied = job.image is not None
             try:
                 result = self._commit(job)
             except BaseException as exc:  # the caller raises it
                 future.set_exception(exc)
             else:
                 future.set_result(result)
+            if copied:
+                self._empty_staging()
+
+    def _empty_staging(self) -> None:
+        """Swap the writer's copy of a committed batch (MBs) for the empty staging database, rather than keep
+        it until the next batch replaces it. If that fails, the copy stays: it is only memory."""
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.deserialize(self._empty_image, name="staging")
 
     def _commit(self, job: _Job) -> WriteResult:
         """In the writer thread: copy the staged batch into the store in one transaction. SQLite runs each
