@@ -461,15 +461,19 @@ class SqliteEventStore:
             try:
                 result = self._commit(job)
             except BaseException as exc:  # the caller raises it
+                if copied:
+                    self._empty_staging()
                 future.set_exception(exc)
             else:
+                if copied:
+                    self._empty_staging()
                 future.set_result(result)
-            if copied:
-                self._empty_staging()
 
     def _empty_staging(self) -> None:
         """Swap the writer's copy of a committed batch (MBs) for the empty staging database, rather than keep
-        it until the next batch replaces it. If that fails, the copy stays: it is only memory."""
+        it until the next batch replaces it. Before the batch's future is resolved: once it is, the caller may
+        use the connection (`count_events`, or staging into it when not pipelined) and the writer must be idle.
+        If the swap fails, the copy stays: it is only memory."""
         with contextlib.suppress(sqlite3.Error):
             self._conn.deserialize(self._empty_image, name="staging")
 
