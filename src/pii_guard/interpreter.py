@@ -39,16 +39,16 @@ PIPELINE_MMAP_THRESHOLD: Final = 128 * 1024  # bytes: a block this large or larg
 _M_MMAP_THRESHOLD: Final = -3  # mallopt's parameter number (glibc's malloc.h)
 
 
-def fix_mmap_threshold() -> bool:
-    """Fix glibc's mmap threshold at PIPELINE_MMAP_THRESHOLD. False where the C library has no `mallopt` (not
-    glibc) or refuses: its allocator then behaves as it always does."""
+def fix_mmap_threshold() -> None:
+    """Fix glibc's mmap threshold at PIPELINE_MMAP_THRESHOLD. Where the C library has no `mallopt` (not glibc),
+    nothing is set: its allocator behaves as it always does."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
-        return False
+        return
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(_M_MMAP_THRESHOLD, PIPELINE_MMAP_THRESHOLD))
+    mallopt(_M_MMAP_THRESHOLD, PIPELINE_MMAP_THRESHOLD)
 
 
 @contextmanager

@@ -457,16 +457,11 @@ class SqliteEventStore:
     def _write_jobs(self) -> None:
         while (job := self._jobs.get()) is not None:
             future = job.future
-            copied = job.image is not None
             try:
                 result = self._commit(job)
             except BaseException as exc:  # the caller raises it
-                if copied:
-                    self._empty_staging()
                 future.set_exception(exc)
             else:
-                if copied:
-                    self._empty_staging()
                 future.set_result(result)
 
     def _empty_staging(self) -> None:
@@ -482,6 +477,7 @@ class SqliteEventStore:
         statement with the GIL released, so the caller's thread goes on meanwhile."""
         conn = self._conn
         self._checkpointer.throttle()
+        copied = job.image is not None
         try:
             if job.image is not None:
                 conn.deserialize(job.image, name="staging")
@@ -513,6 +509,9 @@ class SqliteEventStore:
             if isinstance(exc, sqlite3.Error):
                 raise StoreError(f"cannot write to event store {self.path}: {exc}") from None
             raise
+        finally:
+            if copied:
+                self._empty_staging()
         self._checkpointer.request()
         return WriteResult(stored, n - stored, dead_stored)
 
