@@ -144,7 +144,7 @@ def test_prefix_index_finds_exactly_what_a_full_scan_finds(
 
     entries = [MapEntry(match=join(k, p), categories=[f"c{i}"]) for i, (k, p) in enumerate(patterns)]
     data = DataMap(entries, [f"c{i}" for i in range(len(entries))])
-    for kind, parts in objects:
+    for kind, parts in objects * 2:  # the second time through the memos
         obj = join(kind, parts)
         brute = sorted(
             f"c{i}" for i, e in enumerate(entries)
@@ -204,3 +204,30 @@ def test_non_ascii_statement_matches_a_column_case_insensitively() -> None:
     assert data.lookup("db:x.t", "SELECT ſſn FROM t").categories == ("p", "s")  # long s folds to s
     assert data.lookup("db:x.t", "SELECT SSN FROM t").categories == ("p", "s")
     assert data.lookup("db:x.t", "SELECT ssn_x FROM t").categories == ("p",)
+
+
+def test_objects_of_one_directory_share_its_globs_but_not_its_exact_entries() -> None:
+    data = DataMap([
+        MapEntry(match="url:/api/v1/customers/*", categories=["personal"]),
+        MapEntry(match="url:/api/v1/customers/vip", categories=["sensitive"], honeytoken=True),
+        MapEntry(match="file:/srv/hr/**", categories=["hr"]),
+        MapEntry(match="file:/srv/hr/*.xlsx", categories=["personal"]),
+    ], ["personal", "sensitive", "hr"])  # fmt: skip
+    assert data.lookup("url:/api/v1/customers/2366") == ObjectInfo(("personal",), True, False)
+    assert data.lookup("url:/api/v1/customers/vip") == ObjectInfo(("personal", "sensitive"), True, True)
+    assert data.lookup("url:/api/v1/customers/2367") == ObjectInfo(("personal",), True, False)
+    assert data.lookup("url:/api/v1/customersX") == ObjectInfo()
+    # the last separator of a file name is its extension's dot: the directories' globs still apply
+    assert data.lookup("file:/srv/hr/pay.xlsx").categories == ("hr", "personal")
+    assert data.lookup("file:/srv/hr/pay.csv").categories == ("hr",)
+
+
+def test_a_statement_that_names_no_mapped_column_is_not_memoized() -> None:
+    """Most statements name none of a table's mapped columns; a memo keyed by each of them would only churn."""
+    entry = MapEntry(match="db:crm.public.t", categories=["personal"], columns={"ssn": ["sensitive"]})
+    data = DataMap([entry], ["personal", "sensitive"])
+    assert data.lookup("db:crm.public.t", "SELECT id, name FROM t WHERE id = ?").categories == ("personal",)
+    assert data._by_statement == {}
+    assert data.lookup("db:crm.public.t", "SELECT SSN FROM t").categories == ("personal", "sensitive")
+    assert data.lookup("db:crm.public.t", "SELECT * FROM t").categories == ("personal", "sensitive")
+    assert len(data._by_statement) == 2

@@ -92,6 +92,9 @@ class DataMap:
             else:
                 self._by_prefix.setdefault(_norm(literal_prefix(entry.match)), []).append(rule)
         self._cache: dict[str, tuple[ObjectInfo, tuple[_Column, ...]]] = {}
+        # an object's part up to its last separator -> the globs filed under one of its prefixes: objects that
+        # differ only after it (`url:/api/v1/customers/2366`, `.../2367`) share it
+        self._filed: dict[str, tuple[_Rule, ...]] = {}
         # (object, statement) -> answer, for objects with columns: statements repeat (masked, one per relation)
         self._by_statement: dict[tuple[str, str], ObjectInfo] = {}
 
@@ -105,7 +108,7 @@ class DataMap:
                 self._cache.clear()
             self._cache[obj] = hit
         info, columns = hit
-        if columns and statement:
+        if columns and statement and _may_name(columns, statement):
             key = (obj, statement)
             found = self._by_statement.get(key)
             if found is None:
@@ -119,19 +122,34 @@ class DataMap:
 
     def _candidates(self, obj: str) -> list[_Rule]:
         norm = _norm(obj)
-        found = list(self._exact.get(norm, ()))
+        head = norm[: max(norm.rfind("/"), norm.rfind("."), norm.rfind(":")) + 1]
+        filed = self._filed.get(head)
+        if filed is None:
+            filed = self._filed_under(head)
+            if len(self._filed) >= 16_384:
+                self._filed.clear()
+            self._filed[head] = filed
+        exact = self._exact.get(norm)
+        return list(filed) if exact is None else [*exact, *filed]
+
+    def _filed_under(self, head: str) -> tuple[_Rule, ...]:
+        """The globs filed under a prefix of `head` that ends at a separator (every such prefix of an object
+        ends at or before its last separator)."""
+        found: list[_Rule] = []
         by_prefix = self._by_prefix
-        for i, ch in enumerate(norm):
+        for i, ch in enumerate(head):
             if ch in _SEPARATORS:
-                rules = by_prefix.get(norm[: i + 1])
+                rules = by_prefix.get(head[: i + 1])
                 if rules:
                     found.extend(rules)
-        return found
+        return tuple(found)
 
     def _compute(self, obj: str) -> tuple[ObjectInfo, tuple[_Column, ...]]:
         matched = [rule for rule in self._candidates(obj) if rule.regex.match(obj)]
         if not matched:
             return UNCLASSIFIED, ()
+        if len(matched) == 1:  # its info is already what the general case would build
+            return matched[0].info, matched[0].columns
         cats = sorted({c for rule in matched for c in rule.info.categories})
         honey = any(rule.info.honeytoken for rule in matched)
         columns = tuple(col for rule in matched for col in rule.columns)
@@ -150,6 +168,15 @@ class DataMap:
 # `*` or `t.*` as a whole select list item (`SELECT *`, `SELECT t.*, x`, `RETURNING *`): every column. Not
 # `count(*)`, nor a multiplication (`price * 2`): they name no column.
 _SELECT_STAR: Final = r"(?:(?<=[\s,(])|^)(?:\w+\.)?\*(?=\s*(?:,|\bFROM\b|;|$))"
+
+
+def _may_name(columns: tuple[_Column, ...], statement: str) -> bool:
+    """Whether `statement` may name one of `columns` (or all of them, with a `*`): False only when it is ASCII
+    and holds no `*` and none of their names, in any case. Most statements name none: they need no memo."""
+    if "*" in statement or not statement.isascii():
+        return True
+    lowered = statement.lower()
+    return any(column.name is None or column.name in lowered for column in columns)
 
 
 def _with_columns(info: ObjectInfo, columns: tuple[_Column, ...], statement: str) -> ObjectInfo:
