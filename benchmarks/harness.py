@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.generate import DEFAULT_SEED, FORMATS, write_log, write_policy
+from pii_guard.clock import SystemClock
 from pii_guard.compiled import describe_build
 from pii_guard.enrich.datamap import DataMap
 from pii_guard.enrich.directory import Directory
 from pii_guard.enrich.enricher import Enricher
 from pii_guard.enrich.zones import Zones
 from pii_guard.model import AccessEvent
-from pii_guard.parsers.base import ParseFailure, Parser, SourceContext
 from pii_guard.parsers.registry import parser_class
-from pii_guard.sources.files import file_fingerprint, iter_lines
+from pii_guard.pipeline import FileIngest, FileSpec, RunStats
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 
@@ -70,17 +70,6 @@ def build_enricher(policy: dict[str, Path]) -> Enricher:
     )
 
 
-def make_parser(fmt: str, path: Path) -> Parser:
-    """The registered parser of `fmt`, set up for `path` as FileIngest would (UTC for local-time formats)."""
-    spec = FORMATS[fmt]
-    cls = parser_class(spec.parser)
-    options = cls.Options.model_validate(spec.options)
-    with path.open("rb") as fh:
-        fingerprint = file_fingerprint(fh)
-    context = SourceContext(fingerprint=fingerprint, path=str(path), reference_time=path.stat().st_mtime)
-    return cls(context, options)
-
-
 @dataclass
 class ParseResult:
     lines: int = 0
@@ -91,39 +80,26 @@ class ParseResult:
 
 
 def parse_file(fmt: str, path: Path, on_event: Callable[[AccessEvent], object] | None = None) -> ParseResult:
-    """Feed every line of `path` to a fresh parser (and each event to `on_event`); time it all."""
+    """Run `path` through a fresh parser (and each event through `on_event`) as `pii-guard parse` and `ingest`
+    do: the product's own file loop (`FileIngest`; compiled in the compiled build), not one of our own. Timed."""
     result = ParseResult()
-    failures = result.failures
+    spec = FORMATS[fmt]
+    cls = parser_class(spec.parser)
+    stats = RunStats()
+    run = FileIngest(on_event or _dropped, _dropped, stats, SystemClock())
     started = time.perf_counter()
     cpu_started = time.process_time()
-    parser = make_parser(fmt, path)
-    feed = parser.feed
-    events = 0
-    lines = 0
-    with path.open("rb") as fh:
-        for line in iter_lines(fh):
-            lines += 1
-            out = feed(line.offset, line.text)
-            if out:
-                for item in out:
-                    if isinstance(item, ParseFailure):
-                        failures[item.reason] += 1
-                    else:
-                        events += 1
-                        if on_event is not None:
-                            on_event(item)
-    for item in parser.flush():
-        if isinstance(item, ParseFailure):
-            failures[item.reason] += 1
-        else:
-            events += 1
-            if on_event is not None:
-                on_event(item)
+    run.run(path, FileSpec(cls, cls.Options.model_validate(spec.options)))
     result.seconds = time.perf_counter() - started
     result.cpu_seconds = time.process_time() - cpu_started
-    result.lines = lines
-    result.events = events
+    result.lines = stats.lines
+    result.events = stats.events
+    result.failures.update(stats.failures)
     return result
+
+
+def _dropped(_: object) -> None:
+    """Where the events go when only parsing is timed, and dead letters always (their reasons are counted)."""
 
 
 @dataclass

@@ -135,7 +135,7 @@ class FileIngest:
 
     def __init__(
         self,
-        on_event: Callable[[AccessEvent], None],
+        on_event: Callable[[AccessEvent], object],
         on_dead: Callable[[DeadLetter], None],
         stats: RunStats,
         clock: Clock,
