@@ -231,3 +231,6 @@ def test_a_statement_that_names_no_mapped_column_is_not_memoized() -> None:
     assert data.lookup("db:crm.public.t", "SELECT SSN FROM t").categories == ("personal", "sensitive")
     assert data.lookup("db:crm.public.t", "SELECT * FROM t").categories == ("personal", "sensitive")
     assert len(data._by_statement) == 2
+    decoy = DataMap([MapEntry(match="db:crm.public.t", categories=["personal"], columns={"ssn": ["sensitive"]},
+                              honeytoken=True)], ["personal", "sensitive"])  # fmt: skip
+    assert decoy.lookup("db:crm.public.t", "SELECT ssn FROM t") == ObjectInfo(("personal", "sensitive"), True, True)

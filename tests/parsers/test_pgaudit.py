@@ -291,6 +291,15 @@ def test_permission_denied_is_a_failed_read_attempt_stderr() -> None:
     assert (logout.action, logout.user, logout.source_port) == (LOGOUT, "bob", 46248)
 
 
+def test_a_disconnection_without_its_connection_line_takes_the_client_from_its_message() -> None:
+    """The session began before the file did (rotation): no `connection received` to join, and the prefix
+    has no %h, so the client is the one the disconnection line itself names."""
+    [logout] = events([A + "disconnection: session time: 1:02:03.004 user=alice database=crm host=10.1.2.3 "
+                           "port=50123"])  # fmt: skip
+    assert (logout.action, logout.user, logout.object) == (LOGOUT, "alice", "db:crm")
+    assert (logout.source_ip, logout.source_port) == ("10.1.2.3", 50123)
+
+
 def test_permission_denied_uses_sqlstate_from_the_prefix_and_the_statement_verb() -> None:
     p = "2026-11-27 16:20:40.975 UTC [8721] 42501 bob@crm "
     [ev] = events([

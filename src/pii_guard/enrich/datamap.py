@@ -191,5 +191,6 @@ def _with_columns(info: ObjectInfo, columns: tuple[_Column, ...], statement: str
         for c in column.categories
     }
     if extra - set(info.categories):
-        return info._replace(categories=tuple(sorted(extra | set(info.categories))))
+        # built directly: a NamedTuple's `_replace` is Python-level code, slow on a per-event path
+        return ObjectInfo(tuple(sorted(extra | set(info.categories))), info.classified, info.honeytoken)
     return info

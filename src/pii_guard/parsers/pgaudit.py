@@ -898,11 +898,13 @@ class PgAuditParser(Parser):
         backend = self._backends.pop(rec.pid, None) if rec.pid is not None else None
         m = _DISCONNECTION.match(rec.message)
         user, database = (m.group(1), m.group(2)) if m is not None else (rec.user, rec.database)
-        if m is not None and rec.host is None:
+        peer = None
+        if m is not None and rec.host is None:  # the prefix has no %h: the message's `host=` (and `port=`)
             port = _PORT.match(rec.message, m.end())
-            rec = rec._replace(host=m.group(3), port=int(port.group(1)) if port else None)
+            peer = (m.group(3), int(port.group(1)) if port else None)
         obj = f"db:{database}" if database else None
-        return self._event(rec, backend, LOGOUT, SUCCESS, user, obj, None, None, None, self._original(rec))
+        return self._event(rec, backend, LOGOUT, SUCCESS, user, obj, None, None, None, self._original(rec),
+                           peer=peer)  # fmt: skip
 
     def _audit_setting(self, rec: ServerRecord) -> Outcome | None:
         """`parameter "pgaudit.log" changed to "none"` (or `removed from configuration file, reset to
@@ -923,8 +925,10 @@ class PgAuditParser(Parser):
         self, rec: ServerRecord, backend: _Backend | None, action: str, outcome: str, user: str | None,
         obj: str | None, rows: int | None, command: str | None, statement: str | None, original: str,
         error_code: str | None = None, extra: dict[str, Any] | None = None,
+        peer: tuple[str | None, int | None] | None = None,
     ) -> AccessEvent:  # fmt: skip
-        host, port = rec.host, rec.port
+        """`peer`: the client's host and port when the record's prefix did not give them."""
+        host, port = (rec.host, rec.port) if peer is None else peer
         if backend is not None:
             if host is None:
                 host, port = backend.host, backend.port
