@@ -51,6 +51,15 @@ def test_alias_is_refused_at_its_line(loader: bool) -> None:
     assert message == "f.yaml:2: YAML aliases (*name) are not allowed (write the value out where it is needed)"
 
 
+def test_merge_key_is_refused_with_what_to_do(loader: bool) -> None:
+    """An inline merge needs no alias; its message was PyYAML's "could not determine a constructor"."""
+    assert _error("a: 1\n<<: {b: 2}\n") == (
+        "f.yaml:2: YAML merge keys (<<) are not supported "
+        "(write the keys out in the mapping itself, or quote '<<' if it is meant as text)"
+    )
+    assert load_yaml_text("a: '<<'\n", "f.yaml").data == {"a": "<<"}
+
+
 def test_a_star_in_text_is_not_an_alias(loader: bool) -> None:
     assert load_yaml_text("glob: '/srv/*'\nnote: a * b\n", "f.yaml").data == {"glob": "/srv/*", "note": "a * b"}
 

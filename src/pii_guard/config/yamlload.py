@@ -36,6 +36,7 @@ class LoadedYaml:
 
 
 _Loader = yaml.SafeLoader | yaml.CSafeLoader
+_MERGE: Final = "tag:yaml.org,2002:merge"  # what a plain `<<` resolves to
 
 
 class _Builder:
@@ -114,6 +115,12 @@ class _Builder:
         tag = event.tag
         if tag is None or tag == "!":
             tag = loader.resolve(ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
+        if tag == _MERGE:  # PyYAML would only say it has no constructor for the tag
+            raise ConfigError(
+                "YAML merge keys (<<) are not supported",
+                location=Location(self._out.file, _line(event)),
+                hint="write the keys out in the mapping itself, or quote '<<' if it is meant as text",
+            )
         node = ScalarNode(tag, event.value, _mark(event), None, style=event.style)
         try:
             return loader.construct_object(node, deep=True)
