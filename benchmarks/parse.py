@@ -8,7 +8,7 @@ For each format the same generated file (cached under benchmarks/out/) is read b
   wc -l              the machine's limit (a subprocess), lines/s
   re.match           the Python limit: binary readline + decode + one simple precompiled regex, lines/s
   iter_lines         pii_guard's reader alone (lines decoded, nothing parsed), lines/s
-  parse              the format's parser over iter_lines, events/s
+  parse              the format's parser run by the product's file loop (FileIngest, as `ingest` runs it), events/s
   parse + enrich     the same plus the Enricher built from the generated policy files, events/s
 Each figure is the median of --runs runs with min and max; runs go round all formats in turn so that a
 noisy neighbour hits every figure alike. `ratio` = (parse + enrich lines/s) / (re.match lines/s) per run,
