@@ -40,6 +40,7 @@ COMPILED = [
     "src/pii_guard/policy/volume.py",
     "src/pii_guard/detection/codec.py",
     "src/pii_guard/detection/engine.py",
+    "src/pii_guard/sigma/getters.py",
     "src/pii_guard/sigma/compile.py",
     "src/pii_guard/sigma/values.py",
     "src/pii_guard/sigma/index.py",

@@ -23,7 +23,7 @@ from typing import Any, Generic, TypeVar
 import re2
 
 from pii_guard.sigma.compile import CompiledRule, Node
-from pii_guard.sigma.fields import Getter
+from pii_guard.sigma.getters import Getter
 from pii_guard.sigma.values import EventView, field_getter, texts_of, values_of
 
 R = TypeVar("R", bound=CompiledRule)

@@ -41,7 +41,7 @@ from sigma.types import (
 from pii_guard.model import EnrichedEvent
 from pii_guard.policy.context import PolicyContext
 from pii_guard.rules.matchers import CidrSet
-from pii_guard.sigma.fields import Getter, getter
+from pii_guard.sigma.getters import Getter, getter
 
 KEYWORD_FIELD = "event.original"
 CONTAINS_RE2_FROM = 16  # more contains-literals than this on one field: one RE2 search instead of a loop
