@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pii_guard.rules.windows import DistinctSet, KeyedWindows, SlidingSum, evidence_ids
+from pii_guard.rules.windows import FULL_SWEEP_EVERY, DistinctSet, KeyedWindows, SlidingSum, evidence_ids
 
 BUCKETS = 20
 BUCKET_US = 3_000_000  # a 60 s window
@@ -93,6 +93,49 @@ def test_idle_keys_are_evicted() -> None:
     keyed.put("new", new)
     assert keyed.evict_idle(30_000_000) == 1
     assert keyed.get("new") is new
+
+
+class _Probe:
+    """A window state that counts how often a sweep reads its time."""
+
+    reads = 0
+
+    def __init__(self, last_us: int) -> None:
+        self._last_us = last_us
+
+    @property
+    def last_us(self) -> int:
+        _Probe.reads += 1
+        return self._last_us
+
+    def to_state(self) -> list[object]:
+        return [self._last_us]
+
+
+def test_a_sweep_reads_the_idle_keys_in_front_and_stops_at_the_first_in_use() -> None:
+    keyed: KeyedWindows[_Probe] = KeyedWindows()
+    for i in range(1_000):  # touched in time order: key i last used at i s
+        keyed.put(f"k{i}", _Probe(i * 1_000_000))
+    _Probe.reads = 0
+    assert keyed.evict_idle(10_000_000) == 10  # k0 ... k9
+    assert _Probe.reads == 11  # not 1,000
+    assert keyed.get("k9") is None
+    assert keyed.get("k10") is not None
+    _Probe.reads = 0
+    assert keyed.evict_idle(10_000_000) == 0
+    assert _Probe.reads == 1
+
+
+def test_a_key_behind_a_newer_one_is_evicted_by_the_next_full_sweep() -> None:
+    """A late event touches a key without making it newer; restored keys come in any order."""
+    keyed: KeyedWindows[_Probe] = KeyedWindows()
+    keyed.put("busy", _Probe(100_000_000))
+    keyed.put("late", _Probe(1_000_000))  # behind "busy", idle at the cutoff below
+    evicted = [keyed.evict_idle(50_000_000) for _ in range(FULL_SWEEP_EVERY)]
+    assert evicted == [0] * (FULL_SWEEP_EVERY - 1) + [1]
+    assert keyed.get("late") is None
+    assert keyed.get("busy") is not None
+    assert "late" in keyed.take_changes()[1]
 
 
 def test_memory_per_tracked_window_is_under_1kb() -> None:
