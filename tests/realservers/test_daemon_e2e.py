@@ -418,8 +418,20 @@ def test_postgresql_day_under_the_daemon(tmp_path: Path, daemon_factory: Callabl
     severity, facts, deadline = incidents["honeytoken-decoy-table", "alice"]
     assert (severity, facts["honeytoken"], facts["rows"]) == ("critical", True, 3)
     severity, facts, deadline = incidents["sensitive-from-trusted-zones", "bob"]
-    assert sorted(facts["rules"]) == ["role-access:support", "sensitive-from-trusted-zones"]
-    assert (severity, facts["attempts"], facts["rows"], deadline) == ("low", 1, 0, None)  # one refused read
+    off_hours = len(hours_matches(daemon, {"bob"}, {"personal", "contact"}))  # of his 3 allowed reads
+    if off_hours == 0:
+        assert sorted(facts["rules"]) == ["role-access:support", "sensitive-from-trusted-zones"]
+        assert (severity, facts["attempts"], facts["rows"], deadline) == ("low", 1, 0, None)  # one refused read
+    elif off_hours == 3:  # run outside support's hours: each of bob's reads broke role-access:support too, so
+        # his 10-row read opened the incident, the refused read and the 150 + 100 rows joined it by that
+        # rule's key, and the quota match by its event
+        rules = ["role-access:support", "sensitive-from-trusted-zones", "support-personal-hourly"]
+        assert sorted(facts["rules"]) == rules
+        assert (severity, facts["attempts"], facts["rows"], facts["events"]) == ("high", 1, 260, 4)
+        assert deadline is not None
+    else:  # the day crossed the start or end of support's hours: which reads joined depends on the minute
+        assert {"role-access:support", "sensitive-from-trusted-zones"} <= set(facts["rules"])
+        assert facts["attempts"] == 1
     assert incidents["support-personal-hourly", "bob"][1]["peaks"] == {"records": 260}
     # Slack: exactly one parent message per incident, each naming its incident, rule and user
     parents = fake_slack.top_level("C0SECURITY")
