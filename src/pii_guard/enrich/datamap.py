@@ -108,19 +108,22 @@ class DataMap:
                 self._cache.clear()
             self._cache[obj] = hit
         info, columns = hit
-        if columns and statement and _may_name(columns, statement):
-            key = (obj, statement)
-            found = self._by_statement.get(key)
-            if found is None:
-                found = _with_columns(info, columns, statement)
-                if len(statement) <= 2048:  # bounded: at most 16,384 statements of up to 2 KiB
-                    if len(self._by_statement) >= 16_384:
-                        self._by_statement.clear()
-                    self._by_statement[key] = found
-            return found
-        return info
+        if not columns or not statement:
+            return info
+        named = _named(columns, statement)
+        if not named:
+            return info
+        key = (obj, statement)
+        found = self._by_statement.get(key)
+        if found is None:
+            found = _with_columns(info, named, statement)
+            if len(statement) <= 2048:  # bounded: at most 16,384 statements of up to 2 KiB
+                if len(self._by_statement) >= 16_384:
+                    self._by_statement.clear()
+                self._by_statement[key] = found
+        return found
 
-    def _candidates(self, obj: str) -> list[_Rule]:
+    def _candidates(self, obj: str) -> tuple[_Rule, ...]:
         norm = _norm(obj)
         head = norm[: max(norm.rfind("/"), norm.rfind("."), norm.rfind(":")) + 1]
         filed = self._filed.get(head)
@@ -130,7 +133,7 @@ class DataMap:
                 self._filed.clear()
             self._filed[head] = filed
         exact = self._exact.get(norm)
-        return list(filed) if exact is None else [*exact, *filed]
+        return filed if exact is None else (*exact, *filed)
 
     def _filed_under(self, head: str) -> tuple[_Rule, ...]:
         """The globs filed under a prefix of `head` that ends at a separator (every such prefix of an object
@@ -170,26 +173,20 @@ class DataMap:
 _SELECT_STAR: Final = r"(?:(?<=[\s,(])|^)(?:\w+\.)?\*(?=\s*(?:,|\bFROM\b|;|$))"
 
 
-def _may_name(columns: tuple[_Column, ...], statement: str) -> bool:
-    """Whether `statement` may name one of `columns` (or all of them, with a `*`): False only when it is ASCII
-    and holds no `*` and none of their names, in any case. Most statements name none: they need no memo."""
+def _named(columns: tuple[_Column, ...], statement: str) -> tuple[_Column, ...]:
+    """The columns `statement` may name: all of them when it holds a `*` or is not ASCII, else those whose name
+    it holds in any case (case-insensitive matching of ASCII text against an ASCII name is a lower-case
+    substring test). Most statements name none: they need no regex and no memo."""
     if "*" in statement or not statement.isascii():
-        return True
+        return columns
     lowered = statement.lower()
-    return any(column.name is None or column.name in lowered for column in columns)
+    return tuple(column for column in columns if column.name is None or column.name in lowered)
 
 
-def _with_columns(info: ObjectInfo, columns: tuple[_Column, ...], statement: str) -> ObjectInfo:
-    """`info` plus the categories of the columns the statement names (or all of them for a `*`)."""
-    # Case-insensitive matching of ASCII text against an ASCII name is a lower-case substring test; a name
-    # that does not occur at all needs no regex.
-    lowered = statement.lower() if statement.isascii() and "*" not in statement else None
-    extra = {
-        c
-        for column in columns
-        if (lowered is None or column.name is None or column.name in lowered) and column.regex.search(statement)
-        for c in column.categories
-    }
+def _with_columns(info: ObjectInfo, named: tuple[_Column, ...], statement: str) -> ObjectInfo:
+    """`info` plus the categories of the columns the statement names (or all of them for a `*`), among the
+    columns `_named` left."""
+    extra = {c for column in named if column.regex.search(statement) for c in column.categories}
     if extra - set(info.categories):
         # built directly: a NamedTuple's `_replace` is Python-level code, slow on a per-event path
         return ObjectInfo(tuple(sorted(extra | set(info.categories))), info.classified, info.honeytoken)
