@@ -31,7 +31,10 @@ def _workload(seed: int, n: int = 400) -> list[AccessEvent]:
         obj = rnd.choice(["db:crm.public.customers", "db:crm.public.orders", "file:/srv/share/hr/a.pdf",
                           "file:/srv/share/hr/b.pdf", "db:crm.public.audit"])
         ip = rnd.choice(["10.20.0.5", "10.10.0.1", "203.0.113.7", "10.30.0.2", None])
-        events.append(ev(t, user=user, action=action, obj=obj, ip=ip, rows=rnd.randint(0, 120)))
+        # volumes as logs give them: rows (a database), bytes (a file server), neither, or a whole-table COPY's 0
+        rows = rnd.choice([None, 0, rnd.randint(1, 120)]) if obj.startswith("db:") else None
+        nbytes = rnd.choice([None, rnd.randint(1, 40_000_000)]) if obj.startswith("file:") else None
+        events.append(ev(t, user=user, action=action, obj=obj, ip=ip, rows=rows, nbytes=nbytes))
     return events
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pii_guard.errors import ConfigError
-from tests.policy.events import RULES, at, ev, rules_of, run, shipped_policy
+from tests.policy.events import RULES, at, enricher, ev, rules_of, run, shipped_policy
 
 
 def test_normal_work_raises_nothing() -> None:
@@ -176,6 +176,39 @@ def test_downloads_weigh_as_exports() -> None:
     events = [ev(start + i * 1_000_000, user="sftpalice", action="read", obj="file:/srv/x/exports/big.bin",
                  nbytes=30_000_000, ip="10.20.0.9") for i in range(4)]
     assert rules_of(run(events)) == ["bulk-export-download-volume"]
+
+
+def test_an_access_without_the_rules_measure_adds_nothing_to_its_window() -> None:
+    """Downloads between exports: a window of rows neither counts them nor keeps them as evidence."""
+    start = at("2026-11-27 08:00:00")
+    exports = [ev(start + i * 120_000_000, user="alice", action="export", rows=9_000, ip="10.20.0.4")
+               for i in range(3)]
+    downloads = [ev(start + i * 120_000_000 + 60_000_000, user="alice", obj="file:/srv/x/exports/big.bin",
+                    nbytes=1_000, ip="10.20.0.4") for i in range(2)]
+    empty = ev(start + 30_000_000, user="alice", action="export", rows=0, ip="10.20.0.4")  # a whole-table COPY
+    events = sorted([*exports, *downloads, empty], key=lambda e: e.time_us)
+    cumulative = [m for m in run(events) if m.rule_id == "bulk-export-cumulative"]
+    assert [(m.volume, m.evidence) for m in cumulative] == [(27_000, tuple(e.id for e in exports))]
+
+
+def test_rules_test_says_why_an_access_without_the_measure_adds_nothing() -> None:
+    detectors = {getattr(getattr(d, "rule", None), "id", None): d for d in shipped_policy().detectors}
+    download = enricher()(ev("2026-11-27 08:00:00", user="alice", obj="file:/srv/x/exports/big.bin", nbytes=1_000,
+                             ip="10.20.0.4"))
+    assert detectors["bulk-export-cumulative"].why_not(download) == "no rows in this access: nothing to add up"
+    assert detectors["bulk-export-baseline"].why_not(download) == "no rows in this access: nothing to add up"
+    volume = detectors["bulk-export-download-volume"]  # its measure is bytes: the download counts
+    assert volume.observe(download) == []
+    assert volume.why_not(download) == "1,000 bytes in the window, limit 100,000,000"
+
+
+def test_days_without_the_rules_measure_are_no_history_of_a_baseline() -> None:
+    """A week of downloads (bytes, no rows) is no baseline of exported rows: the first export of rows is not
+    measured against a median of 0."""
+    events = [ev(f"2026-11-{day:02d} 10:00:00", user="alice", obj="file:/srv/x/exports/big.bin", nbytes=5_000,
+                 ip="10.20.0.4") for day in range(1, 8)]
+    events.append(ev("2026-11-08 10:00:00", user="alice", action="export", rows=2_500, ip="10.20.0.4"))
+    assert "bulk-export-baseline" not in rules_of(run(events))
 
 
 def test_baseline_needs_history_then_fires_once_a_day() -> None:

@@ -67,7 +67,7 @@ def signature(item: EnrichedEvent) -> tuple[object, ...]:
     return (
         ev.action, ev.outcome, item.data.categories, item.data.classified, item.data.honeytoken,
         user.roles if user is not None else None, user.known if user is not None else None,
-        item.zone, ev.bytes is not None, obj[:4] if obj else None, bool(ev.record_ids),
+        item.zone, ev.rows is not None, ev.bytes is not None, obj[:4] if obj else None, bool(ev.record_ids),
     )  # fmt: skip
 
 

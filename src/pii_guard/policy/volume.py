@@ -190,6 +190,8 @@ class BulkExportDetector:
         self._width = rule.per or rule.history
         self._bucket_us = max(1, self._width // BUCKETS)
         self._history_days = max(1, rule.history // 86_400_000_000)
+        # a window or a baseline adds up rows or bytes: an event whose log says none adds nothing (`_adds`)
+        self._measured = rule.measure if rule.kind != "per_access" and rule.measure in ("rows", "bytes") else None
         self.exercised: set[str] = set()
 
     def branches(self) -> set[str]:
@@ -208,7 +210,16 @@ class BulkExportDetector:
 
     def prefilter(self, item: EnrichedEvent) -> bool:
         cats = self.ctx.categories(item)
-        return self.weight(item) > 0.0 and bool(cats) and not (self._cats and self._cats.isdisjoint(cats))
+        return self.weight(item) > 0.0 and bool(cats) and not (self._cats and self._cats.isdisjoint(cats)) and \
+            self._measures(item)  # fmt: skip
+
+    def _measures(self, item: EnrichedEvent) -> bool:
+        """Whether the log gives this rule's measure for the event at all (a web download has bytes but no
+        rows, a SELECT rows but no bytes): a window or a baseline of rows or bytes only adds what is given."""
+        measured = self._measured
+        if measured is None:
+            return True
+        return (item.event.rows if measured == "rows" else item.event.bytes) is not None
 
     def why_not(self, item: EnrichedEvent) -> str | None:
         weight = self.weight(item)
@@ -219,6 +230,8 @@ class BulkExportDetector:
         if exc is not None:
             return f"exception: {exc.reason}"
         volume = _amount(item, self.rule.measure) * weight
+        if self.rule.kind != "per_access" and volume <= 0.0:
+            return f"no {self.rule.measure} in this access: nothing to add up"
         if self.rule.kind == "per_access":
             return f"{count(volume)} {self.rule.measure} in one access, limit {count(self.rule.max or 0)}"
         state = self._state.get(item.event.user or "")
@@ -261,9 +274,12 @@ class BulkExportDetector:
         if self.rule.exceptions and self._excepted(item) is not None:
             return []  # allowed, and not counted towards a window or the user's baseline either
         volume = _amount(item, self.rule.measure) * weight
-        if self.rule.kind == "per_access":
+        kind = self.rule.kind
+        if kind != "per_access" and volume <= 0.0:
+            return []  # adds nothing: not counted as evidence, nor as a day of the user's baseline
+        if kind == "per_access":
             return self._per_access(item, volume, cats)
-        if self.rule.kind == "cumulative":
+        if kind == "cumulative":
             return self._cumulative(item, volume, cats)
         return self._baseline(item, volume, cats)
 
