@@ -222,6 +222,19 @@ def test_baseline_needs_history_then_fires_once_a_day() -> None:
     assert "12.5x their median of 200 over the last 7 active day(s)" in matches[0].sentence
 
 
+def test_each_decoy_object_names_its_own_honeytoken_every_time() -> None:
+    """The detector remembers its answer per object: the second access to a decoy raises as the first did,
+    and an object that is no decoy stays none."""
+    files = "file:/srv/share/hr/salaries-all-staff.xlsx"
+    events = [ev(f"2026-11-27 09:0{i}:00", user="smbalice", ip="10.20.0.7", obj=obj)
+              for i, obj in enumerate([files, "db:crm.public.customers_archive_2019", "url:/hr/salaries-all-staff.xlsx",
+                                       files, "url:/hr/salaries-all-staff.xlsx"])]
+    honey = [(m.rule_id, m.object) for m in run(events) if m.kind == "honeytoken"]
+    table = "db:crm.public.customers_archive_2019"
+    assert honey == [("honeytoken-decoy-files", files), ("honeytoken-decoy-table", table),
+                     ("honeytoken-decoy-files", files)]
+
+
 def test_honeytoken_any_access() -> None:
     matches = run([ev("2026-11-27 09:00:00", user="alice", obj="db:crm.public.customers_archive_2019")])
     assert rules_of(matches) == ["honeytoken-decoy-table"]

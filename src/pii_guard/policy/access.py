@@ -273,18 +273,25 @@ class HoneytokenDetector(_Stateless):
         self.ctx = ctx
         self._by_object: dict[str, Honeytoken | None] = {}
         self._records = {r: t for t, _, records in self.tokens for r in records}
+        # every decoy object in one alternation: most objects are new (ids in a URL) and none of them a decoy
+        self._any_object = GlobSet(pattern for t in tokens for pattern in t.objects)
 
     def _token_for_object(self, obj: str | None) -> Honeytoken | None:
         if obj is None:
             return None
-        try:
-            return self._by_object[obj]
-        except KeyError:
-            token = next((t for t, objects, _ in self.tokens if objects and objects(obj)), None)
-            if len(self._by_object) >= 200_000:
-                self._by_object.clear()
-            self._by_object[obj] = token
-            return token
+        by_object = self._by_object
+        if obj in by_object:  # not try/except: a miss, the usual case, would raise
+            return by_object[obj]
+        token: Honeytoken | None = None
+        if self._any_object(obj):
+            for candidate, objects, _ in self.tokens:
+                if objects(obj):
+                    token = candidate
+                    break
+        if len(by_object) >= 200_000:
+            by_object.clear()
+        by_object[obj] = token
+        return token
 
     def observe(self, item: EnrichedEvent) -> list[Match]:
         ev = item.event
