@@ -1318,3 +1318,40 @@ def test_a_detail_keeps_its_columns_and_words() -> None:
     assert mask("context", 'COPY customers, line 2: "2,x@y.z,123456789"') == "COPY customers, line 2: <masked>"
     assert mask("context", "unnamed portal with parameters: $1 = 'x@y.z'") == (
         "unnamed portal with parameters: $1 = '?'")
+
+
+def _destination_by_regex(line: str) -> str:
+    """`destination_of` as the regexes alone decide it: the pre-checks before them must never change this."""
+    if line[:1] == "{":
+        return "jsonlog"
+    if line[:1] == "\t":
+        return "stderr"
+    if pgaudit_prefix.CSV_HEAD.match(line):
+        return "csvlog"
+    return "syslog" if pgaudit_prefix.SYSLOG_HEAD.match(line) else "stderr"
+
+
+_HEADS = st.sampled_from([
+    "2026-11-27 09:00:00", "2026-11-27 09:00:00.123", "2026-11-27T09:00:00.123456+01:00", "Nov 27 09:00:00",
+    "Nov  7 09:00:00", "2026-11-27", "١٢٣٤-١١-٢٧ 09:00:00", "nov 27 09:00:00", "", "{", "\t", "[", "< ",
+])  # fmt: skip
+_PIECES = st.lists(st.sampled_from([" ", ",", "UTC", "CET", "+01", "Europe/Berlin", "db1", "postgres[12]:", ":",
+                                    "[12]", "LOG:  ", "x", "\"", "-"]), max_size=8)  # fmt: skip
+
+
+@given(_HEADS, _PIECES)
+def test_auto_destination_pre_checks_agree_with_the_regexes(head: str, pieces: list[str]) -> None:
+    line = head + "".join(pieces)
+    assert pgaudit_prefix.destination_of(line) == _destination_by_regex(line)
+
+
+@pytest.mark.parametrize(("line", "destination"), [
+    ("2026-11-27 09:00:00.123 UTC [42] alice@crm LOG:  AUDIT: x,y", "stderr"),
+    ('2026-11-27 09:00:00.123 UTC,"alice","crm",42,', "csvlog"),
+    ("2026-11-27 09:00:00.123 America/Argentina/Buenos_Aires,,,", "csvlog"),
+    ("2026-11-27T09:00:00.1+01:00 db1 postgres[42]: [3-1] LOG:  x", "syslog"),
+    ("Nov 27 09:00:00 db1 postgres[42]: [3-1] LOG:  x", "syslog"),
+    ('{"timestamp":"2026-11-27 09:00:00.123 UTC"}', "jsonlog"),
+])  # fmt: skip
+def test_auto_destination_of_each_kind_of_first_line(line: str, destination: str) -> None:
+    assert pgaudit_prefix.destination_of(line) == destination

@@ -467,15 +467,37 @@ SYSLOG_HEAD: Final = re.compile(
 
 
 def destination_of(line: str) -> str:
-    """`auto`: which destination wrote this record's first line (Filebeat decides the same way for csv)."""
+    """`auto`: which destination wrote this record's first line (Filebeat decides the same way for csv).
+
+    Called for every line: the checks before each regex only skip it where it cannot match (a stderr line
+    with a `%m` or `%t` prefix would otherwise pay for both)."""
     first = line[:1]
     if first == "{":
         return JSONLOG
     if first == "\t":
         return STDERR
-    if CSV_HEAD.match(line):
+    if _maybe_csv(line) and CSV_HEAD.match(line):
         return CSVLOG
-    return SYSLOG if SYSLOG_HEAD.match(line) else STDERR
+    # SYSLOG_HEAD begins with an RFC 3339 stamp (its date's T at index 10) or a month's capital
+    if (line[10:11] == "T" or "A" <= first <= "Z") and SYSLOG_HEAD.match(line):
+        return SYSLOG
+    return STDERR
+
+
+def _maybe_csv(line: str) -> bool:
+    """False only where CSV_HEAD cannot match: after the date's space, the time, then a space and a zone whose
+    end is a comma. The first space from index 11 on is the one before the zone (the time holds none), and
+    the zone holds no space: so a space before the first comma after it rules csvlog out."""
+    if line[10:11] != " ":
+        return False
+    zone_at = line.find(" ", 11)
+    if zone_at < 0:
+        return False
+    comma = line.find(",", zone_at)
+    if comma < 0:
+        return False
+    space = line.find(" ", zone_at + 1)
+    return space < 0 or space > comma
 
 
 class CsvReader:
