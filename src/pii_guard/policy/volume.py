@@ -190,7 +190,7 @@ class BulkExportDetector:
         self._width = rule.per or rule.history
         self._bucket_us = max(1, self._width // BUCKETS)
         self._history_days = max(1, rule.history // 86_400_000_000)
-        # a window or a baseline adds up rows or bytes: an event whose log says none adds nothing (`_adds`)
+        # a window or a baseline adds up rows or bytes: an event whose log gives none adds nothing (`_measures`)
         self._measured = rule.measure if rule.kind != "per_access" and rule.measure in ("rows", "bytes") else None
         self.exercised: set[str] = set()
 
@@ -209,9 +209,10 @@ class BulkExportDetector:
         return exc
 
     def prefilter(self, item: EnrichedEvent) -> bool:
+        if self.weight(item) <= 0.0 or not self._measures(item):
+            return False
         cats = self.ctx.categories(item)
-        return self.weight(item) > 0.0 and bool(cats) and not (self._cats and self._cats.isdisjoint(cats)) and \
-            self._measures(item)  # fmt: skip
+        return bool(cats) and not (self._cats and self._cats.isdisjoint(cats))
 
     def _measures(self, item: EnrichedEvent) -> bool:
         """Whether the log gives this rule's measure for the event at all (a web download has bytes but no
