@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from pii_guard.errors import ConfigError
+from pii_guard.model import Match
+from pii_guard.policy.context import PolicyContext, make_match
 from tests.policy.events import RULES, at, enricher, ev, rules_of, run, shipped_policy
 
 
@@ -265,3 +267,25 @@ def test_policy_unknown_key_and_bad_duration(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         shipped_policy(path)
     assert "'soon' is not a duration (write e.g. 90s, 15m, 1h, 1d, 2w)" in str(info.value)
+
+
+def test_a_match_holds_every_field_by_its_name() -> None:
+    """`make_match` builds the tuple positionally (for speed): each value must land in the field it names."""
+    policy = shipped_policy().policy
+    ctx = PolicyContext(policy.timezone, policy.defaults)
+    item = enricher()(ev("2026-11-27 09:00:00", user="bob", ip="10.20.0.5", obj="db:crm.public.orders", rows=12,
+                         nbytes=340, outcome="failure", record_ids=("a-1", "a-2", "a-3")))
+    found = make_match(item, ctx, rule_id="r", kind="quota", severity="high", sentence="s",
+                       categories=("financial",), key="k", volume=1.5, unit="rows", limit=1.0, window=(5, 9),
+                       evidence=("e1", "e2"))
+    assert found == Match(
+        id=found.id, rule_id="r", kind="quota", severity="low", time_us=item.event.time_us, user="bob",
+        roles=("support",), object="db:crm.public.orders", categories=("financial",), volume=1.5, unit="rows",
+        limit=1.0, window_start_us=5, window_end_us=9, evidence=("e1", "e2"), sentence="s", attempt=True,
+        source_ip="10.20.0.5", zone="office", event_rows=12, event_bytes=340, event_records=3,
+        event_id=item.event.id,
+    )  # fmt: skip
+    assert len(found) == len(Match._fields)
+    plain = make_match(item, ctx, rule_id="r", kind="quota", severity="high", sentence="s")
+    assert (plain.evidence, plain.window_start_us) == ((item.event.id,), None)
+    assert plain.categories == ("financial", "personal")  # the event's own, as the data map gives them
