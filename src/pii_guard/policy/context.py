@@ -172,15 +172,18 @@ def make_match(
     limit: float | None = None,
     window: tuple[int, int] | None = None,
     evidence: tuple[str, ...] | None = None,
+    attempt_keeps_severity: bool = False,
 ) -> Match:
+    """A refused attempt takes the policy's `attempt_severity`, unless `attempt_keeps_severity` (Sigma rules
+    say their own level for it)."""
     ev = item.event
     attempt = ev.outcome == FAILURE
     digest = hashlib.blake2b(f"{rule_id}\0{key}\0{ev.id}".encode(), digest_size=16).hexdigest()
     # every field of Match, in its order (tests/policy/test_detectors.py checks it against Match(**fields))
     return _new_match((
-        digest, rule_id, kind, ctx.defaults.attempt_severity if attempt else severity, ev.time_us, ev.user,
-        ctx.roles(item), ev.object, categories if categories is not None else ctx.categories(item), volume, unit,
-        limit, window[0] if window else None, window[1] if window else None,
-        evidence if evidence is not None else (ev.id,), sentence, attempt, ev.source_ip, ctx.zone(item), ev.rows,
-        ev.bytes, len(ev.record_ids), ev.id,
+        digest, rule_id, kind, ctx.defaults.attempt_severity if attempt and not attempt_keeps_severity else severity,
+        ev.time_us, ev.user, ctx.roles(item), ev.object,
+        categories if categories is not None else ctx.categories(item), volume, unit, limit,
+        window[0] if window else None, window[1] if window else None, evidence if evidence is not None else (ev.id,),
+        sentence, attempt, ev.source_ip, ctx.zone(item), ev.rows, ev.bytes, len(ev.record_ids), ev.id,
     ))  # fmt: skip

@@ -19,13 +19,12 @@ a full handoff) is judged by CorrelationDetector itself, with the same result.""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from pii_guard.model import FAILURE, EnrichedEvent, Match
-from pii_guard.policy.context import PolicyContext, count, span, verb, who
+from pii_guard.model import EnrichedEvent, Match
+from pii_guard.policy.context import PolicyContext, count, make_match, span, verb, who
 from pii_guard.rules.windows import KeyedWindows
 from pii_guard.sigma.compile import CompiledRule, Predicate, compile_parts
 from pii_guard.sigma.correlate import CompiledCorrelation, Fired
@@ -57,17 +56,10 @@ def _target(item: EnrichedEvent) -> str:
 def sigma_match(item: EnrichedEvent, ctx: PolicyContext, *, rule_id: str, severity: str, sentence: str,
                 key: str = "", volume: float | None = None, unit: str | None = None, limit: float | None = None,
                 window: tuple[int, int] | None = None, evidence: tuple[str, ...] | None = None) -> Match:
-    """Like policy.context.make_match, but a refused attempt keeps the rule's severity."""
-    ev = item.event
-    digest = hashlib.blake2b(f"{rule_id}\0{key}\0{ev.id}".encode(), digest_size=16).hexdigest()
-    return Match(
-        id=digest, rule_id=rule_id, kind=KIND, severity=severity, time_us=ev.time_us, user=ev.user,
-        roles=ctx.roles(item), object=ev.object, categories=ctx.categories(item), volume=volume, unit=unit,
-        limit=limit, window_start_us=window[0] if window else None, window_end_us=window[1] if window else None,
-        evidence=evidence if evidence is not None else (ev.id,), sentence=sentence, attempt=ev.outcome == FAILURE,
-        source_ip=ev.source_ip, zone=ctx.zone(item), event_rows=ev.rows, event_bytes=ev.bytes,
-        event_records=len(ev.record_ids), event_id=ev.id,
-    )
+    """policy.context.make_match of kind `sigma`, but a refused attempt keeps the rule's severity."""
+    return make_match(item, ctx, rule_id=rule_id, kind=KIND, severity=severity, sentence=sentence, key=key,
+                      volume=volume, unit=unit, limit=limit, window=window, evidence=evidence,
+                      attempt_keeps_severity=True)
 
 
 def rule_match(rule: CompiledRule, item: EnrichedEvent, ctx: PolicyContext) -> Match:
