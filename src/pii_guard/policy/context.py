@@ -179,7 +179,7 @@ def make_match(
     ev = item.event
     attempt = ev.outcome == FAILURE
     digest = hashlib.blake2b(f"{rule_id}\0{key}\0{ev.id}".encode(), digest_size=16).hexdigest()
-    # every field of Match, in its order (tests/policy/test_detectors.py checks it against Match(**fields))
+    # every field of Match, in its order (tests/policy/test_detectors.py checks each against its name)
     return _new_match((
         digest, rule_id, kind, ctx.defaults.attempt_severity if attempt and not attempt_keeps_severity else severity,
         ev.time_us, ev.user, ctx.roles(item), ev.object,
