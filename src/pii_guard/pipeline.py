@@ -23,7 +23,7 @@ from pii_guard.model import AccessEvent, EnrichedEvent
 from pii_guard.parsers.base import ParseFailure, Parser, SourceContext
 from pii_guard.parsers.sqlmask import SqlMasker
 from pii_guard.sources.compressed import DECOMPRESS_ERRORS, open_log
-from pii_guard.sources.files import file_fingerprint, iter_lines
+from pii_guard.sources.files import file_fingerprint, iter_blocks
 from pii_guard.store.base import DeadLetter, EventStore, PipelinedEventStore, WriteResult
 
 
@@ -200,21 +200,31 @@ class FileIngest:
         stats = self.stats
         feed = parser.feed
         take = self._take
+        limit = spec.max_line_bytes
         done = 0
-        for line in iter_lines(fh, 0, spec.max_line_bytes):
-            stats.lines += 1
-            stats.bytes_read += line.length
-            if line.overlong:
-                reason = f"line longer than {spec.max_line_bytes} bytes (max_line_bytes)"
-                take((ParseFailure(line.offset, reason, line.text),), parser, fp)
+        for block in iter_blocks(fh, 0, limit):  # a loop over lists, not a `Line` per line
+            offset = block.offset
+            texts = block.texts
+            lengths = block.lengths
+            count = len(texts)
+            if block.overlong:
+                reason = f"line longer than {limit} bytes (max_line_bytes)"
+                for i in range(count):
+                    take((ParseFailure(offset, reason, texts[i]),), parser, fp)
+                    offset += lengths[i]
             else:
-                if not line.terminated:
+                if not block.terminated:
                     stats.unterminated.append(parser.context.path)
-                out = feed(line.offset, line.text)
-                if out:
-                    take(out, parser, fp)
+                for i in range(count):
+                    out = feed(offset, texts[i])
+                    if out:
+                        take(out, parser, fp)
+                    offset += lengths[i]
+            stats.lines += count
+            size = offset - block.offset
+            stats.bytes_read += size
             if progress is not None:
-                done += line.length
+                done += size
                 if done >= 1 << 20:
                     progress(done)
                     done = 0

@@ -52,54 +52,58 @@ def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
-def _block_lines(block: bytes, offset: int, max_line_bytes: int) -> Iterable[Line]:
-    """The lines of `block`, which starts at byte `offset` and ends with a newline.
+class LineBlock(NamedTuple):
+    """Consecutive lines of a file, read together: what a loop over many lines takes instead of a `Line` each."""
 
-    Fast path, for a block without overlong lines (nearly always): the block is decoded in one call and split
-    in text, and the offsets and lengths come from C-level arithmetic instead of a Python loop per line.
-    Decoding the whole block gives the same text per line as decoding each line: a newline byte never
-    belongs to a multi-byte sequence, so the UTF-8 decoder resynchronizes at it, and the `\\xNN` escapes of
-    invalid bytes never contain a newline or a carriage return."""
+    offset: int  # byte offset of the first line's first byte
+    texts: list[str]  # each decoded as in `Line.text`
+    lengths: list[int]  # bytes each line consumed, terminator included: line i starts at offset + sum(lengths[:i])
+    overlong: bool  # all lines longer than the limit (a block of one such line)
+    terminated: bool  # False only for a block of one last line without a newline
+
+
+def _block(block: bytes, offset: int, max_line_bytes: int) -> Iterable[LineBlock]:
+    """The lines of `block`, which starts at byte `offset` and ends with a newline, as one `LineBlock`, or one
+    block per line when some line is overlong.
+
+    The block is decoded in one call and split in text, and the lengths come from C-level arithmetic instead
+    of a Python loop per line. Decoding the whole block gives the same text per line as decoding each line: a
+    newline byte never belongs to a multi-byte sequence, so the UTF-8 decoder resynchronizes at it, and the
+    `\\xNN` escapes of invalid bytes never contain a newline or a carriage return."""
     if block.isascii():  # one byte per character: text lengths are byte lengths, no split of the bytes
         texts = block.decode("ascii").split("\n")
         texts.pop()  # the empty string after the block's final newline
         sizes = list(map(len, texts))
         if max(sizes) >= max_line_bytes:  # with its newline, some line is longer than the limit
-            return _slow_lines(block, offset, max_line_bytes)
+            return _slow_blocks(block, offset, max_line_bytes)
     else:
         raws = block.split(b"\n")
         raws.pop()
         sizes = list(map(len, raws))
         if max(sizes) >= max_line_bytes:
-            return _slow_lines(block, offset, max_line_bytes)
+            return _slow_blocks(block, offset, max_line_bytes)
         texts = block.decode("utf-8", "backslashreplace").split("\n")
         texts.pop()
     if b"\r" in block:  # CRLF: drop the one \r before each \n
         texts = [text[:-1] if text.endswith("\r") else text for text in texts]
-    lengths = list(map(add, sizes, repeat(1)))  # the newline too
-    starts = accumulate(lengths, initial=offset)
-    return map(_new_line, zip(starts, texts, lengths, repeat(False), repeat(True)))
+    return (LineBlock(offset, texts, list(map(add, sizes, repeat(1))), False, True),)  # +1: the newline
 
 
-def _slow_lines(block: bytes, offset: int, max_line_bytes: int) -> Iterable[Line]:
+def _slow_blocks(block: bytes, offset: int, max_line_bytes: int) -> Iterable[LineBlock]:
     """Line by line, overlong lines cut to `max_line_bytes` before decoding."""
     pieces = block.split(b"\n")
     pieces.pop()
     for raw in pieces:
         length = len(raw) + 1
-        if length > max_line_bytes:
-            yield Line(offset, _decode(raw[:max_line_bytes]), length, True, True)
-        else:
-            yield Line(offset, _decode(raw), length, False, True)
+        yield LineBlock(offset, [_decode(raw[:max_line_bytes])], [length], length > max_line_bytes, True)
         offset += length
 
 
-def iter_lines(
+def iter_blocks(
     fh: BinaryIO, start: int = 0, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, final: bool = True
-) -> Iterator[Line]:
-    """Yield the lines of `fh` from byte `start`. A line longer than `max_line_bytes` is yielded once, cut,
-    with `overlong=True`, and memory stays bounded. A last line without a newline is yielded only when
-    `final` (the file is complete); otherwise it is left for the next read."""
+) -> Iterator[LineBlock]:
+    """The lines of `fh` from byte `start`, as `iter_lines` gives them, in blocks of up to a chunk (1 MiB).
+    An overlong line and a last line without a newline each come as a block of their own."""
     fh.seek(start)
     offset = start
     pending = b""
@@ -119,13 +123,25 @@ def iter_lines(
                 block = block[rest:]
                 skipping = False
             if block:
-                yield from _block_lines(block, offset, max_line_bytes)
+                yield from _block(block, offset, max_line_bytes)
                 offset += len(block)
         if len(pending) > max_line_bytes:
             if not skipping:
-                yield Line(offset, _decode(pending[:max_line_bytes]), len(pending), True, False)
+                yield LineBlock(offset, [_decode(pending[:max_line_bytes])], [len(pending)], True, False)
                 skipping = True
             offset += len(pending)
             pending = b""
     if pending and final and not skipping:
-        yield Line(offset, _decode(pending), len(pending), len(pending) > max_line_bytes, False)
+        yield LineBlock(offset, [_decode(pending)], [len(pending)], len(pending) > max_line_bytes, False)
+
+
+def iter_lines(
+    fh: BinaryIO, start: int = 0, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, final: bool = True
+) -> Iterator[Line]:
+    """Yield the lines of `fh` from byte `start`. A line longer than `max_line_bytes` is yielded once, cut,
+    with `overlong=True`, and memory stays bounded. A last line without a newline is yielded only when
+    `final` (the file is complete); otherwise it is left for the next read."""
+    for block in iter_blocks(fh, start, max_line_bytes, final):
+        starts = accumulate(block.lengths, initial=block.offset)
+        yield from map(_new_line, zip(starts, block.texts, block.lengths, repeat(block.overlong),
+                                      repeat(block.terminated)))
