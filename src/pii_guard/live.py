@@ -305,7 +305,7 @@ class LiveLoop:
         parser: Parser | None = None
         feed: Callable[[int, str], Sequence[Any]] | None = None
         touched: list[str] = []
-        for tracked, line in source.tailer.read(budget):
+        for tracked, block in source.tailer.read_blocks(budget):
             if tracked is not current:
                 current = tracked
                 parser = self._parser_of(source, tracked)
@@ -313,14 +313,22 @@ class LiveLoop:
                     self._inherit(source, tracked, parser)
                 feed = parser.feed
                 touched.append(tracked.key)
-            read += 1
-            if line.overlong:
-                out: Sequence[Any] = (ParseFailure(line.offset, f"line longer than {source.plan.config.max_line_bytes}"
-                                                   " bytes (max_line_bytes)", line.text),)
-            else:
-                out = feed(line.offset, line.text)  # type: ignore[misc]  # set with `current`
-            if out:
-                self._take(source, tracked.key, parser, out)  # type: ignore[arg-type]  # set with `current`
+            offset = block.offset
+            texts, lengths = block.texts, block.lengths
+            count = len(texts)
+            read += count
+            overlong = block.overlong
+            for i in range(count):
+                length = lengths[i]
+                tracked.offset = offset + length  # taken: a commit from here on starts after it
+                if overlong:
+                    out: Sequence[Any] = (ParseFailure(offset, f"line longer than {source.plan.config.max_line_bytes}"
+                                                       " bytes (max_line_bytes)", texts[i]),)
+                else:
+                    out = feed(offset, texts[i])  # type: ignore[misc]  # set with `current`
+                if out:
+                    self._take(source, tracked.key, parser, out)  # type: ignore[arg-type]  # set with `current`
+                offset += length
         if read:
             self._counts["lines", source.name] += read
             self._wrote.add(source.name)

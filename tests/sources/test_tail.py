@@ -114,3 +114,36 @@ def test_unreadable_compression_is_said_once_and_passed_over(tmp_path: Path) -> 
     assert _read_all(tailer, {}, 1.0) == []
     assert [(e.kind, Path(e.path).name) for e in tailer.events] == [("skipped", "app.log.1.zst")]
     tailer.close()
+
+
+def test_blocks_stop_at_the_budget_and_resume_after_the_last_line_taken(tmp_path: Path) -> None:
+    """`read_blocks` leaves the offset to its caller: lines not taken (the budget's cut, or a caller that
+    stopped in the middle of a block) are read again next time, and none twice once taken."""
+    log = tmp_path / "app.log"
+    log.write_text(_lines(0, 50) + "partial")
+    tailer = GlobTailer(str(log))
+    tailer.scan(lambda key: 0, 0.0)
+    taken: list[str] = []
+
+    def take(budget: int, stop_after: int | None = None) -> int:
+        blocks = 0
+        for tracked, block in tailer.read_blocks(budget):
+            blocks += 1
+            offset = block.offset
+            for text, length in zip(block.texts, block.lengths, strict=True):
+                if stop_after is not None and len(taken) == stop_after:
+                    return blocks
+                taken.append(text)
+                offset += length
+                tracked.offset = offset
+        return blocks
+
+    assert take(7) == 1
+    assert taken == _lines(0, 7).splitlines()
+    take(1000, stop_after=20)  # stops within a block of 43 lines: the other 30 stay unread
+    assert taken == _lines(0, 20).splitlines()
+    take(1000)
+    assert taken == _lines(0, 50).splitlines()  # the partial last line waits for its newline
+    (tracked,) = tailer.files.values()
+    assert tracked.offset == len(_lines(0, 50))
+    tailer.close()

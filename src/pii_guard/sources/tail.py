@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from pii_guard.sources.compressed import DECOMPRESS_ERRORS, UNSUPPORTED_SUFFIXES, compression_of, open_decompressed
-from pii_guard.sources.files import FINGERPRINT_BYTES, Line, fingerprint_of, iter_lines
+from pii_guard.sources.files import FINGERPRINT_BYTES, Line, LineBlock, fingerprint_of, iter_blocks, iter_lines
 
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip")
 # A file whose path now names another file (rotated away or deleted) is kept open this long after its last
@@ -193,7 +193,20 @@ class GlobTailer:
             tracked.fh.close()
 
     def read(self, budget: int) -> Iterator[tuple[TrackedFile, Line]]:
-        """Complete lines from every file, at most about `budget` lines in all (backpressure).
+        """Complete lines from every file, at most about `budget` lines in all (backpressure): `read_blocks`
+        line by line, each file's offset moved past a line as it is yielded."""
+        for tracked, block in self.read_blocks(budget):
+            offset = block.offset
+            texts, lengths = block.texts, block.lengths
+            for i in range(len(texts)):
+                length = lengths[i]
+                tracked.offset = offset + length
+                yield tracked, Line(offset, texts[i], length, block.overlong, block.terminated)
+                offset += length
+
+    def read_blocks(self, budget: int) -> Iterator[tuple[TrackedFile, LineBlock]]:
+        """Complete lines from every file, in blocks, at most `budget` lines in all (backpressure). The caller
+        moves `tracked.offset` past each line as it takes it, so the offset never runs ahead of what was taken.
 
         Files are read oldest-modified first, so the rest of a rotated file (older lines) comes before the new
         file's lines and event time stays in order across a rotation. A file whose size changed since it was
@@ -222,19 +235,24 @@ class GlobTailer:
                 return
             if tracked.raw is not None:
                 for line in self._read_compressed(tracked, budget):
-                    yield tracked, line
+                    yield tracked, LineBlock(line.offset, [line.text], [line.length], line.overlong, line.terminated)
                     budget -= 1
                 continue
-            for line in iter_lines(tracked.fh, tracked.offset, self.max_line_bytes, final=False):
-                tracked.offset = line.offset + line.length
-                yield tracked, line
-                budget -= 1
+            for block in iter_blocks(tracked.fh, tracked.offset, self.max_line_bytes, final=False):
+                count = len(block.texts)
+                if count > budget:  # the rest is read again next time, from where the caller's offset is
+                    block = LineBlock(block.offset, block.texts[:budget], block.lengths[:budget], block.overlong,
+                                      block.terminated)  # fmt: skip
+                    count = budget
+                yield tracked, block
+                budget -= count
                 if budget <= 0:
                     return
 
     def _read_compressed(self, tracked: TrackedFile, budget: int) -> Iterator[Line]:
         """Up to `budget` lines of a compressed file, its last line too (the file is complete); `done` at its
-        end, or where it stops decompressing (retried once the file changes)."""
+        end, or where it stops decompressing (retried once the file changes). The file's size is the end of
+        the last line handed out (its offset is the caller's to move)."""
         if tracked.lines is None:
             tracked.lines = iter_lines(tracked.fh, tracked.offset, self.max_line_bytes, final=True)
         while budget > 0:
@@ -248,7 +266,7 @@ class GlobTailer:
                 self.events.append(TailEvent("skipped", tracked.path, f"decompressed up to offset {tracked.offset}, "
                                              f"then: {exc}; read on when the file changes"))
                 return
-            tracked.offset = tracked.size = line.offset + line.length
+            tracked.size = line.offset + line.length
             budget -= 1
             yield line
 
