@@ -19,6 +19,7 @@ COMPILED = [
     # parse
     "src/pii_guard/parsers/timeparse.py",
     "src/pii_guard/parsers/normalize.py",
+    "src/pii_guard/parsers/eventids.py",
     "src/pii_guard/parsers/syslog.py",
     "src/pii_guard/parsers/sqlmask.py",
     "src/pii_guard/parsers/pgaudit_prefix.py",

@@ -8,7 +8,6 @@ Lines that are valid but not accesses (server start-up, checkpoints ...) return 
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict
 
 from pii_guard.model import AccessEvent
+from pii_guard.parsers.eventids import EventIds
 
 
 class ParseFailure(NamedTuple):
@@ -48,21 +48,6 @@ class SourceContext:
     tz: tzinfo | None = None  # zone of formats that write local time without a zone
     reference_time: float = 0.0  # epoch seconds near the end of the log (for year-less syslog stamps)
     mask_literals: bool = True
-
-
-class EventIds:
-    """Deterministic event ids: a keyed hash of source fingerprint, byte offset and the record's text."""
-
-    __slots__ = ("_base",)
-
-    def __init__(self, fingerprint: bytes) -> None:
-        self._base = hashlib.blake2b(key=fingerprint[:64], digest_size=16)
-
-    def make(self, offset: int, record: str) -> str:
-        h = self._base.copy()
-        h.update(offset.to_bytes(8, "little"))
-        h.update(record.encode("utf-8", "surrogatepass"))
-        return h.hexdigest()
 
 
 @runtime_checkable
