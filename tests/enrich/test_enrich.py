@@ -182,7 +182,8 @@ def _columns_naively(entry: MapEntry, statement: str) -> tuple[str, ...]:
 
 
 _COLUMN_PIECES = ["SELECT ", "ssn", "SSN", "ſsn", "iban", "t.", "a.b.", "x", "_", "*", ", ", " FROM t", "count(", ")"]
-_COLUMN_PIECES += ["birth_date", "birth_dates", "é", "'", "1"]
+_COLUMN_PIECES += ["birth_date", "birth_dates", "é", "'", "1", ".", "..", "T.", "ssn.", "-", "\n", "e-mail", "(", "$"]
+_COLUMN_PIECES += ["cost$"]
 _COLUMN_SQL = st.lists(st.sampled_from(_COLUMN_PIECES), max_size=10).map("".join)
 
 
@@ -192,9 +193,10 @@ def test_column_categories_as_one_search_per_column(statements: list[str]) -> No
     entry = MapEntry(
         match="db:crm.public.t",
         categories=["personal"],
-        columns={"ssn": ["sensitive"], "iban": ["financial"], "birth_date": ["sensitive"]},
+        columns={"ssn": ["sensitive"], "iban": ["financial"], "birth_date": ["sensitive"], "e-mail": ["contact"],
+                 "t.ssn": ["qualified"], "-mail": ["dash"], "cost$": ["money"]},
     )
-    data = DataMap([entry], ["personal", "sensitive", "financial"])
+    data = DataMap([entry], ["personal", "sensitive", "financial", "contact", "qualified", "dash", "money"])
     for statement in statements * 2:  # the second time from the memo
         assert data.lookup("db:crm.public.t", statement).categories == _columns_naively(entry, statement)
 
