@@ -681,6 +681,17 @@ class PgAuditParser(Parser):
         if '"' not in rest:  # nothing quoted
             fields = rest.split(",")
             return fields if len(fields) in (2, 3) and "\n" not in rest and "\r" not in rest else None
+        close = rest.find('"', 1)
+        if rest[0] == '"' and rest[close + 1 : close + 2] == "," and '"' not in rest[close + 1 :]:
+            # the usual quoting: only the statement is quoted, and it holds no quote (so none is doubled)
+            # (names of their own: `statement` below may be None, and compiled code checks the types)
+            quoted, after = rest[1:close], rest[close + 2 :]
+            fields = after.split(",")
+            if len(fields) > 2 or "\n" in after or "\r" in after:
+                return None
+            if "," not in quoted and "\n" not in quoted and "\r" not in quoted:
+                return None  # quoted without a need: not as pgAudit writes it
+            return [quoted, *fields]
         m = _REST(rest)
         if m is None:
             return None
