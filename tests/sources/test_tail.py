@@ -147,3 +147,24 @@ def test_blocks_stop_at_the_budget_and_resume_after_the_last_line_taken(tmp_path
     (tracked,) = tailer.files.values()
     assert tracked.offset == len(_lines(0, 50))
     tailer.close()
+
+
+def test_a_line_over_the_limit_written_in_pieces_is_taken_once_whole(tmp_path: Path) -> None:
+    """A line longer than max_line_bytes still being written is left like any unfinished line: the file's
+    offset never stops inside it (the byte before it would not be a line end, and the file would be taken for
+    rewritten), and once its newline is there it is taken once, cut, with its whole length."""
+    log = tmp_path / "app.log"
+    log.write_bytes(b"first line\n" + b"y" * (3 << 20))
+    tailer = GlobTailer(str(log), max_line_bytes=1 << 20)
+    tailer.scan(lambda key: 0, 0.0)
+    seen = [(line.offset, line.text[:3], line.length, line.overlong) for _, line in tailer.read(100)]
+    assert seen == [(0, "fir", 11, False)]
+    with log.open("ab") as out:
+        out.write(b"y" * (2 << 20) + b"\nnext\n")
+    tailer.scan(lambda key: 0, 1.0)
+    seen = [(line.offset, line.text[:3], line.length, line.overlong) for _, line in tailer.read(100)]
+    assert [e.kind for e in tailer.events] == ["opened"]  # not "truncated"
+    assert seen == [(11, "yyy", (5 << 20) + 1, True), ((5 << 20) + 12, "nex", 5, False)]
+    (tracked,) = tailer.files.values()
+    assert tracked.offset == log.stat().st_size
+    tailer.close()

@@ -103,35 +103,46 @@ def iter_blocks(
     fh: BinaryIO, start: int = 0, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, final: bool = True
 ) -> Iterator[LineBlock]:
     """The lines of `fh` from byte `start`, as `iter_lines` gives them, in blocks of up to a chunk (1 MiB).
-    An overlong line and a last line without a newline each come as a block of their own."""
+    An overlong line and a last line without a newline each come as a block of their own.
+
+    An overlong line comes once its newline is read, with its whole length: only its first `max_line_bytes`
+    are kept meanwhile, so memory stays bounded. Without a newline before the end, it is left for the next
+    read like any unfinished line, unless `final`: a reader that follows a growing file must not move on to a
+    position inside a line (its next read would start mid-line, and the byte before its position would no
+    longer be a line end, which is how a rewritten file is recognized)."""
     fh.seek(start)
     offset = start
     pending = b""
-    skipping = False  # inside an overlong line whose beginning was already yielded
+    cut: LineBlock | None = None  # an overlong line whose end is not read yet: its beginning and bytes so far
     while True:
         chunk = fh.read(_CHUNK)
         if not chunk:
             break
         data = pending + chunk if pending else chunk
-        cut = data.rfind(b"\n") + 1  # complete lines end here; the rest waits for the next chunk
-        pending = data[cut:]
-        if cut:
-            block = data[:cut] if pending else data
-            if skipping:  # the end of an overlong line: consumed, not yielded
-                rest = block.find(b"\n") + 1
-                offset += rest
-                block = block[rest:]
-                skipping = False
-            if block:
-                yield from _block(block, offset, max_line_bytes)
-                offset += len(block)
+        if cut is not None:  # the rest of an overlong line: counted up to its newline, not kept
+            end = data.find(b"\n")
+            if end < 0:
+                cut.lengths[0] += len(data)
+                pending = b""
+                continue
+            cut.lengths[0] += end + 1
+            yield cut._replace(terminated=True)
+            offset = cut.offset + cut.lengths[0]
+            data = data[end + 1 :]
+            cut = None
+        newline = data.rfind(b"\n") + 1  # complete lines end here; the rest waits for the next chunk
+        pending = data[newline:]
+        if newline:
+            block = data[:newline] if pending else data
+            yield from _block(block, offset, max_line_bytes)
+            offset += len(block)
         if len(pending) > max_line_bytes:
-            if not skipping:
-                yield LineBlock(offset, [_decode(pending[:max_line_bytes])], [len(pending)], True, False)
-                skipping = True
-            offset += len(pending)
+            cut = LineBlock(offset, [_decode(pending[:max_line_bytes])], [len(pending)], True, False)
             pending = b""
-    if pending and final and not skipping:
+    if cut is not None:
+        if final:
+            yield cut
+    elif pending and final:
         yield LineBlock(offset, [_decode(pending)], [len(pending)], len(pending) > max_line_bytes, False)
 
 
