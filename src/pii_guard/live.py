@@ -387,9 +387,14 @@ class LiveLoop:
         wait = longest
         if self.paused_since is not None:
             return min(wait, 1.0)
-        if self._sealed is not None:  # `wake` ends the wait when its events are in; without it, poll
+        sealed = self._sealed
+        if sealed is not None:
+            if sealed.future is None and not sealed.events_done:
+                return 0.0  # a store without a writer thread: the next step writes it
+            # `wake` ends the wait when its events are in; without it, poll. The batch being filled cannot be
+            # sealed before then, so its being due is no reason to turn the loop (that spun until the commit).
             wait = min(wait, 0.05 if self._wake is not None else 0.001)
-        if self._batch:
+        elif self._batch:
             opened = now if self._batch.opened is None else self._batch.opened
             wait = min(wait, max(0.0, opened + self._batch_s - now))
         if self.engine.pending:

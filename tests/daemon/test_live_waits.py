@@ -1,0 +1,130 @@
+"""How long the live loop lets the daemon sleep (`next_wait`) while a batch is on its way to the store.
+
+The daemon turns the loop only when lines arrive, a wake-up comes, or `next_wait` runs out; a wait of 0 with
+nothing to do is a busy loop that takes a core and the interpreter lock from the store's writer thread."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Future
+from pathlib import Path
+
+from pii_guard.clock import FixedClock
+from pii_guard.config.load import load_config
+from pii_guard.config.models import SqliteStoreConfig
+from pii_guard.detection.build import engine_for, policy_for
+from pii_guard.enrich.enricher import Enricher
+from pii_guard.live import LiveLoop
+from pii_guard.model import EnrichedEvent
+from pii_guard.store.base import DeadLetter, WriteResult
+from pii_guard.store.sqlite import SqliteEventStore
+from pii_guard.store.state import StateStore
+from tests.daemon.harness import LogWriter, stored_events, write_config
+
+
+class HeldStore:
+    """The SQLite store, with each submitted batch held back until the test lets it through: the writer
+    thread of a store that is slower than the reader, without the timing."""
+
+    def __init__(self, store: SqliteEventStore) -> None:
+        self.store = store
+        self.holding = False  # off at first: the first scan commits the file's starting position at once
+        self.held: list[tuple[Sequence[EnrichedEvent], Sequence[DeadLetter], Future[WriteResult]]] = []
+
+    def write(self, events: Sequence[EnrichedEvent], dead: Sequence[DeadLetter]) -> WriteResult:
+        return self.store.write(events, dead)
+
+    def submit(self, events: Sequence[EnrichedEvent], dead: Sequence[DeadLetter]) -> Future[WriteResult]:
+        future: Future[WriteResult] = Future()
+        if self.holding:
+            self.held.append((list(events), list(dead), future))
+        else:
+            future.set_result(self.store.write(events, dead))
+        return future
+
+    def release(self) -> None:
+        for events, dead, future in self.held:
+            future.set_result(self.store.write(events, dead))
+        self.held.clear()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.store, name)
+
+
+class Unpipelined:
+    """A store without a writer thread (as the Elasticsearch store is): `write` only."""
+
+    def __init__(self, store: SqliteEventStore) -> None:
+        self.store = store
+
+    def write(self, events: Sequence[EnrichedEvent], dead: Sequence[DeadLetter]) -> WriteResult:
+        return self.store.write(events, dead)
+
+    def __getattr__(self, name: str) -> object:
+        if name == "submit":
+            raise AttributeError(name)
+        return getattr(self.store, name)
+
+
+def _loop(tmp: Path, store: object, clock: FixedClock, woken: list[int]) -> tuple[LiveLoop, SqliteEventStore]:
+    c = load_config(write_config(tmp, batch_size=1_000)).config
+    enricher = Enricher.from_config(c)
+    assert isinstance(c.store, SqliteStoreConfig)
+    events = SqliteEventStore(c.store_path, c.store.synchronous, c.store.max_size_mb)
+    loop = LiveLoop(load_config(tmp / "pii-guard.yaml").sources, enricher, engine_for(policy_for(c, enricher)),
+                    store(events), StateStore(c.state_path / "state.db"), clock,  # type: ignore[operator]
+                    resolve=lambda p: str(c.resolve(p)), batch_size=c.store.batch_size, batch_ms=c.store.batch_ms,
+                    rescan_s=c.daemon.rescan_s, wake=lambda: woken.append(1))  # fmt: skip
+    return loop, events
+
+
+def test_a_due_batch_behind_one_in_flight_waits_for_the_wake_up_not_a_spin(tmp_path: Path) -> None:
+    clock = FixedClock(1_800_000_000)
+    woken: list[int] = []
+    held: list[HeldStore] = []
+
+    def make(events: SqliteEventStore) -> HeldStore:
+        held.append(HeldStore(events))
+        return held[0]
+
+    loop, events = _loop(tmp_path, make, clock, woken)
+    writer = LogWriter(tmp_path)
+    writer.write(10)
+    loop.step()  # scan (the file's position committed), read the 10 lines into a batch
+    held[0].holding = True
+    clock.advance(0.05)
+    loop.step()  # the batch is due: sealed, handed to the store, held there
+    assert len(held[0].held) == 1
+    writer.write(10)
+    loop.step()  # the next 10 lines, into a new batch
+    clock.advance(0.05)
+    assert loop.step() == 0  # due too, but it cannot be sealed while the first is in flight
+    assert len(held[0].held) == 1
+    wait = loop.next_wait(1.0)
+    assert wait == 0.05  # the wake-up of the store's thread ends it; until then, nothing to do
+    held[0].release()  # the writer thread's done callback is what wakes the daemon
+    assert woken
+    loop.step()  # the first batch's state saved, the second sealed
+    assert len(held[0].held) == 1
+    held[0].holding = False
+    held[0].release()
+    loop.settle()
+    assert stored_events(tmp_path) == (20, 20)
+    loop.shutdown()
+    events.close()
+
+
+def test_a_sealed_batch_for_a_store_without_a_writer_thread_is_written_at_once(tmp_path: Path) -> None:
+    clock = FixedClock(1_800_000_000)
+    loop, events = _loop(tmp_path, Unpipelined, clock, [])
+    writer = LogWriter(tmp_path)
+    writer.write(10)
+    loop.step()
+    clock.advance(0.05)
+    loop.step()  # sealed: the next step writes it, so the daemon must not sleep before that step
+    assert loop.next_wait(1.0) == 0.0
+    loop.step()
+    assert stored_events(tmp_path) == (10, 10)
+    assert loop.next_wait(1.0) > 0.0  # written: a sleep again (bounded while the engine holds late events)
+    loop.shutdown()
+    events.close()
