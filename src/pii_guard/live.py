@@ -25,6 +25,7 @@ from pii_guard.model import EnrichedEvent, Match
 from pii_guard.parsers.base import Elapsing, ParseFailure, Parser, SourceContext
 from pii_guard.pipeline import dead_letter
 from pii_guard.sigma.silence import SilentSources
+from pii_guard.sources.files import overlong_reason
 from pii_guard.sources.series import log_family
 from pii_guard.sources.tail import GlobTailer, TrackedFile
 from pii_guard.store.base import DeadLetter, EventStore, PipelinedEventStore, WriteResult
@@ -322,8 +323,8 @@ class LiveLoop:
                 length = lengths[i]
                 tracked.offset = offset + length  # taken: a commit from here on starts after it
                 if overlong:
-                    out: Sequence[Any] = (ParseFailure(offset, f"line longer than {source.plan.config.max_line_bytes}"
-                                                       " bytes (max_line_bytes)", texts[i]),)
+                    out: Sequence[Any] = (ParseFailure(offset, overlong_reason(source.plan.config.max_line_bytes),
+                                                       texts[i]),)
                 else:
                     out = feed(offset, texts[i])  # type: ignore[misc]  # set with `current`
                 if out:

@@ -23,7 +23,7 @@ from pii_guard.model import AccessEvent, EnrichedEvent
 from pii_guard.parsers.base import ParseFailure, Parser, SourceContext
 from pii_guard.parsers.sqlmask import SqlMasker
 from pii_guard.sources.compressed import DECOMPRESS_ERRORS, open_log
-from pii_guard.sources.files import file_fingerprint, iter_blocks
+from pii_guard.sources.files import file_fingerprint, iter_blocks, overlong_reason
 from pii_guard.store.base import DeadLetter, EventStore, PipelinedEventStore, WriteResult
 
 
@@ -208,7 +208,7 @@ class FileIngest:
             lengths = block.lengths
             count = len(texts)
             if block.overlong:
-                reason = f"line longer than {limit} bytes (max_line_bytes)"
+                reason = overlong_reason(limit)
                 for i in range(count):
                     take((ParseFailure(offset, reason, texts[i]),), parser, fp)
                     offset += lengths[i]

@@ -22,7 +22,7 @@ from pii_guard.model import AccessEvent, EnrichedEvent, Match
 from pii_guard.parsers.base import ParseFailure, Parser, SourceContext
 from pii_guard.pipeline import FileSpec, RunStats, dead_letter
 from pii_guard.sources.compressed import open_log
-from pii_guard.sources.files import file_fingerprint, iter_lines
+from pii_guard.sources.files import file_fingerprint, iter_lines, overlong_reason
 from pii_guard.sources.series import log_family, mtime_of, rotation_series
 from pii_guard.store.base import DeadLetter, EventStore
 from pii_guard.store.state import Checkpoint, StateStore
@@ -159,7 +159,7 @@ class Replayer:
                 offset = line.offset + line.length
                 if line.overlong:
                     outcomes: tuple[AccessEvent | ParseFailure, ...] | list[AccessEvent | ParseFailure] = (
-                        ParseFailure(line.offset, f"line longer than {spec.max_line_bytes} bytes", line.text),)
+                        ParseFailure(line.offset, overlong_reason(spec.max_line_bytes), line.text),)
                 else:
                     outcomes = list(parser.feed(line.offset, line.text))
                 pending = parser.pending_offset()

@@ -21,7 +21,8 @@ ROOT = Path(__file__).parents[2]
 PREFIX = "%t [%p]: user=%u,db=%d,app=%a,client=%h "
 
 
-def write_config(tmp: Path, pattern: str = "logs/pg.log*", batch_size: int = 50, extra: str = "") -> Path:
+def write_config(tmp: Path, pattern: str = "logs/pg.log*", batch_size: int = 50, extra: str = "",
+                 source_extra: str = "") -> Path:
     path = tmp / "pii-guard.yaml"
     path.write_text(f"""\
 state_dir: state
@@ -29,7 +30,7 @@ sources:
   - path: "{pattern}"
     format: pgaudit
     options: {{log_line_prefix: "{PREFIX}"}}
-store:
+{source_extra}store:
   batch_size: {batch_size}
   batch_ms: 20
 {extra}daemon: {{listen: "", rescan_s: 0.2}}

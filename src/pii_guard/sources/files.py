@@ -99,6 +99,11 @@ def _slow_blocks(block: bytes, offset: int, max_line_bytes: int) -> Iterable[Lin
         offset += length
 
 
+def overlong_reason(limit: int) -> str:
+    """The dead letter's reason for a line longer than `max_line_bytes`: one text whichever command read it."""
+    return f"line longer than {limit} bytes (max_line_bytes)"
+
+
 def iter_blocks(
     fh: BinaryIO, start: int = 0, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, final: bool = True
 ) -> Iterator[LineBlock]:
