@@ -118,8 +118,10 @@ def _line_of(ip: str) -> int:
     return (b - 20) * 65536 + c * 256 + d
 
 
-def latency_run(rate: int, seconds: float) -> dict[str, float]:
-    """Append at `rate` lines/s for `seconds`; one line in 50 is a honeytoken read."""
+def latency_run(rate: int, seconds: float, per_write: int = 0) -> dict[str, float]:
+    """Append at `rate` lines/s for `seconds`; one line in 50 is a honeytoken read. Lines go out in one write
+    every 2 ms (`per_write` 0), or `per_write` lines to a write: 1 is how PostgreSQL and nginx write, and
+    each write is a wake-up (an inotify event) for the daemon."""
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         proc = start(config(tmp))
@@ -130,21 +132,23 @@ def latency_run(rate: int, seconds: float) -> dict[str, float]:
                                   daemon=True)
         poller.start()
         fh = (tmp / "logs" / "pg.log").open("a", buffering=1 << 20)
-        per_tick = max(1, rate // 500)  # a write every 2 ms
+        per_tick = per_write or max(1, rate // 500)  # by default a write every 2 ms
         i = 1
         t0 = time.perf_counter()
         cpu0 = cpu_seconds(proc.pid)
+        flushed: list[int] = []  # honeytoken lines of this write, timed once it is out
         while time.perf_counter() - t0 < seconds:
             for _ in range(per_tick):
                 honey = i % 50 == 0
                 fh.write(line(i, "alice", "customers_archive_2019" if honey else "customers"))
                 if honey:
-                    written[i] = -1.0
+                    flushed.append(i)
                 i += 1
             fh.flush()
             now = time.perf_counter()
-            for key in [k for k, v in written.items() if v < 0]:
+            for key in flushed:
                 written[key] = now
+            flushed.clear()
             delay = t0 + (i - 1) / rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
@@ -163,7 +167,7 @@ def latency_run(rate: int, seconds: float) -> dict[str, float]:
             "missing": len(written) - len(lat),
             "p50_ms": round(statistics.median(lat), 2) if lat else float("nan"),
             "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 2) if lat else float("nan"),
-            "cpu_percent": round(100 * cpu / elapsed, 1),
+            "cpu_percent": round(100 * cpu / elapsed, 1), "lines_per_write": per_tick,
         }
 
 
@@ -258,6 +262,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each latency run")
     parser.add_argument("--runs", type=int, default=3, help="runs per rate (median reported)")
     parser.add_argument("--rates", default="1000,5000,20000")
+    parser.add_argument("--lines-per-write", type=int, default=0,
+                        help="lines to each write of the latency runs (default: a write every 2 ms; 1: a write a "
+                             "line, as PostgreSQL and nginx write)")  # fmt: skip
     parser.add_argument("--lines", type=int, default=1_000_000, help="lines for the throughput run")
     parser.add_argument("--soak", type=float, default=0.0, help="seconds of soak (600 for the 10-minute soak)")
     parser.add_argument("--soak-only", action="store_true", help="only the idle figures and the soak")
@@ -266,7 +273,7 @@ def main() -> None:
         print(f"idle: {idle_run(10.0, args.soak)}")
         return
     for rate in (int(r) for r in args.rates.split(",")):
-        runs = [latency_run(rate, args.seconds) for _ in range(args.runs)]
+        runs = [latency_run(rate, args.seconds, args.lines_per_write) for _ in range(args.runs)]
         p50 = statistics.median(r["p50_ms"] for r in runs)
         p99 = statistics.median(r["p99_ms"] for r in runs)
         print(f"rate {rate:>6,}/s: p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  "
