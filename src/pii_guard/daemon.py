@@ -15,8 +15,6 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from pii_guard.clock import Clock
@@ -39,6 +37,7 @@ from pii_guard.store.base import EventStore
 from pii_guard.store.build import open_event_store
 from pii_guard.store.sqlite import connect
 from pii_guard.store.state import StateStore
+from pii_guard.wakeups import watch
 
 if TYPE_CHECKING:
     from pii_guard.web.server import WebThread
@@ -71,14 +70,6 @@ def _job_failed(job: str, fire_us: int, attempt: int, error: str, giving_up: boo
     """A scheduled job failed (it is retried; ingestion goes on): say so where operators look."""
     log.error("scheduled job failed", extra={"job": job, "attempt": attempt, "giving_up": giving_up,
                                               "error": error})
-
-
-class _Wake(FileSystemEventHandler):
-    def __init__(self, event: threading.Event) -> None:
-        self._event = event
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        self._event.set()
 
 
 @dataclass
@@ -166,15 +157,8 @@ class Daemon:
         return _Runtime(loaded, loop, events, state, outbox, receivers=receivers, scheduler=scheduler)
 
     def _watch(self, loaded: LoadedConfig) -> BaseObserver:
-        observer = Observer()
-        handler = _Wake(self._wake)
-        dirs = {os.path.dirname(str(loaded.config.resolve(p.config.path))) or "." for p in loaded.sources}
-        for directory in sorted(dirs):
-            if os.path.isdir(directory):
-                observer.schedule(handler, directory, recursive=False)
-        observer.daemon = True
-        observer.start()
-        return observer
+        dirs = (os.path.dirname(str(loaded.config.resolve(p.config.path))) or "." for p in loaded.sources)
+        return watch(dirs, self._wake.set)
 
     def _signal(self, signum: int, frame: FrameType | None) -> None:
         if signum == signal.SIGHUP:

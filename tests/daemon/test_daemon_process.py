@@ -14,7 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.daemon.harness import LogWriter, write_config
+from tests.daemon.harness import ROOT, LogWriter, write_config
 
 
 def free_port() -> int:
@@ -41,12 +41,12 @@ def count(tmp: Path) -> int:
         conn.close()
 
 
-def wait_for(predicate: object, timeout: float = 60.0) -> bool:
+def wait_for(predicate: object, timeout: float = 60.0, every: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():  # type: ignore[operator]
             return True
-        time.sleep(0.05)
+        time.sleep(every)
     return False
 
 
@@ -169,3 +169,32 @@ def test_a_second_daemon_on_the_same_state_or_a_busy_port_is_refused_cleanly(tmp
     assert done.returncode == 2, done.stderr
     assert f"daemon.listen: cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_write_wakes_the_idle_daemon_rather_than_its_one_second_timer(tmp_path: Path) -> None:
+    """Idle, the daemon sleeps up to 1 s between looks at its files; a write must end that sleep (the watch on
+    the logs' directory). Seven times: let it go idle, write a line, time until it is stored. On the timer alone
+    the median would be about half a second; woken by the write, it is a commit's time."""
+    config = write_config(tmp_path, batch_size=1)
+    policy = tmp_path / "access-policy.yaml"  # no reorder window: it would have the daemon look every 50 ms
+    shipped = (ROOT / "rules" / "access-policy.yaml").read_text()
+    assert "\nlateness: 5s " in shipped
+    policy.write_text(shipped.replace("\nlateness: 5s ", "\nlateness: 0s "))
+    config.write_text(config.read_text().replace("rescan_s: 0.2", "rescan_s: 60")
+                      .replace(str(ROOT / "rules" / "access-policy.yaml"), str(policy)))
+    writer = LogWriter(tmp_path)
+    writer.write(1)
+    proc = start(config)
+    took: list[float] = []
+    try:
+        assert wait_for(lambda: count(tmp_path) == 1)
+        for n in range(2, 9):
+            time.sleep(1.5)  # idle: nothing held back, nothing in flight
+            started = time.monotonic()
+            writer.write(1)
+            assert wait_for(lambda: count(tmp_path) == n, timeout=10.0, every=0.005)  # noqa: B023  # called at once
+            took.append(time.monotonic() - started)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert sorted(took)[3] < 0.25, f"write to stored: {[round(t, 3) for t in took]} s: not woken by the writes"
