@@ -398,8 +398,13 @@ class LiveLoop:
         elif self._batch:
             opened = now if self._batch.opened is None else self._batch.opened
             wait = min(wait, max(0.0, opened + self._batch_s - now))
-        if self.engine.pending:
-            wait = min(wait, 0.05)
+        engine = self.engine
+        if engine.pending:
+            # quiet time counts as event time passing (`step`): the oldest held event is released once the log
+            # has been quiet for what separates it from the watermark. Polling for it kept an idle daemon
+            # turning 20 times a second for `lateness` after every line.
+            behind_us = engine.oldest_pending_us - (engine.newest_us - engine.lateness_us)
+            wait = min(wait, max(0.0, self._last_arrival + behind_us / 1e6 + 0.001 - now))
         for source in self.sources:
             for key, parser in source.parsers.items():
                 if parser.idle_flush_s is not None and parser.pending_offset() is not None:

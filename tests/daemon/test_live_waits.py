@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from pathlib import Path
 
+import pytest
+
 from pii_guard.clock import FixedClock
 from pii_guard.config.load import load_config
 from pii_guard.config.models import SqliteStoreConfig
@@ -126,5 +128,28 @@ def test_a_sealed_batch_for_a_store_without_a_writer_thread_is_written_at_once(t
     loop.step()
     assert stored_events(tmp_path) == (10, 10)
     assert loop.next_wait(1.0) > 0.0  # written: a sleep again (bounded while the engine holds late events)
+    loop.shutdown()
+    events.close()
+
+
+def test_events_held_for_lateness_let_the_daemon_sleep_until_they_are_due(tmp_path: Path) -> None:
+    """The shipped policy holds events 5 s (`lateness`) for lines that arrive out of order; a quiet log's
+    held events are released as its quiet time passes. The daemon sleeps until the oldest is due, instead of
+    looking every 50 ms for 5 s after every line."""
+    clock = FixedClock(1_800_000_000)
+    loop, events = _loop(tmp_path, lambda store: store, clock, [])
+    assert loop.engine.lateness_us == 5_000_000
+    LogWriter(tmp_path).write(10)  # the same second of event time
+    loop.step()
+    clock.advance(0.05)
+    loop.step()  # the batch committed; its events held by the engine
+    loop.settle()
+    assert loop.engine.pending
+    assert loop.next_wait(10.0) == pytest.approx(5.001 - 0.05)
+    clock.advance(4.0)
+    assert loop.next_wait(10.0) == pytest.approx(1.001 - 0.05)
+    clock.advance(1.0)
+    loop.step()  # 5 s quiet: released to the detectors
+    assert not loop.engine.pending
     loop.shutdown()
     events.close()

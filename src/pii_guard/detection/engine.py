@@ -198,6 +198,11 @@ class DetectionEngine:
     def pending(self) -> int:
         return len(self._heap)
 
+    @property
+    def oldest_pending_us(self) -> int:
+        """Event time of the oldest event held in the reorder buffer (check `pending` first)."""
+        return self._heap[0][0]
+
     def _release(self, watermark: int | None) -> list[tuple[Match, str]]:
         out: list[tuple[Match, str]] = []
         heap = self._heap
