@@ -204,7 +204,7 @@ class Daemon:
                     # cleared before the step, so that a wake-up during it (a write, a batch's events committed by
                     # the writer thread, a signal) makes the wait below return at once instead of being lost
                     self._wake.clear()
-                    read = runtime.loop.step()
+                    runtime.loop.step()
                     now = self._clock.monotonic()
                     self._last_tick = now
                     if ping_every and now - last_ping >= ping_every:
@@ -214,7 +214,7 @@ class Daemon:
                         self._reload = False
                         runtime, observer = self._reload_config(runtime, observer)
                         refreeze()  # here, where nothing refers to the previous runtime any more
-                    if not read and not self._stop and not self._reload:
+                    if runtime.loop.drained and not self._stop and not self._reload:
                         self._wake.wait(self._idle_wait(runtime))
             finally:
                 self._notifier.notify("STOPPING=1")

@@ -130,6 +130,9 @@ class LiveLoop:
         self._last_scan = -1e9
         self._last_arrival = clock.monotonic()
         self.paused_since: float | None = None  # the store refused a write (disk full ...): reading waits
+        # the last step read all there was (fewer lines than its budget): another one now would find nothing
+        # new unless a write came since, and a write wakes the daemon; so it may sleep (`next_wait`) at once
+        self.drained = True
         self.sources = [
             _Source(plan, plan.config.name or plan.config.path,
                     GlobTailer(resolve(plan.config.path), plan.config.start_at, plan.config.include_compressed,
@@ -151,6 +154,7 @@ class LiveLoop:
     def step(self) -> int:
         """Scan if due, read what is there (bounded), commit if due. Returns the number of lines read."""
         now = self._clock.monotonic()
+        self.drained = True
         if self.paused_since is not None:
             self._try_commit(now)
             return 0
@@ -163,6 +167,7 @@ class LiveLoop:
             read += self._read_source(source, budget - read)
             if read >= budget:
                 break
+        self.drained = read < budget
         for name in self._wrote:
             self._silent.wrote(name)
         self._wrote.clear()

@@ -21,7 +21,7 @@ from pii_guard.model import EnrichedEvent
 from pii_guard.store.base import DeadLetter, WriteResult
 from pii_guard.store.sqlite import SqliteEventStore
 from pii_guard.store.state import StateStore
-from tests.daemon.harness import LogWriter, stored_events, write_config
+from tests.daemon.harness import LogWriter, Process, stored_events, write_config
 
 
 class HeldStore:
@@ -153,3 +153,22 @@ def test_events_held_for_lateness_let_the_daemon_sleep_until_they_are_due(tmp_pa
     assert not loop.engine.pending
     loop.shutdown()
     events.close()
+
+
+def test_a_step_that_read_all_there_was_lets_the_daemon_sleep_at_once(tmp_path: Path) -> None:
+    """The daemon sleeps after a step that read fewer lines than its budget (`drained`): a step right after it
+    would find nothing new, and a write during the step has already woken it. A step cut by the budget is
+    followed by another at once."""
+    config = write_config(tmp_path, batch_size=4)
+    proc = Process(config, FixedClock(1_800_000_000))
+    writer = LogWriter(tmp_path)
+    writer.write(10)
+    read = []
+    for _ in range(3):
+        read.append((proc.loop.step(), proc.loop.drained))
+        proc.loop.settle()
+    assert read == [(4, False), (4, False), (2, True)]  # cut by the budget (there may be more), then the rest
+    writer.write(3)
+    assert proc.loop.step() == 3
+    assert proc.loop.drained
+    proc.stop()
