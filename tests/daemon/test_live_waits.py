@@ -5,9 +5,10 @@ nothing to do is a busy loop that takes a core and the interpreter lock from the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,15 +69,17 @@ class Unpipelined:
         return getattr(self.store, name)
 
 
-def _loop(tmp: Path, store: object, clock: FixedClock, woken: list[int]) -> tuple[LiveLoop, SqliteEventStore]:
-    c = load_config(write_config(tmp, batch_size=1_000)).config
+def _loop(tmp: Path, store: Callable[[SqliteEventStore], Any], clock: FixedClock,
+          woken: list[int]) -> tuple[LiveLoop, SqliteEventStore]:
+    loaded = load_config(write_config(tmp, batch_size=1_000))
+    c = loaded.config
     enricher = Enricher.from_config(c)
     assert isinstance(c.store, SqliteStoreConfig)
     events = SqliteEventStore(c.store_path, c.store.synchronous, c.store.max_size_mb)
-    loop = LiveLoop(load_config(tmp / "pii-guard.yaml").sources, enricher, engine_for(policy_for(c, enricher)),
-                    store(events), StateStore(c.state_path / "state.db"), clock,  # type: ignore[operator]
-                    resolve=lambda p: str(c.resolve(p)), batch_size=c.store.batch_size, batch_ms=c.store.batch_ms,
-                    rescan_s=c.daemon.rescan_s, wake=lambda: woken.append(1))  # fmt: skip
+    loop = LiveLoop(loaded.sources, enricher, engine_for(policy_for(c, enricher)), store(events),
+                    StateStore(c.state_path / "state.db"), clock, resolve=lambda p: str(c.resolve(p)),
+                    batch_size=c.store.batch_size, batch_ms=c.store.batch_ms, rescan_s=c.daemon.rescan_s,
+                    wake=lambda: woken.append(1))  # fmt: skip
     return loop, events
 
 
