@@ -1355,3 +1355,139 @@ def test_auto_destination_pre_checks_agree_with_the_regexes(head: str, pieces: l
 ])  # fmt: skip
 def test_auto_destination_of_each_kind_of_first_line(line: str, destination: str) -> None:
     assert pgaudit_prefix.destination_of(line) == destination
+
+
+# ---- lines of real servers in other configurations (PostgreSQL 15.18 + pgAudit 1.7.0, 2026-11-30) ---------
+
+D = "2026-11-30 03:53:04.701 UTC "  # a stamp for the Debian-prefix lines below
+
+
+def _summary(items: list[Outcome]) -> list[tuple[Any, ...]]:
+    return [(e.time_us, e.action, e.outcome, e.user, e.object, e.rows, e.error_code, e.source_ip)
+            for e in items if isinstance(e, AccessEvent)]  # fmt: skip
+
+
+def test_verbose_error_verbosity_gives_the_events_of_the_same_runs_csvlog() -> None:
+    """`log_error_verbosity = verbose` writes the SQLSTATE after the level (`LOG:  00000: AUDIT: ...`): every
+    record used to be taken for a non-audit line and dropped without a word (357 lines, 0 events)."""
+    from tests.goldens import all_cases, parse_case
+
+    cases = {c.log.name: c for c in all_cases()}
+    stderr = parse_case(cases["pg15-pgaudit17-verbose.log"])
+    csvlog = parse_case(cases["pg15-pgaudit17-verbose.csv"])
+    assert not [o for o in stderr if isinstance(o, ParseFailure)]
+    assert len(_summary(stderr)) == 113
+    assert _summary(stderr) == _summary(csvlog)
+
+
+def test_verbose_sqlstate_is_the_error_code() -> None:
+    [ev] = events([
+        "2026-11-30 03:49:03.582 UTC [28783] alice@crm ERROR:  42501: permission denied for table employees",
+        "2026-11-30 03:49:03.582 UTC [28783] alice@crm LOCATION:  aclcheck_error, aclchk.c:3655",
+        "2026-11-30 03:49:03.582 UTC [28783] alice@crm STATEMENT:  SELECT * FROM hr.employees;",
+    ], log_line_prefix=DEBIAN)  # fmt: skip
+    assert (ev.action, ev.outcome, ev.object, ev.error_code) == (READ, FAILURE, "db:crm.employees", "42501")
+    assert pgaudit_prefix.CompiledPrefix(DEBIAN).regex.match(D + "[1] a@b LOG:  AUDIT: SESSION,1").group(  # type: ignore[union-attr]
+        "verbose_state") is None  # `AUDIT:` is no SQLSTATE
+
+
+@pytest.mark.parametrize(("lines", "code"), [
+    (["LOG:  connection authorized: user=nologin_user database=crm application_name=psql",
+      'FATAL:  role "nologin_user" is not permitted to log in'], "28000"),
+    (["LOG:  connection authorized: user=dave database=hrdb application_name=psql",
+      'FATAL:  permission denied for database "hrdb"', "DETAIL:  User does not have CONNECT privilege."], "42501"),
+    (["LOG:  connection authorized: user=limited database=crm application_name=psql",
+      'FATAL:  too many connections for role "limited"'], "53300"),
+    (["LOG:  connection authorized: user=alice database=nosuchdb application_name=psql",
+      'FATAL:  database "nosuchdb" does not exist'], "3D000"),
+])  # fmt: skip
+def test_a_connection_refused_after_connection_authorized_is_one_failed_login(lines: list[str], code: str) -> None:
+    """The server writes `connection authorized` before it checks NOLOGIN, CONNECT, connection limits and the
+    database: such a session never starts, and was a successful login (the first three: and no failure)."""
+    received = D + "[6523] [unknown]@[unknown] LOG:  connection received: host=127.0.0.1 port=40100"
+    user, database = lines[0].split("user=")[1].split(" ")[0], lines[0].split("database=")[1].split(" ")[0]
+    [ev] = events([received, *(f"{D}[6523] {user}@{database} {line}" for line in lines)], log_line_prefix=DEBIAN)
+    assert (ev.action, ev.outcome, ev.user, ev.object, ev.error_code, ev.source_ip) == (
+        LOGIN, FAILURE, user, f"db:{database}", code, "127.0.0.1")
+
+
+def test_a_login_followed_by_its_sessions_work_stays_a_successful_login() -> None:
+    evs = events([
+        D + "[6600] alice@crm LOG:  connection authorized: user=alice database=crm application_name=psql",
+        D + "[6601] bob@crm LOG:  connection authorized: user=bob database=crm application_name=psql",
+        D + "[6600] alice@crm LOG:  AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.customers,SELECT 1,<none>,1",
+        D + "[6600] alice@crm FATAL:  terminating connection due to administrator command",
+    ], log_line_prefix=DEBIAN)  # fmt: skip
+    # bob's login is released at the end (no later record of his): held, never lost
+    assert [(e.action, e.outcome, e.user) for e in evs] == [
+        (LOGIN, SUCCESS, "alice"), (READ, SUCCESS, "alice"), (LOGIN, SUCCESS, "bob")]
+
+
+@pytest.mark.parametrize(("message", "statement", "action", "command", "obj"), [
+    ("must be owner of table customers", "DROP TABLE public.customers;", "ddl", "DROP TABLE", "db:crm.customers"),
+    ("permission denied to create role", "CREATE ROLE eve LOGIN;", PERMISSION, "CREATE ROLE", None),
+    ('permission denied to set parameter "pgaudit.log"', "ALTER SYSTEM SET pgaudit.log = 'none';", OTHER,
+     "ALTER SYSTEM", None),
+    ('permission denied to set parameter "pgaudit.log"', "SET pgaudit.log = 'none';", OTHER, "SET", None),
+])  # fmt: skip
+def test_other_refusals_for_lack_of_privilege_are_failed_attempts(
+    message: str, statement: str, action: str, command: str, obj: str | None
+) -> None:
+    """SQLSTATE 42501 besides `permission denied for`: a non-superuser trying to switch pgAudit off among
+    them (rules/sigma/audit_logging_reduced.yml)."""
+    [ev] = events([
+        f"{D}[8209] alice@crm ERROR:  {message}", f"{D}[8209] alice@crm STATEMENT:  {statement}",
+    ], log_line_prefix=DEBIAN)  # fmt: skip
+    assert (ev.action, ev.outcome, ev.command, ev.object, ev.error_code) == (action, FAILURE, command, obj, "42501")
+    assert "'none'" not in (ev.statement or "")  # masked as any literal
+
+
+def test_permission_denied_with_a_cursor_position_names_the_object_alone() -> None:
+    [ev] = events([
+        f"{D}[18339] bob@crm ERROR:  permission denied for schema hr at character 15",
+        f"{D}[18339] bob@crm STATEMENT:  SELECT * FROM hr.employees;",
+    ], log_line_prefix=DEBIAN)  # fmt: skip
+    assert (ev.object, ev.outcome) == ("db:crm.hr", FAILURE)
+
+
+def test_truncate_rows_are_unknown_not_zero() -> None:
+    """pgAudit logs 0 rows for TRUNCATE, which it cannot count; 0 would tell volume rules nothing was removed."""
+    line = D + "[18452] postgres@crm LOG:  AUDIT: SESSION,2,1,WRITE,TRUNCATE TABLE,,,TRUNCATE scratch,<none>,0"
+    [ev] = events([line], log_line_prefix=DEBIAN)
+    assert (ev.action, ev.object, ev.rows) == (DELETE, "db:crm.public.scratch", None)
+    deleted = "SESSION,3,1,WRITE,DELETE,TABLE,public.customers,DELETE FROM customers WHERE id = 0,<none>,0"
+    [kept] = events([audit(deleted)])
+    assert kept.rows == 0  # a DELETE counts its rows: 0 is 0
+
+
+def test_a_role_with_an_at_sign_under_the_user_at_database_prefix() -> None:
+    """`svc@corp.example@crm`: the user runs to the last `@` (Azure AD, Cloud SQL IAM and LDAP-mapped roles)."""
+    [ev] = events([
+        "2026-11-30 03:45:42.680 UTC [18469] svc@corp.example@crm LOG:  AUDIT: SESSION,1,1,READ,SELECT,TABLE,"
+        "public.customers,SELECT email FROM public.customers WHERE id < 4,<none>,3",
+    ], log_line_prefix=DEBIAN)  # fmt: skip
+    assert (ev.user, ev.object) == ("svc@corp.example", "db:crm.public.customers")
+    [rds] = events([
+        "2026-11-30 03:45:17 UTC:127.0.0.1(51380):svc@corp.example@crm:[17586]:LOG:  AUDIT: SESSION,1,1,READ,"
+        "SELECT,TABLE,public.customers,SELECT email FROM public.customers WHERE id < 4,<none>,3",
+    ], log_line_prefix="%t:%r:%u@%d:[%p]:")  # fmt: skip
+    assert (rds.user, rds.object, rds.source_ip) == ("svc@corp.example", "db:crm.public.customers", "127.0.0.1")
+
+
+def test_a_role_name_with_a_space_is_read_whole_from_the_messages() -> None:
+    evs = events([
+        "2026-11-30 03:49:24.681 UTC [29586] LOG:  connection authorized: user=Data Analyst database=crm "
+        "application_name=bi",
+        "2026-11-30 03:49:24.682 UTC [29586] LOG:  AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.customers,"
+        "SELECT ssn FROM public.customers WHERE id < 6,<none>,5",
+        "2026-11-30 03:49:24.683 UTC [29586] LOG:  disconnection: session time: 0:00:00.010 user=Data Analyst "
+        "database=crm host=127.0.0.1 port=52796",
+    ], log_line_prefix="%m [%p] ")  # fmt: skip
+    assert [(e.action, e.user, e.object) for e in evs] == [
+        (LOGIN, "Data Analyst", "db:crm"), (READ, "Data Analyst", "db:crm.public.customers"),
+        (LOGOUT, "Data Analyst", "db:crm")]  # fmt: skip
+    [ssl] = events(["2026-11-30 03:49:24.681 UTC [29587] LOG:  connection authorized: user=bob database=crm "
+                    "application_name=psql SSL enabled (protocol=TLSv1.3, cipher=TLS_AES_256_GCM_SHA384, bits=256)",
+                    "2026-11-30 03:49:24.683 UTC [29587] LOG:  disconnection: session time: 0:00:00.010 user=bob "
+                    "database=crm host=127.0.0.1 port=52797"], log_line_prefix="%m [%p] ")[:1]  # fmt: skip
+    assert (ssl.user, ssl.object) == ("bob", "db:crm")

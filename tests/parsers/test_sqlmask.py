@@ -79,3 +79,14 @@ def test_addresses_outside_literals_are_masked() -> None:
         "fetch https://bob:?@intranet.example/a failed")
     assert pg("SELECT a FROM t WHERE arr @> b.arr AND tsv @@ q") == "SELECT a FROM t WHERE arr @> b.arr AND tsv @@ q"
     assert mysql("GRANT SELECT ON crm.* TO bob@localhost") == "GRANT SELECT ON crm.* TO bob@localhost"
+
+
+def test_a_quoted_identifier_with_an_at_sign_names_a_role_and_stays() -> None:
+    """pgAudit's `GRANT ... TO "svc@corp.example"` (a real line): the grantee is no mail box to hide, and
+    hiding it erases who was granted access. Addresses around it are still masked."""
+    pg, mysql = SqlMasker("postgresql"), SqlMasker("mysql")
+    assert pg('GRANT SELECT ON public.customers TO "svc@corp.example", "Data Analyst";') == (
+        'GRANT SELECT ON public.customers TO "svc@corp.example", "Data Analyst";')
+    assert pg('CREATE ROLE "a@b.example" LOGIN -- for ann@example.org') == 'CREATE ROLE "a@b.example" LOGIN -- for ?'
+    assert mysql("GRANT SELECT ON t TO `svc@corp.example` -- ann@example.org") == (
+        "GRANT SELECT ON t TO `svc@corp.example` -- ?")

@@ -101,6 +101,7 @@ _CLASS_ACTIONS: Final = {
     "MISC": OTHER, "MISC_SET": OTHER,
 }  # fmt: skip
 _DELETES: Final = frozenset({"DELETE", "TRUNCATE", "TRUNCATE TABLE"})
+_UNCOUNTED: Final = frozenset({"TRUNCATE", "TRUNCATE TABLE"})  # pgAudit logs 0 rows: it cannot count them
 _LEAD: Final = r"\s*(?:/\*.*?\*/\s*|--[^\n]*\n\s*)*"  # comments before the statement
 _IDENT: Final = r'(?:"(?:[^"]|"")+"|[^\s."(),;]+)'
 _COPY_TABLE: Final = re.compile(
@@ -113,9 +114,18 @@ _LOWER_IDENT: Final = re.compile(r"[a-z_][a-z0-9_$]*\Z")
 _DENIED: Final = re.compile(
     r'permission denied for (?:column "(?:[^"]|"")*" of relation "(?P<rel>.+)"'
     r"|(?P<kind>table|view|materialized view|sequence|foreign table|relation|schema|function|procedure"
-    r'|database) "?(?P<name>.+?)"?)\Z',
+    r'|database) "?(?P<name>.+?)"?)(?: at character \d+)?\Z',  # stderr adds the cursor position
     re.S,
 )
+# Other refusals for lack of privilege (SQLSTATE 42501): an object the user does not own, or an act only a
+# superuser or a role with the attribute may do (`create role`, `set parameter "pgaudit.log"`).
+_REFUSED: Final = re.compile(
+    r"(?:must be owner of (?P<kind>table|relation|view|materialized view|sequence|foreign table|index|schema"
+    r"|database|function|procedure|type|extension) (?P<name>.+?)|permission denied to (?P<act>.+?))"
+    r"(?: at character \d+)?\Z",
+    re.S,
+)
+_ERRORS: Final = ("permission denied for ", "permission denied to ", "must be owner of ")
 _VERB_ACTIONS: Final = {
     "insert": WRITE, "update": WRITE, "merge": WRITE, "delete": DELETE, "truncate": DELETE, "copy": EXPORT,
 }  # fmt: skip
@@ -126,9 +136,19 @@ _LOGIN_FAILURES: Final = (
                 r'host "(?P<host>[^"]*)", user "(?P<user>[^"]*)"(?:, database "(?P<db>[^"]*)")?'), "28000"),
     (re.compile(r'role "(?P<user>.*)" does not exist'), "28000"),
     (re.compile(r'database "(?P<db>.*)" does not exist'), "3D000"),
+    # refused after `connection authorized` (the server checks these later): that login never started
+    (re.compile(r'role "(?P<user>.*)" is not permitted to log in'), "28000"),
+    (re.compile(r'permission denied for database "(?P<db>.*)"'), "42501"),
+    (re.compile(r'too many connections for (?:role "(?P<user>.*)"|database "(?P<db>.*)")'), "53300"),
+    (re.compile(r'database "(?P<db>.*)" is not currently accepting connections'), "55000"),
+    (re.compile(r"(?:sorry, too many clients already|remaining connection slots are reserved)"), "53300"),
 )  # fmt: skip
-_AUTHORIZED: Final = re.compile(r"(?:replication )?connection authorized: user=(\S+)(?: database=(\S+))?")
-_DISCONNECTION: Final = re.compile(r"disconnection: session time: \S+ user=(\S+) database=(\S*) host=(\S+)")
+# A role or database name may hold spaces (`"Data Analyst"`): each runs to the next key the server writes.
+_AUTHORIZED: Final = re.compile(
+    r"(?:replication )?connection authorized: user=(.+?)(?: database=(.+?))?"
+    r"(?: application_name=.*?)?(?: SSL enabled \(.*?\))?(?: GSS \(.*?\))?\Z", re.S
+)
+_DISCONNECTION: Final = re.compile(r"disconnection: session time: \S+ user=(.+?) database=(.*?) host=(\S+)")
 _RECEIVED: Final = re.compile(r"connection received: host=(\S+)(?: port=(\d+))?")
 _PORT: Final = re.compile(r" port=(\d+)")
 # The data in a DETAIL: `Key (email)=(x) already exists.` (also `is not present in table`, `is still referenced
@@ -251,9 +271,12 @@ class _Held:
     the backend's next record settles it, so do `_HOLD_RECORDS` records of other backends and `flush` (the
     daemon flushes a quiet file after `idle_flush_s`)."""
 
-    __slots__ = ("events", "guesses", "objectless", "offset", "seq", "stmt_id", "sub_id")
+    __slots__ = ("events", "guesses", "login", "objectless", "offset", "seq", "stmt_id", "sub_id")
 
-    def __init__(self, stmt_id: str, sub_id: str, offset: int, seq: int) -> None:
+    def __init__(self, stmt_id: str, sub_id: str, offset: int, seq: int, login: bool = False) -> None:
+        # a login (`connection authorized`) is held the same way: the server may still refuse that session
+        # (`_LOGIN_FAILURES`), and then the FATAL that follows is its one event
+        self.login = login
         self.stmt_id = stmt_id
         self.sub_id = sub_id
         self.offset = offset
@@ -346,6 +369,32 @@ def _attempted(statement: str) -> tuple[str, str | None]:
         if copy is not None and copy.group(2).lower() == "from":
             action = WRITE
     return action, verb.group(1).upper()
+
+
+def _refusal(message: str) -> bool:
+    """Whether a FATAL message refuses a connection (`_LOGIN_FAILURES`)."""
+    return any(pattern.match(message) is not None for pattern, _ in _LOGIN_FAILURES)
+
+
+def _refused_action(statement: str) -> tuple[str, str | None]:
+    """(action, command) of a statement refused by `_REFUSED`: pgAudit's classes, from its first keywords."""
+    verb = _VERB.match(statement)
+    if verb is None:
+        return OTHER, None
+    word = verb.group(1).lower()
+    if word in ("grant", "revoke"):
+        return PERMISSION, word.upper()
+    if word in ("create", "alter", "drop"):
+        what = _VERB.match(statement, verb.end())
+        target = what.group(1).lower() if what is not None else ""
+        if target in ("role", "user", "group"):
+            return PERMISSION, f"{word} {target}".upper()
+        if target == "system":  # ALTER SYSTEM: pgAudit's MISC
+            return OTHER, "ALTER SYSTEM"
+        return DDL, f"{word} {target}".upper() if target else word.upper()
+    if word in ("set", "reset"):
+        return OTHER, word.upper()
+    return _attempted(statement)
 
 
 def _judge(backend: _Backend | None, rec: ServerRecord, stmt_id: str, sub_id: str, klass: str, command: str,
@@ -564,7 +613,8 @@ class PgAuditParser(Parser):
         mine = held.get(backend) if backend is not None else None
         if mine is not None and not mine.continued_by(rec.message):
             del held[cast(_Backend, backend)]
-            out.extend(mine.events)
+            if not (mine.login and rec.level == "FATAL" and _refusal(rec.message)):
+                out.extend(mine.events)
         while held:
             oldest, first = next(iter(held.items()))
             if self._records - first.seq < _HOLD_RECORDS:
@@ -591,6 +641,8 @@ class PgAuditParser(Parser):
         elif level == "ERROR":
             if message.startswith("permission denied for "):
                 return self._denied(rec)
+            if message.startswith(_ERRORS):
+                return self._refused(rec)
         elif level == "FATAL":
             return self._login_failed(rec)
         return None
@@ -623,7 +675,7 @@ class PgAuditParser(Parser):
                 self._absorbed(backend, audit_type, stmt_id, sub_id, name, repeat=True)
             return None
         action, name, from_statement = found
-        rows = None if from_statement and logged_rows == 0 else logged_rows
+        rows = None if (from_statement or command in _UNCOUNTED) and logged_rows == 0 else logged_rows
         if from_statement and "." not in name:  # `COPY customers TO`: pgAudit would have named public.customers
             name = f"{self._default_schema}.{name}"
         if new_rest is None:
@@ -724,7 +776,7 @@ class PgAuditParser(Parser):
                 self._absorbed(backend, audit_type, stmt_id, sub_id, name, repeat=True)
             return None
         (action, name, from_statement), statement = judged
-        if from_statement and rows == 0:
+        if (from_statement or command in _UNCOUNTED) and rows == 0:
             rows = None
         if from_statement and "." not in name:
             name = f"{self._default_schema}.{name}"
@@ -864,6 +916,31 @@ class PgAuditParser(Parser):
             original, rec.sqlstate or "42501",
         )  # fmt: skip
 
+    def _refused(self, rec: ServerRecord) -> Outcome | None:
+        """Another refusal for lack of privilege (`_REFUSED`): a DDL on a table the user does not own, a role
+        created or a setting changed without the right (a try at switching pgAudit off among them)."""
+        m = _REFUSED.match(rec.message)
+        if m is None:
+            return None
+        backend = self._backends.get(rec.pid) if rec.pid is not None else None
+        database = rec.database or (backend.database if backend is not None else None)
+        statement, original = rec.statement, self._original(rec)
+        action, command = _refused_action(statement) if statement else (OTHER, None)
+        if statement and self._mask_literals:
+            masked = self._mask(statement)
+            if masked != statement:
+                original = self._rebuild(rec, None, masked)
+            statement = masked
+        name, kind = m.group("name"), m.group("kind")
+        obj = None
+        if name and kind == "database":
+            obj = f"db:{name}"
+        elif name:
+            obj = f"db:{database}.{name}" if database else f"db:{name}"
+        return self._event(
+            rec, backend, action, FAILURE, rec.user, obj, None, command, statement, original, rec.sqlstate or "42501"
+        )
+
     def _login_failed(self, rec: ServerRecord) -> Outcome | None:
         """A FATAL during connection start-up. The backend exits after a FATAL, so its pid is forgotten."""
         backend = self._backends.pop(rec.pid, None) if rec.pid is not None else None
@@ -903,7 +980,13 @@ class PgAuditParser(Parser):
         if backend is not None:
             backend.user, backend.database = user, database
         obj = f"db:{database}" if database else None
-        return self._event(rec, backend, LOGIN, SUCCESS, user, obj, None, None, None, self._original(rec))
+        event = self._event(rec, backend, LOGIN, SUCCESS, user, obj, None, None, None, self._original(rec))
+        if backend is None:
+            return event
+        held = _Held("", "", rec.offset, self._records, login=True)
+        held.events.append(event)
+        self._held[backend] = held
+        return None
 
     def _logout(self, rec: ServerRecord) -> Outcome | None:
         backend = self._backends.pop(rec.pid, None) if rec.pid is not None else None
@@ -1113,7 +1196,7 @@ def _wanted(level: str, line: str, start: int) -> bool:
     if level == "LOG":
         return line.startswith(("connection ", "disconnection: ", "replication connection ", 'parameter "pgaudit.'),
                                start)  # fmt: skip
-    return level == "FATAL" or (level == "ERROR" and line.startswith("permission denied for ", start))
+    return level == "FATAL" or (level == "ERROR" and line.startswith(_ERRORS, start))
 
 
 def _csv_replace(text: str, old: str | None, new: str | None, last: bool) -> str:

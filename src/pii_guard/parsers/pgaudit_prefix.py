@@ -36,6 +36,7 @@ _ZONE: Final = r"([A-Za-z][A-Za-z0-9_/+-]*|[+-]\d\d(?::?\d\d)?)"
 # no whitespace (pgbadger's assumption too): with several free-text escapes side by side (%a %i %b) the
 # possible splits multiply, and these two are the most common.
 _NAME: Final = r"(\S{0,63}?)"
+_GREEDY_NAME: Final = r"(\S{0,63})"
 _TEXT: Final = r"(.{0,63}?)"  # application names often hold spaces (`pgAdmin 4 - DB:crm`)
 
 # escape -> (regex, roles of its capturing groups in order). Escapes not listed print nothing in PostgreSQL
@@ -63,7 +64,9 @@ _ESCAPES: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
     "L": (r"\S{0,63}?", ()),
 }
 _ESCAPE_TOKEN: Final = re.compile(r"%(-?\d+)?(.)|%\Z", re.S)
-_LEVEL: Final = r"(?P<level>[A-Z]+[0-9]?):  "
+# `log_error_verbosity = verbose` writes the SQLSTATE after the level (`LOG:  00000: AUDIT: ...`). A class
+# code starts with a digit but for F0, HV, P0 and XX, so a message's own first word (`AUDIT:`) is never one.
+_LEVEL: Final = r"(?P<level>[A-Z]+[0-9]?):  (?:(?P<verbose_state>(?:[0-9][0-9A-Z]|F0|HV|P0|XX)[0-9A-Z]{3}): )?"
 ROLES: Final = (
     "stamp", "frac", "zone", "epoch", "pid", "sqlstate", "user", "database", "application", "host", "remote",
     "session_pid",
@@ -104,6 +107,8 @@ class CompiledPrefix:
                 optional_from = optional_from if optional_from is not None else len(parts)
                 continue
             pattern, group_roles = _ESCAPES.get(key, ("", ()))
+            if key == "u" and text.startswith("@", pos):  # `%u@%d`: a role may be `svc@corp.example`, so
+                pattern = _GREEDY_NAME  # the user runs to the last `@` (a database name with one is rarer)
             if not pattern:
                 continue
             outer = f"x_{ord(key)}"
@@ -123,6 +128,8 @@ class CompiledPrefix:
         self.regex = re.compile("".join(parts) + _LEVEL)
         groups = self.regex.groupindex
         self.index = {role: groups[providers[role]] - 1 if role in providers else -1 for role in ROLES}
+        if self.index["sqlstate"] < 0:  # no %e: the verbose SQLSTATE, when the server writes one
+            self.index["sqlstate"] = groups["verbose_state"] - 1
         self.layout = tuple(self.index[role] for role in ROLES)
         self.pid_at, self.session_pid_at = self.index["pid"], self.index["session_pid"]
         self.level = groups["level"] - 1

@@ -65,6 +65,23 @@ def mask_addresses(text: str) -> str:
     return _EMAIL.sub(MASK, text)
 
 
+# Quoted identifiers, for `mask_addresses` to pass over: `"svc@corp.example"` names a role, not a mail box.
+_STANDARD_IDENT = re.compile(r'"(?:[^"]|"")*"')
+_MYSQL_IDENT = re.compile(r"`(?:[^`]|``)*`")
+
+
+def _addresses_outside(text: str, idents: re.Pattern[str]) -> str:
+    """`mask_addresses` on the text between the quoted identifiers, which stay as written."""
+    out: list[str] = []
+    pos = 0
+    for m in idents.finditer(text):
+        out.append(mask_addresses(text[pos : m.start()]))
+        out.append(m.group())
+        pos = m.end()
+    out.append(mask_addresses(text[pos:]))
+    return "".join(out)
+
+
 def _replace(match: re.Match[str]) -> str:
     kind = match.lastgroup
     if kind == "ident":
@@ -89,17 +106,17 @@ class SqlMasker:
     quote, and a masked string keeps its quotes, so the numbers left around it are matched as before.
     E-mail addresses and URL passwords left outside the literals (`mask_addresses`) are masked last."""
 
-    __slots__ = ("_cache", "_ident", "_num", "_num_ascii", "_pattern", "_repl", "_standard", "_str")
+    __slots__ = ("_cache", "_ident", "_idents", "_num", "_num_ascii", "_pattern", "_repl", "_standard", "_str")
 
     def __init__(self, dialect: str = "postgresql") -> None:
         if dialect == "mysql":
             self._pattern, self._repl = _MYSQL, _replace
             self._str, self._num, self._num_ascii = _MYSQL_STR, _MYSQL_NUM, _MYSQL_NUM_ASCII
-            self._ident, self._standard = "`", False
+            self._ident, self._standard, self._idents = "`", False, _MYSQL_IDENT
         else:
             self._pattern, self._repl = _STANDARD, _replace_dollar
             self._str, self._num, self._num_ascii = _STANDARD_STR, _STANDARD_NUM, _STANDARD_NUM_ASCII
-            self._ident, self._standard = '"', True
+            self._ident, self._standard, self._idents = '"', True, _STANDARD_IDENT
         self._cache: dict[str, str] = {}
 
     def __call__(self, sql: str) -> str:
@@ -115,7 +132,7 @@ class SqlMasker:
         else:
             masked = (self._num_ascii if masked.isascii() else self._num).sub(MASK, masked)
         if "@" in masked:
-            masked = mask_addresses(masked)
+            masked = mask_addresses(masked) if self._ident not in masked else _addresses_outside(masked, self._idents)
         if len(cache) >= 256:
             cache.clear()
         cache[sql] = masked
