@@ -483,3 +483,39 @@ def test_help_lists_every_command_and_an_unknown_one_is_refused() -> None:
     unknown = cli("serach")
     assert unknown.returncode == 2
     assert "No such command 'serach'" in unknown.stderr
+
+
+def test_a_file_whose_lines_all_pass_unread_is_reported_not_passed_over(tmp_path: Path) -> None:
+    """A log written in a layout the source's options do not describe (`log_error_verbosity = verbose` before
+    the parser read it, a syslog ident or full_audit prefix other than the configured one) gave `N lines → 0
+    events` and nothing else. Stood in for here by lines pgaudit skips (`statement:`): `parse`, `ingest` and
+    `replay` now say so."""
+    log = tmp_path / "pg.log"
+    log.write_text(pg_lines(3).replace(" LOG:  AUDIT:", " LOG:  statement:"))  # lines pgaudit skips
+    parsed = cli("parse", "--format", "pgaudit", "--set", f"log_line_prefix={PREFIX}", str(log))
+    assert parsed.returncode == 0
+    assert parsed.stdout == ""
+    assert "none of the 3 lines gave an event, and none failed" in parsed.stderr
+    ingested = cli("ingest", "--config", str(config(tmp_path)), "--json", str(log))
+    assert "none of the 3 lines gave an event" in json.loads(ingested.stdout)["warning"]
+    replayed = cli("replay", "--config", str(config(tmp_path)), "--fresh", str(log))
+    assert "none of the 3 lines gave an event" in replayed.stderr
+    log.write_text(pg_lines(3))  # lines that give events: no warning
+    assert "warning" not in json.loads(cli("ingest", "--config", str(config(tmp_path)), "--json", str(log)).stdout)
+
+
+def test_check_warns_of_rotations_beside_a_source_that_follows_one_name(tmp_path: Path) -> None:
+    """server_audit renames its file at every `server_audit_file_rotate_size`: a generation renamed again
+    before the daemon opened it was lost (a sweep of a real MariaDB lost 42 events so); a glob reads it."""
+    (tmp_path / "server_audit.log").write_text(pg_lines(1))
+    cfg = config(tmp_path)
+    cfg.write_text(cfg.read_text().replace('path: "*.log"', "path: server_audit.log"))
+    quiet = json.loads(cli("check", "--config", str(cfg), "--json").stdout)
+    assert "warnings" not in quiet["sources"][0]
+    (tmp_path / "server_audit.log.1").write_text(pg_lines(1))
+    warned = json.loads(cli("check", "--config", str(cfg), "--json").stdout)["sources"][0]["warnings"]
+    assert any("1 rotation(s) of this file lie beside it (server_audit.log.1 ...)" in w
+               and "path: 'server_audit.log*'" in w for w in warned), warned  # fmt: skip
+    cfg.write_text(cfg.read_text().replace("path: server_audit.log", "path: server_audit.log*"))
+    globbed = json.loads(cli("check", "--config", str(cfg), "--json").stdout)
+    assert not any("rotation" in w for w in globbed["sources"][0].get("warnings", []))

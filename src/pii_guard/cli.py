@@ -40,6 +40,7 @@ from pii_guard.replay import Replayer
 from pii_guard.ruletest_output import print_rule_test
 from pii_guard.sources.compressed import rotated_from
 from pii_guard.sources.series import rotation_series
+from pii_guard.sources.tail import rotations_beside
 from pii_guard.status import file_status, incident_status
 from pii_guard.store.base import DeadLetter, EventStore
 from pii_guard.store.build import open_event_store
@@ -184,6 +185,8 @@ def parse(fmt: str, tz_name: str | None, host: str | None, sets: tuple[str, ...]
     out.flush()
     if stats.failed:
         click.echo(f"pii-guard: {stats.failed} record(s) not parsed, {stats.events} event(s) printed", err=True)
+    if stats.nothing_read:
+        click.echo(f"pii-guard: warning: {stats.nothing_read_warning()}", err=True)
     if stats.unterminated:
         click.echo("pii-guard: last line has no newline (parsed anyway): "
                    + ", ".join(stats.unterminated), err=True)
@@ -230,6 +233,13 @@ def check(config_path: Path | None, as_json: bool) -> None:
         if plan.parser.needs_timezone:
             item["timezone"] = src.timezone or "UTC (not set: this format writes local time without a zone)"
         warnings = format_warnings(src.format, matches, src.include_compressed, src.max_line_bytes, src.options)
+        rotations = rotations_beside(str(loaded.config.resolve(src.path)))
+        if rotations:
+            warnings.append(
+                f"{len(rotations)} rotation(s) of this file lie beside it ({Path(rotations[0]).name} ...), but the "
+                "source follows the one name: a rotation renamed again before the daemon opened it is never "
+                f"read. Follow the rotations too with a glob (path: '{src.path}*'); files are told apart by "
+                "their first bytes, so none is read twice")
         if warnings:
             item["warnings"] = warnings
         report["sources"].append(item)
@@ -380,6 +390,8 @@ def replay(config_path: Path | None, fmt: str | None, as_json: bool, fresh: bool
         click.echo(f"{stats.events:,} event(s) from {len(files)} file(s); {len(found)} match(es), "
                    f"{result.new_matches} new; {stats.failed} record(s) not parsed; {opened} incident(s) in the "
                    "state database", err=True)
+        if stats.nothing_read:
+            click.echo(f"warning: {stats.nothing_read_warning()}", err=True)
     sys.exit(EXIT_FOUND if found else EXIT_OK)
 
 
@@ -525,6 +537,8 @@ def _print_summary(stats: RunStats, seconds: float, store_path: Path, as_json: b
         "duplicates": stats.duplicates, "failed": stats.failed, "failures": dict(stats.failures),
         "seconds": round(seconds, 3), "events_per_second": round(rate), "store": str(store_path),
     }
+    if stats.nothing_read:
+        summary["warning"] = stats.nothing_read_warning()
     if as_json:
         click.echo(orjson.dumps(summary).decode())
         return
@@ -537,4 +551,6 @@ def _print_summary(stats: RunStats, seconds: float, store_path: Path, as_json: b
             click.echo(f"  {count:>8,}  {reason}")
     if stats.unterminated:
         click.echo(f"last line without newline (ingested anyway): {', '.join(stats.unterminated)}")
+    if stats.nothing_read:
+        click.echo(f"warning: {stats.nothing_read_warning()}")
     click.echo(f"store: {store_path}")

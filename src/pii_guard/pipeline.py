@@ -54,6 +54,18 @@ class RunStats:
     def failed(self) -> int:
         return sum(self.failures.values())
 
+    @property
+    def nothing_read(self) -> bool:
+        """Lines were read, and none gave an event or failed: the format skipped them all as no records of
+        its own, which a wrong option (a log_line_prefix, a syslog ident, a full_audit prefix) also does."""
+        return self.lines > 0 and self.events == 0 and not self.failures
+
+    def nothing_read_warning(self) -> str:
+        return (f"none of the {self.lines:,} lines gave an event, and none failed: the format skipped them all "
+                "as no records of its own. If these files do hold accesses, the source's format or options do "
+                "not match how the server writes them (a log_line_prefix, a syslog ident, a full_audit prefix): "
+                "`pii-guard check` compares a source's files with its format")
+
     def add_write(self, result: WriteResult) -> None:
         self.stored += result.stored
         self.duplicates += result.duplicates

@@ -310,6 +310,16 @@ class GlobTailer:
             tracked.raw.close()
 
 
+def rotations_beside(path: str) -> list[str]:
+    """For a source that names one file (no glob): its rotations in the same directory (`server_audit.log.1`,
+    `postgresql.log.2.gz`, `access.log-20261130`), which a tailer of that one name reads only if it had
+    the file open when it was renamed."""
+    if glob.has_magic(path):
+        return []
+    base = glob.escape(path)
+    return sorted({*glob.glob(base + ".*"), *glob.glob(base + "-*")})
+
+
 def _last_line_end(fh: BinaryIO, size: int) -> int:
     """The offset just after the last complete line (start reading at the end without a partial line)."""
     if size == 0:
