@@ -1491,3 +1491,16 @@ def test_a_role_name_with_a_space_is_read_whole_from_the_messages() -> None:
                     "2026-11-30 03:49:24.683 UTC [29587] LOG:  disconnection: session time: 0:00:00.010 user=bob "
                     "database=crm host=127.0.0.1 port=52797"], log_line_prefix="%m [%p] ")[:1]  # fmt: skip
     assert (ssl.user, ssl.object) == ("bob", "db:crm")
+
+
+@pytest.mark.parametrize("statement", [
+    "CREATE TABLE scratch AS SELECT * FROM customers",
+    "SELECT * INTO TEMP tmp_c FROM customers WHERE id < 5;",
+    "CREATE TEMP TABLE t2 AS SELECT email FROM customers;",
+])  # fmt: skip
+def test_the_table_a_create_table_as_makes_is_not_read(statement: str) -> None:
+    """`pgaudit.log_relation = off`: the new table was read as well, with the source's rows (and a temporary
+    one put in `public`). pgAudit itself, with `log_relation = on`, names only what the query reads."""
+    [ev] = events([D + f"[21322] postgres@crm LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,{statement},<none>,100"],
+                  log_line_prefix=DEBIAN)  # fmt: skip
+    assert (ev.action, ev.object, ev.rows) == (READ, "db:crm.public.customers", 100)

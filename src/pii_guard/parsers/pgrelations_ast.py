@@ -15,6 +15,9 @@ from pii_guard.parsers.pgrelations import Relation, Statement
 
 _BARE_MASK: Final = re.compile(r"(?<!')\?(?!')")
 _MAX_STATEMENT: Final = 65_536  # longer statements are not parsed (memory and time)
+# The table a CREATE TABLE AS / SELECT INTO creates: no relation of the access (pgAudit with
+# `log_relation = on` names only what the query reads; the new table is a DDL's, and empty before).
+_CREATED: Final = "created"
 
 
 class _Roles(Visitor):
@@ -28,6 +31,14 @@ class _Roles(Visitor):
     def visit_CommonTableExpr(self, _ancestors: object, node: ast.CommonTableExpr) -> None:
         if node.ctename:
             self.ctes.add(node.ctename)
+
+    def visit_CreateTableAsStmt(self, _ancestors: object, node: ast.CreateTableAsStmt) -> None:
+        if node.into is not None:
+            self.roles[id(node.into.rel)] = _CREATED
+
+    def visit_SelectStmt(self, _ancestors: object, node: ast.SelectStmt) -> None:
+        if node.intoClause is not None:  # SELECT ... INTO new_table
+            self.roles[id(node.intoClause.rel)] = _CREATED
 
     def visit_InsertStmt(self, _ancestors: object, node: ast.InsertStmt) -> None:
         self.roles[id(node.relation)] = WRITE
@@ -69,6 +80,8 @@ class _Collect(Visitor):
     def visit_RangeVar(self, _ancestors: object, node: ast.RangeVar) -> None:
         if not node.relname or (node.schemaname is None and node.relname in self.ctes):
             return  # a CTE, not a table
+        if self.roles.get(id(node)) == _CREATED:
+            return
         self.nodes.append(node)
         relation = Relation(node.schemaname, node.relname, self.roles.get(id(node), self.default))
         if relation not in self.found:
