@@ -1504,3 +1504,19 @@ def test_the_table_a_create_table_as_makes_is_not_read(statement: str) -> None:
     [ev] = events([D + f"[21322] postgres@crm LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,{statement},<none>,100"],
                   log_line_prefix=DEBIAN)  # fmt: skip
     assert (ev.action, ev.object, ev.rows) == (READ, "db:crm.public.customers", 100)
+
+
+def test_a_held_login_holds_the_checkpoint_and_is_settled_by_other_traffic_too() -> None:
+    """A login whose session stays quiet is not held for ever: `_HOLD_RECORDS` records of other backends
+    settle it, as the daemon's flush of a quiet file does; until then the checkpoint stays before it."""
+    parser = make_parser(log_line_prefix=DEBIAN)
+    login = D + "[7000] carol@crm LOG:  connection authorized: user=carol database=crm application_name=psql"
+    assert parser.feed(0, login) == ()
+    assert parser.pending_offset() == 0
+    out: list[Outcome] = []
+    other = D + "[7001] dave@crm LOG:  AUDIT: SESSION,{n},1,READ,SELECT,TABLE,public.orders,SELECT 1,<none>,1"
+    for n in range(1, pgaudit._HOLD_RECORDS + 2):
+        out.extend(parser.feed(n * 1000, other.format(n=n)))
+    logins = [o for o in out if isinstance(o, AccessEvent) and o.action == LOGIN]
+    assert [(e.user, e.outcome) for e in logins] == [("carol", SUCCESS)]
+    assert parser.pending_offset() == (pgaudit._HOLD_RECORDS + 1) * 1000  # the last record, still buffered

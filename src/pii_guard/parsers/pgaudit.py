@@ -271,12 +271,9 @@ class _Held:
     the backend's next record settles it, so do `_HOLD_RECORDS` records of other backends and `flush` (the
     daemon flushes a quiet file after `idle_flush_s`)."""
 
-    __slots__ = ("events", "guesses", "login", "objectless", "offset", "seq", "stmt_id", "sub_id")
+    __slots__ = ("events", "guesses", "objectless", "offset", "seq", "stmt_id", "sub_id")
 
-    def __init__(self, stmt_id: str, sub_id: str, offset: int, seq: int, login: bool = False) -> None:
-        # a login (`connection authorized`) is held the same way: the server may still refuse that session
-        # (`_LOGIN_FAILURES`), and then the FATAL that follows is its one event
-        self.login = login
+    def __init__(self, stmt_id: str, sub_id: str, offset: int, seq: int) -> None:
         self.stmt_id = stmt_id
         self.sub_id = sub_id
         self.offset = offset
@@ -473,6 +470,10 @@ class PgAuditParser(Parser):
         # traffic of others): an OBJECT line of theirs still coming completes nothing, and adds no second event
         self._settled: dict[_Backend, _Held] = {}
         self._records = 0  # records handled, the clock of `_HOLD_RECORDS`
+        # Logins (`connection authorized`) by pid, held until the backend's next record: the server may still
+        # refuse the session (NOLOGIN, CONNECT, a connection limit: `_LOGIN_FAILURES`), and then the FATAL
+        # that follows is its one event. (offset, record count when held, event), oldest first.
+        self._logins: dict[int, tuple[int, int, AccessEvent]] = {}
 
     def feed(self, offset: int, line: str) -> Sequence[Outcome]:
         if self._mode == STDERR:  # nothing else is ever buffered
@@ -520,6 +521,9 @@ class PgAuditParser(Parser):
     def flush(self) -> Sequence[Outcome]:
         syslog = self._from_syslog(self._syslog.take()) if self._syslog is not None else NO_RECORDS
         out = self._handle_all((*self._stderr.take(), *self._csvlog.take(), *syslog))
+        if self._logins:
+            out = [*out, *(event for _, _, event in self._logins.values())]
+            self._logins.clear()
         if not self._held:
             return out
         held = [event for h in self._held.values() for event in h.events]
@@ -538,6 +542,8 @@ class PgAuditParser(Parser):
         pending = [o for o in (self._stderr.pending_offset, self._csvlog.pending_offset, syslog) if o is not None]
         if self._held:
             pending.append(next(iter(self._held.values())).offset)
+        if self._logins:
+            pending.append(next(iter(self._logins.values()))[0])
         return min(pending) if pending else None
 
     def snapshot(self) -> Any:
@@ -567,6 +573,8 @@ class PgAuditParser(Parser):
             if isinstance(rec, ParseFailure):
                 return (rec,)
             self._records += 1
+            if self._logins:
+                return self._with_logins(rec)
             if self._held:
                 item = self._handle_held(rec)
             elif rec.message.startswith("AUDIT: "):
@@ -588,7 +596,30 @@ class PgAuditParser(Parser):
 
     def _handle(self, rec: ServerRecord) -> Outcome | tuple[Outcome, ...] | None:
         self._records += 1
+        if self._logins:
+            return self._with_logins(rec)
         return self._dispatch(rec) if not self._held else self._handle_held(rec)
+
+    def _with_logins(self, rec: ServerRecord) -> tuple[Outcome, ...]:
+        """`_handle` while logins are held: the login of `rec`'s backend is settled first (dropped when `rec`
+        refuses that session), and so are those held for `_HOLD_RECORDS` records."""
+        logins = self._logins
+        out: list[Outcome] = []
+        mine = logins.pop(rec.pid, None) if rec.pid is not None else None
+        if mine is not None and not (rec.level == "FATAL" and _refusal(rec.message)):
+            out.append(mine[2])
+        while logins:
+            pid, (_, seq, event) = next(iter(logins.items()))
+            if self._records - seq < _HOLD_RECORDS:
+                break
+            del logins[pid]
+            out.append(event)
+        item = self._dispatch(rec) if not self._held else self._handle_held(rec)
+        if isinstance(item, (AccessEvent, ParseFailure)):
+            out.append(item)
+        elif item is not None:
+            out.extend(item)
+        return tuple(out)
 
     def _handle_held(self, rec: ServerRecord) -> Outcome | tuple[Outcome, ...] | None:
         """`_handle` while SESSION lines are held: what `rec` settles comes first."""
@@ -613,8 +644,7 @@ class PgAuditParser(Parser):
         mine = held.get(backend) if backend is not None else None
         if mine is not None and not mine.continued_by(rec.message):
             del held[cast(_Backend, backend)]
-            if not (mine.login and rec.level == "FATAL" and _refusal(rec.message)):
-                out.extend(mine.events)
+            out.extend(mine.events)
         while held:
             oldest, first = next(iter(held.items()))
             if self._records - first.seq < _HOLD_RECORDS:
@@ -981,12 +1011,11 @@ class PgAuditParser(Parser):
             backend.user, backend.database = user, database
         obj = f"db:{database}" if database else None
         event = self._event(rec, backend, LOGIN, SUCCESS, user, obj, None, None, None, self._original(rec))
-        if backend is None:
+        if rec.pid is None:
             return event
-        held = _Held("", "", rec.offset, self._records, login=True)
-        held.events.append(event)
-        self._held[backend] = held
-        return None
+        earlier = self._logins.pop(rec.pid, None)  # (a pid reused before its login was settled)
+        self._logins[rec.pid] = (rec.offset, self._records, event)
+        return earlier[2] if earlier is not None else None
 
     def _logout(self, rec: ServerRecord) -> Outcome | None:
         backend = self._backends.pop(rec.pid, None) if rec.pid is not None else None
