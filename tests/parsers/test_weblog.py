@@ -16,6 +16,7 @@ from pii_guard.parsers.base import ParseFailure, SourceContext
 from pii_guard.parsers.weblog import (
     ApacheParser,
     NginxParser,
+    absolute_uri,
     mask_path,
     mask_query,
     mask_url,
@@ -404,3 +405,221 @@ def test_the_ecs_document_keeps_the_parsers_own_pii_fields() -> None:
     doc = ecs_document(ev)
     assert doc["pii"] == {"claimed_user": "alice", "object": "url:/exports/customers.csv", "bytes": 626,
                           "command": "GET"}  # fmt: skip
+
+
+# Real lines of nginx 1.22.1 (TZ -0330) and Apache 2.4.71 (TZ +0530) of the sweep samples (tests/samples/nginx/
+# nginx-*-odd-requests.log, nginx-full-upstream-port.log, nginx-main-forwarded-for.log, nginx-json-escape-json.log,
+# tests/samples/apache/apache-*-odd-requests.log, apache-proxy-forwarded-for.log).
+FULL = (
+    "full '$remote_addr:$remote_port $host $server_name $remote_user [$time_local] \"$request\" $status $bytes_sent "
+    "$body_bytes_sent $request_length $request_time $upstream_response_time \"$http_x_forwarded_for\" $ssl_protocol "
+    "\"$http_referer\" \"$http_user_agent\"';"
+)  # as nginx.conf writes it
+SPLIT_SIZES = r'%a %l %u %t \"%m %U%q %H\" %>s %I %O %{ms}T \"%{Host}i\" %v'
+
+
+def test_query_values_with_spaces_are_masked_to_the_protocol_or_the_end() -> None:
+    """Both servers log a space in a query as sent: every value is masked, up to the request line's final
+    ` HTTP/1.1` (Apache dropped it from this malformed line: to the end), and to the end of a Referer."""
+    ng = nginx('127.0.0.1 - - [30/Nov/2026:00:14:17 -0330] "GET /pub/index.html?email=jane doe@example.com&n=1 '
+               'HTTP/1.1" 400 157 "-" "-"')  # fmt: skip
+    ap = apache('127.0.0.1 - - [30/Nov/2026:09:17:36 +0530] "GET /pub/index.html?email=jane doe@example.com&n=1" '
+                '400 463 "-" "-"')  # fmt: skip
+    for ev in (ng, ap):
+        assert ev.fields["url.original"] == "/pub/index.html?email=<masked>&n=<masked>"
+        assert (ev.object, ev.fields["http.request.method"]) == ("url:/pub/index.html", "GET")
+        assert "doe@" not in ev.original
+    assert '"GET /pub/index.html?email=<masked>&n=<masked> HTTP/1.1" 400' in ng.original
+    assert ng.fields["http.version"] == "1.1"
+    assert '"GET /pub/index.html?email=<masked>&n=<masked>" 400' in ap.original
+    referer = '"https://intranet.example/search?q=jane doe@example.com&x=1"'
+    ng = nginx(f'127.0.0.1 - - [30/Nov/2026:00:21:17 -0330] "GET /pub/index.html HTTP/1.1" 200 7 {referer} "-"')
+    ap = apache(f'127.0.0.1 - - [30/Nov/2026:09:21:19 +0530] "GET /pub/index.html HTTP/1.1" 200 289 {referer} "-"')
+    for ev in (ng, ap):
+        assert ev.fields["http.request.referrer"] == "https://intranet.example/search?q=<masked>&x=<masked>"
+        assert "doe@" not in ev.original
+    assert mask_url("GET /a?q=x y  HTTP/1.0") == "GET /a?q=<masked>  HTTP/1.0"  # the blanks before it stay
+    assert mask_url("GET /a?q=x\\x09HTTP/1.1") == "GET /a?q=<masked>\\x09HTTP/1.1"  # nginx's escaped TAB
+    assert mask_url("/docs?next=/HTTP/1.1") == "/docs?next=<masked>"  # no blank before it: the query's own
+    assert mask_url("https://h.example/?q=a b#top") == "https://h.example/?q=<masked>"
+
+
+def test_request_lines_with_runs_of_blanks_or_a_tab() -> None:
+    """nginx served `GET  /x?q  HTTP/1.1` (two spaces each) and logged it as sent; it refused a TAB (`\\x09`) but
+    logged that as sent too. The object is the path in both cases, never ` /x` or `HTTP/1.1`."""
+    spaced = nginx('127.0.0.1 - alice [30/Nov/2026:00:23:05 -0330] "GET  /exports/customers.csv?email=jane.doe@example'
+                   '.com  HTTP/1.1" 200 70 "-" "-"')  # fmt: skip
+    assert (spaced.object, spaced.user, spaced.command) == ("url:/exports/customers.csv", "alice", "GET")
+    assert spaced.fields["url.path"] == "/exports/customers.csv"
+    assert spaced.fields["url.original"] == "/exports/customers.csv?email=<masked>"
+    assert '"GET  /exports/customers.csv?email=<masked>  HTTP/1.1"' in spaced.original
+    tab = nginx('127.0.0.1 - - [30/Nov/2026:00:23:06 -0330] "GET\\x09/exports/customers.csv HTTP/1.1" 400 157 "-" "-"')
+    assert (tab.object, tab.command, tab.outcome) == ("url:/exports/customers.csv", "GET", "failure")
+    assert (tab.fields["url.path"], tab.fields["http.version"]) == ("/exports/customers.csv", "1.1")
+    assert split_request("GET  /a  HTTP/1.1") == ("GET", "/a", "HTTP/1.1")
+    assert split_request("GET\t/a b\tHTTP/1.0") == ("GET", "/a b", "HTTP/1.0")
+    assert split_request("GET /a b") == ("GET", "/a b", None)
+    assert split_request('""') == (None, None, None)
+
+
+def test_absolute_form_request_uri_names_the_path_and_the_host() -> None:
+    """`GET http://web.example/exports/customers.csv` (a client talking to a proxy, or a scanner): both servers
+    served alice the file. The object and url.path are the path's, the host is url.domain (unless the format's own
+    $host says it), url.original keeps the URI as sent, its query masked."""
+    ng = nginx('127.0.0.1 - alice [30/Nov/2026:00:14:17 -0330] "GET http://web.example/exports/customers.csv?email=jane.'
+               'doe@example.com HTTP/1.1" 200 70 "-" "-"')  # fmt: skip
+    ap = apache('127.0.0.1 - alice [30/Nov/2026:09:17:37 +0530] "GET http://web.example/exports/customers.csv?email='
+                'jane.doe@example.com HTTP/1.1" 200 353 "-" "-"')  # fmt: skip
+    for ev in (ng, ap):
+        assert (ev.object, ev.user, ev.outcome) == ("url:/exports/customers.csv", "alice", "success")
+        assert ev.fields["url.path"] == "/exports/customers.csv"
+        assert ev.fields["url.domain"] == "web.example"
+        assert ev.fields["url.original"] == "http://web.example/exports/customers.csv?email=<masked>"
+        assert "jane" not in ev.original
+    line = ('127.0.0.1:39250 web.example web.example alice [30/Nov/2026:00:14:17 -0330] "GET https://bob:pw@other.example'
+            ':8443/exports/customers.csv HTTP/1.1" 200 300 70 165 0.000 - "-" - "-" "-"')  # fmt: skip
+    ev = nginx(line, log_format=FULL)
+    assert (ev.object, ev.fields["url.domain"]) == ("url:/exports/customers.csv", "web.example")  # $host wins
+    assert ev.fields["url.original"] == "https://bob:<masked>@other.example:8443/exports/customers.csv"
+    assert absolute_uri("https://bob:pw@other.example:8443/x?q") == ("other.example", "/x?q")
+    assert absolute_uri("http://[2001:db8::1]:8080") == ("[2001:db8::1]", "/")
+    assert absolute_uri("/x") is None
+
+
+@pytest.mark.parametrize(
+    ("server", "line", "log_format"),
+    [
+        ("nginx", '127.0.0.1 - x] [01/Jan/2020 [30/Nov/2026:00:21:17 -0330] "GET /exports/customers.csv HTTP/1.1" 401 '
+                  '179 "-" "-"', None),
+        ("apache", '127.0.0.1 - x] [01/Jan/2020 [30/Nov/2026:09:21:19 +0530] "GET /exports/customers.csv HTTP/1.1" 401 '
+                   '660 "-" "-"', None),
+        ("apache", 'web.example:80 127.0.0.1 - x] [01/Jan/2020 [30/Nov/2026:09:21:19 +0530] "GET /exports/customers'
+                   '.csv HTTP/1.1" 401 660 "-" "-"', None),  # vhost_combined, in the combined file
+        ("nginx", '127.0.0.1:33792 web.example web.example x] [01/Jan/2020 [30/Nov/2026:00:21:17 -0330] "GET /exports/'
+                  'customers.csv HTTP/1.1" 401 373 179 196 0.000 - "-" - "-" "-"', FULL),
+        ("apache", '127.0.0.1 - x] [01/Jan/2020 [30/Nov/2026:09:21:19 +0530] "GET /exports/customers.csv HTTP/1.1" 401 '
+                   '220 660 0 "web.example" web.example', SPLIT_SIZES),
+    ],
+)  # fmt: skip
+def test_a_claimed_user_holding_a_bracket_and_a_day_is_no_timestamp(
+    server: str, line: str, log_format: str | None
+) -> None:
+    """A failed Basic-auth login as `x] [01/Jan/2020`: the stamp is only what reads as one, so the login attempt is
+    an event (a 401 with the claimed name), not a dead letter, in combined and in custom formats alike."""
+    ev = (nginx if server == "nginx" else apache)(line, log_format=log_format)
+    assert (ev.user, ev.fields["pii.claimed_user"], ev.outcome) == (None, "x] [01/Jan/2020", "failure")
+    assert (ev.object, ev.fields["http.response.status_code"]) == ("url:/exports/customers.csv", 401)
+    when = datetime(2026, 11, 30, 3, 51, 17 if server == "nginx" else 19, tzinfo=UTC)
+    assert ev.time_us == int(when.timestamp()) * 1_000_000
+
+
+def test_nginx_upstream_lists() -> None:
+    """`$upstream_response_time` unquoted with one value per upstream tried (`0.001, 0.000`: the first upstream was
+    down, nginx retried the second); `$upstream_*` lists of an internal redirect to another group (` : `)."""
+    retried = nginx('127.0.0.1:51974 web.example web.example - [30/Nov/2026:00:14:16 -0330] "GET /proxy/x?email=jane.'
+                    'doe@example.com HTTP/1.1" 200 150 8 90 0.001 0.001, 0.000 "-" - "-" "-"',
+                    log_format=FULL)  # fmt: skip
+    assert (retried.action, retried.outcome, retried.object, retried.bytes) == ("read", "success", "url:/proxy/x", 150)
+    assert (retried.source_ip, retried.source_port, retried.fields["event.duration"]) == ("127.0.0.1", 51974, 1_000_000)
+    fmt = '$remote_addr [$time_local] "$request" $status $upstream_addr $upstream_status $upstream_response_time'
+    redirected = nginx('10.0.0.5 [27/Nov/2026:16:24:33 +0000] "GET /a HTTP/1.1" 200 10.0.0.1:80, 10.0.0.2:80 : '
+                       'unix:/run/app.sock 502, 502 : 200 0.001, 0.002 : 0.010', log_format=fmt)  # fmt: skip
+    assert (redirected.object, redirected.time_us) == ("url:/a", T0)
+
+
+def test_nginx_ipv6_client_with_its_port() -> None:
+    """`$remote_addr:$remote_port` of an IPv6 client (`::1:58708`): the port follows the last colon."""
+    ipv6 = nginx('::1:58708 web.example web.example alice [30/Nov/2026:00:13:58 -0330] "GET /exports/customers.csv '
+                 'HTTP/1.1" 200 300 70 120 0.000 - "-" - "-" "-"', log_format=FULL)  # fmt: skip
+    assert (ipv6.source_ip, ipv6.source_port, ipv6.user) == ("::1", 58708, "alice")
+
+
+def test_log_format_as_written_in_nginx_conf() -> None:
+    """nginx.conf's `log_format main '...' '...';` (quoted strings nginx concatenates, with its name and `escape=`)
+    reads as nginx reads it; what looks like nginx.conf but cannot be read is a config error naming the fix."""
+    main = """main '$remote_addr - $remote_user [$time_local] "$request" '
+                  '$status $body_bytes_sent "$http_referer" '
+                  '"$http_user_agent" "$http_x_forwarded_for"';
+"""
+    ev = nginx('127.0.0.1 - alice [30/Nov/2026:00:13:57 -0330] "GET /exports/customers.csv?email=jane.doe@example.com'
+               '&page=2 HTTP/1.1" 200 70 "-" "-" "203.0.113.9, 10.0.0.1"', log_format=main)  # fmt: skip
+    assert (ev.user, ev.object, ev.fields["pii.forwarded_for"]) == ("alice", "url:/exports/customers.csv",
+                                                                    "203.0.113.9, 10.0.0.1")  # fmt: skip
+    json_fmt = ("jsonlog escape=json '{\"time\":\"$time_iso8601\",\"remote_addr\":\"$remote_addr\",\"remote_user\":"
+                "\"$remote_user\",\"request\":\"$request\",\"status\":$status,\"body_bytes_sent\":$body_bytes_sent,"
+                "\"request_time\":$request_time,\"http_referer\":\"$http_referer\",\"http_user_agent\":"
+                "\"$http_user_agent\",\"http_x_forwarded_for\":\"$http_x_forwarded_for\",\"host\":\"$host\","
+                "\"upstream_response_time\":\"$upstream_response_time\"}';")  # fmt: skip
+    ev = nginx('{"time":"2026-11-30T00:21:17-03:30","remote_addr":"127.0.0.1","remote_user":"","request":"GET /pub/'
+               'index.html HTTP/1.1","status":200,"body_bytes_sent":7,"request_time":0.000,"http_referer":"",'
+               '"http_user_agent":"ctl\\u0001del\x7fend","http_x_forwarded_for":"","host":"web.example",'
+               '"upstream_response_time":""}', log_format=json_fmt)  # fmt: skip
+    assert (ev.object, ev.fields["url.domain"]) == ("url:/pub/index.html", "web.example")
+    assert ev.fields["user_agent.original"] == "ctl\x01del\x7fend"  # escape=json: \u0001 is the byte
+    escjson = nginx('127.0.0.1 -  [30/Nov/2026:00:21:17 -0330] "GET /pub/index.html HTTP/1.1" 200 7 "" "ctl\\u0001del'
+                    '\x7fend"', log_format="escape=json '$remote_addr - $remote_user [$time_local] \"$request\" "
+                    "$status $body_bytes_sent \"$http_referer\" \"$http_user_agent\"'")  # fmt: skip
+    assert escjson.fields["user_agent.original"] == "ctl\x01del\x7fend"
+    # HAND-WRITTEN: escape=none writes what the client sent, backslashes included
+    none = nginx('10.0.0.1 [27/Nov/2026:16:24:33 +0000] "GET /a HTTP/1.1" 200 "C:\\x41\\\\b"',
+                 log_format="escape=none '$remote_addr [$time_local] \"$request\" $status \"$http_user_agent\"'")
+    assert none.fields["user_agent.original"] == "C:\\x41\\\\b"
+    plain = '"$time_iso8601" "$remote_addr" "$request" "$status"'  # a format of quoted fields, not nginx.conf text
+    ev = nginx('"2026-11-27T16:24:33+00:00" "10.0.0.1" "GET /a HTTP/1.1" "200"', log_format=plain)
+    assert (ev.time_us, ev.source_ip, ev.object) == (T0, "10.0.0.1", "url:/a")
+    with pytest.raises(ValidationError, match="escape=jsn is not one of nginx's escape=default, escape=json"):
+        NginxOptions(log_format="escape=jsn '$remote_addr [$time_local] \"$request\" $status'")
+    for half_copied in (
+        'main escape=json $remote_addr [$time_local] "$request" $status',  # escape= before unquoted text
+        'log_format main $remote_addr [$time_local] "$request" $status',  # the directive, unquoted
+        """'$remote_addr [$time_local] "$request" '\n  '$status""",  # a quote left open
+    ):
+        with pytest.raises(ValidationError, match=r"copy them whole as in nginx\.conf"):
+            NginxOptions(log_format=half_copied)
+
+
+def test_a_client_that_is_no_ip_address_is_not_source_ip() -> None:
+    """Apache's HostnameLookups (`localhost`), nginx on a unix socket (`unix:`) and X-Forwarded-For headers that name
+    no address: source.ip is only ever an IP address; the text stays in source.domain, source.address or
+    pii.forwarded_for, and a header that is no address leaves the peer the client."""
+    name = apache('localhost - - [30/Nov/2026:09:22:21 +0530] "GET /lookup/index.html HTTP/1.1" 200 278 "-" '
+                  '"curl/7.88.1"')  # fmt: skip
+    assert (name.source_ip, name.fields["source.domain"]) == (None, "localhost")
+    sock = nginx('unix: - - [30/Nov/2026:00:22:30 -0330] "GET /pub/index.html HTTP/1.1" 200 7 "-" "curl/7.88.1"')
+    assert (sock.source_ip, sock.fields["source.address"]) == (None, "unix:")
+    assert "source.domain" not in sock.fields
+    for xff in ("not-an-ip", "203.0.113.300", "\\xC3\\xA9vil"):
+        ev = nginx(f'127.0.0.1 - - [30/Nov/2026:00:21:57 -0330] "GET /pub/index.html HTTP/1.1" 200 7 "-" "-" "{xff}"',
+                   trust_forwarded_for=True)  # fmt: skip
+        assert (ev.source_ip, ev.fields["pii.forwarded_for"]) == ("127.0.0.1", xff)
+        assert "pii.peer_ip" not in ev.fields
+    v6 = nginx('127.0.0.1 - - [30/Nov/2026:00:21:18 -0330] "GET /pub/index.html HTTP/1.1" 200 7 "-" "-" '
+               '"[2001:db8::1]:4711"', trust_forwarded_for=True)  # fmt: skip
+    assert (v6.source_ip, v6.fields["pii.peer_ip"]) == ("2001:db8::1", "127.0.0.1")
+    parser = NginxParser(CTX)
+    for i in range(5000):
+        parser.feed(i, f'10.0.{i // 256}.{i % 256} - - [27/Nov/2026:16:24:33 +0000] "GET / HTTP/1.1" 200 1 "-" "-"')
+    assert len(parser._is_ip) <= 4096
+
+
+def test_apache_proxy_format_with_a_forwarded_for_list() -> None:
+    """The httpd documentation's "proxy" LogFormat, `%{X-Forwarded-For}i %l %u ...`: a two-hop header is read whole,
+    and the user after it is alice, not `- alice`."""
+    fmt = r'%{X-Forwarded-For}i %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-Agent}i\"'
+    ev = apache('203.0.113.9, 10.0.0.1 - alice [30/Nov/2026:09:17:29 +0530] "GET /exports/customers.csv?email=jane.doe'
+                '@example.com&page=2 HTTP/1.1" 200 70 "-" "-"', log_format=fmt, trust_forwarded_for=True)  # fmt: skip
+    assert (ev.user, ev.source_ip, ev.fields["pii.forwarded_for"]) == ("alice", "203.0.113.9", "203.0.113.9, 10.0.0.1")
+    unknown = apache('unknown, 203.0.113.7 - - [30/Nov/2026:09:21:20 +0530] "GET /pub/index.html HTTP/1.1" 200 7 "-" '
+                     '"-"', log_format=fmt)  # fmt: skip
+    assert (unknown.user, unknown.fields["pii.forwarded_for"]) == (None, "unknown, 203.0.113.7")
+
+
+def test_the_request_size_is_read_for_uploads() -> None:
+    """nginx's $request_length and Apache's %I (request line, headers and body) give http.request.bytes: a PUT of
+    5000 bytes. pii.bytes stays the response's size, from the first of $bytes_sent / $body_bytes_sent in the format."""
+    ng = nginx('127.0.0.1:41638 web.example web.example alice [30/Nov/2026:00:13:58 -0330] "PUT /dav/up.csv HTTP/1.1" '
+               '201 168 0 5131 0.000 - "-" - "-" "-"', log_format=FULL)  # fmt: skip
+    assert (ng.action, ng.bytes, ng.fields["http.request.bytes"]) == ("write", 168, 5131)
+    ap = apache('127.0.0.1 - alice [30/Nov/2026:09:17:30 +0530] "PUT /dav/up.csv HTTP/1.1" 201 5155 481 3 '
+                '"web.example" web.example', log_format=SPLIT_SIZES)
+    assert (ap.action, ap.bytes, ap.fields["http.request.bytes"]) == ("write", 481, 5155)

@@ -12,20 +12,28 @@ Quirks that shape the code (shared/samples/FORMATS.md §6):
 - `$remote_user` / `%u` is whatever the client claimed, even when the password was wrong (401): only a
   non-401 response makes it `user.name`; a 401's claimed name goes to `pii.claimed_user`. On locations without
   authentication nginx still logs the name from any `Authorization` header, so it is a claim there too.
-- Apache drops the protocol of a malformed request line (two tokens); nginx logs the garbage as sent. With
-  `%m %U%q %H` instead of `%r`, Apache writes `- - HTTP/1.0` for a request line it could not read.
+- Apache drops the protocol of a malformed request line (two tokens); nginx logs the garbage as sent, and the
+  runs of blanks of a line it served (`GET  /x  HTTP/1.1`). With `%m %U%q %H` instead of `%r`, Apache writes
+  `- - HTTP/1.0` for a request line it could not read. Both serve an absolute-form URI (`GET http://host/x`,
+  sent to a proxy, or by scanners) as its path: the object is the path's, the host is `url.domain`.
+- The client address is an IP address, or a host name (Apache's `HostnameLookups On`, kept as `source.domain`),
+  or `unix:` (nginx on a unix socket): only an address becomes `source.ip`, and only an address from
+  X-Forwarded-For replaces the peer's.
 - Apache escapes `%u`, `%U` and `%q` but not their spaces: a user from Basic auth or LDAP ("bob smith", or any
   name a 401 was claimed with) and `%U`, the *decoded* path (`/payroll 2024 caf\\xc3\\xa9.csv`), may hold
   spaces, so Apache's user and path patterns allow them and the path and query are unescaped.
 - URLs carry personal data (emails, names in search queries): query-string values are masked in `url.*`,
   `http.request.referrer` and `event.original` alike, keys kept (`?q=<masked>`), and so are the values of path
   parameters (`;jsessionid=<masked>`) and the password of a URL's userinfo (`https://bob:<masked>@host/`).
-  Cookies and Authorization headers, when a custom format logs them, are masked whole.
+  Both servers log a space in a query as sent (`?email=jane doe@example.com`): a query runs to the end of a
+  referrer and to the final ` HTTP/x.y` of a request line. Cookies and Authorization headers, when a custom
+  format logs them, are masked whole.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import posixpath
 import re
 from abc import abstractmethod
@@ -82,6 +90,34 @@ def unescape(text: str) -> str:
     return _ESCAPE.sub(_unescape_one, raw).decode("utf-8", "backslashreplace")
 
 
+_JSON_ESCAPE: Final = re.compile(rb"\\(u[0-9A-Fa-f]{4}|.)", re.S)
+_JSON_ESCAPES: Final = {b'"': b'"', b"\\": b"\\", b"/": b"/", b"n": b"\n", b"t": b"\t", b"r": b"\r", b"b": b"\b",
+                        b"f": b"\f"}  # fmt: skip
+
+
+def _unescape_json_one(m: re.Match[bytes]) -> bytes:
+    code = m.group(1)
+    if len(code) == 5:
+        return chr(int(code[1:], 16)).encode("utf-8", "surrogatepass")
+    return _JSON_ESCAPES.get(code, b"\\" + code)
+
+
+def unescape_json(text: str) -> str:
+    """nginx `escape=json`: `\\"`, `\\\\`, `\\n` ... and `\\u0001` (control bytes) -> the bytes sent, read as UTF-8."""
+    if "\\" not in text:
+        return text
+    raw = text.encode("utf-8", "surrogateescape")
+    return _JSON_ESCAPE.sub(_unescape_json_one, raw).decode("utf-8", "backslashreplace")
+
+
+def _as_logged(text: str) -> str:
+    """nginx `escape=none`: values are written as sent."""
+    return text
+
+
+_UNESCAPES: Final[dict[str, Callable[[str], str]]] = {"default": unescape, "json": unescape_json, "none": _as_logged}
+
+
 def mask_query(query: str) -> str:
     """`a=1&b=x@y.z&flag` -> `a=<masked>&b=<masked>&<masked>`: keys tell what was asked, values are data."""
     out: list[str] = []
@@ -108,15 +144,34 @@ def mask_path(path: str) -> str:
     return path
 
 
+_VERSION: Final = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+
+
+def _query_end(url: str, q: int) -> int:
+    """Where the query starting after `url[q]` ends: before the blanks and final `HTTP/x.y` of a request line
+    (nginx may log several blanks, or a TAB as `\\x09`), else at the end (a referrer; a query's values may
+    hold spaces: `?q=jane doe@example.com`)."""
+    proto = url.rfind("HTTP/")
+    if proto <= q or not _VERSION.fullmatch(url, proto + 5):
+        return len(url)
+    end = proto
+    while True:
+        if url[end - 1] in " \t":
+            end -= 1
+        elif url.endswith("\\x09", 0, end):
+            end -= 4
+        else:
+            break
+    return end if end < proto else len(url)  # `?next=/HTTP/1.1`: no blank before it, the query's own text
+
+
 def mask_url(url: str) -> str:
-    """Mask the query of a URL or request line (a request's ` HTTP/1.1` after the query stays), and the path
-    parameters and userinfo password before it (`mask_path`)."""
+    """Mask the query of a URL or request line, to its end or a request's final ` HTTP/1.1` (which stays), and
+    the path parameters and userinfo password before it (`mask_path`)."""
     q = url.find("?")
     if q < 0:
         return mask_path(url)
-    end = url.find(" ", q)
-    if end < 0:
-        end = len(url)
+    end = _query_end(url, q)
     return mask_path(url[: q + 1]) + mask_query(url[q + 1 : end]) + url[end:]
 
 
@@ -147,18 +202,39 @@ def object_path(path: str) -> str:
     return path
 
 
+_BLANKS: Final = re.compile(r"[ \t]+")
+
+
 def split_request(request: str) -> tuple[str | None, str | None, str | None]:
-    """`GET /p?q HTTP/1.1` -> (method, uri, protocol). Malformed lines: Apache logs two tokens (no
-    protocol), nginx the raw text with spaces inside; an empty request (`-`, `""`) has no method or URI."""
+    """`GET /p?q HTTP/1.1` -> (method, uri, protocol). Malformed lines: Apache logs two tokens (no protocol),
+    nginx the raw text with spaces inside, and the runs of spaces or TABs between the parts as sent
+    (`GET  /p\tHTTP/1.1`); an empty request (`-`, `""`) has no method or URI."""
     parts = request.split(" ")
-    n = len(parts)
-    if n == 3 and parts[2].startswith("HTTP/"):
+    if len(parts) == 3 and parts[2].startswith("HTTP/") and parts[1] and "\t" not in request:
         return parts[0], parts[1], parts[2]
-    if n == 1:
+    text = request.rstrip(" \t")
+    gap = _BLANKS.search(text)
+    if gap is None:
         return None, None, None
-    if n > 3 and parts[-1].startswith("HTTP/"):
-        return parts[0], " ".join(parts[1:-1]), parts[-1]
-    return parts[0], " ".join(parts[1:]), None
+    method, uri, proto = text[: gap.start()], text[gap.end() :], None
+    last = max(uri.rfind(" "), uri.rfind("\t"))
+    if last >= 0 and uri.startswith("HTTP/", last + 1):
+        uri, proto = uri[:last].rstrip(" \t"), uri[last + 1 :]
+    return method, uri or None, proto
+
+
+_ABSOLUTE_URI: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)(.*)", re.S)
+
+
+def absolute_uri(uri: str) -> tuple[str | None, str] | None:
+    """`http://bob:pw@web.example:8080/x` (absolute-form, what a client sends a proxy) -> (`web.example`, `/x`),
+    the host and the path the server serves; None for anything else (`/x`, `*`, `web.example:443`)."""
+    m = _ABSOLUTE_URI.match(uri)
+    if m is None:
+        return None
+    host = m.group(1).rpartition("@")[2]
+    host = host[: host.find("]") + 1] if host.startswith("[") else host.partition(":")[0]
+    return host or None, m.group(2) or "/"
 
 
 def _apache_parts(method: str | None, path: str, query: str | None) -> tuple[str | None, str | None, str | None]:
@@ -173,6 +249,10 @@ def _apache_parts(method: str | None, path: str, query: str | None) -> tuple[str
     if query and "\\" in query:
         query = unescape(query)
     return method, path, query
+
+
+# a host name (Apache's HostnameLookups): dot-separated labels, the last not all digits (`203.0.113.300` is none)
+_HOSTNAME: Final = re.compile(r"(?:[\w-]+\.)*[\w-]*[A-Za-z_-][\w-]*\.?", re.A)
 
 
 def _forwarded_client(value: str) -> str | None:
@@ -254,6 +334,9 @@ class _WebLogParser(Parser):
         layout = self.layout_of(opts.log_format)
         self._match = layout.regex.match
         self._fallback = layout.fallback.match if layout.fallback is not None else None
+        self._strict = layout.strict
+        self._strict_twin: _WebLogParser | None = None
+        self._unescape = _UNESCAPES[layout.escape]
         self._slots = layout.slots
         # the groups the hot path reads (_HOT_ROLES), fetched in one C call
         self._pick: Callable[[Sequence[str | None]], tuple[str | None, ...]] = itemgetter(
@@ -263,6 +346,7 @@ class _WebLogParser(Parser):
         self._times: dict[str | None, int] = {}  # time text -> epoch µs, cleared past 4096 entries
         self._objects: dict[str, str] = {}  # URL path -> pii.object, cleared past 4096 entries
         self._unescapes: dict[str, str] = {}  # escaped referrer or agent -> unescaped, cleared past 4096
+        self._is_ip: dict[str, bool] = {}  # client text -> whether it is an IP address, cleared past 4096
         # masked groups never nest and their spans follow their group numbers: last in the line first
         # `--no-mask` / `privacy.mask_literals: false` keeps query strings; secrets (cookies, Authorization) never
         masked = [(i, kind) for i, kind in layout.masked if context.mask_literals or kind == "secret"]
@@ -314,22 +398,23 @@ class _WebLogParser(Parser):
         if time_us is None:
             converted = self._time_of(time_text)
             if isinstance(converted, str):
-                return (ParseFailure(offset, converted, line),)
+                return self._not_a_time(offset, line, m, converted)
             time_us = converted
-        if path is None:
-            method, path, query, proto = self._request_parts(g)
-        elif self._escaped_parts:
-            method, path, query = _apache_parts(method, path, query)
         status = _STATUS_CODES.get(status_text)  # type: ignore[arg-type]  # None -> None
-        if path is not None and method is not None:  # the common case, in one dict display
-            fields: dict[str, Any] = {
-                "http.response.status_code": status,
-                "url.path": path,
-                "url.original": path if not query or query == "-" else path + "?" + query,
-                "http.request.method": method,
-            }
+        if path is None:
+            method, path, query, proto, fields = self._request_fields(g, status)
         else:
-            fields = self._partial_fields(status, path, query, method)
+            if self._escaped_parts:
+                method, path, query = _apache_parts(method, path, query)
+            if path is not None and method is not None:  # the common case, in one dict display
+                fields = {
+                    "http.response.status_code": status,
+                    "url.path": path,
+                    "url.original": path if not query or query == "-" else path + "?" + query,
+                    "http.request.method": method,
+                }
+            else:
+                fields = self._partial_fields(status, path, query, method)
         obj = None if path is None else self._objects.get(path) or self._object(path)
         if proto is not None:
             fields["http.version"] = _HTTP_VERSIONS.get(proto) or (proto[5:] if proto.startswith("HTTP/") else proto)
@@ -347,11 +432,16 @@ class _WebLogParser(Parser):
             ip, port = self._extras(g, ip, fields)
         elif self._combined and m.end() != len(line):
             ip = self._main_tail(line[m.end() :], ip, fields)
+        if ip is not None:  # an address, as nearly always: one dict lookup
+            known = self._is_ip.get(ip)
+            if not (known if known is not None else self._address(ip)):
+                self._not_an_address(ip, fields)
+                ip = None
         return (
             _new_event((
                 self._make_id(offset, line), time_us, self.dataset, _METHOD_ACTIONS.get(method, OTHER),  # type: ignore[arg-type]
                 UNKNOWN if status is None else FAILURE if status >= 400 else SUCCESS,
-                user, ip if ip != "-" else None, port, self._host, obj, None, nbytes, method, None, original,
+                user, ip, port, self._host, obj, None, nbytes, method, None, original,
                 None, (), fields, offset,
             )),
         )  # fmt: skip
@@ -363,8 +453,59 @@ class _WebLogParser(Parser):
         if value is None:
             if len(memo) >= _MEMO_SIZE:
                 memo.clear()
-            value = memo[text] = unescape(text)
+            value = memo[text] = self._unescape(text)
         return value
+
+    def _not_a_time(self, offset: int, line: str, m: re.Match[str], reason: str) -> Sequence[Outcome]:
+        """The time field read no time: a claimed user holding " [" and a day (`x] [01/Jan/2020`) may have
+        ended where the stamp's lax pattern (`[^]]*`) let it. The stamp's own pattern (Layout.strict) then
+        reads the line, if it reads it otherwise."""
+        if m.re is self._strict:
+            return (ParseFailure(offset, reason, line),)
+        strict = self._strict.match(line)
+        if strict is None or strict.span(1 + self._slots[3]) == m.span(1 + self._slots[3]):
+            return (ParseFailure(offset, reason, line),)
+        twin = self._strict_twin
+        if twin is None:
+            twin = self._strict_twin = type(self)(self.context, self.options)
+            twin._match, twin._fallback = self._strict.match, None
+        return twin.feed(offset, line)
+
+    def _address(self, text: str) -> bool:
+        """Whether a client text is an IP address (memoized, bounded: a log has few distinct clients)."""
+        try:
+            ipaddress.ip_address(text)
+            known = True
+        except ValueError:
+            known = False
+        if len(self._is_ip) >= _MEMO_SIZE:
+            self._is_ip.clear()
+        self._is_ip[text] = known
+        return known
+
+    @staticmethod
+    def _not_an_address(text: str, fields: dict[str, Any]) -> None:
+        """A client that is no IP address: a host name (HostnameLookups) is `source.domain`, anything else
+        (`unix:`, nginx on a unix socket) `source.address`; `-` and empty are nothing."""
+        if text and text != "-":
+            fields["source.domain" if _HOSTNAME.fullmatch(text) else "source.address"] = text
+
+    def _request_fields(
+        self, g: Sequence[str | None], status: int | None
+    ) -> tuple[str | None, str | None, str | None, str | None, dict[str, Any]]:
+        """Method, path, query, protocol and the fields of a request line the regex did not split. An
+        absolute-form URI keeps its text in `url.original`; `url.path` and the object are its path's, and its
+        host is `url.domain` (unless the format's own host field sets it)."""
+        method, path, query, proto = self._request_parts(g)
+        fields = self._partial_fields(status, path, query, method)
+        if path is not None and not path.startswith("/"):
+            absolute = absolute_uri(path)
+            if absolute is not None:
+                host, path = absolute
+                fields["url.path"] = path
+                if host is not None:
+                    fields["url.domain"] = host
+        return method, path, query, proto, fields
 
     @staticmethod
     def _partial_fields(status: int | None, path: str | None, query: str | None, method: str | None) -> dict[str, Any]:
@@ -429,7 +570,7 @@ class _WebLogParser(Parser):
         request line, or a format with `$request_uri` / `%U%q` instead of `$request` / `%r`."""
         raw = g[self._slots[4]]
         if raw is not None:
-            method, uri, proto = split_request(unescape(raw))
+            method, uri, proto = split_request(self._unescape(raw))
         else:
             method, uri, proto = (g[i] for i in (self._slots[5], self._slots[6], self._slots[9]))
             if uri is None:
@@ -437,19 +578,18 @@ class _WebLogParser(Parser):
                 if uri is not None and query and query != "-":
                     uri += query if query.startswith("?") else "?" + query
             if uri is not None:
-                uri = unescape(uri)
+                uri = self._unescape(uri)
         if uri is None or uri == "-":
             return method, None, None, proto
         path, sep, query = uri.partition("?")
         return (method if method != "-" else None), path, (query if sep else None), (proto or None)
 
-    @staticmethod
-    def _odd_user(text: str, status: int | None, fields: dict[str, Any]) -> str | None:
+    def _odd_user(self, text: str, status: int | None, fields: dict[str, Any]) -> str | None:
         """An escaped or empty name, or the name of a 401/407, which is only the client's claim."""
         if text == '""' or not text:
             return None
         if "\\" in text:
-            text = unescape(text)
+            text = self._unescape(text)
         if status in _UNTRUSTED_USER_STATUS:
             fields["pii.claimed_user"] = text
             return None
@@ -470,6 +610,9 @@ class _WebLogParser(Parser):
         client = _forwarded_client(xff) if self._trust_xff else None
         if client is None:
             return ip
+        known = self._is_ip.get(client)
+        if not (known if known is not None else self._address(client)):  # `not-an-ip`, `203.0.113.300`
+            return ip
         if ip and ip != "-":
             fields["pii.peer_ip"] = ip
         return client
@@ -477,11 +620,13 @@ class _WebLogParser(Parser):
     def _extras(
         self, g: Sequence[str | None], ip: str | None, fields: dict[str, Any]
     ) -> tuple[str | None, int | None]:
-        """Fields of custom formats: virtual host, duration, X-Forwarded-For, client port."""
+        """Fields of custom formats: virtual host, duration, X-Forwarded-For, client port, request size."""
         i_port, i_xff, i_host, i_dur = self._slots[1], self._slots[14], self._slots[15], self._slots[16]
-        host, duration, xff, port = g[i_host], g[i_dur], g[i_xff], g[i_port]
+        host, duration, xff, port, received = g[i_host], g[i_dur], g[i_xff], g[i_port], g[self._slots[17]]
         if host and host != "-":
             fields["url.domain"] = host
+        if received and received != "-":  # $request_length, %I: request line, headers and body (an upload's size)
+            fields["http.request.bytes"] = int(received)
         if duration and duration != "-":
             with contextlib.suppress(ValueError):
                 fields["event.duration"] = round(float(duration) * self._duration_ns)

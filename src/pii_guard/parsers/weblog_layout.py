@@ -4,6 +4,9 @@ Each variable (`$remote_addr`, `%h`, `%{User-Agent}i` ...) gets a role; the form
 capturing group for each role's first occurrence and for each field to mask, and the `Layout` gives, per role,
 the index of its group in `groups()`, which the parser (`weblog`) reads by position. A format without a
 timestamp or a request raises `FormatError`.
+
+An nginx format may also be given as nginx.conf writes it (`nginx_conf_format`): the name, `escape=`, and
+one or more quoted strings that nginx concatenates.
 """
 
 from __future__ import annotations
@@ -27,11 +30,17 @@ _NGINX_ROLES: Final = {
     "http_referer": "referer", "http_user_agent": "agent", "http_x_forwarded_for": "xff",
     "host": "host", "http_host": "host", "server_name": "host", "request_time": "duration_s",
     "http_cookie": "secret", "http_authorization": "secret", "request_body": "secret",
+    "request_length": "request_bytes",
+    # one value per upstream tried: `0.001, 0.000`, `10.0.0.1:80, 10.0.0.2:80 : 10.0.1.1:80` (" : " after an
+    # internal redirect to another group); matched with their list syntax, ignored
+    "upstream_addr": "upstream", "upstream_status": "upstream", "upstream_response_time": "upstream",
+    "upstream_connect_time": "upstream", "upstream_header_time": "upstream", "upstream_queue_time": "upstream",
+    "upstream_response_length": "upstream", "upstream_bytes_received": "upstream", "upstream_bytes_sent": "upstream",
 }  # fmt: skip
 _APACHE_ROLES: Final = {
     "h": "addr", "a": "addr", "u": "apache_user", "r": "request", "s": "status", "b": "bytes", "B": "bytes",
     "O": "bytes", "m": "method", "U": "apache_path", "q": "apache_query", "H": "apache_protocol", "v": "host",
-    "V": "host", "D": "duration_us", "T": "duration_s",
+    "V": "host", "D": "duration_us", "T": "duration_s", "I": "request_bytes",
 }  # fmt: skip
 # `apache_*` roles fill the slot after the prefix, with Apache's patterns: spaces in %u and %U, escapes in %q.
 _APACHE_HEADERS: Final = {
@@ -42,7 +51,8 @@ _APACHE_TIME_ARGS: Final = {"sec": "time_sec", "msec": "time_ms", "usec": "time_
 _TIME_ROLES: Final = frozenset({"time_local", "time_iso", "time_msec", "time_sec", "time_ms", "time_usec"})
 # Roles with a pattern of their own; the others take "anything up to the next literal character".
 _ROLE_PATTERNS: Final = {
-    "status": r"\d{3}|-", "bytes": r"\d+|-", "time_msec": r"\d+(?:\.\d+)?", "time_sec": r"\d+",
+    "status": r"\d{3}|-", "bytes": r"\d+|-", "request_bytes": r"\d+|-", "port": r"\d*",
+    "time_msec": r"\d+(?:\.\d+)?", "time_sec": r"\d+",
     "time_ms": r"\d+", "time_usec": r"\d+", "apache_query": r'(?:[^ "\\]|\\.)*', "apache_protocol": r'[^ "]*',
     "time_local": r"\d\d?/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}",
 }  # fmt: skip
@@ -51,11 +61,15 @@ _MASKED_ROLES: Final = {"request": "url", "uri": "url", "referer": "url", "query
                         "secret": "secret"}  # fmt: skip
 _NGINX_QUOTED: Final = r'[^"]*'
 _SPACED_ROLES: Final = frozenset({"request", "referer", "agent", "apache_user", "apache_path"})
+# unquoted lists: nginx's upstream values, and X-Forwarded-For (`203.0.113.9, 10.0.0.1`: Apache's "proxy" format)
+_LIST_ROLES: Final = frozenset({"upstream", "xff"})
 _REQUEST_PARTS: Final = ("method", "path", "query", "protocol")
-_REQUEST_LINE: Final = r'([A-Z]+) ([^ ?"\\]*)(?:\?([^ "\\]*))? (HTTP/[0-9.]+)'
+# an origin-form URI (`/path`): anything else (absolute-form `http://host/path`, `*`, garbage) is split in Python
+_REQUEST_LINE: Final = r'([A-Z]+) (/[^ ?"\\]*)(?:\?([^ "\\]*))? (HTTP/[0-9.]+)'
 _ESCAPED_QUOTED: Final = r'[^"\\]*(?:\\.[^"\\]*)*'
 ROLE_ORDER: Final = ("addr", "port", "user", "time", "request", "method", "uri", "path", "query", "protocol",
-                     "status", "bytes", "referer", "agent", "xff", "host", "duration")  # fmt: skip
+                     "status", "bytes", "referer", "agent", "xff", "host", "duration", "request_bytes")  # fmt: skip
+ESCAPES: Final = ("default", "json", "none")  # nginx's `escape=`
 
 
 class FormatError(ValueError):
@@ -66,13 +80,17 @@ class Layout(NamedTuple):
     """A compiled log format: the regex, and per role the index of its group in `groups()`."""
 
     regex: re.Pattern[str]
-    fallback: re.Pattern[str] | None  # escape-aware twin of an nginx regex
+    fallback: re.Pattern[str] | None  # escape-aware twin of an nginx regex, tried when `regex` does not match
+    # tried when `regex` read a time that is not one: the stamp matched by its own pattern only, so that a claimed
+    # user holding " [" and a day (`x] [01/Jan/2020`) ends before the real stamp (nginx: the fallback itself)
+    strict: re.Pattern[str]
     slots: tuple[int, ...]  # group index per role, in ROLE_ORDER
     time_kind: str
     duration_ns: int  # nanoseconds per unit of the duration field
     masked: tuple[tuple[int, str], ...]  # (group index, "url" | "query" | "secret")
-    has_extras: bool  # port, X-Forwarded-For, host or duration: read outside the hot path
+    has_extras: bool  # port, X-Forwarded-For, host, duration or request size: read outside the hot path
     escaped_parts: bool  # Apache's %m/%U/%q captured by themselves: escaped, `-` when absent
+    escape: str = "default"  # nginx's escape= (ESCAPES): how values are unescaped
 
 
 _Item = tuple[str, str]  # ("lit", text) or (role, detail)
@@ -128,23 +146,30 @@ def _apache_items(fmt: str) -> list[_Item]:
     return items
 
 
-def _pattern(items: list[_Item], k: int, quoted: str) -> str:
+def _pattern(items: list[_Item], k: int, quoted: str, strict: bool) -> str:
     role = items[k][0]
     before = items[k - 1] if k > 0 else ("", "")
     after = items[k + 1] if k + 1 < len(items) else ("", "")
-    if role == "time_local" and after[1].startswith("]"):
+    if role == "time_local" and after[1].startswith("]") and not strict:
         # [$time_local]: cheaper than the stamp's own pattern, which is needed when unbracketed. After Apache's %u,
-        # whose text may hold " [", the stamp must start like one (`27/`) to end the user name.
+        # whose text may hold " [", the stamp must start like one (`27/`) to end the user name. A claimed name
+        # holding " [" and a day (`x] [01/Jan/2020`) still ends too early: the text read is then no time, and the
+        # `strict` twin (Layout.strict), with the stamp's own pattern, reads the line.
         return r"\d\d?/[^\]]*" if any(r == "apache_user" for r, _ in items[:k]) else r"[^\]]*"
     specific = _ROLE_PATTERNS.get(role)
     if specific is not None:
         return specific
+    if role == "addr" and after == ("lit", ":") and k + 2 < len(items) and items[k + 2][0] == "port":
+        return r"[^ ]*"  # $remote_addr:$remote_port: the port follows the last colon (`::1:58708`)
     if role == "path" and after[0] not in ("lit", ""):  # $uri$is_args: the path stops where the query starts
         return r'[^ ?"]*'
     if role == "apache_path" and after[0] not in ("lit", ""):  # %U%q, spaces and escapes allowed
         return r'(?:[^?"\\]|\\.)*'
     if before[0] == "lit" and before[1].endswith('"') and after[0] == "lit" and after[1].startswith('"'):
         return quoted
+    if role in _LIST_ROLES and after[0]:  # `a, b`, `a, b : c`: items without spaces, up to the next field
+        one = "[^ ," + (re.escape(after[1][0]) if after[0] == "lit" else "") + "]*"
+        return f"{one}(?:(?:, ?| : ){one})*"
     if role in _SPACED_ROLES:  # unquoted text with spaces: the anchored regex backtracks to the next field
         return ".*?"
     if after[0] == "lit":
@@ -161,7 +186,9 @@ def _role_key(role: str) -> str:
     return role[7:] if role.startswith("apache_") else role
 
 
-def _assemble(items: list[_Item], quoted: str) -> tuple[str, dict[str, int], list[tuple[int, str]]]:
+def _assemble(
+    items: list[_Item], quoted: str, strict: bool = False
+) -> tuple[str, dict[str, int], list[tuple[int, str]]]:
     """Items -> regex text, the group index of each role's first occurrence, and the groups to mask.
     Later occurrences and opaque fields are matched without capturing. A quoted `$request` / `%r` becomes
     a well-formed request line split by the regex itself (method, path, query, protocol), or else the raw
@@ -174,7 +201,7 @@ def _assemble(items: list[_Item], quoted: str) -> tuple[str, dict[str, int], lis
         if role == "lit":
             out.append(re.escape(_text))
             continue
-        pattern = _pattern(items, k, quoted)
+        pattern = _pattern(items, k, quoted, strict)
         key = _role_key(role)
         if key == "request" and pattern == quoted and not seen.keys() & {*_REQUEST_PARTS, "request"}:
             for offset, part in enumerate(_REQUEST_PARTS):
@@ -197,7 +224,9 @@ def _assemble(items: list[_Item], quoted: str) -> tuple[str, dict[str, int], lis
     return "".join(out), seen, masked
 
 
-def compile_layout(items: list[_Item], quoted: str, fallback_quoted: str | None, anchored: bool) -> Layout:
+def compile_layout(
+    items: list[_Item], quoted: str, fallback_quoted: str | None, anchored: bool, escape: str = "default"
+) -> Layout:
     """Items of a format -> the Layout. Roles absent from the format point at a last group that never
     matches, so the hot path reads None for them without testing whether they exist."""
     text, seen, masked = _assemble(items, quoted)
@@ -214,25 +243,75 @@ def compile_layout(items: list[_Item], quoted: str, fallback_quoted: str | None,
         # nginx writes $remote_user unescaped but for `"`, `\` and bytes outside printable ASCII: a Basic-auth name
         # may hold spaces ("bob smith"). Only the fallback reads it with Apache's %u pattern, off the hot path.
         spaced = [("apache_user" if role == "user" else role, text) for role, text in items]
-        fallback = re.compile(_assemble(spaced, fallback_quoted)[0] + tail, re.S)
+        fallback = re.compile(_assemble(spaced, fallback_quoted, strict=True)[0] + tail, re.S)
+    strict = fallback if fallback is not None else re.compile(_assemble(items, quoted, strict=True)[0] + tail, re.S)
     time_role = next(r for r, _ in items if r in _TIME_ROLES)
     duration_role = next((r for r, _ in items if r.startswith("duration")), "duration_s")
     scale = {"duration_s": 1_000_000_000, "duration_ms": 1_000_000, "duration_us": 1_000}[duration_role]
     return Layout(
         re.compile(text + tail, re.S),
         fallback,
+        strict,
         tuple(seen.get(role, absent) for role in ROLE_ORDER),
         time_role,
         scale,
         tuple(masked),
-        any(role in seen for role in ("port", "xff", "host", "duration")),
+        any(role in seen for role in ("port", "xff", "host", "duration", "request_bytes")),
         any(role == "apache_path" for role, _ in items),
+        escape,
     )
 
 
+# nginx.conf's `log_format [name] [escape=...] 'string' "string" ...;`: quoted strings separated by blanks (and
+# comments), which nginx concatenates; in them `\"`, `\'`, `\\` are the character, `\t` `\r` `\n` control characters
+_CONF_STRING: Final = r"'(?:[^'\\]|\\.)*'" + r'|"(?:[^"\\]|\\.)*"'
+_CONF_GAP: Final = r"(?:\s|#[^\n]*)+"
+_CONF_NAME: Final = r"\s*(?:log_format\s+)?(?:(?P<name>[A-Za-z_][\w.-]*)\s+)?"
+_NGINX_CONF: Final = re.compile(
+    _CONF_NAME + r"""(?:escape=(?P<escape>[^\s'";]*)\s+)?"""
+    + rf"(?P<strings>(?:{_CONF_STRING})(?:{_CONF_GAP}(?:{_CONF_STRING}))*)(?:{_CONF_GAP})?;?(?:{_CONF_GAP})?\Z",
+    re.S,
+)
+# what only nginx.conf text starts with: the directive, `escape=` (after the name or not), a single quote
+_CONF_LOOKALIKE: Final = re.compile(r"\s*(?:log_format\s|'|(?:[A-Za-z_][\w.-]*\s+)?escape=)")
+_CONF_TOKEN: Final = re.compile(_CONF_STRING, re.S)
+_CONF_BACKSLASH: Final = re.compile(r"\\(.)", re.S)
+_CONF_CHARS: Final = {'"': '"', "'": "'", "\\": "\\", "t": "\t", "r": "\r", "n": "\n"}
+
+
+def nginx_conf_format(fmt: str) -> tuple[str, str]:
+    """A `log_format` option -> (the format's text, its escape= value). As nginx.conf writes it, with or without
+    `log_format`, the name and `escape=default|json|none`: the quoted strings concatenated, unquoted. Text made
+    only of double-quoted strings on one line (`"$time_iso8601" "$request"`) reads both ways: without a name,
+    `escape=`, single quotes, a backslash or a line break that says nginx.conf, it is taken as the format itself."""
+    m = _NGINX_CONF.match(fmt)
+    if m is None:
+        if _CONF_LOOKALIKE.match(fmt):
+            raise FormatError(
+                "this looks like nginx.conf's log_format but is not its quoted strings (each closed, blanks between "
+                "them): copy them whole as in nginx.conf (main escape=json '...' '...';), or give the format's text "
+                "alone, without quotes, name or escape="
+            )
+        return fmt, "default"
+    strings = [t.group() for t in _CONF_TOKEN.finditer(m.group("strings"))]
+    escape = m.group("escape")
+    if not (
+        m.group("name") or escape is not None or "\n" in m.group("strings")
+        or any(t.startswith("'") or "\\" in t for t in strings)
+    ):  # fmt: skip
+        return fmt, "default"
+    if escape is not None and escape not in ESCAPES:
+        raise FormatError(
+            f"escape={escape} is not one of nginx's escape=default, escape=json, escape=none"
+        )
+    text = "".join(_CONF_BACKSLASH.sub(lambda c: _CONF_CHARS.get(c.group(1), c.group()), t[1:-1]) for t in strings)
+    return text, escape or "default"
+
+
 def nginx_layout(fmt: str | None) -> Layout:
-    """`log_format` text (as in nginx.conf, without the name) or None for the predefined `combined`."""
-    return compile_layout(_nginx_items(fmt or NGINX_COMBINED), _NGINX_QUOTED, _ESCAPED_QUOTED, fmt is not None)
+    """`log_format` text, or as nginx.conf writes it (`nginx_conf_format`), or None for the predefined `combined`."""
+    text, escape = nginx_conf_format(fmt) if fmt else (NGINX_COMBINED, "default")
+    return compile_layout(_nginx_items(text), _NGINX_QUOTED, _ESCAPED_QUOTED, fmt is not None, escape)
 
 
 def apache_layout(fmt: str | None) -> Layout:
