@@ -300,6 +300,7 @@ def test_pending_rows_are_bounded() -> None:
 
 def test_a_stored_procedure_call_keeps_its_rows_across_the_inner_statements() -> None:
     # Real 10.11 order: CALL's own row (id 7), the inner statements (8, 9) with their QUERY rows, then CALL's.
+    # CALL's own READ of mysql.proc is the server looking the routine up: the CALL is an execute of crm.p.
     got = events(
         run(
             make(),
@@ -317,7 +318,7 @@ def test_a_stored_procedure_call_keeps_its_rows_across_the_inner_statements() ->
     assert [(e.action, e.object, e.outcome, e.command) for e in got] == [
         ("read", "db:crm.customers", "success", "SELECT"),
         ("write", "db:crm.log", "success", "INSERT"),
-        ("read", "db:mysql.proc", "failure", "CALL"),
+        ("execute", "db:crm.p", "failure", "CALL"),
     ]
 
 
@@ -503,7 +504,7 @@ def test_a_definer_routine_read_is_the_callers_with_the_definer_as_effective_use
     got = events(run(make(), lines))
     assert [(e.action, e.outcome, e.user, e.source_ip, e.object, e.command) for e in got] == [
         ("read", "success", "bob", "127.0.0.1", "db:shop.customers", "SELECT"),
-        ("read", "success", "bob", "127.0.0.1", "db:mysql.proc", "CALL"),
+        ("execute", "success", "bob", "127.0.0.1", "db:shop.get_customer", "CALL"),
     ]
     assert got[0].fields["user.effective.name"] == "root"
     assert got[0].original == lines[1]  # the row as logged: the definer and its host stay in the evidence
@@ -618,7 +619,13 @@ def test_rows_of_the_query_id_are_the_accesses_and_its_text_adds_none() -> None:
         ("WITH RECURSIVE r (n) AS (SELECT 1 UNION SELECT n + 1 FROM r WHERE n < 3) SELECT * FROM r", []),
         ("SELECT * FROM mysql.table_stats", []),  # ignored by default
         ("SELECT @@version", []),
-        ("HANDLER t READ FIRST", []),
+        ("HANDLER t READ FIRST", [("read", "db:shop.t")]),
+        ("HANDLER t OPEN", []),
+        ("HANDLER t CLOSE", []),
+        ("SELECT * FROM INFORMATION_SCHEMA.`TABLES`", [("read", "db:information_schema.tables")]),
+        ("SELECT * FROM Performance_Schema.threads", [("read", "db:performance_schema.threads")]),
+        ("SELECT * FROM MYSQL.user", [("read", "db:mysql.user")]),
+        ("SELECT * FROM Shop.Customers", [("read", "db:Shop.Customers")]),  # names of other schemas keep their case
     ],
 )
 def test_tables_named_by_a_statement_without_table_rows(sql: str, expected: list[tuple[str, str]]) -> None:
@@ -705,3 +712,270 @@ def test_audit_settings_keep_their_values(sql: str, shown: str) -> None:
     got = events(run(make(), [f"20261129 01:18:28,vm,root,localhost,7,32,QUERY,,'{escaped}',0"]))
     assert [(e.action, e.command, e.statement) for e in got] == [("other", sql.split()[0], shown)]
     assert got[0].original.endswith(",7,32,QUERY,,'" + shown.replace("'", r"\'") + "',0")
+
+
+# Real lines of MariaDB 10.11.19 (server_audit 1.4.14) from a sweep of its settings: file and syslog output,
+# CONNECT,QUERY,TABLE and narrower event sets, the query cache, server_audit_query_log_limit=100, an app that
+# sends COM_CHANGE_USER. Paths of the sweep's machine are replaced by /var/lib/mysql.
+
+
+def test_a_self_join_is_one_access_per_table_however_many_rows_name_it() -> None:
+    # A READ row per reference to the table (alias a, b, c); answered by the query cache, the same statement
+    # logs none and is one access; bob's denied self-join is one failure.
+    lines = [
+        "20261130 04:51:14,vm,alice,127.0.0.1,9,38,READ,crm,customers,",
+        "20261130 04:51:14,vm,alice,127.0.0.1,9,38,READ,crm,customers,",
+        "20261130 04:51:14,vm,alice,127.0.0.1,9,38,QUERY,crm,'SELECT a.email, b.ssn FROM customers a JOIN customers b"
+        " ON a.id = b.id',0",
+        "20261130 04:51:14,vm,alice,127.0.0.1,9,39,READ,crm,customers,",
+        "20261130 04:51:14,vm,alice,127.0.0.1,9,39,READ,crm,customers,",
+        "20261130 04:51:14,vm,alice,127.0.0.1,9,39,READ,crm,customers,",
+        "20261130 04:51:14,vm,alice,127.0.0.1,9,39,QUERY,crm,'SELECT a.email FROM customers a JOIN customers b ON a.id"
+        " = b.id JOIN customers c ON c.id = a.id',0",
+        "20261130 04:51:14,vm,bob,127.0.0.1,10,41,READ,crm,customers,",
+        "20261130 04:51:14,vm,bob,127.0.0.1,10,41,READ,crm,customers,",
+        "20261130 04:51:14,vm,bob,127.0.0.1,10,41,QUERY,crm,'SELECT a.ssn FROM customers a JOIN customers b ON a.id ="
+        " b.id',1143",
+        "20261130 04:51:14,vm,alice,127.0.0.1,15,55,QUERY,crm,'SELECT a.email FROM customers a JOIN customers b ON a.id"
+        " = b.id JOIN customers c ON c.id = a.id',0",
+    ]
+    got = events(run(make(), lines))
+    assert [(e.fields["mariadb.audit.query_id"], e.user, e.object, e.outcome) for e in got] == [
+        (38, "alice", "db:crm.customers", "success"),
+        (39, "alice", "db:crm.customers", "success"),
+        (41, "bob", "db:crm.customers", "failure"),
+        (55, "alice", "db:crm.customers", "success"),
+    ]
+    # Rows released without their QUERY row count once too; rows without a query id (the event scheduler's
+    # own, one per run) are not merged.
+    assert [(e.object, e.outcome) for e in events(run(make(), lines[3:6]))] == [("db:crm.customers", "unknown")]
+    scheduler = ["20261130 04:53:49,vm,event_scheduler,,8,0,WRITE,mysql,event,"] * 2
+    assert len(events(run(make(), scheduler))) == 2
+
+
+def test_rsyslog_repeated_message_line_is_skipped_not_a_dead_letter() -> None:
+    # $RepeatedMsgReduction (Ubuntu's default) folds the self-join's identical READ rows into one line.
+    lines = [
+        "2026-11-30T04:50:54.989972+01:00 vm mysql-server_auditing: pii-lab vm,alice,127.0.0.1,9,39,READ,crm,"
+        "customers,",
+        "2026-11-30T04:50:54.990006+01:00 vm mysql-server_auditing: message repeated 2 times: [ pii-lab vm,alice,"
+        "127.0.0.1,9,39,READ,crm,customers,]",
+        "2026-11-30T04:50:54.990172+01:00 vm mysql-server_auditing: pii-lab vm,alice,127.0.0.1,9,39,QUERY,crm,'SELECT "
+        "a.email FROM customers a JOIN customers b ON a.id = b.id JOIN customers c ON c.id = a.id',0",
+        "Nov 30 04:50:54 vm mysql-server_auditing: message repeated 2 times: [ pii-lab vm,alice,127.0.0.1,9,39,READ,"
+        "crm,customers,]",
+    ]
+    got = events(run(make(output="syslog"), lines))
+    assert [(e.action, e.user, e.object, e.outcome) for e in got] == [("read", "alice", "db:crm.customers", "success")]
+
+
+def test_create_or_replace_user_is_a_permission_change_of_its_account() -> None:
+    lines = [
+        "20261130 04:47:47,vm,root,localhost,24,88,WRITE,mysql,db,",
+        "20261130 04:47:47,vm,root,localhost,24,88,WRITE,mysql,global_priv,",
+        r"20261130 04:47:47,vm,root,localhost,24,88,QUERY,mysql,'CREATE OR REPLACE USER \'gina\'@\'127.0.0.1\' "
+        "IDENTIFIED BY *****',0",
+        r"20261130 04:47:47,vm,root,localhost,24,89,QUERY,mysql,'CREATE USER IF NOT EXISTS \'hank\'@\'127.0.0.1\' "
+        "IDENTIFIED BY *****',0",
+        "20261130 04:48:10,vm,carol,localhost,19,72,QUERY,crm,'CREATE TABLE tmp_copy AS SELECT * FROM customers',0",
+    ]
+    got = events(run(make(), lines))
+    assert [(e.action, e.command, e.object, e.fields.get("user.target.name")) for e in got[:2]] == [
+        ("permission", "CREATE", None, "gina"),
+        ("permission", "CREATE", None, "hank"),
+    ]
+    assert got[0].statement == "CREATE OR REPLACE USER '?'@'?' IDENTIFIED BY *****"
+    assert got[2].action == "ddl"
+
+
+def test_a_quoted_grantee_with_a_comma_is_whole() -> None:
+    lines = [
+        r"20261130 04:47:47,vm,root,localhost,24,86,QUERY,mysql,'CREATE USER \'o,neil\'@\'127.0.0.1\' IDENTIFIED BY "
+        "*****',0",
+        r"20261130 04:47:47,vm,root,localhost,24,87,QUERY,mysql,'GRANT SELECT ON crm.* TO \'o,neil\'@\'127.0.0.1\'',0",
+        r"20261130 04:47:47,vm,root,localhost,24,91,QUERY,mysql,'RENAME USER \'gina\'@\'127.0.0.1\' TO \'gina2\'@"
+        r"\'127.0.0.1\'',0",
+    ]
+    got = events(run(make(), lines))
+    assert [(e.object, e.fields["user.target.name"]) for e in got] == [
+        (None, "o,neil"),
+        ("db:crm.*", "o,neil"),
+        (None, "gina"),
+    ]
+
+
+def test_nul_bytes_of_the_plugin_become_replacement_characters() -> None:
+    # server_audit_query_log_limit=100 cut a GRANT whose password the plugin hid: it wrote NUL bytes after it.
+    line = (
+        r"20261130 04:48:59,vm,root,localhost,24,90,QUERY,mysql,'GRANT SELECT ON crm.orders TO \'hank\'@\'127.0.0.1\' "
+        "IDENTIFIED BY PASSWORD *****" + "\x00" * 13 + "GRANT ',0"
+    )
+    for mask in (True, False):
+        ev = events(run(make(mask=mask), [line]))[0]
+        assert (ev.action, ev.outcome, ev.fields["user.target.name"]) == ("permission", "success", "hank")
+        assert ev.statement is not None
+        assert "\x00" not in ev.statement
+        assert "\x00" not in ev.original
+        assert ev.statement.endswith("IDENTIFIED BY PASSWORD *****" + "\ufffd" * 13 + "GRANT ")
+        assert ev.original.endswith("IDENTIFIED BY PASSWORD *****" + "\ufffd" * 13 + "GRANT ',0")
+    assert ev.original == line.replace("\x00", "\ufffd")  # unmasked: the line as written, but for the NULs
+
+
+_CHANGE_USER = "20261130 04:53:49,vm,,,6,0,CHANGEUSER," + "O" * 392 + ",,0"
+
+
+def test_change_user_with_no_user_is_the_login_of_the_user_the_connection_names_next() -> None:
+    # mysql-connector-python's cmd_change_user from alice to bob: the 10.11.19 plugin writes no user or host and
+    # 392 'O's as the database.
+    lines = [
+        "20261130 04:53:49,vm,alice,127.0.0.1,6,0,CONNECT,crm,,0",
+        "20261130 04:53:49,vm,alice,127.0.0.1,6,42,QUERY,crm,'INSERT INTO customers (id, email) VALUES (?, ?)',1142",
+        _CHANGE_USER,
+        r"20261130 04:53:49,vm,bob,127.0.0.1,6,45,QUERY,crm,'SET NAMES \'utf8mb4\' COLLATE \'utf8mb4_general_ci\'',0",
+        "20261130 04:53:49,vm,bob,127.0.0.1,6,47,READ,crm,customers,",
+        "20261130 04:53:49,vm,bob,127.0.0.1,6,47,QUERY,crm,'SELECT id, email FROM customers',0",
+        "20261130 04:53:49,vm,bob,127.0.0.1,6,0,DISCONNECT,crm,,0",
+    ]
+    parser = make()
+    got = events(run(parser, lines))
+    assert [(e.action, e.outcome, e.user, e.source_ip, e.command) for e in got] == [
+        ("login", "success", "alice", "127.0.0.1", "CONNECT"),
+        ("write", "failure", "alice", "127.0.0.1", "INSERT"),
+        ("login", "success", "bob", "127.0.0.1", "CHANGEUSER"),
+        ("read", "success", "bob", "127.0.0.1", "SELECT"),
+        ("logout", "success", "bob", "127.0.0.1", "DISCONNECT"),
+    ]
+    change = got[2]
+    assert change.fields["mariadb.audit.database"] == "crm"  # the session's, not the plugin's garbage
+    assert change.original == _CHANGE_USER
+    assert change.offset == sum(len(line) + 1 for line in lines[:2])
+    # The DISCONNECT names the user too; a restart, or no row at all, names no one: a parse failure that says so.
+    assert [(e.action, e.user) for e in events(run(make(), [_CHANGE_USER, lines[-1]]))] == [
+        ("login", "bob"),
+        ("logout", "bob"),
+    ]
+    for tail in ([], ["20261130 04:53:52,vm,bob,127.0.0.1,6,0,CONNECT,crm,,0"]):
+        out = run(make(), [_CHANGE_USER, *tail])
+        failures = [o for o in out if isinstance(o, ParseFailure)]
+        assert len(failures) == 1
+        assert failures[0].reason.startswith("CHANGEUSER names no user")
+        assert not [e for e in out if not isinstance(e, ParseFailure) and e.command == "CHANGEUSER"]
+    # The same row with a retcode (the line as a refused change would be written): no login of nobody.
+    refused = run(make(), [_CHANGE_USER[:-1] + "1045", lines[-1]])
+    assert isinstance(refused[0], ParseFailure)
+    assert refused[0].reason.startswith("failed CHANGEUSER (error 1045) names no user")
+    assert [(e.action, e.user) for e in events(refused[1:])] == [("logout", "bob")]
+
+
+def test_a_change_of_user_waits_across_a_restart_and_a_rotation_without_holding_the_checkpoint() -> None:
+    parser = make()
+    assert not parser.feed(0, _CHANGE_USER)
+    assert parser.pending_offset() is None  # an idle session must not hold the checkpoint (nor wake the daemon)
+    assert parser.flush() == []  # nor does the idle flush end it
+    for state in (parser.snapshot(), parser.carry_over()):
+        successor = make()
+        successor.restore(state)
+        got = events(run(successor, ["20261130 04:53:49,vm,bob,127.0.0.1,6,47,QUERY,crm,'SELECT 1',0"]))
+        assert [(e.action, e.user, e.original) for e in got] == [("login", "bob", _CHANGE_USER)]
+    # Read again after a restart (the checkpoint was before it): the same row, no parse failure.
+    again = make()
+    again.restore(parser.snapshot())
+    assert not again.feed(0, _CHANGE_USER)
+
+
+def test_a_failed_statement_of_unknown_kind_is_a_failed_attempt() -> None:
+    lines = [
+        "20261130 04:47:47,vm,carol,localhost,20,0,CONNECT,crm,,0",
+        "20261130 04:47:47,vm,carol,localhost,20,77,QUERY,crm,'SELEC * FROM customers',1064",
+        "20261130 04:47:47,vm,carol,localhost,20,0,DISCONNECT,crm,,0",
+    ]
+    got = events(run(make(), lines))
+    assert [(e.action, e.outcome, e.error_code, e.command, e.object) for e in got] == [
+        ("login", "success", None, "CONNECT", None),
+        ("other", "failure", "1064", "SELEC", None),
+        ("logout", "success", None, "DISCONNECT", None),
+    ]
+    assert got[1].statement == "SELEC * FROM customers"
+
+
+def test_tool_reads_of_information_schema_are_one_object_per_table_whatever_the_case() -> None:
+    # mariadb-dump, with CONNECT,QUERY,TABLE: information_schema reads log no TABLE rows.
+    lines = [
+        r"20261130 04:47:47,vm,alice,127.0.0.1,35,158,QUERY,crm,'SELECT table_name FROM INFORMATION_SCHEMA.TABLES "
+        r"WHERE table_schema = DATABASE() AND table_name = \'customers\'',0",
+        r"20261130 04:47:47,vm,alice,127.0.0.1,35,167,QUERY,crm,'select column_name, extra, generation_expression, "
+        r"data_type from information_schema.columns where table_schema=database() and table_name=\'customers\' order "
+        "by ordinal_position',0",
+        r"20261130 04:47:47,vm,alice,127.0.0.1,35,172,QUERY,crm,'SELECT TRIGGER_NAME FROM INFORMATION_SCHEMA.TRIGGERS "
+        r"WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = \'customers\'',0",
+    ]
+    got = events(run(make(), lines))
+    assert [(e.action, e.object) for e in got] == [
+        ("read", "db:information_schema.tables"),
+        ("read", "db:information_schema.columns"),
+        ("read", "db:information_schema.triggers"),
+    ]
+    assert [e.object for e in events(run(make(ignore_objects=["information_schema.*"]), lines))] == []
+
+
+def test_call_is_an_execute_of_the_routine_not_a_read_of_mysql_proc() -> None:
+    # CONNECT,QUERY,TABLE: carol's own call, then bob's of carol's SQL SECURITY DEFINER procedure.
+    lines = [
+        "20261130 04:47:47,vm,carol,localhost,19,68,READ,mysql,proc,",
+        "20261130 04:47:47,vm,carol,localhost,19,69,READ,crm,customers,",
+        r"20261130 04:47:47,vm,carol,localhost,19,69,QUERY,crm,'SELECT full_name, ssn FROM customers WHERE id =  "
+        r"NAME_CONST(\'cid\',1)',0",
+        "20261130 04:47:47,vm,carol,localhost,19,68,QUERY,crm,'CALL get_customer(1)',0",
+        "20261130 04:47:47,vm,bob,127.0.0.1,32,137,READ,mysql,proc,",
+        "20261130 04:47:47,vm,carol,localhost,32,138,READ,crm,customers,",
+        r"20261130 04:47:47,vm,bob,127.0.0.1,32,138,QUERY,crm,'SELECT full_name, ssn FROM customers WHERE id =  "
+        r"NAME_CONST(\'cid\',2)',0",
+        "20261130 04:47:47,vm,bob,127.0.0.1,32,137,QUERY,crm,'CALL get_customer(2)',0",
+    ]
+    got = events(run(make(), lines))
+    assert [(e.action, e.user, e.object, e.command) for e in got] == [
+        ("read", "carol", "db:crm.customers", "SELECT"),
+        ("execute", "carol", "db:crm.get_customer", "CALL"),
+        ("read", "bob", "db:crm.customers", "SELECT"),
+        ("execute", "bob", "db:crm.get_customer", "CALL"),
+    ]
+    assert got[2].fields["user.effective.name"] == "carol"
+    # QUERY_DML_NO_SELECT logs the CALL alone; a CALL refused (1370, through rsyslog) is a failed execute.
+    alone = events(run(make(), ["20261130 04:48:03,vm,carol,localhost,19,68,QUERY,crm,'CALL get_customer(1)',0"]))
+    assert [(e.action, e.outcome, e.object) for e in alone] == [("execute", "success", "db:crm.get_customer")]
+    refused = "2026-11-30T04:54:29.674934+01:00 vm mysql-server_auditing: dc1,rack3 eu-west vm,bob,127.0.0.1,23,102,"
+    denied = events(run(make(syslog_info_words=2), [refused + "QUERY,crm,'CALL get_customer(2)',1370"]))
+    assert [(e.action, e.outcome, e.error_code, e.user) for e in denied] == [("execute", "failure", "1370", "bob")]
+
+
+def test_handler_read_without_table_rows_reads_its_table() -> None:
+    # CONNECT,QUERY: OPEN and CLOSE read nothing; READ reads the table, or the table its alias stands for.
+    lines = [
+        "20261130 04:48:10,vm,carol,localhost,27,117,QUERY,crm,'HANDLER customers OPEN',0",
+        "20261130 04:48:10,vm,carol,localhost,27,118,QUERY,crm,'HANDLER customers READ FIRST',0",
+        "20261130 04:48:10,vm,carol,localhost,27,119,QUERY,crm,'HANDLER customers CLOSE',0",
+    ]
+    got = events(run(make(), lines))
+    assert [(e.action, e.object, e.command) for e in got] == [("read", "db:crm.customers", "HANDLER")]
+    aliased = [line.replace("OPEN", "OPEN AS h").replace("customers READ", "h READ") for line in lines]
+    assert [e.object for e in events(run(make(), aliased))] == ["db:crm.customers"]
+
+
+def test_create_table_as_select_without_table_rows_reads_its_source() -> None:
+    # CONNECT,QUERY (and QUERY_DDL): the copy of personal data shows only in the statement.
+    lines = [
+        "20261130 04:48:10,vm,carol,localhost,19,72,QUERY,crm,'CREATE TABLE tmp_copy AS SELECT * FROM customers',0",
+        "20261130 04:48:10,vm,carol,localhost,27,120,QUERY,crm,'CREATE TEMPORARY TABLE tmp_emails AS SELECT email FROM "
+        "customers',0",
+        "20261130 04:48:10,vm,root,localhost,4,7,QUERY,crm,'CREATE TABLE orders (id INT PRIMARY KEY, customer_id INT, "
+        "total DECIMAL(10,2))',0",
+    ]
+    got = events(run(make(), lines))
+    assert [(e.fields["mariadb.audit.query_id"], e.action, e.object, e.command) for e in got] == [
+        (72, "ddl", "db:crm.tmp_copy", "CREATE"),
+        (72, "read", "db:crm.customers", "CREATE"),
+        (120, "ddl", "db:crm.tmp_emails", "CREATE"),
+        (120, "read", "db:crm.customers", "CREATE"),
+        (7, "ddl", "db:crm.orders", "CREATE"),
+    ]
+    assert len({e.id for e in got}) == len(got)

@@ -12,31 +12,46 @@ this parser:
   and query id, and carry no outcome: a READ is logged even when the statement is then denied (1143). They
   are held per connection until the QUERY row says how the statement ended, so that a denied read becomes a
   failure, not an access. Rows whose QUERY never comes (TABLE-only auditing, the install bootstrap) are
-  released with outcome "unknown" at DISCONNECT, at `flush()`, or when `max_pending_rows` is reached.
+  released with outcome "unknown" at DISCONNECT, at `flush()`, or when `max_pending_rows` is reached. A table
+  named twice in a statement (a self-join) has a row per reference: the repeats are dropped, one access per
+  table per statement, as when the query cache answers (no rows) or rsyslog's "message repeated N times"
+  replaced them (that line is skipped).
 - TABLE rows name the user whose rights were used: in a SQL SECURITY DEFINER routine or view, the definer.
   The QUERY row names the client; the access is credited to it, with the definer as `user.effective.name`.
 - A read or write statement without TABLE rows of its own is the event, with its tables taken from its text:
   `server_audit_events` without TABLE (CONNECT,QUERY; QUERY_DML) logs no TABLE rows, nor does a SELECT the
   query cache answers, and a table-level denial (1142) logs the QUERY row alone. A trigger's statements are
   the exception: their tables are among the rows of the statement that fired them. Permission changes
-  (GRANT/REVOKE/… USER) and DDL are events too. Other statements (SET, SHOW, SELECT without tables, DML whose
-  tables all are ignored) yield nothing, except a change of the audit plugin itself (`SET GLOBAL
-  server_audit_logging=OFF`, `UNINSTALL PLUGIN server_audit`), which the plugin logs as it switches off and
-  which is one "other" event with `pii.command` SET/UNINSTALL. A statement that only sets server_audit_*
-  variables keeps its values unmasked: they say what is no longer audited.
+  (GRANT/REVOKE/… USER) and DDL are events too, and a CALL is an "execute" of its routine. Other statements
+  (SET, SHOW, SELECT without tables, DML whose tables all are ignored) yield nothing when they succeed: failed,
+  any statement is an event (an "other" one when it names nothing, as a syntax error), and so is a change of
+  the audit plugin itself (`SET GLOBAL server_audit_logging=OFF`, `UNINSTALL PLUGIN server_audit`), which the
+  plugin logs as it switches off and which is one "other" event with `pii.command` SET/UNINSTALL. A statement
+  that only sets server_audit_* variables keeps its values unmasked: they say what is no longer audited.
 
 What each QUERY becomes, checked against a real 10.11 server (tests/realservers/test_mariadb.py):
 - READ → read (export if the statement has INTO OUTFILE/DUMPFILE, with `file.path`), WRITE → write
   (delete for DELETE and TRUNCATE, whose MyISAM rows are a CREATE), CREATE/ALTER/RENAME/DROP → ddl; outcome
   and error code from the QUERY row; `pii.command` its first word.
-- Without TABLE rows: a read names every table after FROM/JOIN (comma joins too, not WITH's own names); a
-  write its target first, then the tables it reads (INSERT ... SELECT) as reads.
-- GRANT/REVOKE/CREATE|DROP|ALTER|RENAME USER|ROLE/SET PASSWORD → one "permission" event (object: the ON
-  target, `user.target.name`: the grantee); their WRITEs to the mysql grant tables are dropped.
-- DDL → its CREATE/ALTER/... rows, or one "ddl" event naming the object from the statement. Its READ rows
-  count only when data lands in a table (CREATE TABLE … SELECT); ALTER's table copy and a view or trigger
-  definition read for the server, and mysql.* WRITEs (mysql.proc) are bookkeeping.
+- Without TABLE rows: a read names every table after FROM/JOIN (comma joins too, not WITH's own names) or
+  HANDLER's table (through its OPEN ... AS alias); a write its target first, then the tables it reads
+  (INSERT ... SELECT) as reads. Names in information_schema and performance_schema are not case-sensitive:
+  their objects are in lower case (`db:information_schema.tables`), as is the mysql schema's name.
+- GRANT/REVOKE/CREATE [OR REPLACE]|DROP|ALTER|RENAME USER|ROLE/SET PASSWORD → one "permission" event (object:
+  the ON target, `user.target.name`: the grantee, a quoted one whole); their WRITEs to the grant tables are
+  dropped.
+- CALL → one "execute" event of the routine (`db:<db>.<procedure>`); its READ of mysql.proc (the routine's
+  lookup) is dropped, and the statements inside are events of their own.
+- DDL → its CREATE/ALTER/... rows, or one "ddl" event naming the object from the statement (and, for CREATE
+  TABLE … SELECT without rows, reads of the tables the SELECT names). Its READ rows count only when data
+  lands in a table (CREATE TABLE … SELECT); ALTER's table copy and a view or trigger definition read for the
+  server, and mysql.* WRITEs (mysql.proc) are bookkeeping.
 - A login that failed (FAILED_CONNECT) is followed by a DISCONNECT that is not a logout: it is dropped.
+- CHANGEUSER (COM_CHANGE_USER) is a login. MariaDB 10.11's plugin writes it with no user or host and garbage
+  as the database: it becomes the login of the user the connection's next QUERY or connection row names, or a
+  parse failure if none does.
+- NUL bytes (the plugin pads a statement cut after a hidden password with them) become U+FFFD, in the
+  statement and in `event.original` alike.
 """
 
 from __future__ import annotations
@@ -53,6 +68,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pii_guard.model import (
     DDL,
     DELETE,
+    EXECUTE,
     EXPORT,
     FAILURE,
     LOGIN,
@@ -66,7 +82,7 @@ from pii_guard.model import (
     AccessEvent,
 )
 from pii_guard.parsers.base import NOTHING, Outcome, ParseFailure, Parser, SourceContext
-from pii_guard.parsers.mysqlstmt import DDL_OBJECT, FIRST_WORDS, GRANT_ON, GRANTEE, NAME, OUTFILE, TABLE_REF
+from pii_guard.parsers.mysqlstmt import DDL_OBJECT, FIRST_WORDS, GRANT_ON, NAME, OUTFILE, TABLE_REF, grantee
 from pii_guard.parsers.sqlmask import SqlMasker
 from pii_guard.parsers.syslog import SyslogFraming
 from pii_guard.parsers.timeparse import TimestampError, local_epoch
@@ -79,6 +95,8 @@ _HEAD: Final = re.compile(r"([^,]*)," + _HEAD_TAIL)
 # In a syslog message the record follows `server_audit_syslog_info` and a space; the serverhost (a host name)
 # has no space, which tells where a record may start.
 _SYSLOG_HEAD: Final = re.compile(r"([^, ]*)," + _HEAD_TAIL)
+# rsyslog's `$RepeatedMsgReduction on` (Debian and Ubuntu's default) replaces identical messages by this.
+_SYSLOG_REPEAT: Final = re.compile(r"message repeated \d+ times: \[.*\]", re.S)
 _MAX_START_TRIES: Final = 64  # positions tried as a syslog record's start (the info's words, plus one)
 _FILE_STAMP_LEN: Final = 17  # "20261127 16:21:56"
 _MAX_RELEASED: Final = 4096  # statements remembered as released before their QUERY row
@@ -95,6 +113,7 @@ _KIND_READ: Final = "read"
 _KIND_WRITE: Final = "write"
 _KIND_DDL: Final = "ddl"
 _KIND_PERMISSION: Final = "permission"
+_KIND_EXECUTE: Final = "execute"  # CALL of a stored procedure
 _KIND_OTHER: Final = "other"
 _KIND_AUDIT: Final = "audit"  # the audit plugin's own settings changed, or the plugin (un)installed
 _VERB_KINDS: Final = {
@@ -102,9 +121,11 @@ _VERB_KINDS: Final = {
     "INSERT": _KIND_WRITE, "UPDATE": _KIND_WRITE, "DELETE": _KIND_WRITE, "REPLACE": _KIND_WRITE,
     "LOAD": _KIND_WRITE, "TRUNCATE": _KIND_WRITE,
     "CREATE": _KIND_DDL, "ALTER": _KIND_DDL, "DROP": _KIND_DDL, "RENAME": _KIND_DDL,
-    "GRANT": _KIND_PERMISSION, "REVOKE": _KIND_PERMISSION,
+    "GRANT": _KIND_PERMISSION, "REVOKE": _KIND_PERMISSION, "CALL": _KIND_EXECUTE,
 }  # fmt: skip
+_OWN_EVENT_KINDS: Final = frozenset({_KIND_PERMISSION, _KIND_AUDIT, _KIND_EXECUTE})  # one event each, rows aside
 _ACCOUNT_OBJECTS: Final = frozenset({"USER", "ROLE"})
+_OR_REPLACE_ACCOUNT: Final = re.compile(r"\s+REPLACE\s+(?:USER|ROLE)\b", re.I)  # after `CREATE OR`
 _CLAUSE_WORDS: Final = (
     r"(?:WHERE|JOIN|INNER|LEFT|RIGHT|CROSS|NATURAL|STRAIGHT_JOIN|FULL|OUTER|ON|USING|GROUP|ORDER|LIMIT|HAVING|"
     r"UNION|EXCEPT|INTERSECT|FOR|LOCK|INTO|WINDOW|PARTITION|USE|FORCE|IGNORE|SET|RETURNING|PROCEDURE)\b"
@@ -114,6 +135,18 @@ _NEXT_TABLE: Final = re.compile(r"(?:\s+(?:AS\s+)?(?!" + _CLAUSE_WORDS + r")[\w$
 # The names a WITH clause defines: not tables.
 _CTE_NAME: Final = re.compile(r"(?:\bWITH(?:\s+RECURSIVE)?|,)\s*`?([\w$]+)`?\s*(?:\([^()]*\)\s*)?AS\s*\(", re.I)
 _NOT_TABLES: Final = frozenset({"dual"})
+# `HANDLER t READ ...` reads t (OPEN and CLOSE read nothing); `CALL [db.]p(...)` runs p.
+_HANDLER_READ: Final = re.compile(r"\s*HANDLER\s+" + NAME + r"\s+READ\b", re.I)
+_HANDLER_OPEN_AS: Final = re.compile(r"\s*HANDLER\s+" + NAME + r"\s+OPEN\s+(?:AS\s+)?`?([\w$]+)`?", re.I)
+_CALLED: Final = re.compile(r"\bCALL\s+" + NAME, re.I)
+# CREATE TABLE ... [AS] SELECT / WITH ...: group 1 starts the query whose tables are read.
+_CREATE_TABLE_SELECT: Final = re.compile(
+    r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?TABLE\b.*?[\s()]((?:SELECT|WITH)\b.*)", re.I | re.S
+)
+# information_schema and performance_schema names are not case-sensitive (`INFORMATION_SCHEMA.TABLES` is
+# information_schema.tables); the schema of these and of mysql is written in lower case, so one table is one object.
+_CASELESS_SCHEMAS: Final = frozenset({"information_schema", "performance_schema"})
+_SYSTEM_LENGTHS: Final = (5, 18)  # len("mysql"), len("information_schema") and len("performance_schema")
 _TEMPORARY_TABLE_SELECT: Final = re.compile(
     r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?TEMPORARY\s+TABLE\b.*\bSELECT\b", re.I | re.S
 )
@@ -279,11 +312,23 @@ def _bare(name: str) -> str:
 
 
 def _qualify(name: str, db: str) -> str | None:
-    """`db:<db>.<table>` for a name as written in SQL, with the session's database when unqualified."""
+    """`db:<db>.<table>` for a name as written in SQL, with the session's database when unqualified (the system
+    schemas in lower case, and the tables of information_schema and performance_schema too)."""
     name = _bare(name)
     if "." in name:
-        return "db:" + name
-    return f"db:{db}.{name}" if db else None
+        dot = name.index(".")
+        return _system_object(name[:dot], name[dot + 1 :]) if dot in _SYSTEM_LENGTHS else "db:" + name
+    if not db:
+        return None
+    return _system_object(db, name) if len(db) in _SYSTEM_LENGTHS else f"db:{db}.{name}"
+
+
+def _system_object(schema: str, table: str) -> str:
+    """`db:<schema>.<table>` for a schema whose name is as long as a system schema's."""
+    low = schema.lower()
+    if low in _CASELESS_SCHEMAS:
+        return f"db:{low}.{table.lower()}"
+    return f"db:{low if low == 'mysql' else schema}.{table}"
 
 
 def _access_action(dec: _Decoded) -> str:
@@ -293,6 +338,37 @@ def _access_action(dec: _Decoded) -> str:
     if dec.kind == _KIND_READ:
         return READ
     return DELETE if dec.verb in _DELETES else WRITE
+
+
+def _distinct(rows: list[_Rec]) -> list[_Rec]:
+    """The rows without repeats: a self-join (`FROM t a JOIN t b`) logs a row per reference to the table, and
+    one statement is one access per table. Rows without a query id (0: the event scheduler's own, one per run)
+    are not one statement: they are kept."""
+    seen: set[str] = set()
+    for r in rows:
+        table = r.line[r.tail :]
+        if table in seen:
+            break
+        seen.add(table)
+    else:
+        return rows  # no table twice: the usual case, and the only one for one-table statements
+    kept: dict[tuple[str, str, str, str, _Who], None] = {}
+    out = []
+    for r in rows:
+        same = (r.query_id, r.op, r.db, r.line[r.tail :], r.who)
+        if same not in kept or r.query_id == "0":
+            kept[same] = None
+            out.append(r)
+    return out
+
+
+def _unnamed_user_change(rec: _Rec) -> ParseFailure:
+    return ParseFailure(
+        rec.offset,
+        f"CHANGEUSER names no user (the server_audit plugin of MariaDB 10.11 writes none for COM_CHANGE_USER, and "
+        f"garbage as the database), and no later row of connection {rec.conn} named the new one",
+        rec.line,
+    )
 
 
 def _same_host(server: str, syslog_host: str) -> bool:
@@ -308,6 +384,8 @@ def _statement_kind(sql: str) -> tuple[str, str]:
     verb = m.group(1).upper()
     second = (m.group(2) or "").upper()
     if verb in ("CREATE", "DROP", "ALTER", "RENAME") and second in _ACCOUNT_OBJECTS:
+        return _KIND_PERMISSION, verb
+    if verb == "CREATE" and second == "OR" and _OR_REPLACE_ACCOUNT.match(sql, m.end()) is not None:
         return _KIND_PERMISSION, verb
     if verb == "SET" and second == "PASSWORD":
         return _KIND_PERMISSION, verb
@@ -326,6 +404,9 @@ def _statement_tables(sql: str, kind: str) -> tuple[str, ...]:
     INTO, UPDATE, DELETE FROM, TRUNCATE, LOAD ... INTO TABLE) first, then the tables it reads."""
     if kind not in (_KIND_READ, _KIND_WRITE):
         return ()
+    handler = _HANDLER_READ.match(sql) if kind == _KIND_READ else None
+    if handler is not None:  # the table, or the alias its HANDLER ... OPEN AS gave (resolved per connection)
+        return (_bare(handler.group(1)),)
     names: list[str] = []
     for m in TABLE_REF.finditer(sql):
         keyword = m.group(1).upper()
@@ -391,6 +472,10 @@ class MariaDbAuditParser(Parser):
         # Statements whose rows were released before their QUERY row (idle, flush at a rotation, the bound):
         # (serverhost, connection, query id). Their QUERY row is no event of its own. Bounded, oldest dropped.
         self._released: dict[tuple[str, str, str], None] = {}
+        # CHANGEUSER rows that named no user, per (serverhost, connection), until a row of it names the new one.
+        self._user_changes: dict[tuple[str, str], _Rec] = {}
+        # HANDLER aliases per (serverhost, connection): alias (lower case) → table as written. Bounded.
+        self._handlers: dict[tuple[str, str], dict[str, str]] = {}
         # Connections whose login failed: their DISCONNECT is not a logout. Bounded, oldest dropped.
         self._failed_logins: dict[tuple[str, str], None] = {}
         # The server_audit_syslog_info before each syslog host's last record (None: none, not even a space).
@@ -402,6 +487,8 @@ class MariaDbAuditParser(Parser):
         rec = self._record(offset, line)
         if rec is None or isinstance(rec, ParseFailure):
             return NOTHING if rec is None else (rec,)
+        if self._user_changes and rec.op not in _TABLE_ACTIONS:
+            return self._after_user_change(rec)
         op = rec.op
         if op in _TABLE_ACTIONS:
             return self._on_table_row(rec)
@@ -411,10 +498,26 @@ class MariaDbAuditParser(Parser):
             return self._on_connection(rec)
         return (ParseFailure(offset, f"unknown server_audit operation {op!r}", line),)
 
+    def _dispatch(self, rec: _Rec) -> Sequence[Outcome]:
+        """`feed`'s dispatch, for the rare record that first completes a change of user."""
+        if rec.op in _TABLE_ACTIONS:
+            return self._on_table_row(rec)
+        if rec.op == "QUERY":
+            return self._on_query(rec)
+        if rec.op in _CONNECTION_OPS:
+            return self._on_connection(rec)
+        return (ParseFailure(rec.offset, f"unknown server_audit operation {rec.op!r}", rec.line),)
+
     def flush(self) -> Sequence[Outcome]:
         out: list[Outcome] = []
         for key in list(self._pending):
             out.extend(self._release(key))
+        return out
+
+    def finish(self) -> Sequence[Outcome]:
+        out = list(self.flush())
+        out.extend(_unnamed_user_change(rec) for rec in self._user_changes.values())
+        self._user_changes.clear()
         return out
 
     def pending_offset(self) -> int | None:
@@ -424,14 +527,33 @@ class MariaDbAuditParser(Parser):
 
     def snapshot(self) -> Any:
         """The statements released before their QUERY row, so that the row, read after a restart or in the
-        next file of a rotation (a statement running while the plugin rotated its file), is not an event."""
-        return {"released": [list(k) for k in self._released]} if self._released else None
+        next file of a rotation (a statement running while the plugin rotated its file), is not an event; and
+        the CHANGEUSER rows still waiting for a row that names their user (they hold no checkpoint back: a
+        session may stay quiet for hours)."""
+        state: dict[str, Any] = {}
+        if self._released:
+            state["released"] = [list(k) for k in self._released]
+        if self._user_changes:
+            state["user_changes"] = [
+                [key[0], key[1], rec.offset, rec.time_us, rec.line, rec.tail] for key, rec in self._user_changes.items()
+            ]
+        return state or None
 
     def restore(self, state: Any) -> None:
-        if isinstance(state, dict):
-            for item in state.get("released", ()):
-                if isinstance(item, list) and len(item) == 3 and all(isinstance(x, str) for x in item):
-                    self._note_released((item[0], item[1], item[2]))
+        if not isinstance(state, dict):
+            return
+        for item in state.get("released", ()):
+            if isinstance(item, list) and len(item) == 3 and all(isinstance(x, str) for x in item):
+                self._note_released((item[0], item[1], item[2]))
+        for item in state.get("user_changes", ()):
+            if (
+                isinstance(item, list) and len(item) == 6 and isinstance(item[0], str) and isinstance(item[1], str)
+                and isinstance(item[2], int) and isinstance(item[3], int) and isinstance(item[4], str)
+                and isinstance(item[5], int)
+            ):  # fmt: skip
+                who = _Who(item[0] or None, None, None, None, None)
+                rec = _Rec(item[2], item[4], item[3], who, item[1], "0", "CHANGEUSER", "", item[5])
+                self._user_changes[(item[0], item[1])] = rec
 
     # -- framing --------------------------------------------------------------------------------------
 
@@ -458,6 +580,10 @@ class MariaDbAuditParser(Parser):
             return ParseFailure(offset, str(exc), line)
         if framed.tag != self._opts.syslog_ident:
             return None  # another program in a shared syslog file
+        if framed.message.startswith("message repeated ") and _SYSLOG_REPEAT.fullmatch(framed.message):
+            # rsyslog's $RepeatedMsgReduction: the record before, again. Every record names its connection and
+            # query id, so only a self-join's TABLE rows repeat, and a repeated row is no further access.
+            return None
         base = len(line) - len(framed.message)
         if self._opts.syslog_info_words is not None:
             m = self._after_info_words(line, base, self._opts.syslog_info_words)
@@ -592,7 +718,11 @@ class MariaDbAuditParser(Parser):
         out: list[Outcome] = []
         if key in self._pending:  # the server restarted and reused the id, or a DISCONNECT
             out.extend(self._release(key))
+        if rec.op == "CHANGEUSER" and rec.who.user is None:
+            return out + self._hold_user_change(key, rec, code)
         if rec.op == "DISCONNECT":
+            if self._handlers:
+                self._handlers.pop(key, None)
             if key in self._failed_logins:
                 del self._failed_logins[key]
                 return out
@@ -607,6 +737,39 @@ class MariaDbAuditParser(Parser):
             out.append(self._event(rec, LOGIN, SUCCESS))
         return out
 
+    def _hold_user_change(self, key: tuple[str, str], rec: _Rec, code: str) -> list[Outcome]:
+        """A CHANGEUSER row without a user: MariaDB 10.11's plugin (1.4.14) writes COM_CHANGE_USER with an empty
+        user and host and garbage in the database field. The new user is the one the connection's next QUERY,
+        connection or DISCONNECT row names: the row waits for it (`_after_user_change`), in `snapshot` and
+        `carry_over` too; at the end of the input it is a parse failure."""
+        if code != "0":
+            return [ParseFailure(rec.offset, f"failed CHANGEUSER (error {code}) names no user: the server_audit "
+                                 "plugin of MariaDB 10.11 writes none for COM_CHANGE_USER", rec.line)]  # fmt: skip
+        out: list[Outcome] = []
+        earlier = self._user_changes.pop(key, None)
+        if earlier is not None and (earlier.offset, earlier.line) != (rec.offset, rec.line):  # not re-read (restart)
+            out.append(_unnamed_user_change(earlier))
+        if len(self._user_changes) >= 1024:  # bounded: connections that never logged another row
+            out.append(_unnamed_user_change(self._user_changes.pop(next(iter(self._user_changes)))))
+        self._user_changes[key] = rec
+        return out
+
+    def _after_user_change(self, rec: _Rec) -> Sequence[Outcome]:
+        """A row of a connection whose CHANGEUSER row named no user: the login of the user it names, at the
+        CHANGEUSER row (its database is the session's, from this row), then the row's own outcomes. A new
+        connection with the same id (the server restarted) names no one: the CHANGEUSER row is then a parse
+        failure."""
+        key = (rec.who.server or "", rec.conn)
+        held = self._user_changes.get(key)
+        if held is None or (rec.op == "CHANGEUSER" and rec.who.user is None):
+            return self._dispatch(rec)
+        del self._user_changes[key]
+        if rec.op in ("CONNECT", "FAILED_CONNECT") or rec.who.user is None:
+            first: Outcome = _unnamed_user_change(held)
+        else:
+            first = self._event(held._replace(db=rec.db), LOGIN, SUCCESS, who=rec.who)
+        return (first, *self._dispatch(rec))
+
     def _on_query(self, rec: _Rec) -> Sequence[Outcome]:
         stmt = self._statement(rec)
         if isinstance(stmt, ParseFailure):
@@ -616,13 +779,10 @@ class MariaDbAuditParser(Parser):
             del self._released[(rec.who.server or "", rec.conn, rec.query_id)]
             if stmt.dec.kind in (_KIND_READ, _KIND_WRITE, _KIND_DDL):
                 return NOTHING  # its rows were the events, with outcome unknown
-        if stmt.dec.kind == _KIND_PERMISSION:  # its rows are grant-table bookkeeping
-            return (self._permission_event(rec, stmt),)
-        if stmt.dec.kind == _KIND_AUDIT:  # turning auditing down is how a reader would hide
-            return (
-                *(self._row_event(r, _TABLE_ACTIONS[r.op], stmt, None, rec.who) for r in rows),
-                self._statement_event(rec, stmt, OTHER, None),
-            )
+        if stmt.dec.kind in _OWN_EVENT_KINDS:
+            return self._own_event(rec, stmt, rows)
+        if len(rows) > 1:
+            rows = _distinct(rows)
         out: list[Outcome] = []
         export_path = stmt.dec.export_path
         # In DDL, a READ is a user's read only when the data lands in a table (CREATE TABLE ... SELECT shows
@@ -647,9 +807,57 @@ class MariaDbAuditParser(Parser):
             out.append(self._row_event(row, action, stmt, export_path, rec.who))
         if ddl and not ddl_done:
             out.append(self._statement_event(rec, stmt, DDL, self._ddl_object(stmt.dec.sql, rec.db)))
+            if not rows and stmt.outcome == SUCCESS:
+                out.extend(self._created_from(rec, stmt))
         elif not rows and stmt.dec.kind in (_KIND_READ, _KIND_WRITE):
             out.extend(self._statement_accesses(rec, stmt))
+        elif not rows and stmt.outcome == FAILURE and stmt.dec.kind == _KIND_OTHER:
+            out.append(self._statement_event(rec, stmt, OTHER, None))  # an attempt: a syntax error, a denial
         return out
+
+    def _own_event(self, rec: _Rec, stmt: _Statement, rows: list[_Rec]) -> Sequence[Outcome]:
+        """A permission change, a change of the audit plugin or a CALL: one event of the statement's own."""
+        kind = stmt.dec.kind
+        if kind == _KIND_PERMISSION:  # its rows are grant-table bookkeeping
+            return (self._permission_event(rec, stmt),)
+        if kind == _KIND_AUDIT:  # turning auditing down is how a reader would hide
+            return (
+                *(self._row_event(r, _TABLE_ACTIONS[r.op], stmt, None, rec.who) for r in rows),
+                self._statement_event(rec, stmt, OTHER, None),
+            )
+        # CALL: an execute of the routine; its mysql rows (the READ of mysql.proc) look the routine up
+        called = _CALLED.search(stmt.dec.sql)
+        routine = None if called is None else self._object(called.group(1), rec.db)
+        return (
+            *(self._row_event(r, _TABLE_ACTIONS[r.op], stmt, None, rec.who) for r in rows if r.db != "mysql"),
+            self._statement_event(rec, stmt, EXECUTE, routine),
+        )
+
+    def _created_from(self, rec: _Rec, stmt: _Statement) -> list[AccessEvent]:
+        """CREATE [TEMPORARY] TABLE ... SELECT without TABLE rows: reads of the tables its query names (the data
+        is copied), after the DDL event."""
+        m = _CREATE_TABLE_SELECT.match(stmt.dec.sql)
+        if m is None:
+            return []
+        out: list[AccessEvent] = []
+        seen: set[str] = set()
+        for name in _statement_tables(m.group(1), _KIND_READ):
+            obj = self._object(name, rec.db)
+            if obj is not None and obj not in seen:
+                seen.add(obj)
+                out.append(self._statement_event(rec, stmt, READ, obj, index=len(out) + 1))
+        return out
+
+    def _handler_tables(self, rec: _Rec, sql: str, tables: tuple[str, ...]) -> tuple[str, ...]:
+        """`HANDLER t OPEN AS h` names h for t in its connection; `HANDLER h READ` reads t."""
+        key = (rec.who.server or "", rec.conn)
+        m = _HANDLER_OPEN_AS.match(sql)
+        if m is not None:
+            if key not in self._handlers and len(self._handlers) >= 1024:
+                del self._handlers[next(iter(self._handlers))]
+            self._handlers.setdefault(key, {})[m.group(2).lower()] = m.group(1)
+        aliases = self._handlers.get(key) if tables else None
+        return tables if aliases is None else tuple(aliases.get(t.lower(), t) for t in tables)
 
     def _statement_accesses(self, rec: _Rec, stmt: _Statement) -> list[AccessEvent]:
         """A read or write statement that logged no TABLE row: the tables come from its text.
@@ -661,6 +869,8 @@ class MariaDbAuditParser(Parser):
         dec = stmt.dec
         action = _access_action(dec)
         tables = self._statement_tables(dec)
+        if dec.verb == "HANDLER":  # OPEN and CLOSE log no TABLE row (nor does READ without TABLE events)
+            tables = self._handler_tables(rec, dec.sql, tables)
         if stmt.outcome == FAILURE:
             return [self._statement_event(rec, stmt, action, self._object(tables[0], rec.db) if tables else None)]
         if (rec.who.server or "", rec.conn) in self._pending:
@@ -698,7 +908,10 @@ class MariaDbAuditParser(Parser):
         return _Statement(dec, original, outcome, error)
 
     def _decode(self, raw: str) -> _Decoded:
-        sql = _unescape(raw)
+        # The plugin pads a statement it cut at server_audit_query_log_limit after hiding a password with NUL
+        # bytes: U+FFFD in the statement, and in `event.original` too (a NUL cuts a C string short).
+        nul = "\x00" in raw
+        sql = _unescape(raw.replace("\x00", "\ufffd") if nul else raw)
         kind, verb = _statement_kind(sql)
         # An audit setting's value is the evidence (server_audit_events='CONNECT,QUERY' drops TABLE): kept.
         shown = sql if self._masker is None or _audit_settings_only(kind, sql) else self._masker(sql)
@@ -706,7 +919,7 @@ class MariaDbAuditParser(Parser):
         dec = _Decoded(
             sql,
             shown,
-            None if shown == sql else _escape(shown),
+            None if shown == sql and not nul else _escape(shown),
             kind,
             verb,
             None if export is None else export.group(1).replace("''", "'"),
@@ -748,7 +961,7 @@ class MariaDbAuditParser(Parser):
         self._pending_rows -= len(rows)
         for r in rows:
             self._note_released((key[0], key[1], r.query_id))
-        return [self._row_event(r, _TABLE_ACTIONS[r.op], None, None) for r in rows]
+        return [self._row_event(r, _TABLE_ACTIONS[r.op], None, None) for r in _distinct(rows)]
 
     def _note_released(self, key: tuple[str, str, str]) -> None:
         self._released[key] = None
@@ -872,8 +1085,8 @@ class MariaDbAuditParser(Parser):
         if on is not None:
             name = _bare(on.group(1))
             obj = "db:" + (name if "." in name or not rec.db else f"{rec.db}.{name}")
-        grantee = GRANTEE.search(stmt.dec.sql)
-        extra = {"user.target.name": grantee.group(1)} if grantee is not None else None
+        target = grantee(stmt.dec.sql)
+        extra = {"user.target.name": target} if target is not None else None
         return self._event(
             rec, PERMISSION, stmt.outcome, obj=obj, command=stmt.dec.verb, stmt=stmt, error=stmt.error, extra=extra
         )

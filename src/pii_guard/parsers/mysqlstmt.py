@@ -55,8 +55,11 @@ DDL_OBJECT: Final = re.compile(
     re.I,
 )
 GRANT_ON: Final = re.compile(r"\bON\s+(?:(?:TABLE|FUNCTION|PROCEDURE|PACKAGE)\s+)?" + NAME, re.I)
+# The account after TO/FROM/USER/ROLE/FOR: quoted ('o,neil', `a b`, "x") it may hold commas and spaces.
 GRANTEE: Final = re.compile(
-    r"\b(?:TO|FROM|USER|ROLE|FOR)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?['`\"]?([^'`\"@\s,;]+)", re.I
+    r"\b(?:TO|FROM|USER|ROLE|FOR)\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?"
+    r"(?:'((?:[^'\\]|\\.|'')*)'|`((?:[^`]|``)*)`|\"((?:[^\"\\]|\\.|\"\")*)\"|([^'`\"@\s,;]+))",
+    re.I | re.S,
 )
 
 
@@ -71,6 +74,31 @@ class Meaning(NamedTuple):
 
 def _bare(name: str) -> str:
     return name.replace("`", "")
+
+
+def grantee(sql: str) -> str | None:
+    """The grantee or account a permission statement names, unquoted; None when there is none (or it is the
+    anonymous account '')."""
+    m = GRANTEE.search(sql)
+    if m is None:
+        return None
+    single, back, double, bare = m.groups()
+    if single is not None:
+        name = _unquoted(single, "'")
+    elif back is not None:
+        name = back.replace("``", "`")
+    elif double is not None:
+        name = _unquoted(double, '"')
+    else:
+        name = bare
+    return name or None
+
+
+def _unquoted(text: str, quote: str) -> str:
+    """A quoted name without its escapes: a doubled quote, or a backslash before any character."""
+    if "\\" not in text and quote * 2 not in text:
+        return text
+    return re.sub(r"\\(.)|" + quote * 2, lambda e: e.group(1) or quote, text, flags=re.S)
 
 
 def qualify(name: str, db: str | None) -> str | None:
@@ -129,8 +157,7 @@ def meaning(sql_command: str | None, sql: str, db: str | None) -> Meaning:
         if on is not None:
             name = _bare(on.group(1))
             obj = "db:" + (name if "." in name or not db else f"{db}.{name}")
-        grantee = GRANTEE.search(sql)
-        target = grantee.group(1) if grantee else None
+        target = grantee(sql)
     if table is not None and obj is None and action != PERMISSION:
         obj = qualify(table, db)
     return Meaning(action, verb, obj, table, target, export_path)
