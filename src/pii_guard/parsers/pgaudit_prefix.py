@@ -64,9 +64,12 @@ _ESCAPES: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
     "L": (r"\S{0,63}?", ()),
 }
 _ESCAPE_TOKEN: Final = re.compile(r"%(-?\d+)?(.)|%\Z", re.S)
+_LEVEL: Final = r"(?P<level>[A-Z]+[0-9]?):  "
 # `log_error_verbosity = verbose` writes the SQLSTATE after the level (`LOG:  00000: AUDIT: ...`). A class
 # code starts with a digit but for F0, HV, P0 and XX, so a message's own first word (`AUDIT:`) is never one.
-_LEVEL: Final = r"(?P<level>[A-Z]+[0-9]?):  (?:(?P<verbose_state>(?:[0-9][0-9A-Z]|F0|HV|P0|XX)[0-9A-Z]{3}): )?"
+# Looked for after the prefix's match (`StderrFraming.push`): a group of the prefix's regex cost every line more.
+_STATE_FIRST: Final = frozenset("0123456789FHPX")
+_VERBOSE_STATE: Final = re.compile(r"(?:[0-9][0-9A-Z]|F0|HV|P0|XX)[0-9A-Z]{3}: ")
 ROLES: Final = (
     "stamp", "frac", "zone", "epoch", "pid", "sqlstate", "user", "database", "application", "host", "remote",
     "session_pid",
@@ -128,8 +131,6 @@ class CompiledPrefix:
         self.regex = re.compile("".join(parts) + _LEVEL)
         groups = self.regex.groupindex
         self.index = {role: groups[providers[role]] - 1 if role in providers else -1 for role in ROLES}
-        if self.index["sqlstate"] < 0:  # no %e: the verbose SQLSTATE, when the server writes one
-            self.index["sqlstate"] = groups["verbose_state"] - 1
         self.layout = tuple(self.index[role] for role in ROLES)
         self.pid_at, self.session_pid_at = self.index["pid"], self.index["session_pid"]
         self.level = groups["level"] - 1
@@ -257,7 +258,7 @@ class StderrFraming:
 
     __slots__ = (
         "_clock", "_first", "_groups", "_keep", "_lines", "_main", "_marks", "_msg_start", "_offset", "_others",
-        "_pids", "_prefix", "_size", "_wanted", "fallback_us",
+        "_pids", "_prefix", "_size", "_state", "_wanted", "fallback_us",
     )  # fmt: skip
 
     def __init__(self, prefixes: Sequence[CompiledPrefix], clock: PgClock, wanted: Wanted | None = None) -> None:
@@ -270,6 +271,7 @@ class StderrFraming:
         self._prefix = self._main
         self._groups: tuple[str | Any, ...] = ()
         self._msg_start = 0
+        self._state: str | None = None  # the SQLSTATE `log_error_verbosity = verbose` wrote before the message
         self._keep = True  # what `wanted` said of the buffered record
         self._lines: list[str] | None = None  # the lines after the first
         # the DETAIL, STATEMENT ... lines among them: (index in `_lines`, where its message starts, level)
@@ -313,6 +315,10 @@ class StderrFraming:
                 return NO_RECORDS
             done = self._complete(self._offset)
         start = m.end()
+        state = None
+        if line.startswith(": ", start + 5) and line[start] in _STATE_FIRST and _VERBOSE_STATE.match(line, start):
+            state, start = line[start : start + 5], start + 7
+        self._state = state
         wanted = self._wanted
         self._keep = wanted is None or wanted(level, line, start)
         self._offset, self._first, self._prefix, self._groups = offset, line, prefix, groups
@@ -404,7 +410,7 @@ class StderrFraming:
             None if not database or database == "[unknown]" else database,
             host, port,
             None if not application or application == "[unknown]" else application,
-            g[prefix.level], g[qi] if qi >= 0 else None, message, statement, STDERR, spans, None, others,
+            g[prefix.level], g[qi] if qi >= 0 else self._state, message, statement, STDERR, spans, None, others,
         ))  # fmt: skip
 
 
