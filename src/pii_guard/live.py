@@ -27,7 +27,7 @@ from pii_guard.pipeline import dead_letter
 from pii_guard.sigma.silence import SilentSources
 from pii_guard.sources.files import overlong_reason
 from pii_guard.sources.series import log_family
-from pii_guard.sources.tail import GlobTailer, TrackedFile
+from pii_guard.sources.tail import GlobTailer, TrackedFile, rotations_beside
 from pii_guard.store.base import DeadLetter, EventStore, PipelinedEventStore, WriteResult
 from pii_guard.store.state import Checkpoint, StateStore
 
@@ -139,6 +139,13 @@ class LiveLoop:
                                plan.config.max_line_bytes))
             for plan in plans
         ]
+        for source in self.sources:
+            rotations = rotations_beside(source.tailer.pattern)
+            if rotations:  # what `check` says too: a rotation renamed again before it was opened is never read
+                log.warning("source %s follows one file, but %d rotation(s) of it lie beside it: a rotation renamed "
+                            "again before it was opened is never read; follow them too with a glob (path: '%s*')",
+                            source.name, len(rotations), source.plan.config.path,
+                            extra={"source": source.name, "rotations": len(rotations)})  # fmt: skip
         for source in self.sources:  # handed over by a file retired before the last stop, its successor not seen yet
             source.inherited.update(state.parser_states_under(_inherited_key(source.name, "")))
             source.inherited_since.update(dict.fromkeys(source.inherited, clock.monotonic()))

@@ -5,6 +5,7 @@ nothing to do is a busy loop that takes a core and the interpreter lock from the
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
@@ -175,3 +176,29 @@ def test_a_step_that_read_all_there_was_lets_the_daemon_sleep_at_once(tmp_path: 
     assert proc.loop.step() == 3
     assert proc.loop.drained
     proc.stop()
+
+
+def test_the_daemon_warns_of_rotations_beside_a_source_that_follows_one_name(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As `check` does (tests/test_cli.py): operators who never run `check` see it in the daemon's log."""
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "pg.log").write_text("")
+    (tmp_path / "logs" / "pg.log.1").write_text("")
+
+    def start(pattern: str) -> list[str]:
+        caplog.clear()
+        loaded = load_config(write_config(tmp_path, pattern=pattern))
+        c = loaded.config
+        enricher = Enricher.from_config(c)
+        with caplog.at_level(logging.WARNING, logger="pii_guard.live"):
+            loop = LiveLoop(loaded.sources, enricher, engine_for(policy_for(c, enricher)),
+                            SqliteEventStore(c.state_path / "events.db"), StateStore(c.state_path / "state.db"),
+                            FixedClock(1_800_000_000), resolve=lambda p: str(c.resolve(p)))  # fmt: skip
+        loop.shutdown()
+        return [r.getMessage() for r in caplog.records if "rotation" in r.getMessage()]
+
+    [warning] = start("logs/pg.log")
+    assert "1 rotation(s) of it lie beside it" in warning
+    assert "path: 'logs/pg.log*'" in warning
+    assert start("logs/pg.log*") == []
