@@ -1520,3 +1520,31 @@ def test_a_held_login_holds_the_checkpoint_and_is_settled_by_other_traffic_too()
     logins = [o for o in out if isinstance(o, AccessEvent) and o.action == LOGIN]
     assert [(e.user, e.outcome) for e in logins] == [("carol", SUCCESS)]
     assert parser.pending_offset() == (pgaudit._HOLD_RECORDS + 1) * 1000  # the last record, still buffered
+
+
+_DUPLICATE = "INSERT INTO customers (id, full_name) VALUES (1, 'duplicate');"
+
+
+@pytest.mark.parametrize("relation", [",", "TABLE,public.customers"], ids=["log_relation off", "log_relation on"])
+def test_a_statement_logged_before_it_ran_and_then_failed_is_a_failure(relation: str) -> None:
+    """`pgaudit.log_rows = off` (pgAudit's default): the AUDIT line is written before the statement runs, so
+    a statement that then fails (a duplicate key, a timeout) was a successful write. The backend's next record
+    is the ERROR of that very statement (its STATEMENT line): the access is a failure."""
+    head = "2026-11-30 03:50:30.395 UTC [982] alice@crm "
+    evs = events([
+        head + f"LOG:  AUDIT: SESSION,5,1,WRITE,INSERT,{relation},\"{_DUPLICATE}\",<not logged>",
+        head + 'ERROR:  duplicate key value violates unique constraint "customers_pkey"',
+        head + "DETAIL:  Key (id)=(1) already exists.",
+        head + f"STATEMENT:  {_DUPLICATE}",
+        head + "LOG:  AUDIT: SESSION,6,1,WRITE,DELETE,,,DELETE FROM customers WHERE id = 1001;,<not logged>",
+        head + "ERROR:  canceling statement due to user request",
+        head + "STATEMENT:  SELECT pg_sleep(10);",  # another statement's error: the DELETE ran
+    ], log_line_prefix=DEBIAN)  # fmt: skip
+    assert [(e.action, e.outcome, e.object) for e in evs] == [
+        (WRITE, FAILURE, "db:crm.public.customers"), (DELETE, SUCCESS, "db:crm.public.customers")]
+    [counted] = events([
+        head + f"LOG:  AUDIT: SESSION,5,1,WRITE,INSERT,{relation},\"{_DUPLICATE}\",<not logged>,1",
+        head + 'ERROR:  duplicate key value violates unique constraint "customers_pkey"',
+        head + f"STATEMENT:  {_DUPLICATE}",
+    ], log_line_prefix=DEBIAN)  # fmt: skip
+    assert counted.outcome == SUCCESS  # with log_rows on the line is written after the statement ran

@@ -192,6 +192,7 @@ class _Tail(NamedTuple):
     rows: int | None
     rest: str | None  # the payload's re-encoded rest with statement and parameter masked; None: unchanged
     rest_written: str  # `rest` as stderr writes it (continuation lines led by a TAB)
+    before_run: bool  # no rows field (`pgaudit.log_rows = off`): logged before the statement ran (`_Awaiting`)
 
 
 _NUMBERS: Final = {str(n): n for n in range(1, 1024)}  # small statement ids, looked up instead of int()
@@ -264,6 +265,38 @@ class _Backend:
         return statement
 
 
+class _Awaiting:
+    """Events of one backend that its next record may still change (`PgAuditParser._with_awaiting`).
+
+    A login (`connection authorized`, `stmt_id` None): the server may yet refuse that session (NOLOGIN, no
+    CONNECT, a connection limit: `_LOGIN_FAILURES`); then the FATAL that follows is its one event. A statement
+    logged before it ran (`pgaudit.log_rows = off`, pgAudit's default: no rows field): when the backend's next
+    record is an ERROR for that very statement, the statement failed, and its accesses are failures."""
+
+    __slots__ = ("events", "offset", "seq", "statement", "stmt_id")
+
+    def __init__(self, offset: int, seq: int, stmt_id: str | None, statement: str | None,
+                 events: list[AccessEvent]) -> None:  # fmt: skip
+        self.offset = offset
+        self.seq = seq
+        self.stmt_id = stmt_id
+        self.statement = statement
+        self.events = events
+
+    def settled_by(self, rec: ServerRecord) -> list[AccessEvent]:
+        """The events as `rec`, the backend's next record, shows them."""
+        if self.stmt_id is None:
+            return [] if rec.level == "FATAL" and _refusal(rec.message) else self.events
+        if rec.level == "ERROR" and rec.statement is not None and rec.statement == self.statement:
+            return [e._replace(outcome=FAILURE, error_code=rec.sqlstate) for e in self.events]
+        return self.events
+
+
+def _failed(held_statement: str | None, rec: ServerRecord) -> bool:
+    """Whether `rec` is the ERROR of a statement pgAudit logged before it ran (`_Awaiting`)."""
+    return held_statement is not None and rec.level == "ERROR" and rec.statement == held_statement
+
+
 class _Held:
     """The events of a SESSION line without OBJECT_NAME (`pgaudit.log_relation = off`), held back until its
     backend writes a record that is not an OBJECT line of the same statement and substatement.
@@ -276,9 +309,10 @@ class _Held:
     the backend's next record settles it, so do `_HOLD_RECORDS` records of other backends and `flush` (the
     daemon flushes a quiet file after `idle_flush_s`)."""
 
-    __slots__ = ("events", "guesses", "objectless", "offset", "seq", "stmt_id", "sub_id")
+    __slots__ = ("events", "guesses", "objectless", "offset", "seq", "statement", "stmt_id", "sub_id")
 
-    def __init__(self, stmt_id: str, sub_id: str, offset: int, seq: int) -> None:
+    def __init__(self, stmt_id: str, sub_id: str, offset: int, seq: int, statement: str | None = None) -> None:
+        self.statement = statement  # logged before it ran (no rows field): its ERROR makes the events failures
         self.stmt_id = stmt_id
         self.sub_id = sub_id
         self.offset = offset
@@ -475,10 +509,8 @@ class PgAuditParser(Parser):
         # traffic of others): an OBJECT line of theirs still coming completes nothing, and adds no second event
         self._settled: dict[_Backend, _Held] = {}
         self._records = 0  # records handled, the clock of `_HOLD_RECORDS`
-        # Logins (`connection authorized`) by pid, held until the backend's next record: the server may still
-        # refuse the session (NOLOGIN, CONNECT, a connection limit: `_LOGIN_FAILURES`), and then the FATAL
-        # that follows is its one event. (offset, record count when held, event), oldest first.
-        self._logins: dict[int, tuple[int, int, AccessEvent]] = {}
+        # events a backend's next record may still change (`_Awaiting`), by pid, oldest first
+        self._awaiting: dict[int, _Awaiting] = {}
 
     def feed(self, offset: int, line: str) -> Sequence[Outcome]:
         if self._mode == STDERR:  # nothing else is ever buffered
@@ -526,9 +558,9 @@ class PgAuditParser(Parser):
     def flush(self) -> Sequence[Outcome]:
         syslog = self._from_syslog(self._syslog.take()) if self._syslog is not None else NO_RECORDS
         out = self._handle_all((*self._stderr.take(), *self._csvlog.take(), *syslog))
-        if self._logins:
-            out = [*out, *(event for _, _, event in self._logins.values())]
-            self._logins.clear()
+        if self._awaiting:
+            out = [*out, *(event for a in self._awaiting.values() for event in a.events)]
+            self._awaiting.clear()
         if not self._held:
             return out
         held = [event for h in self._held.values() for event in h.events]
@@ -547,8 +579,8 @@ class PgAuditParser(Parser):
         pending = [o for o in (self._stderr.pending_offset, self._csvlog.pending_offset, syslog) if o is not None]
         if self._held:
             pending.append(next(iter(self._held.values())).offset)
-        if self._logins:
-            pending.append(next(iter(self._logins.values()))[0])
+        if self._awaiting:
+            pending.append(next(iter(self._awaiting.values())).offset)
         return min(pending) if pending else None
 
     def snapshot(self) -> Any:
@@ -578,8 +610,8 @@ class PgAuditParser(Parser):
             if isinstance(rec, ParseFailure):
                 return (rec,)
             self._records += 1
-            if self._logins:
-                return self._with_logins(rec)
+            if self._awaiting:
+                return self._with_awaiting(rec)
             if self._held:
                 item = self._handle_held(rec)
             elif rec.message.startswith("AUDIT: "):
@@ -601,24 +633,28 @@ class PgAuditParser(Parser):
 
     def _handle(self, rec: ServerRecord) -> Outcome | tuple[Outcome, ...] | None:
         self._records += 1
-        if self._logins:
-            return self._with_logins(rec)
+        if self._awaiting:
+            return self._with_awaiting(rec)
         return self._dispatch(rec) if not self._held else self._handle_held(rec)
 
-    def _with_logins(self, rec: ServerRecord) -> tuple[Outcome, ...]:
-        """`_handle` while logins are held: the login of `rec`'s backend is settled first (dropped when `rec`
-        refuses that session), and so are those held for `_HOLD_RECORDS` records."""
-        logins = self._logins
+    def _with_awaiting(self, rec: ServerRecord) -> tuple[Outcome, ...]:
+        """`_handle` while events await their backend's next record (`_Awaiting`): what `rec` settles comes
+        first (an AUDIT line of the same statement goes on with it), then any awaiting for `_HOLD_RECORDS`
+        records."""
+        waiting = self._awaiting
         out: list[Outcome] = []
-        mine = logins.pop(rec.pid, None) if rec.pid is not None else None
-        if mine is not None and not (rec.level == "FATAL" and _refusal(rec.message)):
-            out.append(mine[2])
-        while logins:
-            pid, (_, seq, event) = next(iter(logins.items()))
-            if self._records - seq < _HOLD_RECORDS:
+        pid = rec.pid
+        mine = waiting.get(pid) if pid is not None else None
+        if mine is not None and not (mine.stmt_id is not None and rec.message.startswith("AUDIT: ")
+                                     and rec.message.split(",", 2)[1:2] == [mine.stmt_id]):  # fmt: skip
+            del waiting[cast(int, pid)]
+            out.extend(mine.settled_by(rec))
+        while waiting:
+            oldest, first = next(iter(waiting.items()))
+            if self._records - first.seq < _HOLD_RECORDS:
                 break
-            del logins[pid]
-            out.append(event)
+            del waiting[oldest]
+            out.extend(first.events)
         item = self._dispatch(rec) if not self._held else self._handle_held(rec)
         if isinstance(item, (AccessEvent, ParseFailure)):
             out.append(item)
@@ -649,7 +685,10 @@ class PgAuditParser(Parser):
         mine = held.get(backend) if backend is not None else None
         if mine is not None and not mine.continued_by(rec.message):
             del held[cast(_Backend, backend)]
-            out.extend(mine.events)
+            if _failed(mine.statement, rec):
+                out.extend(e._replace(outcome=FAILURE, error_code=rec.sqlstate) for e in mine.events)
+            else:
+                out.extend(mine.events)
         while held:
             oldest, first = next(iter(held.items()))
             if self._records - first.seq < _HOLD_RECORDS:
@@ -699,7 +738,7 @@ class PgAuditParser(Parser):
             return self._audit_fields(rec)
         audit_type, stmt_id, sub_id, klass, command, _, name, _ = parts
         audit_type = audit_type[7:]
-        logged, masked, logged_rows, new_rest, written = tail  # one step: its attributes are generic lookups
+        logged, masked, logged_rows, new_rest, written, before_run = tail  # one step: attributes are generic lookups
         pid = rec.pid
         backend = (self._backends.get(pid) or self._backend(pid)) if pid is not None else self._pidless(rec)
         # what `_judge` does, without its call
@@ -730,11 +769,26 @@ class PgAuditParser(Parser):
             masked = self._mask(statement) if self._mask_literals else statement
         if not name and klass in _RELATION_CLASSES and action != OTHER:  # PREPARE reads nothing yet
             return self._relation_events(rec, backend, rows, audit_type, stmt_id, sub_id, klass, command, masked,
-                                         original, statement)  # fmt: skip
+                                         original, statement, before_run)  # fmt: skip
         if (self._held or self._settled) and self._absorbed(backend, audit_type, stmt_id, sub_id, name):
             return None
-        return self._audit_event(rec, backend, action, name, rows, audit_type, stmt_id, sub_id, klass, command,
-                                 masked, original)  # fmt: skip
+        event = self._audit_event(rec, backend, action, name, rows, audit_type, stmt_id, sub_id, klass, command,
+                                  masked, original)  # fmt: skip
+        return event if not before_run or pid is None else self._await(pid, stmt_id, statement, rec, event)
+
+    def _await(self, pid: int, stmt_id: str, statement: str, rec: ServerRecord,
+               event: AccessEvent) -> Outcome | tuple[Outcome, ...] | None:  # fmt: skip
+        """An access pgAudit logged before the statement ran: it awaits the backend's next record (`_Awaiting`),
+        with the others of the same statement."""
+        waiting = self._awaiting
+        pending = waiting.get(pid)
+        if pending is not None and pending.stmt_id == stmt_id:
+            pending.events.append(event)
+            return None
+        if pending is not None:
+            del waiting[pid]
+        waiting[pid] = _Awaiting(rec.offset, self._records, stmt_id, statement, [event])
+        return tuple(pending.events) if pending is not None else None
 
     def _tail(self, rest: str) -> _Tail | None:
         """Decode (and remember) the statement, parameter and rows of an AUDIT payload; None when the
@@ -752,7 +806,7 @@ class PgAuditParser(Parser):
             new_rest = _csv_field(masked) + "," + (parameter if keep_parameter else MASKED) + rows_text
         tail = _new_tail((
             logged, masked, int(fields[2]) if n == 3 and fields[2].isdecimal() else None, new_rest,
-            new_rest.replace("\n", "\n\t") if new_rest is not None else "",
+            new_rest.replace("\n", "\n\t") if new_rest is not None else "", n == 2,
         ))  # fmt: skip
         tails = self._tails
         if len(rest) <= _MAX_TAIL:
@@ -826,11 +880,14 @@ class PgAuditParser(Parser):
             masked = self._mask(statement) if self._mask_literals else statement
         if not name and klass in _RELATION_CLASSES and action != OTHER:  # PREPARE reads nothing yet
             return self._relation_events(rec, backend, rows, audit_type, stmt_id, sub_id, klass, command, masked,
-                                         original, statement)  # fmt: skip
+                                         original, statement, n == 9)  # fmt: skip
         if (self._held or self._settled) and self._absorbed(backend, audit_type, stmt_id, sub_id, name):
             return None
-        return self._audit_event(rec, backend, action, name, rows, audit_type, stmt_id, sub_id, klass, command,
-                                 masked, original)  # fmt: skip
+        event = self._audit_event(rec, backend, action, name, rows, audit_type, stmt_id, sub_id, klass, command,
+                                  masked, original)  # fmt: skip
+        if n == 10 or rec.pid is None:
+            return event
+        return self._await(rec.pid, stmt_id, statement, rec, event)
 
     def _absorbed(self, backend: _Backend, audit_type: str, stmt_id: str, sub_id: str, name: str,
                   repeat: bool = False) -> bool:  # fmt: skip
@@ -848,13 +905,13 @@ class PgAuditParser(Parser):
 
     def _relation_events(
         self, rec: ServerRecord, backend: _Backend, rows: int | None, audit_type: str, stmt_id: str, sub_id: str,
-        klass: str, command: str, masked: str, original: str, statement: str,
+        klass: str, command: str, masked: str, original: str, statement: str, before_run: bool = False,
     ) -> Outcome | tuple[Outcome, ...] | None:  # fmt: skip
         """A READ/WRITE line without its relation (`pgaudit.log_relation = off`): one event per relation the
         statement names, as `log_relation = on` would have logged them (`pgrelations`). A statement that
         names none (or does not parse) stays one event without an object. The events of a SESSION line are
         held until the OBJECT lines that may follow it are known (`_Held`)."""
-        held = _Held(stmt_id, sub_id, rec.offset, self._records)
+        held = _Held(stmt_id, sub_id, rec.offset, self._records, statement if before_run else None)
         statements = self._relations.statements(masked, statement)
         found = statements[0].relations if len(statements) == 1 else self._relations.relations(masked, statement)
         if len(statements) > 1:  # several statements in one query: this line's own, if it can be told
@@ -1006,7 +1063,7 @@ class PgAuditParser(Parser):
         self._backends.pop(rec.pid, None)
         self._remember(rec.pid, _Backend(m.group(1), int(port) if port else None))
 
-    def _login(self, rec: ServerRecord) -> Outcome | None:
+    def _login(self, rec: ServerRecord) -> Outcome | tuple[Outcome, ...] | None:
         message = rec.message
         m = _AUTHORIZED.match(message)
         if m is not None and m.end() != len(message) and not message.startswith(_AUTHORIZED_NEXT, m.end()):
@@ -1021,9 +1078,9 @@ class PgAuditParser(Parser):
         event = self._event(rec, backend, LOGIN, SUCCESS, user, obj, None, None, None, self._original(rec))
         if rec.pid is None:
             return event
-        earlier = self._logins.pop(rec.pid, None)  # (a pid reused before its login was settled)
-        self._logins[rec.pid] = (rec.offset, self._records, event)
-        return earlier[2] if earlier is not None else None
+        earlier = self._awaiting.pop(rec.pid, None)  # (a pid reused before its login was settled)
+        self._awaiting[rec.pid] = _Awaiting(rec.offset, self._records, None, None, [event])
+        return tuple(earlier.events) if earlier is not None else None
 
     def _logout(self, rec: ServerRecord) -> Outcome | None:
         backend = self._backends.pop(rec.pid, None) if rec.pid is not None else None
@@ -1233,7 +1290,8 @@ def _wanted(level: str, line: str, start: int) -> bool:
     if level == "LOG":
         return line.startswith(("connection ", "disconnection: ", "replication connection ", 'parameter "pgaudit.'),
                                start)  # fmt: skip
-    return level == "FATAL" or (level == "ERROR" and line.startswith(_ERRORS, start))
+    # every ERROR: besides the refusals (`_ERRORS`), one may end a statement pgAudit logged before it ran
+    return level == "FATAL" or level == "ERROR"
 
 
 def _csv_replace(text: str, old: str | None, new: str | None, last: bool) -> str:
