@@ -511,6 +511,9 @@ class PgAuditParser(Parser):
         self._records = 0  # records handled, the clock of `_HOLD_RECORDS`
         # events a backend's next record may still change (`_Awaiting`), by pid, oldest first
         self._awaiting: dict[int, _Awaiting] = {}
+        # the record count at which the oldest of them is due (`_HOLD_RECORDS`): never later than it is, so a
+        # record of a backend with nothing awaiting passes by `_with_awaiting` until then
+        self._await_due = 0
 
     def feed(self, offset: int, line: str) -> Sequence[Outcome]:
         if self._mode == STDERR:  # nothing else is ever buffered
@@ -610,7 +613,7 @@ class PgAuditParser(Parser):
             if isinstance(rec, ParseFailure):
                 return (rec,)
             self._records += 1
-            if self._awaiting:
+            if self._awaiting and (rec.pid in self._awaiting or self._records >= self._await_due):
                 return self._with_awaiting(rec)
             if self._held:
                 item = self._handle_held(rec)
@@ -633,7 +636,7 @@ class PgAuditParser(Parser):
 
     def _handle(self, rec: ServerRecord) -> Outcome | tuple[Outcome, ...] | None:
         self._records += 1
-        if self._awaiting:
+        if self._awaiting and (rec.pid in self._awaiting or self._records >= self._await_due):
             return self._with_awaiting(rec)
         return self._dispatch(rec) if not self._held else self._handle_held(rec)
 
@@ -655,6 +658,8 @@ class PgAuditParser(Parser):
                 break
             del waiting[oldest]
             out.extend(first.events)
+        if waiting:
+            self._await_due = next(iter(waiting.values())).seq + _HOLD_RECORDS
         item = self._dispatch(rec) if not self._held else self._handle_held(rec)
         if isinstance(item, (AccessEvent, ParseFailure)):
             out.append(item)
@@ -787,6 +792,8 @@ class PgAuditParser(Parser):
             return None
         if pending is not None:
             del waiting[pid]
+        if not waiting:
+            self._await_due = self._records + _HOLD_RECORDS
         waiting[pid] = _Awaiting(rec.offset, self._records, stmt_id, statement, [event])
         return tuple(pending.events) if pending is not None else None
 
@@ -1079,6 +1086,8 @@ class PgAuditParser(Parser):
         if rec.pid is None:
             return event
         earlier = self._awaiting.pop(rec.pid, None)  # (a pid reused before its login was settled)
+        if not self._awaiting:
+            self._await_due = self._records + _HOLD_RECORDS
         self._awaiting[rec.pid] = _Awaiting(rec.offset, self._records, None, None, [event])
         return tuple(earlier.events) if earlier is not None else None
 
