@@ -90,6 +90,33 @@ def test_suggested_options() -> None:
     assert guess_lines(two_field)[0].options == {"prefix": "%u|%I"}
 
 
+@pytest.mark.parametrize(
+    ("lines", "prefix"),
+    [
+        # real lines (Samba 4.17.12; paths and user names renamed) of `full_audit:prefix = %u|%I|%S`: the share,
+        # not the machine, is the third field, as `connect` shows
+        (["2026-11-30T03:45:46.300580+00:00 vm smbd_audit: alice|127.0.0.1|hr|connect|ok|hr",
+          "2026-11-30T03:45:46.309412+00:00 vm smbd_audit: alice|127.0.0.1|hr|create_file|ok|0x120089|file|open|"
+          "/srv/samba/hr/reports/customers.csv"], "%u|%I|%S"),
+        # `%u|%I|%m|%P|%S`: five fields, the share's directory (%P) among them
+        (["2026-11-30T03:45:55.532590+00:00 vm smbd_audit: alice|127.0.0.1|vm|/srv/samba/hr|hr|connect|ok|hr",
+          "2026-11-30T03:45:55.540804+00:00 vm smbd_audit: alice|127.0.0.1|vm|/srv/samba/hr|hr|create_file|ok|"
+          "0x120089|file|open|/srv/samba/hr/reports/customers.csv"], "%u|%I|%m|%P|%S"),
+        # smbd's log file with `debug syslog format = yes`
+        (["2026-11-30T04:48:03.042295+01:00 vm smbd[26302]:   alice|127.0.0.1|vm|hr|connect|ok|hr",
+          "2026-11-30T04:48:03.048978+01:00 vm smbd[26302]:   alice|127.0.0.1|vm|hr|create_file|ok|0x120089|file|"
+          "open|/srv/samba/hr/reports/customers.csv"], "%u|%I|%m|%S"),
+    ],
+)  # fmt: skip
+def test_samba_prefix_guessed_from_the_records(lines: list[str], prefix: str) -> None:
+    """Finding 12: the guess reads the records it recognises (one read, one login each here)."""
+    best = guess_lines(lines)[0]
+    assert (best.format, best.options, best.confidence >= 0.9) == ("samba-full-audit", {"prefix": prefix}, True)
+    trial = parser_class(best.format)(SourceContext(b"t", "t"), parser_class(best.format).Options(**best.options))
+    outs = [o for i, line in enumerate(lines) for o in trial.feed(i, line)]
+    assert [getattr(o, "action", None) for o in outs] == ["login", "read"]
+
+
 def test_postgresql_through_syslog_with_a_prefix_without_time() -> None:
     for name in ("pg15-pgaudit17-syslog.log", "pg15-pgaudit17-syslog-traditional.log"):
         best = guess_file(SAMPLES / "pgaudit" / name)[0]

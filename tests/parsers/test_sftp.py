@@ -10,7 +10,7 @@ import pytest
 
 from pii_guard.model import TIME_FROM, AccessEvent, format_timestamp
 from pii_guard.parsers.base import ParseFailure, SourceContext
-from pii_guard.parsers.sftp import SftpOptions, SftpParser, unvis
+from pii_guard.parsers.sftp import SftpOptions, SftpParser, split_old_new, unvis
 from tests.parsers.feeding import events, run
 
 REFERENCE = datetime(2026, 11, 27, 23, 0, tzinfo=UTC).timestamp()
@@ -540,3 +540,177 @@ def test_close_of_500_characters_with_whole_counts_keeps_them() -> None:
         ("read", 5000, False),
         ("write", 5000, False),
     ]
+
+
+# -- real lines of the 2026-11-30 sweep (OpenSSH 9.2p1, rsyslog RFC 3339; paths and user names renamed) ------
+
+INVALID_USER = [
+    "2026-11-30T03:53:03.770843+00:00 vm sshd[6436]: Invalid user nosuchuser from 127.0.0.1 port 59120",
+    "2026-11-30T03:53:06.420561+00:00 vm sshd[6436]: Failed password for invalid user nosuchuser from 127.0.0.1 "
+    "port 59120 ssh2",
+    "2026-11-30T03:53:06.943108+00:00 vm sshd[6436]: Connection closed by invalid user nosuchuser 127.0.0.1 port "
+    "59120 [preauth]",
+]
+
+
+def test_invalid_user_and_its_failed_password_are_one_failed_logon() -> None:
+    """Finding 6: one connection, one password attempt for an unknown user."""
+    (ev,) = events(run(make(), INVALID_USER))
+    assert (ev.action, ev.outcome, ev.user, ev.source_ip, ev.source_port, ev.error_code, ev.offset) == (
+        "login", "failure", "nosuchuser", "127.0.0.1", 59120, "invalid user", 0,
+    )  # fmt: skip
+
+
+def test_a_second_password_for_an_invalid_user_is_a_second_attempt_also_after_a_restart() -> None:
+    first = make()
+    assert len(events(run(first, INVALID_USER[:1], flush=False))) == 1
+    second = make()
+    second.restore(first.snapshot())
+    retry = INVALID_USER[1].replace("03:53:06.420561", "03:53:09.120561")
+    got = events(run(second, [INVALID_USER[1], retry]))
+    assert [(e.command, e.outcome, e.time_us % 10_000_000) for e in got] == [("password", "failure", 9_120_561)]
+    # another connection (port) of the same name is another attempt
+    other = INVALID_USER[1].replace("port 59120", "port 59121")
+    assert len(events(run(make(), [INVALID_USER[0], other]))) == 2
+
+
+def isftp(message: str, pid: int = 18578, stamp: str = "2026-11-30T03:59:27.208448+00:00") -> str:
+    return f"{stamp} vm internal-sftp[{pid}]: {message}"
+
+
+ALICE = "/srv/sftp/home/alice"
+OPENED_18578 = isftp("session opened for local user alice from [127.0.0.1]")
+
+
+def test_set_mode_is_a_permission_change() -> None:
+    """Finding 5: `chmod 600` at VERBOSE (S4): the next line is the next request's, so it worked."""
+    lines = [
+        isftp("received client version 3", pid=9472),
+        isftp("session opened for local user alice from [127.0.0.1]", pid=9472),
+        isftp(f'set "{ALICE}/mine.txt" mode 0600', pid=9472),
+        isftp(f'lstat name "{ALICE}/missing.txt"', pid=9472),
+        isftp("sent status No such file", pid=9472),
+    ]
+    (ev,) = events(run(make(), lines))
+    assert (ev.action, ev.outcome, ev.user, ev.object, ev.command, ev.error_code) == (
+        "permission", "success", "alice", f"file:{ALICE}/mine.txt", "set", None,
+    )  # fmt: skip
+    assert ev.fields == {"file.path": f"{ALICE}/mine.txt", "file.mode": "0600", "process.pid": 9472}
+
+
+def test_set_owner_is_a_permission_change_and_size_or_modtime_are_none() -> None:
+    got = events(run(make(), [
+        OPENED_18578,
+        isftp(f'set "{ALICE}/a.txt" size 0'),
+        isftp(f'set "{ALICE}/a.txt" modtime 20261130-03:56:22'),
+        isftp(f'set "{ALICE}/b.txt" owner 1007 group 1010'),
+        isftp("sent status Permission denied"),
+    ]))  # fmt: skip
+    assert [(e.action, e.outcome, e.object, e.error_code, e.fields.get("file.uid"), e.fields.get("file.gid"))
+            for e in got] == [("permission", "unknown", f"file:{ALICE}/b.txt", "Permission denied", "1007", "1010")]
+
+
+def test_put_preserving_attributes_sets_the_mode_of_the_upload() -> None:
+    """`put -p` (S5x): fsetstat of the open file logs mode, then modtime, one request with one status."""
+    stamp = "2026-11-30T03:56:24.590355+00:00"
+    lines = [
+        isftp("session opened for local user alice from [127.0.0.1]", pid=12285, stamp=stamp),
+        isftp(f'open "{ALICE}/preserved.txt" flags WRITE,CREATE,TRUNCATE mode 0644', pid=12285, stamp=stamp),
+        isftp(f'set "{ALICE}/preserved.txt" mode 0644', pid=12285, stamp=stamp),
+        isftp(f'set "{ALICE}/preserved.txt" modtime 20261130-03:56:22', pid=12285, stamp=stamp),
+        isftp(f'close "{ALICE}/preserved.txt" bytes read 0 written 22', pid=12285, stamp=stamp),
+    ]
+    got = events(run(make(), lines))
+    assert [(e.action, e.outcome, e.offset) for e in got] == [
+        ("permission", "success", sum(len(x) + 1 for x in lines[:2])),
+        ("write", "success", sum(len(x) + 1 for x in lines[:4])),
+    ]
+    # the request's one status comes after all its attribute lines (here a refusal, at VERBOSE)
+    refused = [lines[0], isftp("received client version 3", pid=12285), *lines[2:4],
+               isftp("sent status Permission denied", pid=12285)]  # fmt: skip
+    (ev,) = events(run(make(), refused))
+    assert (ev.action, ev.outcome, ev.error_code, ev.fields["file.mode"]) == (
+        "permission", "failure", "Permission denied", "0644",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("logged", "old", "new"),
+    [
+        ('/h/a" new "/h/b', "/h/a", "/h/b"),
+        ('/h/sp ace \\303\\274.txt" new "/h/x" new "y.txt', "/h/sp ace \\303\\274.txt", '/h/x" new "y.txt'),
+        ('/h/x" new "y" new "/h/z', '/h/x" new "y', "/h/z"),  # both splits leave an absolute new name: the last
+        ('t5.txt" new "/h/l5', "t5.txt", "/h/l5"),  # a symlink's target may be relative
+        ('a" new "b" new "c', 'a" new "b', "c"),  # relative names: the last
+    ],
+)
+def test_split_old_new(logged: str, old: str, new: str) -> None:
+    assert split_old_new(logged) == (old, new)
+
+
+def test_a_new_name_holding_new_is_split_where_an_absolute_path_starts() -> None:
+    """Finding 7: `rename "sp ace ü.txt" "x\\" new \\"y.txt"` (S5x, sftp-server -l INFO)."""
+    home = "/srv/sftp/home/alice"
+    line = (
+        f'2026-11-30T03:56:24.588763+00:00 vm sftp-server[12285]: posix-rename old "{home}/sp ace \\303\\274.txt" '
+        f'new "{home}/x" new "y.txt"'
+    )
+    (ev,) = events(run(make(), [line]))
+    assert (ev.action, ev.object, ev.fields["file.target_path"]) == (
+        "rename", f"file:{home}/sp ace ü.txt", f'{home}/x" new "y.txt',
+    )  # fmt: skip
+
+
+# alice's batch `put t1.txt; rm t1.txt; put t2.txt; mkdir d1; put t3.txt; rename t3.txt t4.txt; put t5.txt;
+# symlink t5.txt l5; put t6.txt` at INFO (S7), every command a success
+REQUEST_THEN_UPLOAD = [
+    OPENED_18578,
+    isftp(f'remove name "{ALICE}/t1.txt"'),
+    isftp("sent status No such file"),
+    isftp(f'open "{ALICE}/t2.txt" flags WRITE,CREATE,TRUNCATE mode 0644'),
+    isftp(f'close "{ALICE}/t2.txt" bytes read 0 written 22'),
+    isftp(f'mkdir name "{ALICE}/d1" mode 0777'),
+    isftp("sent status No such file"),
+    isftp(f'open "{ALICE}/t3.txt" flags WRITE,CREATE,TRUNCATE mode 0644'),
+    isftp(f'close "{ALICE}/t3.txt" bytes read 0 written 22'),
+    isftp(f'posix-rename old "{ALICE}/t3.txt" new "{ALICE}/t4.txt"'),
+    isftp("sent status No such file"),
+    isftp(f'open "{ALICE}/t5.txt" flags WRITE,CREATE,TRUNCATE mode 0644'),
+    isftp(f'close "{ALICE}/t5.txt" bytes read 0 written 22'),
+    isftp(f'symlink old "t5.txt" new "{ALICE}/l5"'),
+    isftp("sent status No such file"),
+    isftp(f'open "{ALICE}/t6.txt" flags WRITE,CREATE,TRUNCATE mode 0644'),
+    isftp(f'close "{ALICE}/t6.txt" bytes read 0 written 22'),
+]
+
+
+def test_no_such_file_before_an_upload_is_the_uploads_stat_at_info() -> None:
+    """Finding 8: `put` stats its target first; a new file's stat says `No such file`, which at INFO follows
+    the earlier request unlogged. An open that creates another file next shows whose it was."""
+    got = [e for e in events(run(make(), REQUEST_THEN_UPLOAD)) if e.action != "write"]
+    assert [(e.action, e.command, e.outcome, e.error_code) for e in got] == [
+        ("delete", "remove", "success", None),
+        ("create", "mkdir", "success", None),
+        ("rename", "posix-rename", "success", None),
+        ("create", "symlink", "success", None),
+    ]
+
+
+def test_no_such_file_not_followed_by_an_upload_stays_the_requests() -> None:
+    remove = REQUEST_THEN_UPLOAD[1:3]
+    for after in (
+        [],  # the end of the input
+        [isftp("sent status No such file")],  # another unlogged request's status: which was whose, unknown
+        [isftp(f'open "{ALICE}/t1.txt" flags WRITE,CREATE,TRUNCATE mode 0644')],  # the same path again
+        [isftp(f'open "{ALICE}/data.bin" flags READ mode 0666')],  # a download stats nothing first
+    ):
+        got = [e for e in events(run(make(), [OPENED_18578, *remove, *after])) if e.command == "remove"]
+        assert [(e.outcome, e.error_code) for e in got] == [("unknown", "No such file")], after
+    parser = make()
+    run(parser, [OPENED_18578, *remove], flush=False)
+    assert parser.pending_offset() == len(OPENED_18578) + 1  # held until the next line says whose it was
+    (ev,) = events(parser.flush())
+    assert (ev.outcome, ev.error_code) == ("unknown", "No such file")
+    verbose = [isftp("received client version 3"), *REQUEST_THEN_UPLOAD[1:4]]
+    got = [e for e in events(run(make(), [OPENED_18578, *verbose])) if e.command == "remove"]
+    assert [(e.outcome, e.error_code) for e in got] == [("failure", "No such file")]  # its stat would be logged

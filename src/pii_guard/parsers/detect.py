@@ -108,10 +108,9 @@ _SSHD_BARE: Final = re.compile(
 _PERCONA_CSV: Final = re.compile(r'"[A-Z][A-Za-z ]+","\d+_\d{4}-\d\d-\d\dT')
 _JSON_ARRAY: Final = re.compile(r"\[\s*[\[{]")
 _PERCONA_XML: Final = re.compile(r"\s*(?:<\?xml|</?AUDIT>|<AUDIT_RECORD\b)")
-_SAMBA_OPS: Final = re.compile(
-    r"\|(connect|disconnect|create_file|openat|close|pread_recv|pwrite_recv|renameat|unlinkat|mkdirat|sendfile|"
-    r"fstatat|read|write|pread|pwrite|chdir|realpath|get_nt_acl_at|fget_nt_acl|fset_nt_acl)\|(?:ok|fail)"
-)
+# A vfs_full_audit record's operation and status, in a line already known to be smbd's: any of the ~120 VFS
+# operations (`full_audit:success = all` logs fstat, fgetxattr, file_id_create ...).
+_SAMBA_OPS: Final = re.compile(r"\|([a-z][a-z0-9_]*)\|(?:ok\||ok\Z|fail \()")
 
 
 class Guess(NamedTuple):
@@ -214,7 +213,7 @@ def _recognise(lines: list[str]) -> _Tally:
     in_xml = False
     csv_open = False
     web_escapes: Counter[str] = Counter()
-    samba_widths: Counter[int] = Counter()
+    samba = _SambaPrefix()
     samba_auth = False  # smbd auth_audit lines seen
     for offset, line in enumerate(lines):
         s = line.strip()
@@ -266,11 +265,9 @@ def _recognise(lines: list[str]) -> _Tally:
         elif _PERCONA_CSV.match(line):
             tally.add("percona-audit", "Percona CSV records")
             csv_open = line.count('"') % 2 == 1
-        elif (smbd := _smbd_log(line)) is not None:
-            tally.add("samba-full-audit", smbd[0])
-            if smbd[1] is not None:
-                samba_widths[smbd[1]] += 1
-            samba_auth = samba_auth or smbd[0] == _SMBD_AUTH_NOTE
+        elif (smbd := _smbd_log(line, samba)) is not None:
+            tally.add("samba-full-audit", smbd)
+            samba_auth = samba_auth or smbd == _SMBD_AUTH_NOTE
         else:
             try:
                 framed = framing.split(line)
@@ -290,15 +287,15 @@ def _recognise(lines: list[str]) -> _Tally:
             elif tagged == "samba-full-audit":
                 m = _SAMBA_OPS.search(framed.message)
                 if m is not None:
-                    samba_widths[framed.message[: m.start()].count("|") + 1] += 1
+                    samba.add(framed.message, m)
                 samba_auth = samba_auth or _SAMBA_AUTH.match(framed.message) is not None
     _settle_web(tally, web_escapes)
-    _settle_samba(tally, samba_widths, samba_auth)
+    _settle_samba(tally, samba, samba_auth)
     return tally
 
 
-def _smbd_log(line: str) -> tuple[str, int | None] | None:
-    """A line of smbd's own log: (what it is, the full_audit prefix width of a vfs_full_audit record), or None.
+def _smbd_log(line: str, samba: _SambaPrefix) -> str | None:
+    """What a line of smbd's own log is, or None if it is none; a vfs_full_audit record's prefix is noted.
     Records are indented under their header, or follow it on its line (`debug prefix timestamp`)."""
     header = _SMBD_HEADER.match(line)
     if header is None and not line.startswith("  "):
@@ -306,18 +303,58 @@ def _smbd_log(line: str) -> tuple[str, int | None] | None:
     body = line if header is None else line[header.end() :]
     m = _SAMBA_OPS.search(body)
     if m is not None:
-        return "smbd log lines of vfs_full_audit", body[: m.start()].count("|") + 1
+        samba.add(body, m)
+        return "smbd log lines of vfs_full_audit"
     if _SAMBA_AUTH.match(body):
-        return _SMBD_AUTH_NOTE, None
-    return ("smbd log headers", None) if header is not None else None
+        return _SMBD_AUTH_NOTE
+    return "smbd log headers" if header is not None else None
 
 
-def _settle_samba(tally: _Tally, widths: Counter[int], auth: bool) -> None:
+class _SambaPrefix:
+    """What the full_audit records show of their prefix: how many fields, which one is the share (it is the
+    argument of `connect`), which ones are paths (`%P`, the share's directory)."""
+
+    def __init__(self) -> None:
+        self.widths: Counter[int] = Counter()
+        self.shares: Counter[tuple[int, int]] = Counter()  # (width, field)
+        self.paths: Counter[tuple[int, int]] = Counter()
+
+    def add(self, message: str, op: re.Match[str]) -> None:
+        fields = message[: op.start()].strip().split("|")
+        width = len(fields)
+        self.widths[width] += 1
+        for i in range(2, width):
+            if fields[i].startswith("/"):
+                self.paths[width, i] += 1
+        if op.group(1) == "connect":
+            share = message[op.end() :].removeprefix("|").strip()
+            for i in range(2, width):
+                if fields[i] == share:
+                    self.shares[width, i] += 1
+                    break
+
+    def prefix(self) -> str | None:
+        """The likeliest prefix: `%u|%I` first, the share where `connect` shows it, `%P` where paths are, the
+        machine (`%m`) and then the share in the fields left; None when fields would be left over."""
+        width = self.widths.most_common(1)[0][0]
+        roles: list[str | None] = ["%u", "%I", *([None] * (width - 2))][:width]
+        share = max(((n, i) for (w, i), n in self.shares.items() if w == width), default=None)
+        if share is not None:
+            roles[share[1]] = "%S"
+        for (w, i), _ in self.paths.items():
+            if w == width and roles[i] is None:
+                roles[i] = "%P"
+        for role in ("%m", "%S"):
+            if role not in roles and None in roles:
+                roles[roles.index(None)] = role
+        return None if None in roles else "|".join(role for role in roles if role is not None)
+
+
+def _settle_samba(tally: _Tally, samba: _SambaPrefix, auth: bool) -> None:
     """A Samba log's options: the prefix of its full_audit records; `log: auth_audit` if it has none but
     auth_audit lines (one smbd log may hold both: the records are the accesses)."""
-    if widths:
-        width = widths.most_common(1)[0][0]
-        prefix = {1: "%u", 2: "%u|%I", 3: "%u|%I|%m", 4: "%u|%I|%m|%S"}.get(width)
+    if samba.widths:
+        prefix = samba.prefix()
         if prefix is not None:
             tally.options["samba-full-audit"] = {"prefix": prefix}
     elif auth:

@@ -12,7 +12,17 @@ empty transfer. Errors are separate `sent status <text>` lines without a path, s
 `open` means the open failed. After the others it is the request's failure only if the session logs at
 VERBOSE (it then logs `stat`/`realpath` too, so no unlogged request sits in between); at INFO an unlogged
 `stat` of the client's next command may be what failed, so the event says outcome "unknown" with the status
-as its error code. Any other next line means success.
+as its error code. One case is told apart: `put` stats its target before it opens it, and a new file's stat
+says `No such file`, so that status followed by an `open` that creates another file is the upload's, and the
+request before it worked (a remove, mkdir, rename or symlink followed by an upload is a common batch). Any other
+next line means success.
+
+`set "<path>" mode 0600` (chmod) and `set "<path>" owner N group N` (chown, chgrp) are permission changes;
+`size` and `modtime` are not. One setstat logs a line per attribute, then one status for them all.
+
+sshd: `Accepted`/`Failed ...` lines are logins; an `Invalid user X from IP port P` line is a failed logon, and
+the `Failed ... for invalid user X from IP port P` that follows on the same connection is the same attempt
+(a further one is another).
 
 A transfer whose close is never logged is still reported, once: a client that drops the connection
 mid-transfer makes sftp-server log `forced close "..." bytes read N written M` (an event with the bytes moved
@@ -50,8 +60,8 @@ chroot logs as `sftp-server[pid]`. No `sshd -E` file holds a sftp line, and the 
 `sshd`. Only sshd's preauth messages are escaped twice (the `[preauth]` lines, none of them an event). So a
 path is decoded exactly once: `\\303\\251` is a real backslash followed by digits, never a doubled `é`.
 A quote in a name is not escaped: the greedy patterns take the fixed suffix at the end of the line, so
-`x" flags READ mode 0666.txt` is one name; a rename whose old name holds `" new "` is ambiguous and read with
-the split at the last ` new "`.
+`x" flags READ mode 0666.txt` is one name; a rename whose names hold `" new "` is split at the last `" new "`
+after which an absolute path starts (OpenSSH's client sends absolute paths), else at the last one.
 
 syslog(3) gets at most 500 characters of a message (`"%.500s"`, after escaping). A cut open, close or other
 line that no longer matches is a parse failure (`_not_understood`). A cut close can still match when the cut
@@ -82,6 +92,7 @@ from pii_guard.model import (
     DELETE,
     FAILURE,
     LOGIN,
+    PERMISSION,
     READ,
     RENAME,
     SUCCESS,
@@ -102,7 +113,10 @@ _SESSION_OPENED: Final = re.compile(r"session opened for local user (.*) from \[
 _OPEN: Final = re.compile(r'open "(.*)" flags (\S*) mode \d+\Z')
 _CLOSE: Final = re.compile(r'close "(.*)" bytes read (\d+) written (\d+)\Z')
 _ONE_PATH: Final = re.compile(r'\S+ name "(.*)"(?: mode \d+)?\Z')
-_TWO_PATHS: Final = re.compile(r'\S+ old "(.*)" new "(.*)"\Z')
+_TWO_PATHS: Final = re.compile(r'\S+ old "(.*" new ".*)"\Z')
+_NEW_NAME: Final = '" new "'
+# setstat/fsetstat log one line per attribute, in this order, then one status for them all
+_SET: Final = re.compile(r'set "(.*)" (?:size \d+|mode (\d+)|modtime \S+|owner (\d+) group (\d+))\Z')
 # OpenSSH hands syslog(3) at most 500 characters of a message (`syslog(pri, "%.500s", msg)` in log.c), after
 # strnvis: a message of exactly that length may have been cut.
 _SYSLOG_CUT: Final = 500
@@ -110,6 +124,7 @@ _STATUS_PREFIX: Final = "sent status "
 # First words that sftp-server logs at VERBOSE only: a session showing one logs every path request.
 _VERBOSE_WORDS: Final = frozenset({"received", "realpath", "stat", "lstat", "users-groups-by-id"})
 _NOT_ERRORS: Final = frozenset({"Success", "End of file"})  # logged too at DEBUG levels
+_NO_SUCH_FILE: Final = "No such file"  # also the status of the stat `put` makes of a new file before its open
 _HOUR_US: Final = 3_600_000_000
 _NEVER: Final = 1 << 62  # a check time no log reaches
 _RECHECK_US: Final = 60_000_000  # open files are looked over for expiry at most once a minute of event time
@@ -144,6 +159,20 @@ def unvis(text: str) -> str:
         return text
     raw = _VIS_ESCAPE.sub(_unvis_one, text.encode("utf-8", "surrogateescape"))
     return raw.decode("utf-8", "backslashreplace")
+
+
+def split_old_new(both: str) -> tuple[str, str]:
+    """`<old>" new "<new>` of a rename, symlink or hardlink line -> (old, new), as logged (escaped). A quote in
+    a name is not escaped, so a name may hold `" new "` itself: the split is at the last `" new "` after which
+    an absolute path starts (OpenSSH's client sends absolute paths), else at the last one."""
+    cut = both.rfind(_NEW_NAME)
+    if both[cut + 7 : cut + 8] != "/":
+        start = cut
+        while (start := both.rfind(_NEW_NAME, 0, start)) >= 0:
+            if both[start + 7 : start + 8] == "/":
+                cut = start
+                break
+    return both[:cut], both[cut + 7 :]
 
 
 class SftpOptions(BaseModel):
@@ -202,6 +231,8 @@ class _Request(NamedTuple):
     flags: str | None  # set for an open
     user: str | None
     ip: str | None
+    fields: dict[str, Any] | None = None  # more fields of its event (a permission's mode, owner and group)
+    status: str | None = None  # `No such file` held to see whether the next line is an upload whose stat it was
 
 
 def _saved_open(pid: int | None, r: _Request) -> list[Any]:
@@ -244,6 +275,9 @@ class SftpParser(Parser):
         self._reported_count = 0
         self._waiting: dict[int | None, _Request] = {}
         self._connections: dict[int, tuple[str | None, int]] = {}  # sshd pid → client ip, port
+        # `Invalid user` reported, its connection (ip, port) → user: the first `Failed ... for invalid user` of
+        # the same connection is the same attempt
+        self._invalid: dict[tuple[str, str], str] = {}
         self._newest_us = 0  # event time: the newest line's stamp (or moved on by `elapse`)
         self._check_at_us = _NEVER  # no open file can be overdue before this event time
         self.evicted_sessions = 0  # sessions forgotten to stay within max_sessions
@@ -276,7 +310,7 @@ class SftpParser(Parser):
     def flush(self) -> Sequence[Outcome]:
         out: list[Outcome] = []
         for request in self._waiting.values():
-            out.extend(self._settle(request, None))
+            out.extend(self._settle(request, request.status))
         self._waiting.clear()
         return out
 
@@ -297,7 +331,8 @@ class SftpParser(Parser):
 
     def snapshot(self) -> Any:
         """Sessions (who a sftp process works for), open files (their open line, flags, user and IP), opens
-        already reported (at eviction or past the time limit), sshd connections, and the event time reached:
+        already reported (at eviction or past the time limit), sshd connections, `Invalid user` attempts
+        reported (whose `Failed` line is still to come), and the event time reached:
         saved with the checkpoint so transfers after a daemon restart still carry their user and client IP, and
         an unclosed file is still reported once."""
         return {
@@ -305,6 +340,7 @@ class SftpParser(Parser):
             "open": [_saved_open(pid, r) for pid, files in self._open.items() for r in files.values()],
             "reported": [[pid, path] for pid, paths in self._reported.items() for path in paths],
             "connections": [[pid, ip, port] for pid, (ip, port) in self._connections.items()],
+            "invalid": [[ip, port, user] for (ip, port), user in self._invalid.items()],
             "newest": self._newest_us,
         }
 
@@ -327,6 +363,8 @@ class SftpParser(Parser):
             self._remember_reported(pid, path)
         for pid, ip, port in state.get("connections", ()):
             self._connections[int(pid)] = (ip, int(port))
+        for ip, port, user in state.get("invalid", ()):
+            self._invalid[(ip, port)] = user
         self._newest_us = max(self._newest_us, int(state.get("newest", 0)))
 
     def pending_offset(self) -> int | None:
@@ -341,12 +379,17 @@ class SftpParser(Parser):
     def _sftp(self, at: _Line, message: str) -> Sequence[Outcome]:
         word = message.partition(" ")[0]
         out: list[Outcome] = []
+        if word == "set":
+            return self._on_set(at, message)
         request = self._waiting.pop(at.pid, None)
         if request is not None:
-            if word == "sent" and message.startswith(_STATUS_PREFIX):
-                status = message[len(_STATUS_PREFIX) :]
-                return self._settle(request, None if status in _NOT_ERRORS else status)
-            out.extend(self._settle(request, None))
+            if request.status is not None:  # a `No such file` that may be the next request's
+                error = None if self._upload_follows(request, word, message) else request.status
+                out.extend(self._settle(request, error))
+            elif word == "sent" and message.startswith(_STATUS_PREFIX):
+                return self._on_status(request, message[len(_STATUS_PREFIX) :])
+            else:
+                out.extend(self._settle(request, None))
         if word == "open":
             out.extend(self._on_open(at, message))
         elif word == "close":
@@ -361,6 +404,54 @@ class SftpParser(Parser):
             session = self._sessions.get(at.pid)
             if session is not None:
                 session.verbose = True
+        return out
+
+    def _on_status(self, request: _Request, status: str) -> Sequence[Outcome]:
+        """The `sent status` right after a held request. At INFO, `No such file` after a request other than an
+        open may be the reply to the client's next, unlogged request instead: `put` stats its target first,
+        and a new file's stat says `No such file`. It waits for the next line: an open that creates another
+        file means it was that stat's (the request worked)."""
+        if status in _NOT_ERRORS:
+            return self._settle(request, None)
+        if status == _NO_SUCH_FILE and request.flags is None:
+            session = self._sessions.get(request.at.pid)
+            if session is None or not session.verbose:
+                self._waiting[request.at.pid] = request._replace(status=status)
+                return NOTHING
+        return self._settle(request, status)
+
+    @staticmethod
+    def _upload_follows(request: _Request, word: str, message: str) -> bool:
+        """The line after a held request's `No such file` opens another file to create it (`put`)."""
+        if word != "open":
+            return False
+        m = _OPEN.match(message)
+        return m is not None and "CREATE" in m.group(2) and unvis(m.group(1)) != request.path
+
+    def _on_set(self, at: _Line, message: str) -> Sequence[Outcome]:
+        """`set "<path>" mode 0600` (chmod), `... owner 1000 group 1000` (chown/chgrp): a permission change;
+        `size` and `modtime` lines are not. One request logs a line per attribute and then its one status, so
+        a line of the same path as the held permission change belongs to it."""
+        m = _SET.match(message)
+        held = self._waiting.pop(at.pid, None)
+        if (
+            held is not None and m is not None and held.command == "set" and held.status is None
+            and held.path == unvis(m.group(1))
+        ):  # fmt: skip
+            self._waiting[at.pid] = held  # another attribute of the same request: its status comes last
+            return NOTHING
+        out: list[Outcome] = []
+        if held is not None:
+            out.extend(self._settle(held, held.status))
+        if m is None:
+            out.extend(self._not_understood(at, "set"))
+            return out
+        mode, uid, gid = m.group(2), m.group(3), m.group(4)
+        if mode is None and uid is None:
+            return out  # size, modtime: no permission change
+        fields: dict[str, Any] = {"file.mode": mode} if mode is not None else {"file.uid": uid, "file.gid": gid}
+        request = self._request(at, PERMISSION, "set", unvis(m.group(1)), None, None)
+        out.extend(self._wait(request._replace(fields=fields)))
         return out
 
     def _on_session(self, at: _Line, message: str) -> Sequence[Outcome]:
@@ -522,7 +613,8 @@ class SftpParser(Parser):
             m = _TWO_PATHS.match(message)
             if m is None:
                 return self._not_understood(at, word)
-            old, new = unvis(m.group(1)), unvis(m.group(2))
+            old, new = split_old_new(m.group(1))
+            old, new = unvis(old), unvis(new)
             if word in ("symlink", "hardlink"):  # the new name is what appears
                 path, target, action = new, old, CREATE
             else:
@@ -578,6 +670,8 @@ class SftpParser(Parser):
         fields: dict[str, Any] = {"file.path": request.path}
         if request.target is not None:
             fields["file.target_path"] = request.target
+        if request.fields is not None:
+            fields.update(request.fields)
         if at_least is not None:
             fields["pii.bytes_at_least"] = at_least
         if at.pid is not None:
@@ -609,7 +703,8 @@ class SftpParser(Parser):
     # -- sshd -----------------------------------------------------------------------------------------
 
     def _sshd(self, at: _Line, message: str) -> Sequence[Outcome]:
-        """Logins: `Accepted`, `Failed`, `Invalid user`, `User ... not allowed because ...`."""
+        """Logins: `Accepted`, `Failed` (not the first `Failed ... for invalid user` after its connection's
+        `Invalid user`: the same attempt), `Invalid user`, `User ... not allowed because ...`."""
         first = message[:1]
         if first == "A" and message.startswith("Accepted "):
             m = _ACCEPTED.match(message)
@@ -618,11 +713,18 @@ class SftpParser(Parser):
         elif first == "F" and message.startswith("Failed "):
             m = _FAILED.match(message)
             if m is not None:
-                error = "invalid user" if " for invalid user " in message else "bad " + m.group(1)
+                invalid = " for invalid user " in message
+                if invalid and self._invalid.get((m.group(3), m.group(4))) == m.group(2):
+                    del self._invalid[(m.group(3), m.group(4))]
+                    return NOTHING  # the attempt its `Invalid user` line reported
+                error = "invalid user" if invalid else "bad " + m.group(1)
                 return (self._login(at, FAILURE, m.group(2), m.group(3), m.group(4), m.group(1), error),)
         elif first == "I" and message.startswith("Invalid user "):
             m = _INVALID.match(message)
             if m is not None:
+                self._invalid[(m.group(2), m.group(3))] = m.group(1)
+                if len(self._invalid) > self._opts.max_sessions:
+                    del self._invalid[next(iter(self._invalid))]
                 return (self._login(at, FAILURE, m.group(1), m.group(2), m.group(3), None, "invalid user"),)
         elif first == "U" and message.startswith("User "):
             m = _NOT_ALLOWED.match(message)
