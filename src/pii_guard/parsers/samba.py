@@ -421,28 +421,11 @@ class SambaFullAuditParser(Parser):
         if len(parts) < p.width + 2:
             return self._split_other(offset, line, time_us, host, message)
         status = parts[p.width + 1]
-        if status == "ok":
-            error = None
-        elif status.startswith("fail"):
-            error = status[4:].strip().removeprefix("(").removesuffix(")")
-        else:
+        if status != "ok" and not status.startswith("fail"):
             return self._split_other(offset, line, time_us, host, message)
-        op = parts[p.width]
-        if not op:
+        if not parts[p.width]:
             return "smbd_audit line without an operation"
-        return _Record(
-            offset,
-            line,
-            time_us,
-            host,
-            parts[p.user] or None,
-            _clean_ip(parts[p.ip]) if p.ip >= 0 else None,
-            (parts[p.machine] or None) if p.machine >= 0 else None,
-            (parts[p.share] or None) if p.share >= 0 else None,
-            op,
-            error,
-            parts[p.width + 2] if len(parts) > p.width + 2 else "",
-        )
+        return _record(p, parts, offset, line, time_us, host)
 
     def _split_other(self, offset: int, line: str, time_us: int, host: str | None, message: str) -> _Record | str:
         """A message that does not split under the layout of the last record: while `prefix` is not set, the

@@ -82,12 +82,17 @@ def _unescape_one(m: re.Match[bytes]) -> bytes:
     return _SIMPLE_ESCAPES.get(code, b"\\" + code)
 
 
-def unescape(text: str) -> str:
-    """nginx `\\xHH` and Apache `\\"`, `\\\\`, `\\xhh`, `\\n` ... -> the bytes sent, read as UTF-8."""
+def _unescaped(text: str, escapes: re.Pattern[bytes], one: Callable[[re.Match[bytes]], bytes]) -> str:
+    """`text` with its `escapes` undone (`one` gives each one's bytes), read as UTF-8."""
     if "\\" not in text:
         return text
     raw = text.encode("utf-8", "surrogateescape")
-    return _ESCAPE.sub(_unescape_one, raw).decode("utf-8", "backslashreplace")
+    return escapes.sub(one, raw).decode("utf-8", "backslashreplace")
+
+
+def unescape(text: str) -> str:
+    """nginx `\\xHH` and Apache `\\"`, `\\\\`, `\\xhh`, `\\n` ... -> the bytes sent, read as UTF-8."""
+    return _unescaped(text, _ESCAPE, _unescape_one)
 
 
 _JSON_ESCAPE: Final = re.compile(rb"\\(u[0-9A-Fa-f]{4}|.)", re.S)
@@ -104,10 +109,7 @@ def _unescape_json_one(m: re.Match[bytes]) -> bytes:
 
 def unescape_json(text: str) -> str:
     """nginx `escape=json`: `\\"`, `\\\\`, `\\n` ... and `\\u0001` (control bytes) -> the bytes sent, read as UTF-8."""
-    if "\\" not in text:
-        return text
-    raw = text.encode("utf-8", "surrogateescape")
-    return _JSON_ESCAPE.sub(_unescape_json_one, raw).decode("utf-8", "backslashreplace")
+    return _unescaped(text, _JSON_ESCAPE, _unescape_json_one)
 
 
 def _as_logged(text: str) -> str:
