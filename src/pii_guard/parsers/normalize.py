@@ -38,6 +38,20 @@ def ip_or_none(text: str) -> str | None:
     return str(addr)
 
 
+def is_address(text: str, memo: dict[str, bool], size: int = 4096) -> bool:
+    """Whether `text` is an IP address as written, remembered in the caller's `memo` (bounded at `size`: a log
+    has few distinct clients, and the common path is then one lookup by the caller)."""
+    try:
+        ipaddress.ip_address(text)
+        known = True
+    except ValueError:
+        known = False
+    if len(memo) >= size:
+        memo.clear()
+    memo[text] = known
+    return known
+
+
 def text_of(value: Any) -> str | None:
     """A JSON scalar as text (ids are sometimes numbers); None for null, empty text, objects and lists."""
     if isinstance(value, str):

@@ -39,7 +39,6 @@ values, a failing row) and of QUERY / `internal_query` and CONTEXT / `context` (
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -64,6 +63,7 @@ from pii_guard.model import (
     AccessEvent,
 )
 from pii_guard.parsers.base import NOTHING, Outcome, ParseFailure, Parser, SourceContext
+from pii_guard.parsers.normalize import is_address
 from pii_guard.parsers.pgaudit_options import PgAuditOptions
 from pii_guard.parsers.pgaudit_prefix import (
     CSVLOG,
@@ -287,14 +287,15 @@ class _Awaiting:
         """The events as `rec`, the backend's next record, shows them."""
         if self.stmt_id is None:
             return [] if rec.level == "FATAL" and _refusal(rec.message) else self.events
-        if rec.level == "ERROR" and rec.statement is not None and rec.statement == self.statement:
-            return [e._replace(outcome=FAILURE, error_code=rec.sqlstate) for e in self.events]
-        return self.events
+        return _outcome_of(self.events, self.statement, rec)
 
 
-def _failed(held_statement: str | None, rec: ServerRecord) -> bool:
-    """Whether `rec` is the ERROR of a statement pgAudit logged before it ran (`_Awaiting`)."""
-    return held_statement is not None and rec.level == "ERROR" and rec.statement == held_statement
+def _outcome_of(events: list[AccessEvent], statement: str | None, rec: ServerRecord) -> list[AccessEvent]:
+    """`events` of a statement pgAudit logged before it ran (`statement`; None: logged after), as `rec`, its
+    backend's next record, shows them: failures when `rec` is that very statement's ERROR."""
+    if statement is None or rec.level != "ERROR" or rec.statement != statement:
+        return events
+    return [e._replace(outcome=FAILURE, error_code=rec.sqlstate) for e in events]
 
 
 class _Held:
@@ -690,10 +691,7 @@ class PgAuditParser(Parser):
         mine = held.get(backend) if backend is not None else None
         if mine is not None and not mine.continued_by(rec.message):
             del held[cast(_Backend, backend)]
-            if _failed(mine.statement, rec):
-                out.extend(e._replace(outcome=FAILURE, error_code=rec.sqlstate) for e in mine.events)
-            else:
-                out.extend(mine.events)
+            out.extend(_outcome_of(mine.events, mine.statement, rec))
         while held:
             oldest, first = next(iter(held.items()))
             if self._records - first.seq < _HOLD_RECORDS:
@@ -997,23 +995,10 @@ class PgAuditParser(Parser):
         m = _DENIED.match(rec.message)
         if m is None:
             return None
-        name = m.group("rel") or m.group("name")
-        backend = self._backends.get(rec.pid) if rec.pid is not None else None
-        database = rec.database or (backend.database if backend is not None else None)
-        statement, original = rec.statement, self._original(rec)
-        action, command = _attempted(statement) if statement else (READ, None)
+        action, command = _attempted(rec.statement) if rec.statement else (READ, None)
         if m.group("kind") in ("function", "procedure"):
             action = EXECUTE
-        if statement and self._mask_literals:
-            masked = self._mask(statement)
-            if masked != statement:
-                original = self._rebuild(rec, None, masked)
-            statement = masked
-        obj = f"db:{database}.{name}" if database else f"db:{name}"
-        return self._event(
-            rec, backend, action, FAILURE, rec.user, obj, None, command, statement,
-            original, rec.sqlstate or "42501",
-        )  # fmt: skip
+        return self._attempt(rec, action, command, m.group("rel") or m.group("name"), database_named=False)
 
     def _refused(self, rec: ServerRecord) -> Outcome | None:
         """Another refusal for lack of privilege (`_REFUSED`): a DDL on a table the user does not own, a role
@@ -1021,21 +1006,22 @@ class PgAuditParser(Parser):
         m = _REFUSED.match(rec.message)
         if m is None:
             return None
+        action, command = _refused_action(rec.statement) if rec.statement else (OTHER, None)
+        return self._attempt(rec, action, command, m.group("name"), database_named=m.group("kind") == "database")
+
+    def _attempt(self, rec: ServerRecord, action: str, command: str | None, name: str | None,
+                 database_named: bool) -> AccessEvent:  # fmt: skip
+        """The failed attempt of a refused statement (SQLSTATE 42501 unless the record says): its statement
+        masked, its object `db:<database>.<name>` (`db:<name>` when `name` is a database, or none is known)."""
         backend = self._backends.get(rec.pid) if rec.pid is not None else None
         database = rec.database or (backend.database if backend is not None else None)
         statement, original = rec.statement, self._original(rec)
-        action, command = _refused_action(statement) if statement else (OTHER, None)
         if statement and self._mask_literals:
             masked = self._mask(statement)
             if masked != statement:
                 original = self._rebuild(rec, None, masked)
             statement = masked
-        name, kind = m.group("name"), m.group("kind")
-        obj = None
-        if name and kind == "database":
-            obj = f"db:{name}"
-        elif name:
-            obj = f"db:{database}.{name}" if database else f"db:{name}"
+        obj = None if not name else f"db:{database}.{name}" if database and not database_named else f"db:{name}"
         return self._event(
             rec, backend, action, FAILURE, rec.user, obj, None, command, statement, original, rec.sqlstate or "42501"
         )
@@ -1236,16 +1222,7 @@ class PgAuditParser(Parser):
         return text
 
     def _address(self, host: str) -> bool:
-        """Whether `host` is an IP address (memoized: a log has few distinct clients)."""
-        try:
-            ipaddress.ip_address(host)
-            known = True
-        except ValueError:
-            known = False
-        if len(self._is_ip) >= 4096:
-            self._is_ip.clear()
-        self._is_ip[host] = known
-        return known
+        return is_address(host, self._is_ip)
 
     def _pidless(self, rec: ServerRecord) -> _Backend:
         """The session of a record written without its pid (a prefix with neither %p nor %c), known by what

@@ -33,7 +33,6 @@ Quirks that shape the code (shared/samples/FORMATS.md §6):
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import posixpath
 import re
 from abc import abstractmethod
@@ -49,6 +48,7 @@ from pydantic import BaseModel
 from pii_guard.model import DELETE, FAILURE, OTHER, READ, SUCCESS, UNKNOWN, WRITE
 from pii_guard.model import AccessEvent as Event
 from pii_guard.parsers.base import Outcome, ParseFailure, Parser, SourceContext
+from pii_guard.parsers.normalize import is_address
 from pii_guard.parsers.timeparse import MONTHS, TimestampError, offset_seconds
 from pii_guard.parsers.weblog_layout import ROLE_ORDER, Layout, apache_layout, nginx_layout
 from pii_guard.parsers.weblog_options import ApacheOptions, NginxOptions, WebLogOptions
@@ -474,16 +474,7 @@ class _WebLogParser(Parser):
         return twin.feed(offset, line)
 
     def _address(self, text: str) -> bool:
-        """Whether a client text is an IP address (memoized, bounded: a log has few distinct clients)."""
-        try:
-            ipaddress.ip_address(text)
-            known = True
-        except ValueError:
-            known = False
-        if len(self._is_ip) >= _MEMO_SIZE:
-            self._is_ip.clear()
-        self._is_ip[text] = known
-        return known
+        return is_address(text, self._is_ip, _MEMO_SIZE)
 
     @staticmethod
     def _not_an_address(text: str, fields: dict[str, Any]) -> None:
