@@ -47,6 +47,9 @@ LOWER_CONFIDENCE = {
     "sftp/internal-sftp-long-name-truncated.log": 0.4,  # half its lines are cut short: failures by design
     "pgaudit/pg15-pgaudit17-role-names.log": 0.7,  # 4 of 17 lines hold a %u with a space: failures by design
 }
+# Combined lines with no quote or backslash in any field: nginx and Apache write them byte for byte alike, so
+# either is the right guess, at the confidence that says so (0.6), the other one offered beside it.
+EITHER_WEB_SERVER = {"apache/apache-webdav.log"}
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -58,6 +61,10 @@ def test_every_golden_sample_is_recognised(case: Case) -> None:
     guesses = guess_file(case.log)
     assert guesses, describe(guesses)
     best = guesses[0]
+    if case.id in EITHER_WEB_SERVER:
+        assert {g.format for g in guesses[:2]} == {"nginx", "apache"}, describe(guesses)
+        assert [g.confidence for g in guesses[:2]] == [0.6, 0.6], describe(guesses)
+        return
     assert best.format == case.format, describe(guesses)
     assert best.confidence >= LOWER_CONFIDENCE.get(case.id, 0.9), describe(guesses)
 

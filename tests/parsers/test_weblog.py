@@ -118,7 +118,8 @@ def test_401_user_is_only_a_claim() -> None:
 @pytest.mark.parametrize(
     ("method", "action"),
     [("GET", "read"), ("HEAD", "read"), ("POST", "write"), ("PUT", "write"), ("PATCH", "write"),
-     ("DELETE", "delete"), ("OPTIONS", "other"), ("PROPFIND", "other")],
+     ("DELETE", "delete"), ("OPTIONS", "other"), ("PROPFIND", "read"), ("REPORT", "read"), ("MKCOL", "create"),
+     ("MOVE", "rename"), ("COPY", "read"), ("PROPPATCH", "write"), ("LOCK", "other"), ("propfind", "other")],
 )  # fmt: skip
 def test_method_to_action(method: str, action: str) -> None:
     ev = nginx(f'1.2.3.4 - bob [27/Nov/2026:16:24:33 +0000] "{method} /f HTTP/1.1" 204 0 "-" "-"')

@@ -182,17 +182,19 @@ class Apache:
         return self.work / f"{name}.log"
 
     def request(self, method: str, path: str, user: str | None = None, password: str | None = None,
-                headers: Sequence[tuple[str, str | bytes]] = ()) -> int:  # fmt: skip
+                headers: Sequence[tuple[str, str | bytes]] = (), body: bytes | None = None) -> int:  # fmt: skip
         """One request over http.client (path and header values sent as given: bytes stay raw); the status."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
             conn.putrequest(method, path, skip_accept_encoding=True)
+            if body is not None:
+                conn.putheader("Content-Length", str(len(body)))
             if user is not None:
                 secret = f"{user}:{self.passwords.get(user, '') if password is None else password}"
                 conn.putheader("Authorization", b"Basic " + base64.b64encode(secret.encode()))
             for name, value in headers:
                 conn.putheader(name, value)
-            conn.endheaders()
+            conn.endheaders(body)
             response = conn.getresponse()
             response.read()
             status: int = response.status
@@ -217,7 +219,7 @@ def _htpasswd(passwords: dict[str, str]) -> str:
 
 
 def _apache_config(lab: Apache, formats: dict[str, str], run_as: str) -> str:
-    modules = ("mpm_event", "authn_core", "authn_file", "authz_core", "authz_user", "auth_basic")
+    modules = ("mpm_event", "authn_core", "authn_file", "authz_core", "authz_user", "auth_basic", "dav", "dav_fs")
     w = lab.work
     logs = {"combined": APACHE_COMBINED, **formats}
     return (
@@ -229,6 +231,9 @@ def _apache_config(lab: Apache, formats: dict[str, str], run_as: str) -> str:
         f"DocumentRoot {lab.docroot}\n<Directory {lab.docroot}>\n  Require all granted\n</Directory>\n"
         f"<Location /exports/>\n  AuthType Basic\n  AuthName exports\n  AuthUserFile {w}/htpasswd\n"
         "  Require valid-user\n</Location>\n"
+        # a WebDAV share (mod_dav on a folder the server's user owns), behind the same Basic auth
+        f"DavLockDB {w}/davlock/lockdb\n<Location /dav/>\n  Dav On\n  AuthType Basic\n  AuthName dav\n"
+        f"  AuthUserFile {w}/htpasswd\n  Require valid-user\n</Location>\n"
         + "".join(f'LogFormat "{fmt}" {name}\nCustomLog {w}/{name}.log {name}\n' for name, fmt in logs.items())
     )
 
@@ -236,8 +241,9 @@ def _apache_config(lab: Apache, formats: dict[str, str], run_as: str) -> str:
 @contextmanager
 def apache(passwords: dict[str, str], formats: dict[str, str] | None = None) -> Iterator[Apache]:
     """apache2 -DFOREGROUND (event MPM) on 127.0.0.1 at a free port, document root in a temp dir (empty but
-    for /exports/, Basic auth with `passwords`), one log file per LogFormat: Debian's `combined` plus
-    `formats` (name -> LogFormat text as written in apache2.conf). Children run as www-data (else nobody)."""
+    for /exports/, Basic auth with `passwords`, and a WebDAV share /dav/ behind the same), one log file per
+    LogFormat: Debian's `combined` plus `formats` (name -> LogFormat text as written in apache2.conf).
+    Children run as www-data (else nobody)."""
     found = require_binaries(APACHE)
     require_root("Apache")
     if not (APACHE_MODULES / "mod_auth_basic.so").exists():
@@ -252,6 +258,9 @@ def apache(passwords: dict[str, str], formats: dict[str, str] | None = None) -> 
         stack.callback(shutil.rmtree, work, ignore_errors=True)
         lab = Apache(work, work / "html", free_port(), dict(passwords))
         (lab.docroot / "exports").mkdir(parents=True)
+        for shared in (lab.docroot / "dav", work / "davlock"):  # written by the server's user
+            shared.mkdir()
+            shutil.chown(shared, run_as, run_as)
         for path in (work, lab.docroot, lab.docroot / "exports"):
             os.chmod(path, 0o755)
         (work / "htpasswd").write_text(_htpasswd(lab.passwords))

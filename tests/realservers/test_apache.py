@@ -154,3 +154,57 @@ def test_apache_combined_and_custom_formats_of_a_real_server() -> None:
 
 def _epoch(doc: dict[str, Any]) -> float:
     return datetime.fromisoformat(doc["@timestamp"].replace("Z", "+00:00")).timestamp()
+
+
+LOCKINFO = (b'<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/>'
+            b"</D:lockscope><D:locktype><D:write/></D:locktype><D:owner>alice</D:owner></D:lockinfo>")  # fmt: skip
+PROPPATCH = (b'<?xml version="1.0" encoding="utf-8"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:x">'
+             b"<D:set><D:prop><Z:owner>hr</Z:owner></D:prop></D:set></D:propertyupdate>")  # fmt: skip
+
+
+def test_webdav_verbs_of_a_real_server() -> None:
+    """A WebDAV share (mod_dav) as a desktop client drives it: every verb is an action, not `other`; the
+    golden sample tests/samples/apache/apache-webdav.log is this test's log."""
+    with apache(PASSWORDS) as lab:
+        statuses: list[int] = []
+
+        def logged(status: int) -> int:  # Apache logs after answering: each request waits for its line
+            statuses.append(status)
+            wait_for_lines(lab.log("combined"), len(statuses), "the combined log")
+            return status
+
+        steps = [
+            logged(lab.request("MKCOL", "/dav/hr/", "alice")),
+            logged(lab.request("PUT", "/dav/hr/salaries.csv", "alice", body=PAYROLL)),
+            logged(lab.request("PROPFIND", "/dav/hr/", "alice", headers=[("Depth", "1")])),
+            logged(lab.request("PROPPATCH", "/dav/hr/salaries.csv", "alice", body=PROPPATCH)),
+            logged(lab.request("LOCK", "/dav/hr/salaries.csv", "alice", body=LOCKINFO,
+                               headers=[("Timeout", "Second-60")])),
+            logged(lab.request("COPY", "/dav/hr/salaries.csv", "bob smith",
+                               headers=[("Destination", f"http://127.0.0.1:{lab.port}/dav/public.csv")])),
+            logged(lab.request("MOVE", "/dav/public.csv", "bob smith",
+                               headers=[("Destination", f"http://127.0.0.1:{lab.port}/dav/renamed.csv")])),
+            logged(lab.request("GET", "/dav/renamed.csv", "bob smith")),
+            logged(lab.request("DELETE", "/dav/renamed.csv", "bob smith")),
+            logged(lab.request("OPTIONS", "/dav/", "alice")),
+            logged(lab.request("PROPFIND", "/dav/hr/", "alice", "wrong-password", headers=[("Depth", "1")])),
+        ]  # fmt: skip
+        assert steps == [201, 201, 207, 207, 200, 201, 201, 200, 204, 200, 401]
+        docs, err = parse_with_cli("apache", lab.log("combined"))
+    assert err == ""
+    assert [(d["http"]["request"]["method"], d["event"]["action"], d["event"]["outcome"], d.get("pii", {}).get(
+        "object")) for d in docs] == [
+        ("MKCOL", "create", "success", "url:/dav/hr/"),
+        ("PUT", "write", "success", "url:/dav/hr/salaries.csv"),
+        ("PROPFIND", "read", "success", "url:/dav/hr/"),
+        ("PROPPATCH", "write", "success", "url:/dav/hr/salaries.csv"),
+        ("LOCK", "other", "success", "url:/dav/hr/salaries.csv"),
+        ("COPY", "read", "success", "url:/dav/hr/salaries.csv"),
+        ("MOVE", "rename", "success", "url:/dav/public.csv"),
+        ("GET", "read", "success", "url:/dav/renamed.csv"),
+        ("DELETE", "delete", "success", "url:/dav/renamed.csv"),
+        ("OPTIONS", "other", "success", "url:/dav/"),
+        ("PROPFIND", "read", "failure", "url:/dav/hr/"),
+    ]  # fmt: skip
+    assert [d.get("user", {}).get("name") for d in docs] == ["alice"] * 5 + ["bob smith"] * 4 + ["alice", None]
+    assert docs[2]["pii"]["bytes"] > 0  # the listing's size: it names the folder's files

@@ -45,7 +45,7 @@ from urllib.parse import unquote
 
 from pydantic import BaseModel
 
-from pii_guard.model import DELETE, FAILURE, OTHER, READ, SUCCESS, UNKNOWN, WRITE
+from pii_guard.model import CREATE, DELETE, FAILURE, OTHER, READ, RENAME, SUCCESS, UNKNOWN, WRITE
 from pii_guard.model import AccessEvent as Event
 from pii_guard.parsers.base import Outcome, ParseFailure, Parser, SourceContext
 from pii_guard.parsers.normalize import is_address
@@ -60,6 +60,11 @@ _VHOST_HEAD: Final = re.compile(r"[^\s:\[\]]+:\d+ \S+ ")  # `intranet.example:44
 
 _METHOD_ACTIONS: Final = {
     "GET": READ, "HEAD": READ, "PUT": WRITE, "POST": WRITE, "PATCH": WRITE, "DELETE": DELETE,
+    # WebDAV (mod_dav, nginx's dav module), file shares over HTTP, and CalDAV/CardDAV address books: a
+    # PROPFIND lists a collection (its file names), a REPORT or SEARCH returns entries (contacts); a COPY has
+    # the server read the logged source (its destination is a header, not logged); a MOVE renames it
+    "PROPFIND": READ, "REPORT": READ, "SEARCH": READ, "COPY": READ, "MKCOL": CREATE, "MOVE": RENAME,
+    "PROPPATCH": WRITE,
 }  # fmt: skip
 _UNTRUSTED_USER_STATUS: Final = frozenset({401, 407})
 
