@@ -158,23 +158,35 @@ MARIA_ROWS = ("20261127 08:00:00,vm,alice,10.0.0.7,11,22,READ,crm,customers,\n"
 MARIA_QUERY = "20261127 08:09:00,vm,alice,10.0.0.7,11,22,QUERY,crm,'SELECT * FROM customers JOIN orders',0\n"
 
 
+# A real MariaDB 10.11's slow export (the READ row at its start, the QUERY row 6 s later; the OUTFILE's
+# directory renamed): its read is released before the statement ends, and the QUERY row then shows an export.
+MARIA_EXPORT_ROWS = "20261130 04:52:28,vm,alice,127.0.0.1,12,48,READ,crm,customers,\n"
+MARIA_EXPORT_QUERY = ("20261130 04:52:34,vm,alice,127.0.0.1,12,48,QUERY,crm,'SELECT email, ssn, SLEEP(2) FROM "
+                      "customers INTO OUTFILE \\'/var/lib/mysql-files/slow-export2.csv\\'',0\n")  # fmt: skip
+
+
 @pytest.mark.parametrize("how", ["none", "rename", "copytruncate"])
-def test_a_long_mariadb_statement_is_seen_while_it_runs_and_counted_once(tmp_path: Path, how: str) -> None:
+@pytest.mark.parametrize("statement", ["select", "export"])
+def test_a_long_mariadb_statement_is_seen_while_it_runs_and_counted_once(tmp_path: Path, how: str,
+                                                                        statement: str) -> None:  # fmt: skip
     """server_audit writes a statement's TABLE rows when it starts and its QUERY row when it ends: a long
-    export's reads are released once the log is quiet, and the QUERY row (maybe in the file the plugin
-    rotated to meanwhile) adds nothing."""
+    statement's reads are released once the log is quiet, and the QUERY row (maybe in the file the plugin
+    rotated to meanwhile) adds nothing, unless it shows the statement was an export: then it is the export."""
+    rows, query = (MARIA_ROWS, MARIA_QUERY) if statement == "select" else (MARIA_EXPORT_ROWS, MARIA_EXPORT_QUERY)
+    reads = ([("read", "alice", "10.0.0.7", None)] * 2 if statement == "select"
+             else [("read", "alice", "127.0.0.1", None)])  # fmt: skip
     config = _config(tmp_path, "mariadb-audit", "{}")
     log = tmp_path / "logs" / "current.log"
-    _append(log, MARIA_ROWS)
+    _append(log, rows)
     proc = Process(config, FixedClock(1_800_000_000))
     _settle(proc)
-    assert _events(tmp_path) == [("read", "alice", "10.0.0.7", None)] * 2  # before the statement ends
+    assert _events(tmp_path) == reads  # before the statement ends
     if how != "none":
         _rotate(log, how)
-    _append(log, MARIA_QUERY)
+    _append(log, query)
     _settle(proc)
     proc.stop()
-    assert _events(tmp_path) == [("read", "alice", "10.0.0.7", None)] * 2
+    assert _events(tmp_path) == reads + ([] if statement == "select" else [("export", "alice", "127.0.0.1", None)])
 
 
 @pytest.mark.parametrize("fmt", ["pgaudit", "sftp"])

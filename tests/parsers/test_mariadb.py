@@ -285,6 +285,32 @@ def test_a_query_row_after_its_rows_were_released_adds_nothing() -> None:
     assert accesses(run(make(), [query])) == [("db:crm.customers", 22), ("db:crm.orders", 22)]
 
 
+def test_a_slow_export_whose_rows_were_released_is_the_export_when_its_query_row_comes() -> None:
+    """A real 10.11's slow SELECT ... INTO OUTFILE (the OUTFILE's directory renamed): its READ row was released
+    as a read of unknown outcome (the log was quiet 6 s, or the plugin rotated its file); the QUERY row is
+    then the export, whichever parser reads it: the same one, the next file's (carry_over), or one restored
+    after a restart (snapshot, also as written before objects were saved in it)."""
+    row = "20261130 04:51:39,vm,alice,127.0.0.1,39,193,READ,crm,customers,"
+    query = ("20261130 04:51:43,vm,alice,127.0.0.1,39,193,QUERY,crm,'SELECT email, ssn, SLEEP(1) FROM customers "
+             "INTO OUTFILE \\'/var/lib/mysql-files/slow-export.csv\\'',0")  # fmt: skip
+    parser = make()
+    run(parser, [row], flush=False)
+    assert [(e.action, e.outcome) for e in events(parser.flush())] == [("read", "unknown")]
+    exported = events(run(parser, [query]))
+    assert [(e.action, e.outcome, e.object, e.user, e.fields["file.path"]) for e in exported] == [
+        ("export", "success", "db:crm.customers", "alice", "/var/lib/mysql-files/slow-export.csv")]
+    assert exported[0].statement == "SELECT email, ssn, SLEEP(?) FROM customers INTO OUTFILE '?'"
+    old = make()
+    run(old, [row], flush=True)
+    for state in (old.carry_over(), old.snapshot()):
+        successor = make()
+        successor.restore(state)
+        assert [(e.action, e.object) for e in events(run(successor, [query]))] == [("export", "db:crm.customers")]
+    earlier = make()  # a state saved by a version that kept no objects: the QUERY row adds nothing, as then
+    earlier.restore({"released": [["vm", "39", "193"]]})
+    assert run(earlier, [query]) == []
+
+
 def test_pending_rows_are_bounded() -> None:
     parser = make(max_pending_rows=3)
     lines = [

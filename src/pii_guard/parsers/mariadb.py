@@ -12,7 +12,8 @@ this parser:
   and query id, and carry no outcome: a READ is logged even when the statement is then denied (1143). They
   are held per connection until the QUERY row says how the statement ended, so that a denied read becomes a
   failure, not an access. Rows whose QUERY never comes (TABLE-only auditing, the install bootstrap) are
-  released with outcome "unknown" at DISCONNECT, at `flush()`, or when `max_pending_rows` is reached. A table
+  released with outcome "unknown" at DISCONNECT, at `flush()`, or when `max_pending_rows` is reached (a QUERY
+  row coming after all is no event then, but for an export: the export of what the released READ rows read). A table
   named twice in a statement (a self-join) has a row per reference: the repeats are dropped, one access per
   table per statement, as when the query cache answers (no rows) or rsyslog's "message repeated N times"
   replaced them (that line is skipped).
@@ -448,7 +449,7 @@ class MariaDbAuditParser(Parser):
     # TABLE rows wait for their QUERY row, which comes when the statement ends. A denied statement's comes
     # at once; after this long in a quiet log the rows are released as accesses of unknown outcome (a long
     # export is seen while it runs, and TABLE-only auditing is not held back), and their QUERY row, when it
-    # comes, adds nothing (`_released`).
+    # comes, adds nothing (`_released`) unless it shows the statement was an export: then it is the export.
     idle_flush_s = 5.0
 
     def __init__(self, context: SourceContext, options: BaseModel | None = None) -> None:
@@ -470,8 +471,9 @@ class MariaDbAuditParser(Parser):
         self._pending: dict[tuple[str, str], list[_Rec]] = {}
         self._pending_rows = 0
         # Statements whose rows were released before their QUERY row (idle, flush at a rotation, the bound):
-        # (serverhost, connection, query id). Their QUERY row is no event of its own. Bounded, oldest dropped.
-        self._released: dict[tuple[str, str, str], None] = {}
+        # (serverhost, connection, query id) → the objects their READ rows read. Their QUERY row is no event
+        # of its own, unless it exports what those rows read. Bounded, oldest dropped.
+        self._released: dict[tuple[str, str, str], tuple[str, ...]] = {}
         # CHANGEUSER rows that named no user, per (serverhost, connection), until a row of it names the new one.
         self._user_changes: dict[tuple[str, str], _Rec] = {}
         # HANDLER aliases per (serverhost, connection): alias (lower case) → table as written. Bounded.
@@ -532,7 +534,7 @@ class MariaDbAuditParser(Parser):
         session may stay quiet for hours)."""
         state: dict[str, Any] = {}
         if self._released:
-            state["released"] = [list(k) for k in self._released]
+            state["released"] = [[*k, list(read)] if read else list(k) for k, read in self._released.items()]
         if self._user_changes:
             state["user_changes"] = [
                 [key[0], key[1], rec.offset, rec.time_us, rec.line, rec.tail] for key, rec in self._user_changes.items()
@@ -542,9 +544,10 @@ class MariaDbAuditParser(Parser):
     def restore(self, state: Any) -> None:
         if not isinstance(state, dict):
             return
-        for item in state.get("released", ()):
-            if isinstance(item, list) and len(item) == 3 and all(isinstance(x, str) for x in item):
-                self._note_released((item[0], item[1], item[2]))
+        for item in state.get("released", ()):  # [server, conn, query id] and, if any, [objects read]
+            if isinstance(item, list) and len(item) in (3, 4) and all(isinstance(x, str) for x in item[:3]):
+                read = item[3] if len(item) == 4 and isinstance(item[3], list) else []
+                self._note_released((item[0], item[1], item[2]), tuple(x for x in read if isinstance(x, str)))
         for item in state.get("user_changes", ()):
             if (
                 isinstance(item, list) and len(item) == 6 and isinstance(item[0], str) and isinstance(item[1], str)
@@ -776,7 +779,10 @@ class MariaDbAuditParser(Parser):
             return (stmt,)
         rows = self._take_rows(rec)
         if not rows and self._released and (rec.who.server or "", rec.conn, rec.query_id) in self._released:
-            del self._released[(rec.who.server or "", rec.conn, rec.query_id)]
+            read = self._released.pop((rec.who.server or "", rec.conn, rec.query_id))
+            if stmt.dec.kind == _KIND_READ and stmt.dec.export_path is not None:
+                # a long SELECT ... INTO OUTFILE: its rows were reads of unknown outcome; this is the export
+                return [self._statement_event(rec, stmt, EXPORT, obj, index=i) for i, obj in enumerate(read)]
             if stmt.dec.kind in (_KIND_READ, _KIND_WRITE, _KIND_DDL):
                 return NOTHING  # its rows were the events, with outcome unknown
         if stmt.dec.kind in _OWN_EVENT_KINDS:
@@ -959,12 +965,19 @@ class MariaDbAuditParser(Parser):
         """Rows whose QUERY row will not come: accesses with outcome unknown."""
         rows = self._pending.pop(key, [])
         self._pending_rows -= len(rows)
-        for r in rows:
-            self._note_released((key[0], key[1], r.query_id))
-        return [self._row_event(r, _TABLE_ACTIONS[r.op], None, None) for r in _distinct(rows)]
+        out: list[Outcome] = []
+        read: dict[str, list[str]] = {r.query_id: [] for r in rows}  # per statement, the objects its READ rows read
+        for r in _distinct(rows):
+            event = self._row_event(r, _TABLE_ACTIONS[r.op], None, None)
+            if event.action == READ and event.object is not None:
+                read[r.query_id].append(event.object)
+            out.append(event)
+        for qid, objects in read.items():
+            self._note_released((key[0], key[1], qid), tuple(objects))
+        return out
 
-    def _note_released(self, key: tuple[str, str, str]) -> None:
-        self._released[key] = None
+    def _note_released(self, key: tuple[str, str, str], read: tuple[str, ...] = ()) -> None:
+        self._released[key] = read
         if len(self._released) > _MAX_RELEASED:
             del self._released[next(iter(self._released))]
 
