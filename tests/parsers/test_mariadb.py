@@ -1005,3 +1005,32 @@ def test_create_table_as_select_without_table_rows_reads_its_source() -> None:
         (7, "ddl", "db:crm.orders", "CREATE"),
     ]
     assert len({e.id for e in got}) == len(got)
+
+
+# A real 10.11 with server_audit_query_log_limit=100 (the OUTFILE directory renamed to one of the same length,
+# so the cuts fall where the server's did): statements cut inside the file name, before FROM, inside a name.
+CUT_AT_100 = [
+    "20261130 04:48:59,vm,alice,127.0.0.1,5,27,READ,crm,customers,",
+    "20261130 04:48:59,vm,alice,127.0.0.1,5,27,QUERY,crm,'SELECT email, ssn FROM customers INTO OUTFILE "
+    "\\'/var/lib/mysql-files/c2a-limit100-cqt/outfiles/alice',0",
+    "20261130 04:49:07,vm,carol,localhost,28,128,QUERY,crm,'SELECT full_name, ssn INTO OUTFILE "
+    "\\'/var/lib/mysql-files/c2b-limit100-cq/outfiles/carol-export.csv',0",
+    "20261130 04:48:59,vm,carol,localhost,29,130,QUERY,crm,'SELECT full_name, ssn FROM customers INTO OUTFILE "
+    "\\'/var/lib/mysql-files/c2a-limit100-cqt/outfiles/c',1086",
+    "20261130 04:49:07,vm,carol,localhost,27,109,QUERY,crm,'WITH big AS (SELECT customer_id FROM orders WHERE "
+    "total > 50) SELECT c.email FROM customers c JOIN b',0",
+]  # fmt: skip
+
+
+def test_statements_cut_at_the_query_log_limit() -> None:
+    assert [len(line[line.index("'") + 1 : line.rindex("',")]) for line in CUT_AT_100[1:]] == [100, 99, 100, 100]
+    out = events(run(make(query_log_limit=100), CUT_AT_100))
+    assert [(e.action, e.outcome, e.object, e.user, e.fields.get("file.path")) for e in out] == [
+        ("export", "success", "db:crm.customers", "alice", "/var/lib/mysql-files/c2a-limit100-cqt/outfiles/alice…"),
+        ("export", "success", None, "carol", "/var/lib/mysql-files/c2b-limit100-cq/outfiles/carol-export.csv…"),
+        ("export", "failure", "db:crm.customers", "carol", "/var/lib/mysql-files/c2a-limit100-cqt/outfiles/c…"),
+        ("read", "success", "db:crm.orders", "carol", None),  # not `b`: the name `big` was cut
+        ("read", "success", "db:crm.customers", "carol", None),
+    ]  # fmt: skip
+    # at the default limit (1024) a statement this short is whole: its last name is a table's
+    assert [e.object for e in events(run(make(), CUT_AT_100[-1:]))] == ["db:crm.orders", "db:crm.customers", "db:crm.b"]

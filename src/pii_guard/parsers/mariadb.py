@@ -53,6 +53,9 @@ What each QUERY becomes, checked against a real 10.11 server (tests/realservers/
   parse failure if none does.
 - NUL bytes (the plugin pads a statement cut after a hidden password with them) become U+FFFD, in the
   statement and in `event.original` alike.
+- A statement longer than server_audit_query_log_limit (option `query_log_limit`, the server's default 1024)
+  is logged cut: an INTO OUTFILE whose file name was cut is still an export (`file.path` what is left, then
+  "…"), an export whose FROM was cut an export of no object, and a name the cut text ends with no object.
 """
 
 from __future__ import annotations
@@ -83,7 +86,16 @@ from pii_guard.model import (
     AccessEvent,
 )
 from pii_guard.parsers.base import NOTHING, Outcome, ParseFailure, Parser, SourceContext
-from pii_guard.parsers.mysqlstmt import DDL_OBJECT, FIRST_WORDS, GRANT_ON, NAME, OUTFILE, TABLE_REF, grantee
+from pii_guard.parsers.mysqlstmt import (
+    DDL_OBJECT,
+    FIRST_WORDS,
+    GRANT_ON,
+    NAME,
+    OUTFILE,
+    OUTFILE_CUT,
+    TABLE_REF,
+    grantee,
+)  # fmt: skip
 from pii_guard.parsers.sqlmask import SqlMasker
 from pii_guard.parsers.syslog import SyslogFraming
 from pii_guard.parsers.timeparse import TimestampError, local_epoch
@@ -100,6 +112,9 @@ _SYSLOG_HEAD: Final = re.compile(r"([^, ]*)," + _HEAD_TAIL)
 _SYSLOG_REPEAT: Final = re.compile(r"message repeated \d+ times: \[.*\]", re.S)
 _MAX_START_TRIES: Final = 64  # positions tried as a syslog record's start (the info's words, plus one)
 _FILE_STAMP_LEN: Final = 17  # "20261127 16:21:56"
+# The plugin cuts a statement's escaped text at server_audit_query_log_limit bytes, without splitting an escape
+# or a character: the text of a cut statement is up to this much shorter.
+_CUT_SLACK: Final = 3
 _MAX_RELEASED: Final = 4096  # statements remembered as released before their QUERY row
 
 _TABLE_ACTIONS: Final = {"READ": READ, "WRITE": WRITE, "CREATE": DDL, "ALTER": DDL, "DROP": DDL, "RENAME": DDL}
@@ -188,6 +203,10 @@ class MariaDbAuditOptions(BaseModel):
         default=DEFAULT_IGNORED, description="db.table globs never reported (engine-internal reads)"
     )
     max_pending_rows: int = Field(default=10_000, ge=1, description="TABLE rows held while waiting for their QUERY row")
+    query_log_limit: int = Field(
+        default=1024, ge=1, description="server_audit_query_log_limit: a statement logged this long (in bytes, "
+        "as escaped) may be cut, so a table name it ends with is no object (it may be cut too)",
+    )  # fmt: skip
 
     @field_validator("ignore_objects", mode="before")
     @classmethod
@@ -228,7 +247,8 @@ class _Decoded(NamedTuple):
     shown_escaped: str | None  # `shown` escaped back as the plugin writes it; None when equal to the raw text
     kind: str
     verb: str
-    export_path: str | None  # INTO OUTFILE/DUMPFILE target
+    export_path: str | None  # INTO OUTFILE/DUMPFILE target (ending in "…" when the statement cut it)
+    cut: bool  # as long as server_audit_query_log_limit: the text may end anywhere
 
 
 class _Statement(NamedTuple):
@@ -881,6 +901,8 @@ class MariaDbAuditParser(Parser):
             return [self._statement_event(rec, stmt, action, self._object(tables[0], rec.db) if tables else None)]
         if (rec.who.server or "", rec.conn) in self._pending:
             return []
+        if not tables and action == EXPORT:  # its FROM cut off by the length limit, or a SELECT of no table
+            return [self._statement_event(rec, stmt, EXPORT, None)]
         out: list[AccessEvent] = []
         seen: set[str] = set()
         for i, name in enumerate(tables):
@@ -921,14 +943,21 @@ class MariaDbAuditParser(Parser):
         kind, verb = _statement_kind(sql)
         # An audit setting's value is the evidence (server_audit_events='CONNECT,QUERY' drops TABLE): kept.
         shown = sql if self._masker is None or _audit_settings_only(kind, sql) else self._masker(sql)
-        export = OUTFILE.search(sql) if kind == _KIND_READ and "file" in sql.lower() else None
+        export_path = None
+        if kind == _KIND_READ and "file" in sql.lower():
+            export = OUTFILE.search(sql)
+            if export is not None:
+                export_path = export.group(1).replace("''", "'")
+            elif (cut := OUTFILE_CUT.search(sql)) is not None:  # the file name cut off: what is left, and "…"
+                export_path = cut.group(1).replace("''", "'") + "…"
         dec = _Decoded(
             sql,
             shown,
             None if shown == sql and not nul else _escape(shown),
             kind,
             verb,
-            None if export is None else export.group(1).replace("''", "'"),
+            export_path,
+            len(raw.encode("utf-8", "surrogatepass")) >= self._opts.query_log_limit - _CUT_SLACK,
         )
         if len(self._decoded) >= 1024:
             self._decoded.clear()
@@ -940,6 +969,8 @@ class MariaDbAuditParser(Parser):
         tables = self._tables.get(dec.sql)
         if tables is None:
             tables = _statement_tables(dec.sql, dec.kind)
+            if dec.cut and tables and dec.sql.endswith(tables[-1]):  # `... JOIN b` of `JOIN big` cut: no object
+                tables = tables[:-1]
             if len(self._tables) >= 1024:
                 self._tables.clear()
             self._tables[dec.sql] = tables

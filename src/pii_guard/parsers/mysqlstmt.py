@@ -42,6 +42,8 @@ _ACCOUNT_WORDS: Final = frozenset({"USER", "ROLE"})
 # the first that fits, and `db` alone would).
 NAME: Final = r"(`[^`]+`\.`[^`]+`|`[^`]+`\.[\w$]+|[\w$]+\.`[^`]+`|`[^`]+`|[\w$.*]+)"
 OUTFILE: Final = re.compile(r"\bINTO\s+(?:OUTFILE|DUMPFILE)\s+'((?:[^'\\]|\\.|'')*)'", re.I)
+# The same with its file name cut off by the end of the text (a statement cut at the audit plugin's length limit)
+OUTFILE_CUT: Final = re.compile(r"\bINTO\s+(?:OUTFILE|DUMPFILE)\s+'((?:[^'\\]|\\.|'')*)\\?\Z", re.I)
 # A table a DML statement names: group 1 the keyword before it, group 2 the name (`TRUNCATE t`, `LOAD DATA ...
 # INTO TABLE t`, `INSERT LOW_PRIORITY INTO t` ...).
 TABLE_REF: Final = re.compile(
