@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, tzinfo
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -1034,3 +1035,21 @@ def test_statements_cut_at_the_query_log_limit() -> None:
     ]  # fmt: skip
     # at the default limit (1024) a statement this short is whole: its last name is a table's
     assert [e.object for e in events(run(make(), CUT_AT_100[-1:]))] == ["db:crm.orders", "db:crm.customers", "db:crm.b"]
+
+
+def test_a_query_line_syslog_cut_is_its_statement_as_far_as_it_goes() -> None:
+    """rsyslog's default 8 KiB message size cut two real 12 KiB statements (tests/samples/mariadb-audit/
+    server_audit-syslog-cut-at-8k.log): no closing quote, no retcode. Each is its READ row's statement, masked
+    as far as it goes, outcome unknown; not a parse failure, nor a row released at DISCONNECT without it."""
+    sample = Path(__file__).parents[1] / "samples" / "mariadb-audit" / "server_audit-syslog-cut-at-8k.log"
+    lines = sample.read_text().splitlines()
+    assert sum(len(line.encode()) == 8111 for line in lines) == 2
+    out = run(make(tz=ZoneInfo("Europe/Berlin"), output="syslog", syslog_ident="maria-audit"), lines)
+    assert not [o for o in out if isinstance(o, ParseFailure)]
+    cut = [e for e in events(out) if e.outcome == "unknown"]
+    assert [(e.user, e.action, e.object, e.command) for e in cut] == [
+        ("alice", "read", "db:crm.customers", "SELECT"), ("bob", "read", "db:crm.customers", "SELECT")]
+    statements = [e.statement or "" for e in cut]
+    assert statements[0].startswith("SELECT full_name, ssn FROM customers WHERE id IN (?")
+    assert statements[1].startswith("SELECT ssn FROM customers WHERE id IN (?")
+    assert not [e for e in cut if "100000" in e.original + (e.statement or "")]

@@ -88,6 +88,11 @@ _S3: Final = re.compile(
     r"\S+ \S+ \[\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] \S+ \S+ \S+ (?:REST|BATCH|S3|WEBSITE)\.[A-Z_.]+ "
 )
 _MARIADB_FILE: Final = re.compile(r"\d{8} \d\d:\d\d:\d\d,[^,]*,.*,\d+,\d+,[A-Z_]+,")
+# a server_audit record in a syslog message under a tag of the server's choosing (server_audit_syslog_ident)
+_MARIADB_RECORD: Final = re.compile(
+    r"(?:^|.* )[^,\s]+,[^,]*,[^,]*,\d+,\d+,(?:CONNECT|DISCONNECT|FAILED_CONNECT|CHANGEUSER|QUERY|READ|WRITE|CREATE"
+    r"|ALTER|RENAME|DROP),"
+)
 _PG_STDERR: Final = re.compile(
     r"(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \S+|\d+(?:\.\d+)?) .*?\b"
     r"(?:LOG|ERROR|FATAL|PANIC|WARNING|NOTICE|INFO|DEBUG\d?|STATEMENT|DETAIL|HINT|CONTEXT|LOCATION):  "
@@ -279,6 +284,9 @@ def _recognise(lines: list[str]) -> _Tally:
                     tally.add(None, "unknown")
                 continue
             tagged = SYSLOG_TAGS.get(framed.tag)
+            if tagged is None and _MARIADB_RECORD.match(framed.message):
+                tagged = "mariadb-audit"
+                tally.options["mariadb-audit"] = {"output": "syslog", "syslog_ident": framed.tag}
             tally.add(tagged, f"syslog lines of {framed.tag}" if tagged else "")
             if tagged is None:
                 tally.notes.setdefault("syslog", Counter())[framed.tag] += 1

@@ -299,6 +299,11 @@ class _ZoneClock:
         return first, int(datetime(*parts, second, tzinfo=self._tz, fold=1).timestamp())
 
 
+def _is_file_line(line: str) -> bool:
+    """A line of the plugin's own file (`YYYYMMDD HH:MM:SS,...`), not a syslog line."""
+    return line[8:9] == " " and line[:8].isdecimal()
+
+
 def _unescape(text: str) -> str:
     """Undo the plugin's escaping (\\' \\\\ \\n \\r \\t). Chained replaces are ~5x faster than a regex; escaped
     backslashes go first, through a placeholder, so that `\\\\n` stays a backslash and an n."""
@@ -484,7 +489,7 @@ class MariaDbAuditParser(Parser):
         self._ignored_cache: dict[str, bool] = {}
         self._who_cache: dict[tuple[str, str, str], _Who] = {}
         self._decoded: dict[str, _Decoded] = {}
-        self._tables: dict[str, tuple[str, ...]] = {}  # statement → the tables it names, when it has no rows
+        self._tables: dict[tuple[str, bool], tuple[str, ...]] = {}  # (statement, cut) → its tables
         self._ports_seen = opts.host_port == "always"
         # TABLE rows waiting for their QUERY row, per (serverhost, connection). Insertion order is the order
         # of each connection's first waiting row, so the first entry holds the earliest offset.
@@ -583,8 +588,7 @@ class MariaDbAuditParser(Parser):
     def _record(self, offset: int, line: str) -> _Rec | ParseFailure | None:
         """Split the framing (file stamp or syslog) and the header fields."""
         output = self._opts.output
-        is_file = line[8:9] == " " and line[:8].isdecimal()
-        if is_file and output != "syslog":
+        if _is_file_line(line) and output != "syslog":
             try:
                 time_us = self._clock(line[:_FILE_STAMP_LEN]) * 1_000_000
             except TimestampError as exc:
@@ -921,7 +925,11 @@ class MariaDbAuditParser(Parser):
         line = rec.line
         end = line.rfind("',")
         code = line[end + 2 :]
-        if line[rec.tail : rec.tail + 1] != "'" or end <= rec.tail or not code.lstrip("-").isdecimal():
+        if end <= rec.tail or not code.lstrip("-").isdecimal():
+            if line[rec.tail : rec.tail + 1] == "'" and not _is_file_line(line):
+                return self._cut_statement(rec)  # syslog's message size cut it (the plugin's file writes all)
+            return ParseFailure(rec.offset, "QUERY object is not a quoted string followed by a retcode", line)
+        if line[rec.tail : rec.tail + 1] != "'":
             return ParseFailure(rec.offset, "QUERY object is not a quoted string followed by a retcode", line)
         raw = line[rec.tail + 1 : end]
         dec = self._decoded.get(raw)
@@ -934,6 +942,18 @@ class MariaDbAuditParser(Parser):
         ok = code == "0"
         outcome, error = (SUCCESS, None) if ok else (FAILURE, code)
         return _Statement(dec, original, outcome, error)
+
+    def _cut_statement(self, rec: _Rec) -> _Statement:
+        """A QUERY row whose line ends inside the statement: syslog cut it at its message size (rsyslog's
+        default 8 KiB), taking the closing quote and the retcode. The statement as far as it goes, of
+        unknown outcome: its rows are its accesses, not a parse failure and rows released later."""
+        line = rec.line
+        raw = line[rec.tail + 1 :]
+        if (len(raw) - len(raw.rstrip("\\"))) % 2:
+            raw = raw[:-1]  # cut inside an escape
+        dec = self._decode(raw)._replace(cut=True)
+        escaped = dec.shown_escaped
+        return _Statement(dec, line if escaped is None else f"{line[: rec.tail]}'{escaped}", UNKNOWN, None)
 
     def _decode(self, raw: str) -> _Decoded:
         # The plugin pads a statement it cut at server_audit_query_log_limit after hiding a password with NUL
@@ -966,14 +986,14 @@ class MariaDbAuditParser(Parser):
 
     def _statement_tables(self, dec: _Decoded) -> tuple[str, ...]:
         """`_statement_tables` of the text, memoized: only statements without TABLE rows need it."""
-        tables = self._tables.get(dec.sql)
+        tables = self._tables.get((dec.sql, dec.cut))
         if tables is None:
             tables = _statement_tables(dec.sql, dec.kind)
             if dec.cut and tables and dec.sql.endswith(tables[-1]):  # `... JOIN b` of `JOIN big` cut: no object
                 tables = tables[:-1]
             if len(self._tables) >= 1024:
                 self._tables.clear()
-            self._tables[dec.sql] = tables
+            self._tables[(dec.sql, dec.cut)] = tables
         return tables
 
     def _take_rows(self, rec: _Rec) -> list[_Rec]:
