@@ -714,3 +714,15 @@ def test_no_such_file_not_followed_by_an_upload_stays_the_requests() -> None:
     verbose = [isftp("received client version 3"), *REQUEST_THEN_UPLOAD[1:4]]
     got = [e for e in events(run(make(), [OPENED_18578, *verbose])) if e.command == "remove"]
     assert [(e.outcome, e.error_code) for e in got] == [("failure", "No such file")]  # its stat would be logged
+
+
+def test_dot_segments_in_a_path_do_not_hide_the_file_from_the_data_map() -> None:
+    """sftp-server logs the path the client sent (`get ../sftpalice/./exports//customers.csv`): the object is
+    the file itself, as data-map globs name it."""
+    got = events(run(make(), [
+        OPENED,
+        sftp(f'open "{HOME}/../sftpalice/./exports//customers.csv" flags READ mode 0666'),
+        sftp(f'close "{HOME}/../sftpalice/./exports//customers.csv" bytes read 61 written 0'),
+        CLOSED,
+    ]))  # fmt: skip
+    assert [(e.action, e.object, e.bytes) for e in got] == [("read", f"file:{HOME}/exports/customers.csv", 61)]

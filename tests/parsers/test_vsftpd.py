@@ -213,3 +213,16 @@ def test_an_anonymous_password_is_masked_in_the_original() -> None:
     kept = events(run(VsftpdParser(context), lines))
     assert [e.original for e in kept] == lines
     assert [e.id for e in kept] == [login.id, download.id]  # the id hashes the line as read
+
+
+def test_dot_segments_in_a_path_do_not_hide_the_file_from_the_data_map() -> None:
+    """A real vsftpd 3.0.3 (the home directory renamed): `get ../home/./dump.bin` logs the path as the client
+    sent it. The object is the file data-map globs name; `file.path` keeps what was logged."""
+    lines = [
+        'Mon Nov 30 04:49:48 2026 [pid 31324] [swq7bob] OK DOWNLOAD: Client "::1", "/srv/ftp/home/../home/./dump.bin", '
+        "3000000 bytes, 772393.22Kbyte/sec",
+        "Mon Nov 30 04:49:48 2026 1 ::1 3000000 /srv/ftp/home/../home/./dump.bin b _ o r swq7bob ftp 0 * c",
+    ]  # fmt: skip
+    for ev in events(run(make(), lines)):
+        assert (ev.action, ev.object, ev.bytes) == ("read", "file:/srv/ftp/home/dump.bin", 3000000)
+        assert ev.fields["file.path"] == "/srv/ftp/home/../home/./dump.bin"

@@ -8,6 +8,7 @@ caller to turn into a `ParseFailure`.
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 import re
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
@@ -187,3 +188,23 @@ def windows_path_object(path: str) -> str:
     norm = path.replace("\\", "/")
     head = "//" if norm.startswith("//") else ""
     return "file:" + head + _SLASHES.sub("/", norm[len(head) :])
+
+
+def dot_normalized(path: str) -> str:
+    """A path with its `.` and `..` segments and runs of slashes resolved as text (never through the file
+    system), a trailing slash kept: how a data-map glob reads a path, so `/srv/hr/../hr/./pay.csv` and
+    `/srv//hr/pay.csv` are `/srv/hr/pay.csv`, whatever a client sent."""
+    if "//" not in path and "/." not in path and not path.startswith("."):
+        return path
+    trailing = path.endswith("/")
+    path = posixpath.normpath(path)
+    if path.startswith("//"):  # normpath keeps POSIX's implementation-defined `//` head
+        path = "/" + path.lstrip("/")
+    if trailing and path != "/":
+        path += "/"
+    return path
+
+
+def file_object(path: str) -> str:
+    """`pii.object` of a Unix file path: `file:` and the path `dot_normalized` (`file.path` keeps it as logged)."""
+    return "file:" + dot_normalized(path)

@@ -58,6 +58,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from pii_guard.model import CREATE, DELETE, FAILURE, LOGIN, LOGOUT, PERMISSION, READ, RENAME, SUCCESS, WRITE
 from pii_guard.model import AccessEvent as Event
 from pii_guard.parsers.base import NOTHING, Outcome, ParseFailure, Parser, SourceContext
+from pii_guard.parsers.normalize import file_object
 from pii_guard.parsers.syslog import SyslogFraming
 from pii_guard.parsers.timeparse import MONTHS, EpochCache, TimestampError, fraction_us, local_epoch, zoned_epoch
 
@@ -681,7 +682,7 @@ class SambaFullAuditParser(Parser):
             fields["samba.share"] = r.share
         if extra:
             fields.update(extra)
-        return self._make(r, action, "file:" + path, fields)
+        return self._make(r, action, file_object(path), fields)
 
     def _session(self, r: _Record, action: str) -> Event:
         share = r.args or r.share

@@ -102,6 +102,7 @@ from pii_guard.model import (
     AccessEvent,
 )
 from pii_guard.parsers.base import NOTHING, Outcome, ParseFailure, Parser, SourceContext
+from pii_guard.parsers.normalize import file_object
 from pii_guard.parsers.syslog import SyslogFraming
 from pii_guard.parsers.timeparse import TimestampError
 
@@ -688,7 +689,7 @@ class SftpParser(Parser):
             request.ip,
             None,
             at.host,
-            "file:" + request.path,
+            file_object(request.path),
             None,
             size,
             request.command,

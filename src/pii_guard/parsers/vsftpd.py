@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pii_guard.model import CREATE, DELETE, FAILURE, LOGIN, PERMISSION, READ, RENAME, SUCCESS, WRITE, AccessEvent
 from pii_guard.parsers.base import NOTHING, Outcome, ParseFailure, Parser, SourceContext
-from pii_guard.parsers.normalize import WallClock, ctime_fields, ip_or_none
+from pii_guard.parsers.normalize import WallClock, ctime_fields, file_object, ip_or_none
 from pii_guard.parsers.syslog import SyslogFraming
 from pii_guard.parsers.timeparse import TimestampError
 
@@ -155,7 +155,7 @@ class VsftpdParser(Parser):
         return (
             self._event(
                 offset, original, time_us, _DIRECTIONS[direction], SUCCESS if ok else FAILURE,
-                "anonymous" if mode == "a" else (username or None), ip, "file:" + path, int(size),
+                "anonymous" if mode == "a" else (username or None), ip, file_object(path), int(size),
                 {"o": "RETR", "i": "STOR", "d": "DELE"}[direction], None if ok else "incomplete", None, fields,
                 line,
             ),
@@ -204,7 +204,7 @@ class VsftpdParser(Parser):
                 if mode:
                     fields["file.mode"] = mode
             fields["file.path"] = path
-            obj = "file:" + path
+            obj = file_object(path)
         size = d.group(2) if what in _TRANSFERS else None
         nbytes = int(size) if size else (0 if what in _TRANSFERS else None)
         return (

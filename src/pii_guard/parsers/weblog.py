@@ -33,7 +33,6 @@ Quirks that shape the code (shared/samples/FORMATS.md §6):
 from __future__ import annotations
 
 import contextlib
-import posixpath
 import re
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
@@ -48,7 +47,7 @@ from pydantic import BaseModel
 from pii_guard.model import CREATE, DELETE, FAILURE, OTHER, READ, RENAME, SUCCESS, UNKNOWN, WRITE
 from pii_guard.model import AccessEvent as Event
 from pii_guard.parsers.base import Outcome, ParseFailure, Parser, SourceContext
-from pii_guard.parsers.normalize import is_address
+from pii_guard.parsers.normalize import dot_normalized, is_address
 from pii_guard.parsers.timeparse import MONTHS, TimestampError, offset_seconds
 from pii_guard.parsers.weblog_layout import ROLE_ORDER, Layout, apache_layout, nginx_layout
 from pii_guard.parsers.weblog_options import ApacheOptions, NginxOptions, WebLogOptions
@@ -199,14 +198,7 @@ def object_path(path: str) -> str:
     `/exports/%63ustomers.csv` and `/a//b/../exports/customers.csv` map to the same data-map entry."""
     if "%" in path:
         path = unquote(path, errors="backslashreplace")
-    if "//" in path or "/." in path:
-        trailing = path.endswith("/")
-        path = posixpath.normpath(path)
-        if path.startswith("//"):
-            path = "/" + path.lstrip("/")
-        if trailing and path != "/":
-            path += "/"
-    return path
+    return dot_normalized(path)
 
 
 _BLANKS: Final = re.compile(r"[ \t]+")
