@@ -226,3 +226,20 @@ def test_dot_segments_in_a_path_do_not_hide_the_file_from_the_data_map() -> None
     for ev in events(run(make(), lines)):
         assert (ev.action, ev.object, ev.bytes) == ("read", "file:/srv/ftp/home/dump.bin", 3000000)
         assert ev.fields["file.path"] == "/srv/ftp/home/../home/./dump.bin"
+
+
+def test_a_rename_out_of_a_folder_whose_name_ends_with_a_space() -> None:
+    """Real vsftpd 3.0.3 lines (the home directory renamed): `rename "trail /x.txt" moved.txt`, where `trail ` was
+    made by MKD just before, unchrooted and chrooted. Of the two ` /` cuts the one whose halves share most
+    directories is the rename's."""
+    lines = [
+        'Mon Nov 30 04:49:42 2026 [pid 30825] [swq7alice] OK RENAME: Client "::1", '
+        '"/srv/ftp/home/trail /x.txt /srv/ftp/home/moved.txt"',
+        'Mon Nov 30 04:49:42 2026 [pid 30825] [swq7alice] OK RENAME: Client "::1", "/trail /x.txt /moved.txt"',
+        'Mon Nov 30 04:49:42 2026 [pid 30825] [swq7alice] OK RENAME: Client "::1", "/srv/ftp/a /srv/ftp/b/c"',
+    ]  # fmt: skip
+    assert [(e.object, e.fields["file.target_path"]) for e in events(run(make(), lines))] == [
+        ("file:/srv/ftp/home/trail /x.txt", "/srv/ftp/home/moved.txt"),
+        ("file:/trail /x.txt", "/moved.txt"),
+        ("file:/srv/ftp/a", "/srv/ftp/b/c"),
+    ]

@@ -75,6 +75,16 @@ _TRANSFERS: Final = frozenset({"DOWNLOAD", "UPLOAD"})
 _MASK: Final = "<masked>"
 
 
+def _shared_dirs(old: str, new: str) -> int:
+    """How many leading directories two absolute paths share."""
+    shared = 0
+    for a, b in zip(old.split("/")[:-1], new.split("/")[:-1], strict=False):
+        if a != b:
+            break
+        shared += 1
+    return shared
+
+
 class VsftpdOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -242,15 +252,18 @@ class VsftpdParser(Parser):
 
     @staticmethod
     def _split_rename(text: str) -> tuple[str, str | None]:
-        """`"old new"`: vsftpd joins the two names with a space. Absolute names split at ` /` (the last one
-        whose halves share a directory, else the first); otherwise at the first space."""
+        """`"old new"`: vsftpd joins the two names with a space. Absolute names split at ` /`: the first cut
+        whose halves share a directory, else the one whose halves share the most leading directories (the
+        last of equals: `/home/trail /x.txt /home/moved.txt` moved `x.txt` out of `trail `); otherwise at the
+        first space."""
         cuts = [i for i in range(len(text)) if text.startswith(" /", i)]
         if text.startswith("/") and cuts:
             for cut in cuts:
                 old, new = text[:cut], text[cut + 1 :]
                 if old.rpartition("/")[0] == new.rpartition("/")[0]:
                     return old, new
-            return text[: cuts[0]], text[cuts[0] + 1 :]
+            best = max(reversed(cuts), key=lambda cut: _shared_dirs(text[:cut], text[cut + 1 :]))
+            return text[:best], text[best + 1 :]
         old, sep, new = text.partition(" ")
         return (old, new) if sep else (text, None)
 
