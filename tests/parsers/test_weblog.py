@@ -624,3 +624,30 @@ def test_the_request_size_is_read_for_uploads() -> None:
     ap = apache('127.0.0.1 - alice [30/Nov/2026:09:17:30 +0530] "PUT /dav/up.csv HTTP/1.1" 201 5155 481 3 '
                 '"web.example" web.example', log_format=SPLIT_SIZES)
     assert (ap.action, ap.bytes, ap.fields["http.request.bytes"]) == ("write", 481, 5155)
+
+
+NGINX_PARTS = '$time_iso8601 $remote_addr $remote_user "$request_method $request_uri $server_protocol" $status ' \
+    "$body_bytes_sent $request_time"
+NGINX_URI_ARGS = '$msec $remote_addr "$remote_user" $request_method $uri $args $status $body_bytes_sent'
+
+
+@pytest.mark.parametrize(
+    ("fmt", "line", "expected"),
+    [
+        # real nginx 1.22 lines (tests/samples/nginx/nginx-iso-request-parts.log, nginx-msec-uri-args.log)
+        (NGINX_PARTS, '2026-11-30T00:14:00-03:30 127.0.0.1 - "- - -" 400 157 0.000', (None, None, None, None)),
+        (NGINX_PARTS, '2026-11-30T00:14:17-03:30 127.0.0.1 - "GET /pub/index.html -" 200 7 0.000',
+         ("GET", "/pub/index.html", None, "url:/pub/index.html")),  # HTTP/0.9: no protocol
+        (NGINX_URI_ARGS, '1796010240.703 127.0.0.1 "-" - - - 400 157', (None, None, None, None)),
+        (NGINX_URI_ARGS, '1796010240.402 127.0.0.1 "alice" GET /exports/caf\\xC3\\xA9 payroll.csv - 404 153',
+         ("GET", "/exports/café payroll.csv", None, "url:/exports/café payroll.csv")),
+        (NGINX_URI_ARGS, '1796010240.251 127.0.0.1 "-" GET /caf\\xC3\\xA9/\\x22q\\x22 a=\\x22b\\x22\\x5Cc 404 153',
+         ("GET", '/café/"q"', None, 'url:/café/"q"')),
+    ],
+)  # fmt: skip
+def test_request_parts_logged_by_themselves(fmt: str, line: str, expected: tuple[Any, ...]) -> None:
+    """nginx's `$request_method`, `$uri` (the decoded path: spaces unescaped, quotes and non-ASCII bytes as
+    \\xHH) and `$server_protocol` in a format of their own: escapes undone, `-` absent, as from `$request`."""
+    ev = nginx(line, log_format=fmt)
+    assert (ev.fields.get("http.request.method"), ev.fields.get("url.path"), ev.fields.get("http.version"),
+            ev.object) == expected  # fmt: skip

@@ -236,17 +236,20 @@ def absolute_uri(uri: str) -> tuple[str | None, str] | None:
     return host or None, m.group(2) or "/"
 
 
-def _apache_parts(method: str | None, path: str, query: str | None) -> tuple[str | None, str | None, str | None]:
-    """Apache's %m, %U and %q read by themselves: escapes undone (%U is the decoded path, so `\\xc3\\xa9` is a
-    UTF-8 byte and `\\"` a quote), and `- -` (what Apache writes for a request line it could not read) absent."""
+def _logged_parts(
+    method: str | None, path: str, query: str | None, unescaped: Callable[[str], str]
+) -> tuple[str | None, str | None, str | None]:
+    """Apache's %m, %U and %q, or nginx's $request_method, $uri and $args, read by themselves: escapes undone (%U
+    and $uri are the decoded path, so `\\xc3\\xa9` is a UTF-8 byte and `\\"` or `\\x22` a quote), and `- -` (what
+    both write for a request line they could not read) absent."""
     if method == "-":
         method = None
     if path == "-":
         return method, None, None
     if "\\" in path:
-        path = unescape(path)
+        path = unescaped(path)
     if query and "\\" in query:
-        query = unescape(query)
+        query = unescaped(query)
     return method, path, query
 
 
@@ -404,7 +407,7 @@ class _WebLogParser(Parser):
             method, path, query, proto, fields = self._request_fields(g, status)
         else:
             if self._escaped_parts:
-                method, path, query = _apache_parts(method, path, query)
+                method, path, query = _logged_parts(method, path, query, self._unescape)
             if path is not None and method is not None:  # the common case, in one dict display
                 fields = {
                     "http.response.status_code": status,
@@ -415,7 +418,7 @@ class _WebLogParser(Parser):
             else:
                 fields = self._partial_fields(status, path, query, method)
         obj = None if path is None else self._objects.get(path) or self._object(path)
-        if proto is not None:
+        if proto is not None and proto != "-":  # `-`: HTTP/0.9, or a request line nginx could not read
             fields["http.version"] = _HTTP_VERSIONS.get(proto) or (proto[5:] if proto.startswith("HTTP/") else proto)
         if user == "-" or user is None:
             user = None
@@ -569,10 +572,12 @@ class _WebLogParser(Parser):
                     uri += query if query.startswith("?") else "?" + query
             if uri is not None:
                 uri = self._unescape(uri)
+        if method == "-":  # `"- - -"`: a request line nginx could not read
+            method = None
         if uri is None or uri == "-":
             return method, None, None, proto
         path, sep, query = uri.partition("?")
-        return (method if method != "-" else None), path, (query if sep else None), (proto or None)
+        return method, path, (query if sep else None), (proto or None)
 
     def _odd_user(self, text: str, status: int | None, fields: dict[str, Any]) -> str | None:
         """An escaped or empty name, or the name of a 401/407, which is only the client's claim."""

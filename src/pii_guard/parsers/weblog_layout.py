@@ -60,7 +60,8 @@ _MASKED_ROLES: Final = {"request": "url", "uri": "url", "referer": "url", "query
                         "apache_query": "query", "path": "path", "apache_path": "path",
                         "secret": "secret"}  # fmt: skip
 _NGINX_QUOTED: Final = r'[^"]*'
-_SPACED_ROLES: Final = frozenset({"request", "referer", "agent", "apache_user", "apache_path"})
+# (nginx's $uri is the decoded path: a %20 is a space there, unescaped)
+_SPACED_ROLES: Final = frozenset({"request", "referer", "agent", "apache_user", "apache_path", "path"})
 # unquoted lists: nginx's upstream values, and X-Forwarded-For (`203.0.113.9, 10.0.0.1`: Apache's "proxy" format)
 _LIST_ROLES: Final = frozenset({"upstream", "xff"})
 _REQUEST_PARTS: Final = ("method", "path", "query", "protocol")
@@ -89,7 +90,7 @@ class Layout(NamedTuple):
     duration_ns: int  # nanoseconds per unit of the duration field
     masked: tuple[tuple[int, str], ...]  # (group index, "url" | "query" | "secret")
     has_extras: bool  # port, X-Forwarded-For, host, duration or request size: read outside the hot path
-    escaped_parts: bool  # Apache's %m/%U/%q captured by themselves: escaped, `-` when absent
+    escaped_parts: bool  # Apache's %m/%U/%q, nginx's $request_method/$uri/$args by themselves: escaped, `-` if absent
     escape: str = "default"  # nginx's escape= (ESCAPES): how values are unescaped
 
 
@@ -257,7 +258,7 @@ def compile_layout(
         scale,
         tuple(masked),
         any(role in seen for role in ("port", "xff", "host", "duration", "request_bytes")),
-        any(role == "apache_path" for role, _ in items),
+        any(role in ("apache_path", "path") for role, _ in items),
         escape,
     )
 
