@@ -651,3 +651,17 @@ def test_request_parts_logged_by_themselves(fmt: str, line: str, expected: tuple
     ev = nginx(line, log_format=fmt)
     assert (ev.fields.get("http.request.method"), ev.fields.get("url.path"), ev.fields.get("http.version"),
             ev.object) == expected  # fmt: skip
+
+
+def test_a_name_nginx_logged_where_it_checks_no_password_is_a_claim() -> None:
+    """Real nginx 1.22 lines: /exports/ has auth_basic, /pub/ none, yet nginx logs the name of any
+    `Authorization: Basic` header. With `auth_paths` the name outside those prefixes is only a claim."""
+    checked = '127.0.0.1 - alice [30/Nov/2026:00:13:57 -0330] "GET /exports/customers.csv HTTP/1.1" 200 70 "-" "-"'
+    unchecked = '127.0.0.1 - mallory [30/Nov/2026:00:14:18 -0330] "GET /pub/index.html HTTP/1.1" 200 7 "-" "-"'
+    assert [nginx(line).user for line in (checked, unchecked)] == ["alice", "mallory"]  # unset: checked everywhere
+    events = [nginx(line, auth_paths="/exports/,/hr/") for line in (checked, unchecked)]
+    assert [(e.user, e.fields.get("pii.claimed_user")) for e in events] == [("alice", None), (None, "mallory")]
+    dotted = nginx(unchecked.replace("/pub/index.html", "/pub/../exports/x.csv"), auth_paths=("/exports/",))
+    assert dotted.user == "mallory"  # the path nginx served, dot segments resolved: under /exports/
+    with pytest.raises(ValidationError, match="no URL path"):
+        NginxOptions(auth_paths=("exports/",))

@@ -360,6 +360,7 @@ class _WebLogParser(Parser):
         self._escaped_parts = layout.escaped_parts
         self._duration_ns = layout.duration_ns
         self._trust_xff = opts.trust_forwarded_for
+        self._auth_paths = opts.auth_paths if isinstance(opts, NginxOptions) else None
         self._make_id = self.ids.make
         self._host = context.host
         self._mismatch = f"line does not match the {self.name} log format " + (
@@ -422,8 +423,9 @@ class _WebLogParser(Parser):
             fields["http.version"] = _HTTP_VERSIONS.get(proto) or (proto[5:] if proto.startswith("HTTP/") else proto)
         if user == "-" or user is None:
             user = None
-        elif status in _UNTRUSTED_USER_STATUS or user == '""' or not user or "\\" in user:
-            user = self._odd_user(user, status, fields)
+        elif (status in _UNTRUSTED_USER_STATUS or user == '""' or not user or "\\" in user
+              or self._auth_paths is not None):  # fmt: skip
+            user = self._odd_user(user, status, obj, fields)
         if referer != "-" and referer is not None:
             fields["http.request.referrer"] = self._unescaped(referer) if "\\" in referer else referer
         if agent != "-" and agent is not None:
@@ -579,13 +581,17 @@ class _WebLogParser(Parser):
         path, sep, query = uri.partition("?")
         return method, path, (query if sep else None), (proto or None)
 
-    def _odd_user(self, text: str, status: int | None, fields: dict[str, Any]) -> str | None:
-        """An escaped or empty name, or the name of a 401/407, which is only the client's claim."""
+    def _odd_user(self, text: str, status: int | None, obj: str | None, fields: dict[str, Any]) -> str | None:
+        """An escaped or empty name, or the name of a 401/407 or of a request outside `auth_paths`, which is only
+        the client's claim."""
         if text == '""' or not text:
             return None
         if "\\" in text:
             text = self._unescape(text)
-        if status in _UNTRUSTED_USER_STATUS:
+        paths = self._auth_paths
+        if status in _UNTRUSTED_USER_STATUS or (
+            paths is not None and (obj is None or not obj[4:].startswith(paths))
+        ):  # fmt: skip
             fields["pii.claimed_user"] = text
             return None
         return text

@@ -35,7 +35,27 @@ class WebLogOptions(BaseModel):
 
 
 class NginxOptions(WebLogOptions):
+    """`auth_paths`: the URL path prefixes (nginx `location` prefixes) where nginx checks a password (auth_basic,
+    auth_request). nginx logs `$remote_user` from any `Authorization: Basic` header, checked or not: outside
+    these prefixes the name is only the client's claim (`pii.claimed_user`). Unset: checked everywhere."""
+
     language = nginx_layout
+
+    auth_paths: tuple[str, ...] | None = None
+
+    @field_validator("auth_paths", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        """`--set auth_paths=/exports/,/hr/` on the command line gives one string."""
+        return tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else value
+
+    @field_validator("auth_paths")
+    @classmethod
+    def _absolute(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for prefix in value or ():
+            if not prefix.startswith("/"):
+                raise ValueError(f"{prefix!r} is no URL path: write the location's prefix as in nginx.conf (/exports/)")
+        return value
 
 
 class ApacheOptions(WebLogOptions):
