@@ -25,14 +25,16 @@ from pii_guard.parsers.sqlmask import SqlMasker
 from pii_guard.sources.compressed import DECOMPRESS_ERRORS, open_log
 from pii_guard.sources.files import file_fingerprint, iter_blocks, overlong_reason
 from pii_guard.store.base import DeadLetter, EventStore, PipelinedEventStore, WriteResult
+from pii_guard.unparsed import mask_unparsed
 
 
 def dead_letter(parser: Parser, failure: ParseFailure, now_us: int) -> DeadLetter:
     """A record that did not parse, as kept in the dead-letter table: where it came from, why, and its text
-    with quoted values and numbers masked (it may hold bind values or e-mails), unless masking is off."""
+    with quoted values and numbers masked (it may hold bind values or e-mails) but for its timestamps and IP
+    addresses (`mask_unparsed`), unless masking is off."""
     ctx = parser.context
     # the MySQL dialect masks '…', "…" and numbers alike: whatever a line that did not parse may hide
-    text = SqlMasker("mysql")(failure.text) if ctx.mask_literals else failure.text
+    text = mask_unparsed(failure.text, SqlMasker("mysql")) if ctx.mask_literals else failure.text
     return DeadLetter(ctx.path, ctx.fingerprint.hex(), failure.offset, parser.name, failure.reason, text, now_us)
 
 
