@@ -323,3 +323,17 @@ def test_a_compressed_file_is_checked_as_its_text_when_the_source_decompresses(t
     assert "gzip-compressed" in format_warnings("vsftpd", [str(hidden)])[0]
     assert format_warnings("vsftpd", [str(packed), str(hidden)], include_compressed=True) == []
     assert "not like nginx" in format_warnings("nginx", [str(packed)], include_compressed=True)[0]
+
+
+def test_check_warns_when_the_format_is_right_but_its_options_read_nothing(tmp_path: Path) -> None:
+    """A share that sets no full_audit:prefix logs Samba's default `%u|%I`; a source configured with the prefix
+    of another share (`%u|%I|%m|%S`) reads none of its records: `check` says so, why, and what reads them."""
+    shutil.copy(SAMPLES / "samba-full-audit" / "samba-default-prefix.log", tmp_path / "smb.log")
+    right = format_warnings("samba-full-audit", [str(tmp_path / "smb.log")], options={})
+    assert right == []
+    [warning] = format_warnings("samba-full-audit", [str(tmp_path / "smb.log")], options={"prefix": "%u|%I|%m|%S"})
+    assert warning.startswith(f"{tmp_path / 'smb.log'} looks like samba-full-audit, but the source's options do not "
+                              "read it (")
+    assert "prefix mismatch: the record's operation 'connect' follows 2 '|' fields, but the prefix '%u|%I|%m|%S' " \
+        "has 4" in warning
+    assert warning.endswith('; its lines read with options: {prefix: "%u|%I"}')

@@ -386,8 +386,15 @@ def _settle_web(tally: _Tally, escapes: Counter[str]) -> None:
 # -- step 2: trying the parsers -------------------------------------------------------------------------------
 
 
-def _trial(fmt: str, options: dict[str, Any], lines: list[str], complete: bool) -> tuple[int, int] | None:
-    """(events, failures) when the parser reads `lines`; None if the options do not validate."""
+class _Trial(NamedTuple):
+    events: int
+    failures: int
+    reason: str | None  # the first failure's
+
+
+def _trial(fmt: str, options: dict[str, Any], lines: list[str], complete: bool) -> _Trial | None:
+    """(events, failures, first failure's reason) when the parser reads `lines`; None if the options do not
+    validate."""
     cls = parser_class(fmt)
     try:
         opts = cls.Options.model_validate(options)
@@ -402,12 +409,14 @@ def _trial(fmt: str, options: dict[str, Any], lines: list[str], complete: bool) 
             outs.extend(parser.finish())
     except Exception:  # a parser bug must not break detection: the candidate just loses
         return None
+    reason = None
     for item in outs:
         if isinstance(item, ParseFailure):
             failures += 1
+            reason = reason or item.reason
         else:
             events += 1
-    return events, failures
+    return _Trial(events, failures, reason)
 
 
 def _pg_options(lines: list[str], complete: bool, base: dict[str, Any]) -> tuple[dict[str, Any], int]:
@@ -536,8 +545,17 @@ def format_warnings(fmt: str, paths: list[str], include_compressed: bool = False
         guesses = guess_file(path)
         own = next((g.confidence for g in guesses if g.format == fmt), 0.0)
         best = guesses[0] if guesses else None
-        if options is not None and _reads_well(fmt, options, lines):
+        trial = None if options is None else _trial(fmt, options, lines, complete=True)
+        if trial is not None and _reads_well(trial):
             pass  # the configured format and options read it (a prefix the guesser does not try, say)
+        elif trial is not None and best is not None and best.format == fmt and best.confidence >= _WARN_CONFIDENCE:
+            # the format is right, its options are not (a full_audit prefix, a log_line_prefix, a syslog ident)
+            differ = {k: v for k, v in best.options.items() if options is not None and options.get(k) != v}
+            warnings.append(
+                f"{name} looks like {fmt}, but the source's options do not read it ({trial.failures} of "
+                f"{trial.events + trial.failures} records fail"
+                + (f": {trial.reason}" if trial.reason else "; none is an event of its own") + ")"
+                + (f"; its lines read with {_options_text(differ)}" if differ else ""))
         elif best is None or best.confidence <= 0:
             if own <= 0:
                 warnings.append(f"{name}: its first lines look like no known format, not like {fmt}")
@@ -551,10 +569,14 @@ def format_warnings(fmt: str, paths: list[str], include_compressed: bool = False
     return warnings
 
 
-def _reads_well(fmt: str, options: dict[str, Any], lines: list[str]) -> bool:
-    """The source's own parser and options turn these lines into events, with at most a quarter failing."""
-    trial = _trial(fmt, options, lines, complete=True)
-    return trial is not None and trial[0] > 0 and 4 * trial[1] <= trial[0] + trial[1]
+def _reads_well(trial: _Trial) -> bool:
+    """The source's own parser and options turned these lines into events, with at most a quarter failing."""
+    return trial.events > 0 and 4 * trial.failures <= trial.events + trial.failures
+
+
+def _options_text(options: dict[str, Any]) -> str:
+    """Options as a source's YAML would write them: `options: {prefix: "%u|%I"}`."""
+    return "options: {" + ", ".join(f"{k}: {orjson.dumps(v).decode()}" for k, v in options.items()) + "}"
 
 
 def _first_line_longer(path: Path, limit: int) -> bool:
