@@ -1053,3 +1053,23 @@ def test_a_query_line_syslog_cut_is_its_statement_as_far_as_it_goes() -> None:
     assert statements[0].startswith("SELECT full_name, ssn FROM customers WHERE id IN (?")
     assert statements[1].startswith("SELECT ssn FROM customers WHERE id IN (?")
     assert not [e for e in cut if "100000" in e.original + (e.statement or "")]
+
+
+def test_the_event_schedulers_own_rows_are_no_accesses() -> None:
+    """A real 10.11 running a scheduled `DELETE FROM crm.orders` each second: the scheduler marks and looks up its
+    events in mysql.event with rows of query id 0 that no QUERY row ever follows. Only the statements are
+    events; the bookkeeping is none (it was an access of unknown outcome at the end of the input)."""
+    lines = [
+        "20261130 04:53:49,vm,root,localhost,7,50,QUERY,,'SET GLOBAL event_scheduler = ON',0",
+        "20261130 04:53:49,vm,event_scheduler,,8,0,WRITE,mysql,event,",
+        "20261130 04:53:49,vm,event_scheduler,,9,0,READ,mysql,event,",
+        "20261130 04:53:49,vm,event_scheduler,,9,53,QUERY,mysql,'DELETE FROM crm.orders WHERE id = 999',0",
+        "20261130 04:53:49,vm,event_scheduler,,8,0,WRITE,mysql,event,",
+        "20261130 04:53:49,vm,event_scheduler,,10,0,READ,mysql,event,",
+        "20261130 04:53:50,vm,event_scheduler,,10,54,QUERY,mysql,'DELETE FROM crm.orders WHERE id = 999',0",
+    ]
+    assert [(e.user, e.action, e.outcome, e.object) for e in events(run(make(), lines))] == [
+        ("event_scheduler", "delete", "success", "db:crm.orders")] * 2
+    # a user's own read of mysql.event is still one
+    own = "20261130 04:54:00,vm,root,localhost,7,60,READ,mysql,event,"
+    assert [e.object for e in events(run(make(), [own]))] == ["db:mysql.event"]

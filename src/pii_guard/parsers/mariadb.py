@@ -725,6 +725,8 @@ class MariaDbAuditParser(Parser):
         table = tail[:-1].partition("|")[0]  # RENAME: old|newdb.new
         if self._is_ignored(f"{rec.db}.{table}"):
             return NOTHING
+        if rec.query_id == "0" and rec.db == "mysql" and rec.who.user == "event_scheduler":
+            return NOTHING  # the scheduler looking up and marking its events (mysql.event), no statement's rows
         key = (rec.who.server or "", rec.conn)
         rows = self._pending.get(key)
         if rows is None:
