@@ -337,3 +337,12 @@ def test_check_warns_when_the_format_is_right_but_its_options_read_nothing(tmp_p
     assert "prefix mismatch: the record's operation 'connect' follows 2 '|' fields, but the prefix '%u|%I|%m|%S' " \
         "has 4" in warning
     assert warning.endswith('; its lines read with options: {prefix: "%u|%I"}')
+
+
+def test_sshd_session_and_sshd_auth_lines_are_sftp_sources() -> None:
+    """OpenSSH 9.8+ tags sshd's per-connection messages `sshd-session`, 10.0 its pre-authentication ones
+    `sshd-auth` (a real 9.2 log, its tags renamed)."""
+    lines = (SAMPLES / "sftp" / "internal-sftp-info-request-then-upload-rfc3339.log").read_text().splitlines()
+    for tag in ("sshd-session", "sshd-auth"):
+        best = guess_lines([line.replace(" sshd[", f" {tag}[") for line in lines])[0]
+        assert (best.format, best.confidence >= 0.9) == ("sftp", True), best

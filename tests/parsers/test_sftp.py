@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pydantic
 import pytest
 
 from pii_guard.model import TIME_FROM, AccessEvent, format_timestamp
-from pii_guard.parsers.base import ParseFailure, SourceContext
+from pii_guard.parsers.base import Outcome, ParseFailure, SourceContext
 from pii_guard.parsers.sftp import SftpOptions, SftpParser, split_old_new, unvis
 from tests.parsers.feeding import events, run
 
@@ -726,3 +727,20 @@ def test_dot_segments_in_a_path_do_not_hide_the_file_from_the_data_map() -> None
         CLOSED,
     ]))  # fmt: skip
     assert [(e.action, e.object, e.bytes) for e in got] == [("read", f"file:{HOME}/exports/customers.csv", 61)]
+
+
+def test_sshd_lines_tagged_as_openssh_9_8_and_10_tag_them_are_read_alike() -> None:
+    """OpenSSH 9.8 tags a connection's messages `sshd-session` (10.0 the pre-authentication ones `sshd-auth`),
+    with the same text. No such server can be installed here (Debian 12 has 9.2): a real 9.2 log with its
+    `sshd` tags renamed must give the same events."""
+    sample = Path(__file__).parents[1] / "samples" / "sftp" / "internal-sftp-info-request-then-upload-rfc3339.log"
+    lines = sample.read_text().splitlines()
+    assert sum(" sshd[" in line for line in lines) == 73
+
+    def view(out: list[Outcome]) -> list[tuple[Any, ...]]:
+        return [(e.action, e.outcome, e.user, e.source_ip, e.object, e.bytes) for e in events(out)]
+
+    before = view(run(make(), lines))
+    assert ("login", "success") in [v[:2] for v in before]
+    for tag in ("sshd-session", "sshd-auth"):
+        assert view(run(make(), [line.replace(" sshd[", f" {tag}[") for line in lines])) == before

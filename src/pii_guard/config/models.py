@@ -56,7 +56,7 @@ class RouteConfig(Strict):
 def _default_routes() -> list[RouteConfig]:
     return [
         RouteConfig(tags=["smbd_audit"], format="samba-full-audit"),
-        RouteConfig(tags=["sftp-server", "internal-sftp", "sshd"], format="sftp"),
+        RouteConfig(tags=["sftp-server", "internal-sftp", "sshd", "sshd-session", "sshd-auth"], format="sftp"),
         RouteConfig(tags=["mysql-server_auditing"], format="mariadb-audit"),
         RouteConfig(tags=["percona-audit"], format="percona-audit"),
     ]

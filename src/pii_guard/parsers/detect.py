@@ -53,6 +53,8 @@ SYSLOG_TAGS: Final = {
     "sftp-server": "sftp",
     "internal-sftp": "sftp",
     "sshd": "sftp",
+    "sshd-session": "sftp",  # OpenSSH 9.8+
+    "sshd-auth": "sftp",  # OpenSSH 10.0+
     "mysql-server_auditing": "mariadb-audit",
     "vsftpd": "vsftpd",
     "percona-audit": "percona-audit",

@@ -107,6 +107,9 @@ from pii_guard.parsers.syslog import SyslogFraming
 from pii_guard.parsers.timeparse import TimestampError
 
 _SFTP_TAGS: Final = frozenset({"sftp-server", "internal-sftp"})
+# OpenSSH 9.8 split sshd: a connection's messages are tagged `sshd-session` (10.0 adds `sshd-auth` for the
+# pre-authentication process); their text is the same
+_SSHD_TAGS: Final = frozenset({"sshd", "sshd-session", "sshd-auth"})
 
 # Paths are double-quoted and a quote inside is not escaped: greedy groups run to the last quote before the
 # fixed suffix.
@@ -298,7 +301,7 @@ class SftpParser(Parser):
         at = _Line(offset, line, time_us, framed.host or self.context.host, framed.pid)
         if framed.tag in _SFTP_TAGS:
             out = self._sftp(at, framed.message)
-        elif framed.tag == "sshd":
+        elif framed.tag in _SSHD_TAGS:
             out = self._sshd(at, framed.message)
         else:
             out = NOTHING
