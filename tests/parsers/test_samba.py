@@ -849,3 +849,22 @@ def test_what_a_share_was_seen_to_log_survives_a_restart_and_a_rotation() -> Non
     assert got["restarted"] == []
     assert got["next file"] == []
     assert [e.action for e in got["never saw create_file"] if isinstance(e, AccessEvent)] == ["read"]
+
+
+def test_the_operation_names_of_samba_before_4_12_give_the_same_events() -> None:
+    """Samba before 4.12 (4.14 for open) logs open, unlink, rmdir, rename, mkdir and opendir where 4.17 logs
+    openat, unlinkat, renameat, mkdirat and fdopendir, with the same arguments: a real 4.17 log and the same
+    log under the old names (tests/samples/samba-full-audit/samba-4.11-op-names.log) give the same events."""
+    from tests.goldens import all_cases, parse_case
+
+    cases = {c.id: c for c in all_cases()}
+
+    def view(case_id: str) -> list[tuple[Any, ...]]:
+        out = parse_case(cases[case_id])
+        assert not [o for o in out if isinstance(o, ParseFailure)]
+        return [(e.action, e.outcome, e.user, e.source_ip, e.object, e.fields.get("file.target_path"))
+                for e in out if isinstance(e, AccessEvent)]  # fmt: skip
+
+    new = view("samba-full-audit/samba-openat-without-create_file.log")
+    assert {"read", "write", "rename", "delete", "create"} <= {v[0] for v in new}
+    assert view("samba-full-audit/samba-4.11-op-names.log") == new

@@ -228,9 +228,16 @@ def _debug_message_reason(message: str) -> str | None:
     return None
 
 
+# Samba before 4.12 (4.14 for open) named these operations without `at`; their arguments are the same
+_OLD_OPS: Final = {"open": "openat", "unlink": "unlinkat", "rmdir": "unlinkat", "rename": "renameat",
+                   "mkdir": "mkdirat", "opendir": "fdopendir"}  # fmt: skip
+
+
 def _record(p: _Prefix, parts: list[str], offset: int, line: str, time_us: int, host: str | None) -> _Record:
-    """A record from a message split under prefix `p` (its status field is `ok` or `fail ...`)."""
+    """A record from a message split under prefix `p` (its status field is `ok` or `fail ...`); an operation
+    of an older Samba under its current name (`unlink` → `unlinkat`)."""
     status = parts[p.width + 1]
+    op = parts[p.width]
     error = None if status == "ok" else status[4:].strip().removeprefix("(").removesuffix(")")
     return _Record(
         offset,
@@ -241,7 +248,7 @@ def _record(p: _Prefix, parts: list[str], offset: int, line: str, time_us: int, 
         _clean_ip(parts[p.ip]) if p.ip >= 0 else None,
         (parts[p.machine] or None) if p.machine >= 0 else None,
         (parts[p.share] or None) if p.share >= 0 else None,
-        parts[p.width],
+        _OLD_OPS.get(op, op),
         error,
         parts[p.width + 2] if len(parts) > p.width + 2 else "",
     )
@@ -513,7 +520,7 @@ class SambaFullAuditParser(Parser):
             return self._data_op(r, files, READ)
         if op in _WRITE_OPS:
             return self._data_op(r, files, WRITE)
-        if op == "fdopendir" or op == "opendir":
+        if op == "fdopendir":
             files.directory(r.args)
         return NOTHING
 
