@@ -346,3 +346,18 @@ def test_sshd_session_and_sshd_auth_lines_are_sftp_sources() -> None:
     for tag in ("sshd-session", "sshd-auth"):
         best = guess_lines([line.replace(" sshd[", f" {tag}[") for line in lines])[0]
         assert (best.format, best.confidence >= 0.9) == ("sftp", True), best
+
+
+def test_amazon_rds_postgresql_lines_are_recognised_with_their_prefix() -> None:
+    """Amazon RDS and Aurora PostgreSQL write every line with the fixed prefix `%t:%r:%u@%d:[%p]:` (AWS's
+    documentation; lines written here after its examples, no RDS instance can be run here)."""
+    lines = [
+        "2026-11-30 04:00:00 UTC:10.0.1.25(51234):alice@crm:[1234]:LOG:  AUDIT: SESSION,1,1,READ,SELECT,TABLE,"
+        'public.customers,"SELECT email FROM customers WHERE id = 42",<not logged>',
+        "2026-11-30 04:00:01 UTC:[local]:postgres@postgres:[1235]:LOG:  connection authorized: user=postgres "
+        "database=postgres",
+        "2026-11-30 04:00:02 UTC::@:[567]:LOG:  checkpoint starting: time",
+    ]  # fmt: skip
+    best = guess_lines(lines)[0]
+    assert (best.format, best.options["log_line_prefix"], best.confidence >= 0.9) == (
+        "pgaudit", "%t:%r:%u@%d:[%p]:", True), best

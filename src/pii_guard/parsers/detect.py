@@ -67,6 +67,7 @@ PG_PREFIXES: Final = (
     "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
     "%m [%p] %u@%d ",
     "%t [%p] ",
+    "%t:%r:%u@%d:[%p]:",  # Amazon RDS and Aurora PostgreSQL (a parameter group cannot change it)
 )
 # prefixes of servers that log through syslog, which stamps the lines: often without a time of their own
 PG_SYSLOG_PREFIXES: Final = (
@@ -96,7 +97,7 @@ _MARIADB_RECORD: Final = re.compile(
     r"|ALTER|RENAME|DROP),"
 )
 _PG_STDERR: Final = re.compile(
-    r"(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \S+|\d+(?:\.\d+)?) .*?\b"
+    r"(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? [^\s:]+|\d+(?:\.\d+)?)[ :].*?\b"
     r"(?:LOG|ERROR|FATAL|PANIC|WARNING|NOTICE|INFO|DEBUG\d?|STATEMENT|DETAIL|HINT|CONTEXT|LOCATION):  "
 )
 _PG_CSV: Final = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? [A-Za-z][A-Za-z0-9_/+-]*,")
