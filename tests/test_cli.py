@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -32,14 +33,14 @@ def pg_lines(n: int) -> str:
     return "\n".join(out) + "\n"
 
 
-def config(tmp: Path, batch_size: int = 10_000) -> Path:
+def config(tmp: Path, batch_size: int = 10_000, prefix: str = PREFIX) -> Path:
     path = tmp / "pii-guard.yaml"
     path.write_text(f"""\
 state_dir: state
 sources:
   - path: "*.log"
     format: pgaudit
-    options: {{log_line_prefix: "{PREFIX}"}}
+    options: {{log_line_prefix: "{prefix}"}}
 store:
   batch_size: {batch_size}
 policy:
@@ -502,6 +503,29 @@ def test_a_file_whose_lines_all_pass_unread_is_reported_not_passed_over(tmp_path
     assert "none of the 3 lines gave an event" in replayed.stderr
     log.write_text(pg_lines(3))  # lines that give events: no warning
     assert "warning" not in json.loads(cli("ingest", "--config", str(config(tmp_path)), "--json", str(log)).stdout)
+
+
+def test_a_postgresql_log_without_pgaudit_says_what_to_turn_on(tmp_path: Path) -> None:
+    """A real PostgreSQL 15 log with log_statement = 'all' and log_min_duration_statement = 0 but pgAudit off
+    (tests/samples/pgaudit/): its logins are read, its statements are no accesses; `parse`, `ingest` and
+    `check` say why and what to turn on, though the file gave events (the logins)."""
+    sample = ROOT / "tests" / "samples" / "pgaudit" / "pg15-log-statement-without-pgaudit.log"
+    prefix = "%m [%p] user=%u,db=%d,app=%a,client=%h "
+    parsed = cli("parse", "--format", "pgaudit", "--set", f"log_line_prefix={prefix}", str(sample))
+    assert [json.loads(line)["event"]["action"] for line in parsed.stdout.splitlines()] == ["login", "logout"]
+    hint = "its first lines hold PostgreSQL's own statement lines (`LOG:  statement: ...`, from log_statement"
+    assert f"pii-guard: warning: {sample}: {hint}" in parsed.stderr
+    assert "shared_preload_libraries = 'pgaudit'" in parsed.stderr
+    shutil.copy(sample, tmp_path / "pg.log")
+    cfg = config(tmp_path, prefix=prefix)
+    ingested = json.loads(cli("ingest", "--config", str(cfg), "--json", str(tmp_path / "pg.log")).stdout)
+    assert (ingested["events"], hint in ingested["warning"]) == (2, True)
+    checked = cli("check", "--config", str(cfg))
+    assert f"warning: {tmp_path / 'pg.log'}: {hint}" in checked.stdout
+    audited = tmp_path / "pg.log"
+    audited.write_text(pg_lines(3))
+    assert "warning" not in cli("parse", "--format", "pgaudit", "--set", f"log_line_prefix={PREFIX}",
+                                str(audited)).stderr  # fmt: skip
 
 
 def test_check_warns_of_rotations_beside_a_source_that_follows_one_name(tmp_path: Path) -> None:

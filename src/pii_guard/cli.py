@@ -185,8 +185,8 @@ def parse(fmt: str, tz_name: str | None, host: str | None, sets: tuple[str, ...]
     out.flush()
     if stats.failed:
         click.echo(f"pii-guard: {stats.failed} record(s) not parsed, {stats.events} event(s) printed", err=True)
-    if stats.nothing_read:
-        click.echo(f"pii-guard: warning: {stats.nothing_read_warning()}", err=True)
+    for warning in stats.warnings():
+        click.echo(f"pii-guard: warning: {warning}", err=True)
     if stats.unterminated:
         click.echo("pii-guard: last line has no newline (parsed anyway): "
                    + ", ".join(stats.unterminated), err=True)
@@ -390,8 +390,8 @@ def replay(config_path: Path | None, fmt: str | None, as_json: bool, fresh: bool
         click.echo(f"{stats.events:,} event(s) from {len(files)} file(s); {len(found)} match(es), "
                    f"{result.new_matches} new; {stats.failed} record(s) not parsed; {opened} incident(s) in the "
                    "state database", err=True)
-        if stats.nothing_read:
-            click.echo(f"warning: {stats.nothing_read_warning()}", err=True)
+        for warning in stats.warnings():
+            click.echo(f"warning: {warning}", err=True)
     sys.exit(EXIT_FOUND if found else EXIT_OK)
 
 
@@ -537,8 +537,8 @@ def _print_summary(stats: RunStats, seconds: float, store_path: Path, as_json: b
         "duplicates": stats.duplicates, "failed": stats.failed, "failures": dict(stats.failures),
         "seconds": round(seconds, 3), "events_per_second": round(rate), "store": str(store_path),
     }
-    if stats.nothing_read:
-        summary["warning"] = stats.nothing_read_warning()
+    if stats.warnings():
+        summary["warning"] = "; ".join(stats.warnings())
     if as_json:
         click.echo(orjson.dumps(summary).decode())
         return
@@ -551,6 +551,6 @@ def _print_summary(stats: RunStats, seconds: float, store_path: Path, as_json: b
             click.echo(f"  {count:>8,}  {reason}")
     if stats.unterminated:
         click.echo(f"last line without newline (ingested anyway): {', '.join(stats.unterminated)}")
-    if stats.nothing_read:
-        click.echo(f"warning: {stats.nothing_read_warning()}")
+    for warning in stats.warnings():
+        click.echo(f"warning: {warning}")
     click.echo(f"store: {store_path}")

@@ -21,6 +21,7 @@ from pii_guard.enrich.enricher import Enricher
 from pii_guard.errors import SourceError
 from pii_guard.model import AccessEvent, EnrichedEvent
 from pii_guard.parsers.base import ParseFailure, Parser, SourceContext
+from pii_guard.parsers.detect import head_lines
 from pii_guard.parsers.sqlmask import SqlMasker
 from pii_guard.sources.compressed import DECOMPRESS_ERRORS, open_log
 from pii_guard.sources.files import file_fingerprint, iter_blocks, overlong_reason
@@ -51,6 +52,24 @@ class RunStats:
     duplicates: int = 0
     dead_letters: int = 0
     unterminated: list[str] = field(default_factory=list)
+    hints: dict[str, None] = field(default_factory=dict)  # what files' formats saw passed over (`file_read`)
+
+    def mark(self) -> int:
+        """Lines so far, for `file_read`."""
+        return self.lines
+
+    def file_read(self, path: Path, parser: type[Parser], since: int) -> None:
+        """One more file read; if it had lines (after `since`), what its format can tell of those it passed
+        over (`Parser.unread_hint`: a PostgreSQL log with statement lines but no pgAudit line, say)."""
+        self.files += 1
+        if self.lines > since:
+            hint = parser.unread_hint(head_lines(path)[0])
+            if hint is not None:
+                self.hints[f"{path}: {hint}"] = None
+
+    def warnings(self) -> list[str]:
+        """What the end of a run says besides its counts: files that gave nothing, and the formats' hints."""
+        return ([self.nothing_read_warning()] if self.nothing_read else []) + list(self.hints)
 
     @property
     def failed(self) -> int:
@@ -179,6 +198,7 @@ class FileIngest:
             raw, fh = open_log(path)
         except OSError as exc:
             raise SourceError(f"cannot read {path}: {exc.strerror}") from None
+        since = self.stats.mark()
         with raw, fh:
             try:
                 fingerprint = file_fingerprint(fh)
@@ -203,7 +223,7 @@ class FileIngest:
                 raise SourceError(f"cannot decompress {path} past what was read: {exc}",
                                   hint="the archive is damaged or still being written") from None
             self._take(parser.finish() if last else parser.flush(), parser, fingerprint.hex())
-        self.stats.files += 1
+        self.stats.file_read(path, spec.parser, since)
         if self._on_file_done is not None:
             self._on_file_done()
         return parser.carry_over()

@@ -151,6 +151,7 @@ class Replayer:
                 parser.restore(saved if saved is not None else carried)
             self._parsers[fp_hex] = parser
             stats = result.stats
+            since = stats.mark()
             seq = 0
             last_time = 0
             offset = start
@@ -182,7 +183,7 @@ class Replayer:
                 seq += 1
                 last_time = out.time_us
                 yield _Item(out.time_us, index, seq, out, Checkpoint(fp_hex, str(path), offset))
-            stats.files += 1
+            stats.file_read(path, spec.parser, since)
             yield _Item(max(last_time, 0), index, seq + 1, None, Checkpoint(fp_hex, str(path), offset))
         # read to its end: its state after the end (saved with the next commit) is what a later run resumes with
         self._done[fp_hex] = self._parsers.pop(fp_hex, parser)

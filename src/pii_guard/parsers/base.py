@@ -104,6 +104,13 @@ class Parser(ABC):
         returned from the file that had this file's path before a rotation."""
         return
 
+    @classmethod
+    def unread_hint(cls, head: Sequence[str]) -> str | None:
+        """Why a file whose lines this format passed over, none an event nor a failure, may still be its
+        server's log, and what to do, read from its first lines (`head`); None if there is nothing to say
+        beyond the general warning (a log_line_prefix, a syslog ident ... that does not match)."""
+        return None
+
     def carry_over(self) -> Any:
         """What the next file at this file's path needs after a rotation, for `restore`: the joins of
         sessions that go on writing there (by default the whole `snapshot`). Nothing that this file's own

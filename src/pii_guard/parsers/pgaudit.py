@@ -535,6 +535,17 @@ class PgAuditParser(Parser):
             records = (*self._stderr.take(), *records)
         return self._handle_all(records)
 
+    @classmethod
+    def unread_hint(cls, head: Sequence[str]) -> str | None:
+        """A PostgreSQL log with statements but no pgAudit line: log_statement / log_min_duration_statement."""
+        if any("AUDIT: " in line for line in head) or not any(_STATEMENT_LOG.search(line) for line in head):
+            return None
+        return ("its first lines hold PostgreSQL's own statement lines (`LOG:  statement: ...`, from log_statement "
+                "or log_min_duration_statement) and no pgAudit `AUDIT:` line: pii-guard reads no access from those "
+                "(logins only), but pgAudit's, which say what each statement read and wrote. Load pgAudit "
+                "(shared_preload_libraries = 'pgaudit', CREATE EXTENSION pgaudit) and set pgaudit.log (e.g. 'read, "
+                "write, ddl, role')")
+
     def _from_syslog(self, messages: Sequence[SyslogMessage | ParseFailure]) -> Sequence[ServerRecord | ParseFailure]:
         """Server records from complete syslog messages: each message's lines through the stderr framing."""
         if not messages:
@@ -1267,6 +1278,11 @@ def _session_key(rec: ServerRecord) -> tuple[str | None, int | None, str | None,
 
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+# PostgreSQL's own statement logging: `LOG:  statement: ...`, `LOG:  execute <name>: ...`, and the same after
+# `duration: 1.2 ms  ` (log_min_duration_statement)
+_STATEMENT_LOG: Final = re.compile(r"\bLOG:  (?:duration: [\d.]+ ms  )?(?:statement|execute [^:]*): ")
 
 
 def _wanted(level: str, line: str, start: int) -> bool:
