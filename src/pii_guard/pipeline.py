@@ -62,8 +62,8 @@ class RunStats:
         """One more file read; if it had lines (after `since`), what its format can tell of those it passed
         over (`Parser.unread_hint`: a PostgreSQL log with statement lines but no pgAudit line, say)."""
         self.files += 1
-        if self.lines > since:
-            hint = parser.unread_hint(head_lines(path)[0])
+        if self.lines > since and parser.hints_unread:
+            hint = parser.unread_hint(head_lines(path)[0])  # a file gone since has no head: no hint
             if hint is not None:
                 self.hints[f"{path}: {hint}"] = None
 

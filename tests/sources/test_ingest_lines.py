@@ -83,3 +83,15 @@ def test_lines_of_many_blocks_keep_their_byte_offsets(tmp_path: Path) -> None:
         starts.append(starts[-1] + len(line) + 1)
     assert [offset for offset, _ in fed] == starts
     assert stats.lines == 500
+
+
+def test_a_file_gone_before_its_hint_is_read_ends_the_file_quietly(tmp_path: Path) -> None:
+    """`RunStats.file_read` reads a file's head again for its format's hint: a file a rotation removed in the
+    meantime has none, and the run goes on."""
+    from pii_guard.parsers.pgaudit import PgAuditParser
+
+    stats = RunStats()
+    since = stats.mark()
+    stats.lines += 3
+    stats.file_read(tmp_path / "gone.log", PgAuditParser, since)
+    assert (stats.files, stats.hints) == (1, {})

@@ -104,6 +104,8 @@ class Parser(ABC):
         returned from the file that had this file's path before a rotation."""
         return
 
+    hints_unread: ClassVar[bool] = False  # whether `unread_hint` may say something (a file's head is read for it)
+
     @classmethod
     def unread_hint(cls, head: Sequence[str]) -> str | None:
         """Why a file whose lines this format passed over, none an event nor a failure, may still be its

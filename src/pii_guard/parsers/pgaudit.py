@@ -535,6 +535,8 @@ class PgAuditParser(Parser):
             records = (*self._stderr.take(), *records)
         return self._handle_all(records)
 
+    hints_unread: ClassVar[bool] = True
+
     @classmethod
     def unread_hint(cls, head: Sequence[str]) -> str | None:
         """A PostgreSQL log with statements but no pgAudit line: log_statement / log_min_duration_statement."""
