@@ -208,3 +208,31 @@ def test_webdav_verbs_of_a_real_server() -> None:
     ]  # fmt: skip
     assert [d.get("user", {}).get("name") for d in docs] == ["alice"] * 5 + ["bob smith"] * 4 + ["alice", None]
     assert docs[2]["pii"]["bytes"] > 0  # the listing's size: it names the folder's files
+
+
+TIME_FORMATS = {  # as written in apache2.conf: the documentation's milliseconds, and a local ISO-like time
+    "ms": r'%h %l %u [%{%d/%b/%Y %T}t.%{msec_frac}t %{%z}t] \"%r\" %>s %b',
+    "iso": r'%{end:%Y-%m-%d %H:%M:%S}t %a %u \"%r\" %>s %B',
+}
+
+
+def test_times_in_strftime_formats_of_a_real_server() -> None:
+    """Apache's %{FORMAT}t: the documentation's `%{%d/%b/%Y %T}t.%{msec_frac}t %{%z}t` is one time with its
+    milliseconds and zone; `%{%Y-%m-%d %H:%M:%S}t` is local time without a zone (the server runs in UTC here,
+    as the source's timezone says)."""
+    with apache(PASSWORDS, TIME_FORMATS) as lab:
+        for n in range(3):
+            assert lab.request("GET", f"/exports/customers.csv?n={n}", "alice") == 404
+            for name in ("combined", *TIME_FORMATS):
+                wait_for_lines(lab.log(name), n + 1, f"the {name} log")
+        combined, _ = parse_with_cli("apache", lab.log("combined"))
+        ms, ms_err = parse_with_cli("apache", lab.log("ms"), "--set", f"log_format={TIME_FORMATS['ms']}")
+        iso, iso_err = parse_with_cli("apache", lab.log("iso"), "--set", f"log_format={TIME_FORMATS['iso']}",
+                                      "--tz", "UTC")  # fmt: skip
+    assert (ms_err, iso_err) == ("", "")
+    seconds = [_epoch(d) for d in combined]
+    assert [int(_epoch(d)) for d in ms] == [int(s) for s in seconds]  # %t: the request's start, to the second
+    assert any(d["@timestamp"][20:23] != "000" for d in ms)  # the milliseconds
+    assert all(0 <= _epoch(d) - s < 2 for d, s in zip(iso, seconds, strict=True))  # end: a moment after
+    assert [d["user"]["name"] for d in ms + iso] == ["alice"] * 6
+    assert [d["url"]["original"] for d in ms] == ["/exports/customers.csv?n=<masked>"] * 3

@@ -46,6 +46,7 @@ from pydantic import BaseModel
 
 from pii_guard.model import CREATE, DELETE, FAILURE, OTHER, READ, RENAME, SUCCESS, UNKNOWN, WRITE
 from pii_guard.model import AccessEvent as Event
+from pii_guard.parsers import strftime
 from pii_guard.parsers.base import Outcome, ParseFailure, Parser, SourceContext
 from pii_guard.parsers.normalize import dot_normalized, is_address
 from pii_guard.parsers.timeparse import MONTHS, TimestampError, offset_seconds
@@ -292,9 +293,12 @@ def _local_seconds(text: str) -> int:
     return int((naive - datetime(1970, 1, 1)).total_seconds()) - offset_seconds(text[21:])
 
 
-def time_converter(kind: str, context: SourceContext) -> Callable[[str], int]:
+def time_converter(kind: str, context: SourceContext, fmt: str = "") -> Callable[[str], int]:
     """Text of the format's time field -> epoch microseconds. The parser memoizes the result on the whole
-    text (`[27/Nov/2026:16:24:33 +0000]` repeats for every line of a second), so no cache here."""
+    text (`[27/Nov/2026:16:24:33 +0000]` repeats for every line of a second), so no cache here. `fmt`: the
+    strftime format of Apache's `%{FORMAT}t`."""
+    if kind == "time_strftime":
+        return strftime.reader(fmt, context.tz)
     if kind == "time_local":
         return lambda text: _local_seconds(text) * 1_000_000
     if kind == "time_iso":
@@ -344,7 +348,7 @@ class _WebLogParser(Parser):
         self._pick: Callable[[Sequence[str | None]], tuple[str | None, ...]] = itemgetter(
             *(layout.slots[ROLE_ORDER.index(role)] for role in _HOT_ROLES)
         )
-        self._convert_time = time_converter(layout.time_kind, context)
+        self._convert_time = time_converter(layout.time_kind, context, layout.time_format)
         self._times: dict[str | None, int] = {}  # time text -> epoch µs, cleared past 4096 entries
         self._objects: dict[str, str] = {}  # URL path -> pii.object, cleared past 4096 entries
         self._unescapes: dict[str, str] = {}  # escaped referrer or agent -> unescaped, cleared past 4096

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from typing import Final, NamedTuple
 
+from pii_guard.parsers import strftime
+
 NGINX_COMBINED: Final = (
     '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
     '"$http_referer" "$http_user_agent"'
@@ -48,13 +50,15 @@ _APACHE_HEADERS: Final = {
     "cookie": "secret", "authorization": "secret", "proxy-authorization": "secret",
 }  # fmt: skip
 _APACHE_TIME_ARGS: Final = {"sec": "time_sec", "msec": "time_ms", "usec": "time_usec"}
-_TIME_ROLES: Final = frozenset({"time_local", "time_iso", "time_msec", "time_sec", "time_ms", "time_usec"})
+_TIME_ROLES: Final = frozenset({"time_local", "time_iso", "time_msec", "time_sec", "time_ms", "time_usec",
+                                "time_strftime"})  # fmt: skip
+_FRACTIONS: Final = {"msec_frac": 3, "usec_frac": 6}  # Apache's %{msec_frac}t, %{usec_frac}t
 # Roles with a pattern of their own; the others take "anything up to the next literal character".
 _ROLE_PATTERNS: Final = {
     "status": r"\d{3}|-", "bytes": r"\d+|-", "request_bytes": r"\d+|-", "port": r"\d*",
     "time_msec": r"\d+(?:\.\d+)?", "time_sec": r"\d+",
     "time_ms": r"\d+", "time_usec": r"\d+", "apache_query": r'(?:[^ "\\]|\\.)*', "apache_protocol": r'[^ "]*',
-    "time_local": r"\d\d?/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}",
+    "time_local": r"\d\d?/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}", "time_frac": r"\d+",
 }  # fmt: skip
 _MASKED_ROLES: Final = {"request": "url", "uri": "url", "referer": "url", "query": "query",
                         "apache_query": "query", "path": "path", "apache_path": "path",
@@ -92,6 +96,7 @@ class Layout(NamedTuple):
     has_extras: bool  # port, X-Forwarded-For, host, duration or request size: read outside the hot path
     escaped_parts: bool  # Apache's %m/%U/%q, nginx's $request_method/$uri/$args by themselves: escaped, `-` if absent
     escape: str = "default"  # nginx's escape= (ESCAPES): how values are unescaped
+    time_format: str = ""  # the strftime format of a `time_strftime` field (Apache's %{FORMAT}t)
 
 
 _Item = tuple[str, str]  # ("lit", text) or (role, detail)
@@ -131,7 +136,12 @@ def _apache_items(fmt: str) -> list[_Item]:
             else:  # %{sec}t ...; `begin:` / `end:` say when (the request's start, the default, or its end)
                 when, colon, unit = arg.partition(":")
                 unit = unit if colon and when in ("begin", "end") else arg
-                items.append((_APACHE_TIME_ARGS.get(unit, "opaque"), m.group(0)))
+                if unit in _APACHE_TIME_ARGS:
+                    items.append((_APACHE_TIME_ARGS[unit], m.group(0)))
+                elif unit in _FRACTIONS:
+                    items.append(("time_frac", unit))
+                else:  # a strftime format (`%{%Y-%m-%d %H:%M:%S}t`)
+                    items.append(("time_strftime", unit))
         elif letter == "i" and arg is not None:
             items.append((_APACHE_HEADERS.get(arg.lower(), "opaque"), m.group(0)))
         elif letter == "C":
@@ -144,7 +154,23 @@ def _apache_items(fmt: str) -> list[_Item]:
             items.append((_APACHE_ROLES.get(letter, "opaque") if arg is None else "opaque", m.group(0)))
     if pos < len(fmt):
         items.append(("lit", fmt[pos:]))
-    return items
+    return _joined_times(items)
+
+
+def _joined_times(items: list[_Item]) -> list[_Item]:
+    """Apache's documented way to log milliseconds, `%{%d/%b/%Y %T}t.%{msec_frac}t %{%z}t`, writes one time in
+    three tokens: they become one strftime field (`%d/%b/%Y %T.%f %z`), read as one time."""
+    out: list[_Item] = []
+    for item in items:
+        if item[0] == "time_frac" and len(out) >= 2 and out[-1] == ("lit", ".") and out[-2][0] == "time_strftime" \
+                and strftime.FRACTION not in out[-2][1]:  # fmt: skip
+            out[-2:] = [("time_strftime", f"{out[-2][1]}.{strftime.FRACTION}")]
+        elif item == ("time_strftime", "%z") and len(out) >= 2 and out[-1] == ("lit", " ") \
+                and out[-2][0] == "time_strftime" and "%z" not in out[-2][1]:  # fmt: skip
+            out[-2:] = [("time_strftime", f"{out[-2][1]} %z")]
+        else:
+            out.append(item)
+    return out
 
 
 def _pattern(items: list[_Item], k: int, quoted: str, strict: bool) -> str:
@@ -160,6 +186,8 @@ def _pattern(items: list[_Item], k: int, quoted: str, strict: bool) -> str:
     specific = _ROLE_PATTERNS.get(role)
     if specific is not None:
         return specific
+    if role == "time_strftime":
+        return strftime.pattern(items[k][1])
     if role == "addr" and after == ("lit", ":") and k + 2 < len(items) and items[k + 2][0] == "port":
         return r"[^ ]*"  # $remote_addr:$remote_port: the port follows the last colon (`::1:58708`)
     if role == "path" and after[0] not in ("lit", ""):  # $uri$is_args: the path stops where the query starts
@@ -246,7 +274,12 @@ def compile_layout(
         spaced = [("apache_user" if role == "user" else role, text) for role, text in items]
         fallback = re.compile(_assemble(spaced, fallback_quoted, strict=True)[0] + tail, re.S)
     strict = fallback if fallback is not None else re.compile(_assemble(items, quoted, strict=True)[0] + tail, re.S)
-    time_role = next(r for r, _ in items if r in _TIME_ROLES)
+    time_role, time_format = next((r, detail) for r, detail in items if r in _TIME_ROLES)
+    if time_role == "time_strftime":
+        try:
+            strftime.reader(time_format, None)  # refused here, at config load, not per line
+        except strftime.StrftimeError as exc:
+            raise FormatError(str(exc)) from None
     duration_role = next((r for r, _ in items if r.startswith("duration")), "duration_s")
     scale = {"duration_s": 1_000_000_000, "duration_ms": 1_000_000, "duration_us": 1_000}[duration_role]
     return Layout(
@@ -260,6 +293,7 @@ def compile_layout(
         any(role in seen for role in ("port", "xff", "host", "duration", "request_bytes")),
         any(role in ("apache_path", "path") for role, _ in items),
         escape,
+        time_format if time_role == "time_strftime" else "",
     )
 
 
