@@ -63,7 +63,7 @@ class RunStats:
         over (`Parser.unread_hint`: a PostgreSQL log with statement lines but no pgAudit line, say)."""
         self.files += 1
         if self.lines > since and parser.hints_unread:
-            hint = parser.unread_hint(head_lines(path)[0])  # a file gone since has no head: no hint
+            hint = parser.unread_hint(head_lines(path, max_bytes=1 << 16)[0])  # gone since: no head, no hint
             if hint is not None:
                 self.hints[f"{path}: {hint}"] = None
 
