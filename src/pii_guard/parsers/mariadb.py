@@ -67,7 +67,7 @@ from datetime import datetime, tzinfo
 from fnmatch import translate
 from typing import Any, Final, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from pii_guard.model import (
     DDL,
@@ -96,6 +96,7 @@ from pii_guard.parsers.mysqlstmt import (
     TABLE_REF,
     grantee,
 )  # fmt: skip
+from pii_guard.parsers.optiontypes import CommaSeparated
 from pii_guard.parsers.sqlmask import SqlMasker
 from pii_guard.parsers.syslog import SyslogFraming
 from pii_guard.parsers.timeparse import TimestampError, local_epoch
@@ -199,7 +200,7 @@ class MariaDbAuditOptions(BaseModel):
         default="auto",
         description="whether the host field is host:port (MariaDB 12+); auto learns it from an unambiguous line",
     )
-    ignore_objects: tuple[str, ...] = Field(
+    ignore_objects: CommaSeparated = Field(
         default=DEFAULT_IGNORED, description="db.table globs never reported (engine-internal reads)"
     )
     max_pending_rows: int = Field(default=10_000, ge=1, description="TABLE rows held while waiting for their QUERY row")
@@ -207,12 +208,6 @@ class MariaDbAuditOptions(BaseModel):
         default=1024, ge=1, description="server_audit_query_log_limit: a statement logged this long (in bytes, "
         "as escaped) may be cut, so a table name it ends with is no object (it may be cut too)",
     )  # fmt: skip
-
-    @field_validator("ignore_objects", mode="before")
-    @classmethod
-    def _comma_list(cls, value: object) -> object:
-        """`--set ignore_objects=a.b,c.*` on the command line gives one string."""
-        return tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else value
 
 
 class _Who(NamedTuple):

@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from pii_guard.parsers.optiontypes import CommaSeparated
 from pii_guard.parsers.weblog_layout import Layout, apache_layout, nginx_layout
 
 
@@ -41,13 +42,7 @@ class NginxOptions(WebLogOptions):
 
     language = nginx_layout
 
-    auth_paths: tuple[str, ...] | None = None
-
-    @field_validator("auth_paths", mode="before")
-    @classmethod
-    def _comma_list(cls, value: object) -> object:
-        """`--set auth_paths=/exports/,/hr/` on the command line gives one string."""
-        return tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else value
+    auth_paths: CommaSeparated | None = None
 
     @field_validator("auth_paths")
     @classmethod
