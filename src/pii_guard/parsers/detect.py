@@ -565,9 +565,9 @@ def format_warnings(fmt: str, paths: list[str], include_compressed: bool = False
         elif best.format != fmt and best.confidence >= _WARN_CONFIDENCE and own <= best.confidence - 0.2:
             warnings.append(f"{name} looks like {best.format} (confidence {best.confidence:.2f}), not like {fmt}"
                             + (f" ({own:.2f})" if own > 0 else "") + f": {best.reason}")
-        hint = parser_class(fmt).unread_hint(lines)
-        if hint is not None:
-            warnings.append(f"{name}: {hint}")
+        unread = parser_class(fmt).unread_hint(lines)
+        if unread is not None:
+            warnings.append(f"{name}: {unread}")
         if _first_line_longer(path, max_line_bytes):
             hint = " (a delivered CloudTrail document is one line)" if fmt == "cloudtrail" else ""
             warnings.append(f"{name}: its first line is longer than max_line_bytes ({max_line_bytes}){hint}: it "

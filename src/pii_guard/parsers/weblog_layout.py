@@ -52,7 +52,7 @@ _APACHE_HEADERS: Final = {
 _APACHE_TIME_ARGS: Final = {"sec": "time_sec", "msec": "time_ms", "usec": "time_usec"}
 _TIME_ROLES: Final = frozenset({"time_local", "time_iso", "time_msec", "time_sec", "time_ms", "time_usec",
                                 "time_strftime"})  # fmt: skip
-_FRACTIONS: Final = {"msec_frac": 3, "usec_frac": 6}  # Apache's %{msec_frac}t, %{usec_frac}t
+_FRACTIONS: Final = frozenset({"msec_frac", "usec_frac"})  # Apache's %{msec_frac}t, %{usec_frac}t
 # Roles with a pattern of their own; the others take "anything up to the next literal character".
 _ROLE_PATTERNS: Final = {
     "status": r"\d{3}|-", "bytes": r"\d+|-", "request_bytes": r"\d+|-", "port": r"\d*",
