@@ -974,12 +974,18 @@ class MariaDbAuditParser(Parser):
             kind,
             verb,
             export_path,
-            len(raw.encode("utf-8", "surrogatepass")) >= self._opts.query_log_limit - _CUT_SLACK,
+            self._cut(raw),
         )
         if len(self._decoded) >= 1024:
             self._decoded.clear()
         self._decoded[raw] = dec
         return dec
+
+    def _cut(self, raw: str) -> bool:
+        """Whether a statement's logged text is as long as server_audit_query_log_limit: maybe cut. Its byte
+        length is only encoded for when a character is not ASCII."""
+        limit = self._opts.query_log_limit - _CUT_SLACK
+        return len(raw) >= limit or (not raw.isascii() and len(raw.encode("utf-8", "surrogatepass")) >= limit)
 
     def _statement_tables(self, dec: _Decoded) -> tuple[str, ...]:
         """`_statement_tables` of the text, memoized: only statements without TABLE rows need it."""
